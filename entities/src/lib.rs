@@ -1,0 +1,33 @@
+//! SeaORM entities: one module per table, nothing else.
+//!
+//! Generated from the table spec in `scripts/gen_schema.py`; the same spec writes the
+//! initial migration, so entity and DDL agree column for column.
+
+pub mod accounts;
+pub mod api_keys;
+pub mod audit_log;
+pub mod chain_cursors;
+pub mod checkin_config;
+pub mod checkins;
+pub mod coupon_redemptions;
+pub mod coupons;
+pub mod enums;
+pub mod idempotency_keys;
+pub mod jobs;
+pub mod ledger_accounts;
+pub mod ledger_transfers;
+pub mod management_keys;
+pub mod orders;
+pub mod payment_methods;
+pub mod payments;
+pub mod plan_limits;
+pub mod plans;
+pub mod pool_pledges;
+pub mod pools;
+pub mod stripe_events;
+pub mod subscriptions;
+pub mod usage_counters;
+pub mod usage_events;
+pub mod usdc_transfers;
+
+pub use enums::*;

@@ -1,0 +1,27 @@
+//! Money received, one row per provider payment.
+
+use crate::enums::*;
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
+#[sea_orm(table_name = "payments")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub order_id: Option<Uuid>,
+    pub provider: PaymentProvider,
+    #[sea_orm(column_type = "Text")]
+    pub provider_ref: String,
+    pub amount: i64,
+    pub amount_refunded: i64,
+    pub status: PaymentStatus,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

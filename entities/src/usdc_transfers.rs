@@ -1,0 +1,32 @@
+//! USDC transfers seen or claimed; (chain_id, tx_hash, log_index) is claimed once.
+
+use crate::enums::*;
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
+#[sea_orm(table_name = "usdc_transfers")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub chain_id: i64,
+    #[sea_orm(column_type = "Text")]
+    pub tx_hash: String,
+    pub log_index: i64,
+    pub account_id: Option<Uuid>,
+    pub order_id: Option<Uuid>,
+    #[sea_orm(column_type = "Text")]
+    pub from_address: String,
+    #[sea_orm(column_type = "Text")]
+    pub to_address: String,
+    pub amount: i64,
+    pub block_number: i64,
+    pub status: UsdcTransferStatus,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,15 @@
+//! Schema migrations for Tollgate. Each file `mYYYYMMDD_HHMMSS_name.rs` is one schema change;
+//! every migration runs on Postgres (production, tests) and SQLite (the quick start).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_initial_schema;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_initial_schema::Migration)]
+    }
+}
