@@ -1,1 +1,20 @@
+//! Tollgate's shared domain, used by both the `api` and the `worker` binaries.
+//!
+//! Money, the double-entry ledger, accounts and orders, the Stripe event inbox, the job
+//! contracts and the durable job outbox, configuration and telemetry. Nothing here speaks
+//! HTTP; handlers in `api` and jobs in `worker` are thin layers over these functions.
 
+pub mod accounts;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod jobs;
+pub mod ledger;
+pub mod money;
+pub mod orders;
+pub mod secret;
+pub mod stripe;
+pub mod telemetry;
+
+pub use error::DomainError;
+pub use money::Micros;

@@ -1,0 +1,274 @@
+//! Typed settings from the environment, validated at start. Every bad value is named at
+//! once, so an operator fixes a deployment in one pass rather than one error per restart.
+
+use crate::jobs::QueuePolicy;
+use crate::secret::Secret;
+use entities::JobQueue;
+use sea_orm::Iterable;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The quick start's database: an embedded SQLite file, no server needed.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://tollgate.sqlite?mode=rwc";
+/// Used only when `JWT_SECRET` is unset, with a warning at start; never for production.
+const DEV_JWT_SECRET: &str = "dev-only-insecure-jwt-secret-change-me-000000";
+const DEV_WEBHOOK_SECRET: &str = "whsec_dev_only_insecure";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: Secret,
+    pub redis_url: Secret,
+    /// Prefix of every Redis key, so several deployments (or tests) share one Redis.
+    pub redis_prefix: String,
+    pub bind_addr: SocketAddr,
+    pub jwt_secret: Secret,
+    pub service_token: Secret,
+    pub stripe_secret_key: Secret,
+    pub stripe_webhook_secret: Secret,
+    pub stripe_api_base: String,
+    pub chain_rpc_url: String,
+    pub chain_id: u64,
+    pub usdc_contract: String,
+    pub payment_address: String,
+    pub usdc_confirmations: u64,
+    pub log_format: LogFormat,
+    /// Settings that were defaulted to development values; logged as a warning at start.
+    pub dev_defaults: Vec<&'static str>,
+    pub queues: HashMap<JobQueue, QueuePolicy>,
+    /// Most jobs one queue may hold in Redis; the rest wait in the database outbox.
+    pub redis_window: usize,
+    pub relay_interval: Duration,
+    /// How long a job pushed to Redis may go unclaimed before the relay pushes it again.
+    pub dispatch_lease: Duration,
+    pub checkout_wait: Duration,
+    pub webhook_tolerance: Duration,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  {}", .0.join("\n  "))]
+pub struct ConfigError(pub Vec<String>);
+
+/// Reads values from a lookup (the environment in production, a map in tests) and
+/// collects every problem.
+struct Reader<'a> {
+    get: &'a dyn Fn(&str) -> Option<String>,
+    errors: Vec<String>,
+}
+
+impl Reader<'_> {
+    fn raw(&self, name: &str) -> Option<String> {
+        (self.get)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn string(&self, name: &str, default: &str) -> String {
+        self.raw(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    fn parse<T: std::str::FromStr>(&mut self, name: &str, default: T) -> T {
+        match self.raw(name) {
+            None => default,
+            Some(v) => match v.trim().parse() {
+                Ok(x) => x,
+                Err(_) => {
+                    self.errors.push(format!("{name}: cannot parse {v:?}"));
+                    default
+                }
+            },
+        }
+    }
+
+    fn millis(&mut self, name: &str, default: u64) -> Duration {
+        Duration::from_millis(self.parse(name, default))
+    }
+
+    fn check(&mut self, ok: bool, message: impl Into<String>) {
+        if !ok {
+            self.errors.push(message.into());
+        }
+    }
+}
+
+fn is_hex_address(s: &str) -> bool {
+    s.len() == 42 && s.starts_with("0x") && s[2..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        Settings::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        let mut r = Reader { get, errors: Vec::new() };
+        let mut dev_defaults = Vec::new();
+
+        let database_url = r.string("DATABASE_URL", DEFAULT_DATABASE_URL);
+        r.check(
+            database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") || database_url.starts_with("sqlite:"),
+            "DATABASE_URL: must be a postgres:// or sqlite: URL",
+        );
+        let redis_url = r.string("REDIS_URL", "redis://127.0.0.1:6379");
+        r.check(
+            redis_url.starts_with("redis://") || redis_url.starts_with("rediss://"),
+            "REDIS_URL: must be a redis:// or rediss:// URL",
+        );
+        let redis_prefix = r.string("REDIS_PREFIX", "tollgate:");
+        let bind_addr = r.parse("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)));
+
+        let jwt_secret = r.raw("JWT_SECRET").unwrap_or_else(|| {
+            dev_defaults.push("JWT_SECRET");
+            DEV_JWT_SECRET.to_owned()
+        });
+        r.check(jwt_secret.len() >= 32, "JWT_SECRET: must be at least 32 bytes");
+        let service_token = r.raw("SERVICE_TOKEN").unwrap_or_default();
+        r.check(
+            service_token.is_empty() || service_token.len() >= 24,
+            "SERVICE_TOKEN: must be at least 24 characters",
+        );
+        let stripe_secret_key = r.raw("STRIPE_SECRET_KEY").unwrap_or_default();
+        r.check(
+            stripe_secret_key.is_empty() || stripe_secret_key.starts_with("sk_") || stripe_secret_key.starts_with("rk_"),
+            "STRIPE_SECRET_KEY: must start with sk_ or rk_",
+        );
+        let stripe_webhook_secret = r.raw("STRIPE_WEBHOOK_SECRET").unwrap_or_else(|| {
+            dev_defaults.push("STRIPE_WEBHOOK_SECRET");
+            DEV_WEBHOOK_SECRET.to_owned()
+        });
+        r.check(
+            stripe_webhook_secret.starts_with("whsec_"),
+            "STRIPE_WEBHOOK_SECRET: must start with whsec_",
+        );
+        let stripe_api_base = r.string("STRIPE_API_BASE", "https://api.stripe.com");
+        r.check(
+            stripe_api_base.starts_with("http://") || stripe_api_base.starts_with("https://"),
+            "STRIPE_API_BASE: must be an http(s) URL",
+        );
+        let chain_rpc_url = r.string("CHAIN_RPC_URL", "http://127.0.0.1:8545");
+        r.check(
+            chain_rpc_url.starts_with("http://") || chain_rpc_url.starts_with("https://"),
+            "CHAIN_RPC_URL: must be an http(s) URL",
+        );
+        let chain_id = r.parse("CHAIN_ID", 8453u64);
+        // Base mainnet's USDC; PAYMENT_ADDRESS has no safe default and stays empty until set.
+        let usdc_contract = r.string("USDC_CONTRACT", "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913");
+        r.check(is_hex_address(&usdc_contract), "USDC_CONTRACT: must be a 0x-prefixed 20-byte hex address");
+        let payment_address = r.string("PAYMENT_ADDRESS", "");
+        r.check(
+            payment_address.is_empty() || is_hex_address(&payment_address),
+            "PAYMENT_ADDRESS: must be a 0x-prefixed 20-byte hex address",
+        );
+        // Base produces a block every 2 s: 10 blocks is about 20 s.
+        let usdc_confirmations = r.parse("USDC_CONFIRMATIONS", 10u64);
+        let log_format = match r.string("LOG_FORMAT", "pretty").as_str() {
+            "json" => LogFormat::Json,
+            "pretty" => LogFormat::Pretty,
+            other => {
+                r.errors.push(format!("LOG_FORMAT: {other:?} is neither json nor pretty"));
+                LogFormat::Pretty
+            }
+        };
+
+        let mut queues = HashMap::new();
+        for queue in JobQueue::iter() {
+            let mut policy = QueuePolicy::default_for(queue);
+            let upper = queue.as_str().to_uppercase();
+            policy.concurrency = r.parse(&format!("QUEUE_{upper}_CONCURRENCY"), policy.concurrency);
+            policy.max_attempts = r.parse(&format!("QUEUE_{upper}_MAX_ATTEMPTS"), policy.max_attempts);
+            policy.timeout = r.millis(&format!("QUEUE_{upper}_TIMEOUT_MS"), policy.timeout.as_millis() as u64);
+            r.check(policy.concurrency >= 1, format!("QUEUE_{upper}_CONCURRENCY: must be at least 1"));
+            r.check(policy.max_attempts >= 1, format!("QUEUE_{upper}_MAX_ATTEMPTS: must be at least 1"));
+            queues.insert(queue, policy);
+        }
+        let redis_window = r.parse("JOB_REDIS_WINDOW", 1_000usize);
+        // apalis-redis 1.0 dies near 8,000 due jobs; our own backend does not, but a small
+        // window keeps Redis memory flat whatever the backlog.
+        r.check((1..=100_000).contains(&redis_window), "JOB_REDIS_WINDOW: must be 1..=100000");
+        let relay_interval = r.millis("RELAY_INTERVAL_MS", 250);
+        let dispatch_lease = r.millis("JOB_DISPATCH_LEASE_MS", 30_000);
+        let checkout_wait = r.millis("CHECKOUT_WAIT_MS", 3_000);
+        let webhook_tolerance = Duration::from_secs(r.parse("STRIPE_WEBHOOK_TOLERANCE_SECS", 300u64));
+        let max_body_bytes = r.parse("MAX_BODY_BYTES", 256 * 1024usize);
+        r.check(max_body_bytes >= 1024, "MAX_BODY_BYTES: must be at least 1024");
+        let request_timeout = r.millis("REQUEST_TIMEOUT_MS", 30_000);
+        let shutdown_timeout = r.millis("SHUTDOWN_TIMEOUT_MS", 30_000);
+
+        if !r.errors.is_empty() {
+            return Err(ConfigError(r.errors));
+        }
+        Ok(Settings {
+            database_url: Secret::new(database_url),
+            redis_url: Secret::new(redis_url),
+            redis_prefix,
+            bind_addr,
+            jwt_secret: Secret::new(jwt_secret),
+            service_token: Secret::new(service_token),
+            stripe_secret_key: Secret::new(stripe_secret_key),
+            stripe_webhook_secret: Secret::new(stripe_webhook_secret),
+            stripe_api_base,
+            chain_rpc_url,
+            chain_id,
+            usdc_contract,
+            payment_address,
+            usdc_confirmations,
+            log_format,
+            dev_defaults,
+            queues,
+            redis_window,
+            relay_interval,
+            dispatch_lease,
+            checkout_wait,
+            webhook_tolerance,
+            max_body_bytes,
+            request_timeout,
+            shutdown_timeout,
+        })
+    }
+
+    pub fn queue(&self, queue: JobQueue) -> QueuePolicy {
+        self.queues.get(&queue).copied().unwrap_or_else(|| QueuePolicy::default_for(queue))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(&move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_start_the_quick_start() {
+        let s = from(&[]).expect("defaults are valid");
+        assert_eq!(s.database_url.expose(), DEFAULT_DATABASE_URL);
+        assert_eq!(s.chain_id, 8453);
+        assert!(s.dev_defaults.contains(&"JWT_SECRET"));
+    }
+
+    #[test]
+    fn names_every_bad_value_at_once() {
+        let err = from(&[
+            ("DATABASE_URL", "mysql://x"),
+            ("JWT_SECRET", "short"),
+            ("CHAIN_ID", "base"),
+            ("QUEUE_CHECKOUT_CONCURRENCY", "0"),
+            ("LOG_FORMAT", "xml"),
+        ])
+        .expect_err("invalid");
+        let text = err.to_string();
+        for name in ["DATABASE_URL", "JWT_SECRET", "CHAIN_ID", "QUEUE_CHECKOUT_CONCURRENCY", "LOG_FORMAT"] {
+            assert!(text.contains(name), "{name} missing from {text}");
+        }
+        assert!(!text.contains("short"), "a secret's value must not be echoed: {text}");
+    }
+}

@@ -1,0 +1,127 @@
+//! The Redis side of the queue: one list per queue, used as an apalis backend.
+//!
+//! We do not use apalis-redis 1.0: it routes every push through a scheduled set whose
+//! promotion script fails past ~8,000 due jobs, and an idle worker only notices new jobs
+//! at its 30 s heartbeat. This backend is a plain list per queue: producers `RPUSH`,
+//! workers `BLPOP` (so an idle worker wakes at once), and messages carry only the outbox
+//! id. Acknowledgement, retries and redelivery live in the database outbox, so a message
+//! lost in Redis (or with a dying worker) is pushed again by the relay.
+
+use super::contracts::JobMessage;
+use apalis::prelude::{BackendBuilder, BoxDynError, CustomBackend, Task};
+use entities::JobQueue;
+use futures::stream::BoxStream;
+use futures::{Sink, StreamExt};
+use redis::AsyncCommands;
+use std::pin::Pin;
+use std::time::Duration;
+
+pub type TaskStream = BoxStream<'static, Result<Option<Task<JobMessage>>, BoxDynError>>;
+pub type TaskSinkBox = Pin<Box<dyn Sink<Task<JobMessage>, Error = BoxDynError> + Send>>;
+/// The apalis backend of one queue.
+pub type QueueBackend = CustomBackend<JobMessage, QueueDb, TaskStream, TaskSinkBox, ()>;
+
+/// Where a queue lives in Redis.
+#[derive(Debug, Clone)]
+pub struct QueueDb {
+    pub client: redis::Client,
+    pub key: String,
+}
+
+pub fn queue_key(prefix: &str, queue: JobQueue) -> String {
+    format!("{prefix}queue:{}", queue.as_str())
+}
+
+/// How long one `BLPOP` waits before the fetcher yields "nothing yet" to apalis.
+const POP_WAIT: Duration = Duration::from_secs(1);
+
+fn fetcher(db: &QueueDb) -> TaskStream {
+    let db = db.clone();
+    // Each fetcher gets its own connection: BLPOP blocks the connection it runs on.
+    futures::stream::unfold((db, None::<redis::aio::MultiplexedConnection>), |(db, conn)| async move {
+        let mut conn = match conn {
+            Some(c) => c,
+            None => match db.client.get_multiplexed_async_connection().await {
+                Ok(c) => c,
+                Err(e) => {
+                    tokio::time::sleep(POP_WAIT).await;
+                    return Some((Err(Box::new(e) as BoxDynError), (db, None)));
+                }
+            },
+        };
+        let popped: Result<Option<(String, String)>, _> = conn.blpop(&db.key, POP_WAIT.as_secs_f64()).await;
+        match popped {
+            Ok(None) => Some((Ok(None), (db, Some(conn)))),
+            Ok(Some((_, body))) => match serde_json::from_str::<JobMessage>(&body) {
+                Ok(msg) => Some((Ok(Some(Task::new(msg))), (db, Some(conn)))),
+                // A malformed message cannot be a job of ours; drop it and go on.
+                Err(e) => {
+                    tracing::warn!(error = %e, "dropping malformed queue message");
+                    Some((Ok(None), (db, Some(conn))))
+                }
+            },
+            Err(e) => {
+                tokio::time::sleep(POP_WAIT).await;
+                Some((Err(Box::new(e) as BoxDynError), (db, None)))
+            }
+        }
+    })
+    .boxed()
+}
+
+fn sinker(db: &QueueDb) -> TaskSinkBox {
+    let db = db.clone();
+    Box::pin(futures::sink::unfold(db, |db, task: Task<JobMessage>| async move {
+        let body = serde_json::to_string(&task.args)?;
+        let mut conn = db.client.get_multiplexed_async_connection().await?;
+        let _: i64 = conn.rpush(&db.key, body).await?;
+        Ok::<_, BoxDynError>(db)
+    }))
+}
+
+/// The apalis backend for `queue`: a worker fetches from it, a producer pushes to it.
+pub fn backend(client: redis::Client, prefix: &str, queue: JobQueue) -> Result<QueueBackend, BoxDynError> {
+    let db = QueueDb { client, key: queue_key(prefix, queue) };
+    Ok(BackendBuilder::new()
+        .database(db)
+        .fetcher(|db: &mut QueueDb, _: &(), _| fetcher(db))
+        .sink(|db: &mut QueueDb, _: &()| sinker(db))
+        .build()?)
+}
+
+/// Pushes without apalis's sink, for the relay's batches: one `RPUSH` for many ids.
+#[derive(Clone)]
+pub struct Dispatcher {
+    conn: redis::aio::ConnectionManager,
+    prefix: String,
+}
+
+impl Dispatcher {
+    pub fn new(conn: redis::aio::ConnectionManager, prefix: impl Into<String>) -> Self {
+        Dispatcher { conn, prefix: prefix.into() }
+    }
+
+    pub async fn push(&self, queue: JobQueue, messages: &[JobMessage]) -> Result<(), redis::RedisError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let bodies: Vec<String> = messages
+            .iter()
+            .filter_map(|m| serde_json::to_string(m).ok())
+            .collect();
+        let mut conn = self.conn.clone();
+        let _: i64 = conn.rpush(queue_key(&self.prefix, queue), bodies).await?;
+        Ok(())
+    }
+
+    /// Jobs waiting in Redis for `queue`.
+    pub async fn depth(&self, queue: JobQueue) -> Result<usize, redis::RedisError> {
+        let mut conn = self.conn.clone();
+        conn.llen(queue_key(&self.prefix, queue)).await
+    }
+
+    pub async fn ping(&self) -> Result<(), redis::RedisError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING").query_async::<String>(&mut conn).await.map(|_| ())
+    }
+}

@@ -1,0 +1,224 @@
+//! The job outbox: enqueue in the producer's transaction, claim before running, record the
+//! outcome, and find what the relay must (re)push.
+
+use super::contracts::{JobPayload, QueuePolicy};
+use chrono::{DateTime, Utc};
+use entities::jobs::{self, Column, Entity as Jobs};
+use entities::{JobQueue, JobStatus};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, Order, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
+};
+use std::time::Duration;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enqueued {
+    pub job_id: Uuid,
+    /// False when a job with the same key already existed: nothing new was enqueued.
+    pub created: bool,
+}
+
+fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Writes the job's outbox row on `db`, which should be the transaction of the intent the
+/// job serves. `push_grace` is how long the relay leaves the row to the producer's own push
+/// before it pushes it itself.
+pub async fn enqueue<C: ConnectionTrait>(
+    db: &C,
+    payload: &JobPayload,
+    policy: &QueuePolicy,
+    push_grace: Duration,
+) -> Result<Enqueued, DbErr> {
+    let now = Utc::now();
+    let key = payload.key();
+    let row = jobs::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        queue: Set(payload.queue()),
+        job_key: Set(key.clone()),
+        payload: Set(serde_json::to_value(payload).map_err(|e| DbErr::Custom(e.to_string()))?),
+        status: Set(JobStatus::Pending),
+        attempts: Set(0),
+        max_attempts: Set(policy.max_attempts),
+        available_at: Set(after(now, push_grace)),
+        last_error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        finished_at: Set(None),
+    };
+    let id = row.id.clone().unwrap();
+    let inserted = Jobs::insert(row)
+        .on_conflict_do_nothing_on([Column::JobKey])
+        .exec_without_returning(db)
+        .await?;
+    if matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
+        return Ok(Enqueued { job_id: id, created: true });
+    }
+    let existing = Jobs::find()
+        .filter(Column::JobKey.eq(key))
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("job after key conflict".into()))?;
+    Ok(Enqueued { job_id: existing.id, created: false })
+}
+
+/// Claims a job for one run. Only one runner holds a job at a time: a duplicate message,
+/// or a second worker, finds it claimed and skips it. A run that outlives its lease (its
+/// worker died) can be claimed again.
+pub async fn claim<C: ConnectionTrait>(db: &C, job_id: Uuid, lease: Duration) -> Result<Option<jobs::Model>, DbErr> {
+    let now = Utc::now();
+    let claimable = Column::Status
+        .eq(JobStatus::Dispatched)
+        .or(Column::Status
+            .eq(JobStatus::Pending)
+            .and(Column::Attempts.eq(0).or(Column::AvailableAt.lte(now))))
+        .or(Column::Status.eq(JobStatus::Running).and(Column::AvailableAt.lte(now)));
+    let res = Jobs::update_many()
+        .col_expr(Column::Status, Expr::value(JobStatus::Running.as_str()))
+        .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
+        .col_expr(Column::AvailableAt, Expr::value(after(now, lease)))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(job_id))
+        .filter(claimable)
+        .exec(db)
+        .await?;
+    if res.rows_affected == 0 {
+        return Ok(None);
+    }
+    Jobs::find_by_id(job_id).one(db).await
+}
+
+pub async fn complete<C: ConnectionTrait>(db: &C, job_id: Uuid) -> Result<(), DbErr> {
+    let now = Utc::now();
+    Jobs::update_many()
+        .col_expr(Column::Status, Expr::value(JobStatus::Done.as_str()))
+        .col_expr(Column::FinishedAt, Expr::value(Some(now)))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(job_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// What became of a failed run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    RetryAt(DateTime<Utc>),
+    Dead,
+}
+
+/// Records a failed run: back to pending after a backoff with jitter when the error is
+/// retryable and attempts remain, otherwise dead-lettered with its last error.
+pub async fn fail<C: ConnectionTrait>(
+    db: &C,
+    job: &jobs::Model,
+    error: &str,
+    retryable: bool,
+    policy: &QueuePolicy,
+) -> Result<Failure, DbErr> {
+    let now = Utc::now();
+    let error: String = error.chars().take(2000).collect();
+    let outcome = if retryable && job.attempts < job.max_attempts {
+        let jitter = rand::random::<f64>();
+        Failure::RetryAt(after(now, policy.backoff(job.attempts, jitter)))
+    } else {
+        Failure::Dead
+    };
+    let mut update = Jobs::update_many()
+        .col_expr(Column::LastError, Expr::value(Some(error)))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(job.id));
+    update = match outcome {
+        Failure::RetryAt(at) => update
+            .col_expr(Column::Status, Expr::value(JobStatus::Pending.as_str()))
+            .col_expr(Column::AvailableAt, Expr::value(at)),
+        Failure::Dead => update
+            .col_expr(Column::Status, Expr::value(JobStatus::Dead.as_str()))
+            .col_expr(Column::FinishedAt, Expr::value(Some(now))),
+    };
+    update.exec(db).await?;
+    Ok(outcome)
+}
+
+/// Takes up to `limit` jobs of `queue` that are due for a push — never pushed, pushed but
+/// not claimed within the lease, retries whose backoff ended, runs whose worker died —
+/// and marks them dispatched for `lease`. On Postgres, `SKIP LOCKED` lets several relays
+/// (one per worker process) work side by side without pushing a row twice.
+pub async fn take_due(
+    db: &sea_orm::DatabaseConnection,
+    queue: JobQueue,
+    limit: u64,
+    lease: Duration,
+) -> Result<Vec<Uuid>, DbErr> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    let mut select = Jobs::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::Queue.eq(queue))
+        .filter(Column::Status.is_in([JobStatus::Pending, JobStatus::Dispatched, JobStatus::Running]))
+        .filter(Column::AvailableAt.lte(now))
+        .order_by(Column::AvailableAt, Order::Asc)
+        .limit(limit);
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        select = select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let ids: Vec<Uuid> = select.into_tuple().all(&txn).await?;
+    if !ids.is_empty() {
+        // A running job keeps its status: its claim condition already admits an expired lease.
+        Jobs::update_many()
+            .col_expr(Column::Status, Expr::value(JobStatus::Dispatched.as_str()))
+            .filter(Column::Id.is_in(ids.clone()))
+            .filter(Column::Status.ne(JobStatus::Running))
+            .exec(&txn)
+            .await?;
+        Jobs::update_many()
+            .col_expr(Column::AvailableAt, Expr::value(after(now, lease)))
+            .col_expr(Column::UpdatedAt, Expr::value(now))
+            .filter(Column::Id.is_in(ids.clone()))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(ids)
+}
+
+/// Puts a dead job back in line with a fresh attempt budget.
+pub async fn requeue<C: ConnectionTrait>(db: &C, job_id: Uuid) -> Result<bool, DbErr> {
+    let now = Utc::now();
+    let res = Jobs::update_many()
+        .col_expr(Column::Status, Expr::value(JobStatus::Pending.as_str()))
+        .col_expr(Column::Attempts, Expr::value(0))
+        .col_expr(Column::AvailableAt, Expr::value(now))
+        .col_expr(Column::FinishedAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(job_id))
+        .filter(Column::Status.eq(JobStatus::Dead))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+pub async fn dead<C: ConnectionTrait>(db: &C, limit: u64) -> Result<Vec<jobs::Model>, DbErr> {
+    Jobs::find()
+        .filter(Column::Status.eq(JobStatus::Dead))
+        .order_by(Column::UpdatedAt, Order::Desc)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Jobs not yet done or dead: zero means every queue is drained.
+pub async fn unfinished<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    Jobs::find()
+        .filter(Column::Status.is_in([JobStatus::Pending, JobStatus::Dispatched, JobStatus::Running]))
+        .count(db)
+        .await
+}

@@ -1,0 +1,259 @@
+//! The double-entry ledger.
+//!
+//! Every movement of money is a transfer from a debit account to a credit account, with an
+//! id that is its idempotency key: posting the same id again changes nothing and returns
+//! the first transfer. A transfer and both balance updates happen in the caller's
+//! transaction. Customer credit accounts never go below zero; system accounts (Stripe
+//! clearing, USDC clearing, grants, ...) may, since they mirror money held elsewhere.
+//!
+//! Invariants, checked by [`check_invariants`]: the balances sum to zero, and each balance
+//! equals the credits minus the debits of its transfers.
+
+use crate::error::DomainError;
+use crate::money::Micros;
+use chrono::Utc;
+use entities::ledger_accounts::{self, Column as AccCol, Entity as Accounts};
+use entities::ledger_transfers::{self, Column as TrCol, Entity as Transfers};
+use entities::{LedgerAccountKind, TransferKind};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+};
+use uuid::Uuid;
+
+/// The system accounts, one of each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SystemAccount {
+    Revenue,
+    StripeClearing,
+    UsdcClearing,
+    Grants,
+    Refunds,
+    Usage,
+}
+
+impl SystemAccount {
+    fn kind(self) -> LedgerAccountKind {
+        match self {
+            SystemAccount::Revenue => LedgerAccountKind::Revenue,
+            SystemAccount::StripeClearing => LedgerAccountKind::StripeClearing,
+            SystemAccount::UsdcClearing => LedgerAccountKind::UsdcClearing,
+            SystemAccount::Grants => LedgerAccountKind::Grants,
+            SystemAccount::Refunds => LedgerAccountKind::Refunds,
+            SystemAccount::Usage => LedgerAccountKind::Usage,
+        }
+    }
+}
+
+fn customer_code(account_id: Uuid) -> String {
+    format!("credits:{account_id}")
+}
+
+/// Finds or creates a ledger account by its unique code; safe under concurrency.
+async fn ensure<C: ConnectionTrait>(
+    db: &C,
+    code: String,
+    kind: LedgerAccountKind,
+    account_id: Option<Uuid>,
+    allow_negative: bool,
+) -> Result<ledger_accounts::Model, DbErr> {
+    if let Some(found) = Accounts::find().filter(AccCol::Code.eq(&code)).one(db).await? {
+        return Ok(found);
+    }
+    let now = Utc::now();
+    Accounts::insert(ledger_accounts::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        code: Set(code.clone()),
+        kind: Set(kind),
+        account_id: Set(account_id),
+        balance: Set(0),
+        allow_negative: Set(allow_negative),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .on_conflict_do_nothing_on([AccCol::Code])
+    .exec_without_returning(db)
+    .await?;
+    Accounts::find()
+        .filter(AccCol::Code.eq(&code))
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(code))
+}
+
+pub async fn system_account<C: ConnectionTrait>(db: &C, which: SystemAccount) -> Result<Uuid, DbErr> {
+    let kind = which.kind();
+    Ok(ensure(db, format!("system:{}", kind.as_str()), kind, None, true).await?.id)
+}
+
+/// The customer's credit account (created on first use, at zero).
+pub async fn customer_account<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<Uuid, DbErr> {
+    Ok(ensure(db, customer_code(account_id), LedgerAccountKind::CustomerCredits, Some(account_id), false)
+        .await?
+        .id)
+}
+
+/// The customer's credit balance; zero when the account never had credits.
+pub async fn customer_balance<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<Micros, DbErr> {
+    let found = Accounts::find().filter(AccCol::Code.eq(customer_code(account_id))).one(db).await?;
+    Ok(Micros::new(found.map(|a| a.balance).unwrap_or(0)))
+}
+
+/// Everything ever credited to the customer by a kind of transfer (e.g. all top-ups).
+pub async fn customer_credited<C: ConnectionTrait>(db: &C, account_id: Uuid, kinds: &[TransferKind]) -> Result<Micros, DbErr> {
+    let Some(acc) = Accounts::find().filter(AccCol::Code.eq(customer_code(account_id))).one(db).await? else {
+        return Ok(Micros::ZERO);
+    };
+    let total: Option<i64> = Transfers::find()
+        .select_only()
+        .column_as(Expr::col(TrCol::Amount).sum(), "total")
+        .filter(TrCol::CreditAccountId.eq(acc.id))
+        .filter(TrCol::Kind.is_in(kinds.iter().copied()))
+        .into_tuple::<Option<i64>>()
+        .one(db)
+        .await?
+        .flatten();
+    Ok(Micros::new(total.unwrap_or(0)))
+}
+
+#[derive(Debug, Clone)]
+pub struct TransferRequest {
+    /// The idempotency key: the same key always means the same transfer.
+    pub id: String,
+    pub debit: Uuid,
+    pub credit: Uuid,
+    pub amount: Micros,
+    pub kind: TransferKind,
+    /// The customer the transfer concerns, for their history.
+    pub account_id: Option<Uuid>,
+    pub reference: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Posted {
+    New(ledger_transfers::Model),
+    /// The key was posted before; nothing changed.
+    Existing(ledger_transfers::Model),
+}
+
+impl Posted {
+    pub fn transfer(&self) -> &ledger_transfers::Model {
+        match self {
+            Posted::New(t) | Posted::Existing(t) => t,
+        }
+    }
+}
+
+/// Posts a transfer on `db`, which must be a transaction: the insert and both balance
+/// updates must commit or roll back together. Fails with `InsufficientFunds` when the
+/// debit would take a non-negative account below zero (the caller's transaction must
+/// then roll back, which it does by being dropped).
+pub async fn post<C: ConnectionTrait>(db: &C, req: TransferRequest) -> Result<Posted, DomainError> {
+    if !req.amount.is_positive() {
+        return Err(DomainError::Invalid("a transfer amount must be positive".into()));
+    }
+    if req.debit == req.credit {
+        return Err(DomainError::Invalid("a transfer needs two different accounts".into()));
+    }
+    let now = Utc::now();
+    let inserted = Transfers::insert(ledger_transfers::ActiveModel {
+        id: Set(req.id.clone()),
+        debit_account_id: Set(req.debit),
+        credit_account_id: Set(req.credit),
+        amount: Set(req.amount.get()),
+        kind: Set(req.kind),
+        account_id: Set(req.account_id),
+        reference: Set(req.reference.clone()),
+        description: Set(req.description.clone()),
+        created_at: Set(now),
+    })
+    .on_conflict_do_nothing_on([TrCol::Id])
+    .exec_without_returning(db)
+    .await?;
+    if !matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
+        let existing = Transfers::find_by_id(req.id.clone())
+            .one(db)
+            .await?
+            .ok_or_else(|| DomainError::Internal(format!("transfer {} vanished", req.id)))?;
+        if existing.amount != req.amount.get() || existing.debit_account_id != req.debit || existing.credit_account_id != req.credit {
+            return Err(DomainError::KeyReuse(req.id));
+        }
+        return Ok(Posted::Existing(existing));
+    }
+    // Lock the two balances in a fixed order so concurrent transfers between the same
+    // accounts cannot deadlock.
+    let mut moves = [(req.debit, -req.amount.get()), (req.credit, req.amount.get())];
+    moves.sort_by_key(|(id, _)| *id);
+    for (id, delta) in moves {
+        let mut update = Accounts::update_many()
+            .col_expr(AccCol::Balance, Expr::col(AccCol::Balance).add(delta))
+            .col_expr(AccCol::UpdatedAt, Expr::value(now))
+            .filter(AccCol::Id.eq(id));
+        if delta < 0 {
+            update = update.filter(AccCol::AllowNegative.eq(true).or(AccCol::Balance.gte(-delta)));
+        }
+        if update.exec(db).await?.rows_affected != 1 {
+            return Err(if delta < 0 {
+                DomainError::InsufficientFunds
+            } else {
+                DomainError::NotFound("ledger account")
+            });
+        }
+    }
+    let created = Transfers::find_by_id(req.id.clone())
+        .one(db)
+        .await?
+        .ok_or_else(|| DomainError::Internal(format!("transfer {} vanished", req.id)))?;
+    Ok(Posted::New(created))
+}
+
+/// A broken invariant: never "fixed" automatically, only reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Violation {
+    BalancesDoNotSumToZero { sum: i64 },
+    BalanceDiffersFromTransfers { code: String, balance: i64, from_transfers: i64 },
+    NegativeCustomerBalance { code: String, balance: i64 },
+}
+
+#[derive(Debug, FromQueryResult)]
+struct Movement {
+    account: Uuid,
+    total: Option<i64>,
+}
+
+/// Checks the ledger's invariants over every account.
+pub async fn check_invariants<C: ConnectionTrait>(db: &C) -> Result<Vec<Violation>, DbErr> {
+    let accounts = Accounts::find().all(db).await?;
+    let sums = |col: TrCol| {
+        Transfers::find()
+            .select_only()
+            .column_as(col, "account")
+            .column_as(Expr::col(TrCol::Amount).sum(), "total")
+            .group_by(col)
+            .into_model::<Movement>()
+            .all(db)
+    };
+    let credits = sums(TrCol::CreditAccountId).await?;
+    let debits = sums(TrCol::DebitAccountId).await?;
+    let total_of = |rows: &[Movement], id: Uuid| rows.iter().find(|m| m.account == id).and_then(|m| m.total).unwrap_or(0);
+    let mut violations = Vec::new();
+    let sum: i64 = accounts.iter().map(|a| a.balance).sum();
+    if sum != 0 {
+        violations.push(Violation::BalancesDoNotSumToZero { sum });
+    }
+    for acc in &accounts {
+        let from_transfers = total_of(&credits, acc.id) - total_of(&debits, acc.id);
+        if from_transfers != acc.balance {
+            violations.push(Violation::BalanceDiffersFromTransfers {
+                code: acc.code.clone(),
+                balance: acc.balance,
+                from_transfers,
+            });
+        }
+        if !acc.allow_negative && acc.balance < 0 {
+            violations.push(Violation::NegativeCustomerBalance { code: acc.code.clone(), balance: acc.balance });
+        }
+    }
+    Ok(violations)
+}

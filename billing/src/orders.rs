@@ -1,0 +1,60 @@
+//! Orders: what a customer asked to buy, and its completion when paid.
+
+use crate::error::DomainError;
+use crate::money::Micros;
+use chrono::Utc;
+use entities::orders::{self, Column, Entity as Orders};
+use entities::{OrderKind, OrderStatus, PayMethod};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+/// The smallest top-up (000: "min $10").
+pub const MIN_TOPUP: Micros = Micros::new(10_000_000);
+
+/// Records a pending credit top-up order.
+pub async fn create_topup<C: ConnectionTrait>(
+    db: &C,
+    account_id: Uuid,
+    amount: Micros,
+    method: PayMethod,
+) -> Result<orders::Model, DomainError> {
+    if amount < MIN_TOPUP {
+        return Err(DomainError::Invalid("amount must be at least 10 USD".into()));
+    }
+    let now = Utc::now();
+    let row = orders::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        account_id: Set(account_id),
+        kind: Set(OrderKind::Topup),
+        status: Set(OrderStatus::Pending),
+        method: Set(method),
+        amount: Set(amount.get()),
+        currency: Set("usd".into()),
+        plan_id: Set(None),
+        pool_id: Set(None),
+        coupon_id: Set(None),
+        details: Set(serde_json::json!({})),
+        provider_session_id: Set(None),
+        checkout_url: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        completed_at: Set(None),
+    };
+    Ok(Orders::insert(row).exec_with_returning(db).await?)
+}
+
+/// Marks an order completed unless it already is; returns whether this call completed it.
+pub async fn mark_completed<C: ConnectionTrait>(db: &C, order_id: Uuid) -> Result<bool, DomainError> {
+    let now = Utc::now();
+    let res = Orders::update_many()
+        .col_expr(Column::Status, Expr::value(OrderStatus::Completed.as_str()))
+        .col_expr(Column::CompletedAt, Expr::value(Some(now)))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(order_id))
+        .filter(Column::Status.ne(OrderStatus::Completed))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}

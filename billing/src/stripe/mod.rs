@@ -1,0 +1,5 @@
+//! Stripe: webhook signatures, the event inbox, and applying events to our state.
+
+pub mod checkout;
+pub mod inbox;
+pub mod signature;
