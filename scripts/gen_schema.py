@@ -308,6 +308,7 @@ TABLES = {
     last_error text?
     created_at ts
     updated_at ts
+    started_at ts?
     finished_at ts?
  """, ["UNIQUE (job_key)", "INDEX (status, available_at)", "INDEX (queue, status)"]),
  "audit_log": ("Who did what, for operators and admins.", """

@@ -10,7 +10,11 @@ use uuid::Uuid;
 
 /// The account of an authenticated subject, created on first sight.
 pub async fn ensure<C: ConnectionTrait>(db: &C, subject: &str) -> Result<accounts::Model, DbErr> {
-    if let Some(found) = Accounts::find().filter(Column::Subject.eq(subject)).one(db).await? {
+    if let Some(found) = Accounts::find()
+        .filter(Column::Subject.eq(subject))
+        .one(db)
+        .await?
+    {
         return Ok(found);
     }
     let now = Utc::now();
@@ -69,7 +73,10 @@ pub async fn create_management_key<C: ConnectionTrait>(
 }
 
 /// The live management key with this value, if any.
-pub async fn find_management_key<C: ConnectionTrait>(db: &C, key: &str) -> Result<Option<management_keys::Model>, DbErr> {
+pub async fn find_management_key<C: ConnectionTrait>(
+    db: &C,
+    key: &str,
+) -> Result<Option<management_keys::Model>, DbErr> {
     ManagementKeys::find()
         .filter(MkCol::KeyHash.eq(hash_key(key)))
         .filter(MkCol::RevokedAt.is_null())

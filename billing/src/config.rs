@@ -47,6 +47,8 @@ pub struct Settings {
     pub relay_interval: Duration,
     /// How long a job pushed to Redis may go unclaimed before the relay pushes it again.
     pub dispatch_lease: Duration,
+    /// Margin past a job's time limit before another worker may take over its run.
+    pub lease_margin: Duration,
     pub checkout_wait: Duration,
     pub webhook_tolerance: Duration,
     pub max_body_bytes: usize,
@@ -108,12 +110,17 @@ impl Settings {
     }
 
     pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
-        let mut r = Reader { get, errors: Vec::new() };
+        let mut r = Reader {
+            get,
+            errors: Vec::new(),
+        };
         let mut dev_defaults = Vec::new();
 
         let database_url = r.string("DATABASE_URL", DEFAULT_DATABASE_URL);
         r.check(
-            database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") || database_url.starts_with("sqlite:"),
+            database_url.starts_with("postgres://")
+                || database_url.starts_with("postgresql://")
+                || database_url.starts_with("sqlite:"),
             "DATABASE_URL: must be a postgres:// or sqlite: URL",
         );
         let redis_url = r.string("REDIS_URL", "redis://127.0.0.1:6379");
@@ -128,7 +135,10 @@ impl Settings {
             dev_defaults.push("JWT_SECRET");
             DEV_JWT_SECRET.to_owned()
         });
-        r.check(jwt_secret.len() >= 32, "JWT_SECRET: must be at least 32 bytes");
+        r.check(
+            jwt_secret.len() >= 32,
+            "JWT_SECRET: must be at least 32 bytes",
+        );
         let service_token = r.raw("SERVICE_TOKEN").unwrap_or_default();
         r.check(
             service_token.is_empty() || service_token.len() >= 24,
@@ -136,7 +146,9 @@ impl Settings {
         );
         let stripe_secret_key = r.raw("STRIPE_SECRET_KEY").unwrap_or_default();
         r.check(
-            stripe_secret_key.is_empty() || stripe_secret_key.starts_with("sk_") || stripe_secret_key.starts_with("rk_"),
+            stripe_secret_key.is_empty()
+                || stripe_secret_key.starts_with("sk_")
+                || stripe_secret_key.starts_with("rk_"),
             "STRIPE_SECRET_KEY: must start with sk_ or rk_",
         );
         let stripe_webhook_secret = r.raw("STRIPE_WEBHOOK_SECRET").unwrap_or_else(|| {
@@ -159,8 +171,14 @@ impl Settings {
         );
         let chain_id = r.parse("CHAIN_ID", 8453u64);
         // Base mainnet's USDC; PAYMENT_ADDRESS has no safe default and stays empty until set.
-        let usdc_contract = r.string("USDC_CONTRACT", "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913");
-        r.check(is_hex_address(&usdc_contract), "USDC_CONTRACT: must be a 0x-prefixed 20-byte hex address");
+        let usdc_contract = r.string(
+            "USDC_CONTRACT",
+            "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+        );
+        r.check(
+            is_hex_address(&usdc_contract),
+            "USDC_CONTRACT: must be a 0x-prefixed 20-byte hex address",
+        );
         let payment_address = r.string("PAYMENT_ADDRESS", "");
         r.check(
             payment_address.is_empty() || is_hex_address(&payment_address),
@@ -172,7 +190,8 @@ impl Settings {
             "json" => LogFormat::Json,
             "pretty" => LogFormat::Pretty,
             other => {
-                r.errors.push(format!("LOG_FORMAT: {other:?} is neither json nor pretty"));
+                r.errors
+                    .push(format!("LOG_FORMAT: {other:?} is neither json nor pretty"));
                 LogFormat::Pretty
             }
         };
@@ -182,22 +201,40 @@ impl Settings {
             let mut policy = QueuePolicy::default_for(queue);
             let upper = queue.as_str().to_uppercase();
             policy.concurrency = r.parse(&format!("QUEUE_{upper}_CONCURRENCY"), policy.concurrency);
-            policy.max_attempts = r.parse(&format!("QUEUE_{upper}_MAX_ATTEMPTS"), policy.max_attempts);
-            policy.timeout = r.millis(&format!("QUEUE_{upper}_TIMEOUT_MS"), policy.timeout.as_millis() as u64);
-            r.check(policy.concurrency >= 1, format!("QUEUE_{upper}_CONCURRENCY: must be at least 1"));
-            r.check(policy.max_attempts >= 1, format!("QUEUE_{upper}_MAX_ATTEMPTS: must be at least 1"));
+            policy.max_attempts =
+                r.parse(&format!("QUEUE_{upper}_MAX_ATTEMPTS"), policy.max_attempts);
+            policy.timeout = r.millis(
+                &format!("QUEUE_{upper}_TIMEOUT_MS"),
+                policy.timeout.as_millis() as u64,
+            );
+            r.check(
+                policy.concurrency >= 1,
+                format!("QUEUE_{upper}_CONCURRENCY: must be at least 1"),
+            );
+            r.check(
+                policy.max_attempts >= 1,
+                format!("QUEUE_{upper}_MAX_ATTEMPTS: must be at least 1"),
+            );
             queues.insert(queue, policy);
         }
         let redis_window = r.parse("JOB_REDIS_WINDOW", 1_000usize);
         // apalis-redis 1.0 dies near 8,000 due jobs; our own backend does not, but a small
         // window keeps Redis memory flat whatever the backlog.
-        r.check((1..=100_000).contains(&redis_window), "JOB_REDIS_WINDOW: must be 1..=100000");
+        r.check(
+            (1..=100_000).contains(&redis_window),
+            "JOB_REDIS_WINDOW: must be 1..=100000",
+        );
         let relay_interval = r.millis("RELAY_INTERVAL_MS", 250);
         let dispatch_lease = r.millis("JOB_DISPATCH_LEASE_MS", 30_000);
+        let lease_margin = r.millis("JOB_LEASE_MARGIN_MS", 30_000);
         let checkout_wait = r.millis("CHECKOUT_WAIT_MS", 3_000);
-        let webhook_tolerance = Duration::from_secs(r.parse("STRIPE_WEBHOOK_TOLERANCE_SECS", 300u64));
+        let webhook_tolerance =
+            Duration::from_secs(r.parse("STRIPE_WEBHOOK_TOLERANCE_SECS", 300u64));
         let max_body_bytes = r.parse("MAX_BODY_BYTES", 256 * 1024usize);
-        r.check(max_body_bytes >= 1024, "MAX_BODY_BYTES: must be at least 1024");
+        r.check(
+            max_body_bytes >= 1024,
+            "MAX_BODY_BYTES: must be at least 1024",
+        );
         let request_timeout = r.millis("REQUEST_TIMEOUT_MS", 30_000);
         let shutdown_timeout = r.millis("SHUTDOWN_TIMEOUT_MS", 30_000);
 
@@ -225,6 +262,7 @@ impl Settings {
             redis_window,
             relay_interval,
             dispatch_lease,
+            lease_margin,
             checkout_wait,
             webhook_tolerance,
             max_body_bytes,
@@ -234,7 +272,10 @@ impl Settings {
     }
 
     pub fn queue(&self, queue: JobQueue) -> QueuePolicy {
-        self.queues.get(&queue).copied().unwrap_or_else(|| QueuePolicy::default_for(queue))
+        self.queues
+            .get(&queue)
+            .copied()
+            .unwrap_or_else(|| QueuePolicy::default_for(queue))
     }
 }
 
@@ -243,7 +284,10 @@ mod tests {
     use super::*;
 
     fn from(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup(&move |k| map.get(k).cloned())
     }
 
@@ -266,9 +310,18 @@ mod tests {
         ])
         .expect_err("invalid");
         let text = err.to_string();
-        for name in ["DATABASE_URL", "JWT_SECRET", "CHAIN_ID", "QUEUE_CHECKOUT_CONCURRENCY", "LOG_FORMAT"] {
+        for name in [
+            "DATABASE_URL",
+            "JWT_SECRET",
+            "CHAIN_ID",
+            "QUEUE_CHECKOUT_CONCURRENCY",
+            "LOG_FORMAT",
+        ] {
             assert!(text.contains(name), "{name} missing from {text}");
         }
-        assert!(!text.contains("short"), "a secret's value must not be echoed: {text}");
+        assert!(
+            !text.contains("short"),
+            "a secret's value must not be echoed: {text}"
+        );
     }
 }

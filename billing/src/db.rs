@@ -1,7 +1,9 @@
 //! Database and Redis connections.
 
 use crate::config::Settings;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+};
 use std::time::Duration;
 
 pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
@@ -13,7 +15,7 @@ pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConn
     opts.max_connections(max_connections)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(3))
         .sqlx_logging(false);
     let db = Database::connect(opts).await?;
     if db.get_database_backend() == DatabaseBackend::Sqlite {
@@ -25,7 +27,15 @@ pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConn
     Ok(db)
 }
 
-pub async fn redis(settings: &Settings) -> Result<redis::aio::ConnectionManager, redis::RedisError> {
-    let client = redis::Client::open(settings.redis_url.expose())?;
-    client.get_connection_manager().await
+/// A shared, reconnecting Redis connection. Short timeouts: when Redis is away, callers
+/// fall back on the database outbox quickly instead of hanging a request.
+pub async fn redis(
+    client: &redis::Client,
+) -> Result<redis::aio::ConnectionManager, redis::RedisError> {
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(1)))
+        .set_response_timeout(Some(Duration::from_secs(2)))
+        .set_number_of_retries(2)
+        .set_max_delay(Duration::from_millis(500));
+    client.get_connection_manager_with_config(config).await
 }

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod idempotency;
 pub mod jobs;
 pub mod ledger;
 pub mod money;

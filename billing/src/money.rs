@@ -8,7 +8,9 @@ use serde_json::value::RawValue;
 use std::fmt;
 
 /// An amount of money in micro-USD.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Micros(i64);
 
@@ -80,7 +82,11 @@ impl Micros {
         };
         let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
         let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        if whole.is_empty() || !all_digits(whole) || !all_digits(frac) || (digits.contains('.') && frac.is_empty()) {
+        if whole.is_empty()
+            || !all_digits(whole)
+            || !all_digits(frac)
+            || (digits.contains('.') && frac.is_empty())
+        {
             return Err(MoneyError::Malformed);
         }
         if frac.len() > 6 {
@@ -104,9 +110,8 @@ impl Micros {
     /// speak USD numbers get one without a float ever holding money.
     pub fn usd_json(self) -> Box<RawValue> {
         // A decimal string of digits is always valid JSON, so this cannot fail.
-        RawValue::from_string(self.to_string()).unwrap_or_else(|_| {
-            RawValue::from_string("0".to_owned()).unwrap_or_default()
-        })
+        RawValue::from_string(self.to_string())
+            .unwrap_or_else(|_| RawValue::from_string("0".to_owned()).unwrap_or_default())
     }
 }
 
@@ -151,7 +156,10 @@ mod tests {
         assert_eq!(Micros::parse_usd("1."), Err(MoneyError::Malformed));
         assert_eq!(Micros::parse_usd("abc"), Err(MoneyError::Malformed));
         assert_eq!(Micros::parse_usd("0.0000001"), Err(MoneyError::TooPrecise));
-        assert_eq!(Micros::parse_usd("99999999999999999"), Err(MoneyError::Overflow));
+        assert_eq!(
+            Micros::parse_usd("99999999999999999"),
+            Err(MoneyError::Overflow)
+        );
     }
 
     #[test]

@@ -20,7 +20,9 @@ pub async fn create_topup<C: ConnectionTrait>(
     method: PayMethod,
 ) -> Result<orders::Model, DomainError> {
     if amount < MIN_TOPUP {
-        return Err(DomainError::Invalid("amount must be at least 10 USD".into()));
+        return Err(DomainError::Invalid(
+            "amount must be at least 10 USD".into(),
+        ));
     }
     let now = Utc::now();
     let row = orders::ActiveModel {
@@ -46,7 +48,10 @@ pub async fn create_topup<C: ConnectionTrait>(
 }
 
 /// Marks an order completed unless it already is; returns whether this call completed it.
-pub async fn mark_completed<C: ConnectionTrait>(db: &C, order_id: Uuid) -> Result<bool, DomainError> {
+pub async fn mark_completed<C: ConnectionTrait>(
+    db: &C,
+    order_id: Uuid,
+) -> Result<bool, DomainError> {
     let now = Utc::now();
     let res = Orders::update_many()
         .col_expr(Column::Status, Expr::value(OrderStatus::Completed.as_str()))

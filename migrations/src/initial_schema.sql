@@ -376,6 +376,7 @@ CREATE TABLE jobs (
     last_error text,
     created_at {ts} NOT NULL,
     updated_at {ts} NOT NULL,
+    started_at {ts},
     finished_at {ts}
 );
 

@@ -22,7 +22,12 @@ pub enum JobPayload {
     /// Create the provider side of an order (a Stripe checkout session, a portal URL).
     Checkout { order_id: Uuid },
     /// Verify a USDC transfer on chain for an account.
-    UsdcVerify { chain_id: u64, tx_hash: String, account_id: Uuid, order_id: Option<Uuid> },
+    UsdcVerify {
+        chain_id: u64,
+        tx_hash: String,
+        account_id: Uuid,
+        order_id: Option<Uuid>,
+    },
     /// Meter one batch of usage events.
     UsageBatch { batch_id: String },
     /// Expire subscriptions whose period ended; one per hour tick.
@@ -49,7 +54,12 @@ impl JobPayload {
         match self {
             JobPayload::StripeEvent { event_id } => format!("stripe-event:{event_id}"),
             JobPayload::Checkout { order_id } => format!("checkout:{order_id}"),
-            JobPayload::UsdcVerify { chain_id, tx_hash, account_id, .. } => {
+            JobPayload::UsdcVerify {
+                chain_id,
+                tx_hash,
+                account_id,
+                ..
+            } => {
                 format!("usdc:{chain_id}:{}:{account_id}", tx_hash.to_lowercase())
             }
             JobPayload::UsageBatch { batch_id } => format!("usage:{batch_id}"),
@@ -108,11 +118,16 @@ mod tests {
 
     #[test]
     fn keys_are_deterministic_and_queues_fixed() {
-        let p = JobPayload::StripeEvent { event_id: "evt_1".into() };
+        let p = JobPayload::StripeEvent {
+            event_id: "evt_1".into(),
+        };
         assert_eq!(p.key(), "stripe-event:evt_1");
         assert_eq!(p.queue(), JobQueue::StripeEvent);
         let json = serde_json::to_value(&p).expect("serializes");
-        assert_eq!(serde_json::from_value::<JobPayload>(json).expect("round trip"), p);
+        assert_eq!(
+            serde_json::from_value::<JobPayload>(json).expect("round trip"),
+            p
+        );
     }
 
     #[test]

@@ -24,8 +24,29 @@ pub type QueueBackend = CustomBackend<JobMessage, QueueDb, TaskStream, TaskSinkB
 /// Where a queue lives in Redis.
 #[derive(Debug, Clone)]
 pub struct QueueDb {
+    /// Opens each fetcher's own connection.
     pub client: redis::Client,
+    /// Shared, multiplexed: what producers push on.
+    pub conn: redis::aio::ConnectionManager,
     pub key: String,
+    /// Most messages the list may hold; a push past it is left to the relay.
+    pub window: usize,
+}
+
+/// Pushes only while the list is below the window, atomically. Returns the new length,
+/// or 0 when the list was full (the job then waits in the outbox for the relay).
+const BOUNDED_PUSH: &str = r"
+if redis.call('LLEN', KEYS[1]) < tonumber(ARGV[2]) then
+  return redis.call('RPUSH', KEYS[1], ARGV[1])
+end
+return 0";
+
+/// Connection settings for the fetchers' blocking pops: the response timeout must
+/// outlast the pop's own wait.
+fn pop_config() -> redis::AsyncConnectionConfig {
+    redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(POP_WAIT + Duration::from_secs(2)))
 }
 
 pub fn queue_key(prefix: &str, queue: JobQueue) -> String {
@@ -38,50 +59,81 @@ const POP_WAIT: Duration = Duration::from_secs(1);
 fn fetcher(db: &QueueDb) -> TaskStream {
     let db = db.clone();
     // Each fetcher gets its own connection: BLPOP blocks the connection it runs on.
-    futures::stream::unfold((db, None::<redis::aio::MultiplexedConnection>), |(db, conn)| async move {
-        let mut conn = match conn {
-            Some(c) => c,
-            None => match db.client.get_multiplexed_async_connection().await {
-                Ok(c) => c,
+    futures::stream::unfold(
+        (db, None::<redis::aio::MultiplexedConnection>),
+        |(db, conn)| async move {
+            let mut conn = match conn {
+                Some(c) => c,
+                None => match db
+                    .client
+                    .get_multiplexed_async_connection_with_config(&pop_config())
+                    .await
+                {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // Never hand apalis an error: Redis being away is a pause, not a reason
+                        // for the worker to stop. The outbox keeps every job meanwhile.
+                        tracing::warn!(error = %e, "cannot connect to Redis; retrying");
+                        tokio::time::sleep(POP_WAIT).await;
+                        return Some((Ok(None), (db, None)));
+                    }
+                },
+            };
+            let popped: Result<Option<(String, String)>, _> =
+                conn.blpop(&db.key, POP_WAIT.as_secs_f64()).await;
+            match popped {
+                Ok(None) => Some((Ok(None), (db, Some(conn)))),
+                Ok(Some((_, body))) => match serde_json::from_str::<JobMessage>(&body) {
+                    Ok(msg) => Some((Ok(Some(Task::new(msg))), (db, Some(conn)))),
+                    // A malformed message cannot be a job of ours; drop it and go on.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "dropping malformed queue message");
+                        Some((Ok(None), (db, Some(conn))))
+                    }
+                },
                 Err(e) => {
+                    tracing::warn!(error = %e, "Redis pop failed; reconnecting");
                     tokio::time::sleep(POP_WAIT).await;
-                    return Some((Err(Box::new(e) as BoxDynError), (db, None)));
+                    Some((Ok(None), (db, None)))
                 }
-            },
-        };
-        let popped: Result<Option<(String, String)>, _> = conn.blpop(&db.key, POP_WAIT.as_secs_f64()).await;
-        match popped {
-            Ok(None) => Some((Ok(None), (db, Some(conn)))),
-            Ok(Some((_, body))) => match serde_json::from_str::<JobMessage>(&body) {
-                Ok(msg) => Some((Ok(Some(Task::new(msg))), (db, Some(conn)))),
-                // A malformed message cannot be a job of ours; drop it and go on.
-                Err(e) => {
-                    tracing::warn!(error = %e, "dropping malformed queue message");
-                    Some((Ok(None), (db, Some(conn))))
-                }
-            },
-            Err(e) => {
-                tokio::time::sleep(POP_WAIT).await;
-                Some((Err(Box::new(e) as BoxDynError), (db, None)))
             }
-        }
-    })
+        },
+    )
     .boxed()
 }
 
 fn sinker(db: &QueueDb) -> TaskSinkBox {
     let db = db.clone();
-    Box::pin(futures::sink::unfold(db, |db, task: Task<JobMessage>| async move {
-        let body = serde_json::to_string(&task.args)?;
-        let mut conn = db.client.get_multiplexed_async_connection().await?;
-        let _: i64 = conn.rpush(&db.key, body).await?;
-        Ok::<_, BoxDynError>(db)
-    }))
+    Box::pin(futures::sink::unfold(
+        db,
+        |db, task: Task<JobMessage>| async move {
+            let body = serde_json::to_string(&task.args)?;
+            let mut conn = db.conn.clone();
+            let _: i64 = redis::Script::new(BOUNDED_PUSH)
+                .key(&db.key)
+                .arg(body)
+                .arg(db.window)
+                .invoke_async(&mut conn)
+                .await?;
+            Ok::<_, BoxDynError>(db)
+        },
+    ))
 }
 
 /// The apalis backend for `queue`: a worker fetches from it, a producer pushes to it.
-pub fn backend(client: redis::Client, prefix: &str, queue: JobQueue) -> Result<QueueBackend, BoxDynError> {
-    let db = QueueDb { client, key: queue_key(prefix, queue) };
+pub fn backend(
+    client: redis::Client,
+    conn: redis::aio::ConnectionManager,
+    prefix: &str,
+    queue: JobQueue,
+    window: usize,
+) -> Result<QueueBackend, BoxDynError> {
+    let db = QueueDb {
+        client,
+        conn,
+        key: queue_key(prefix, queue),
+        window,
+    };
     Ok(BackendBuilder::new()
         .database(db)
         .fetcher(|db: &mut QueueDb, _: &(), _| fetcher(db))
@@ -98,10 +150,25 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub fn new(conn: redis::aio::ConnectionManager, prefix: impl Into<String>) -> Self {
-        Dispatcher { conn, prefix: prefix.into() }
+        Dispatcher {
+            conn,
+            prefix: prefix.into(),
+        }
     }
 
-    pub async fn push(&self, queue: JobQueue, messages: &[JobMessage]) -> Result<(), redis::RedisError> {
+    pub fn connection(&self) -> redis::aio::ConnectionManager {
+        self.conn.clone()
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub async fn push(
+        &self,
+        queue: JobQueue,
+        messages: &[JobMessage],
+    ) -> Result<(), redis::RedisError> {
         if messages.is_empty() {
             return Ok(());
         }
@@ -122,6 +189,9 @@ impl Dispatcher {
 
     pub async fn ping(&self) -> Result<(), redis::RedisError> {
         let mut conn = self.conn.clone();
-        redis::cmd("PING").query_async::<String>(&mut conn).await.map(|_| ())
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(|_| ())
     }
 }

@@ -7,8 +7,8 @@ use entities::jobs::{self, Column, Entity as Jobs};
 use entities::{JobQueue, JobStatus};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, Order, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, Order,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use std::time::Duration;
 use uuid::Uuid;
@@ -47,6 +47,7 @@ pub async fn enqueue<C: ConnectionTrait>(
         last_error: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        started_at: Set(None),
         finished_at: Set(None),
     };
     let id = row.id.clone().unwrap();
@@ -55,32 +56,45 @@ pub async fn enqueue<C: ConnectionTrait>(
         .exec_without_returning(db)
         .await?;
     if matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
-        return Ok(Enqueued { job_id: id, created: true });
+        return Ok(Enqueued {
+            job_id: id,
+            created: true,
+        });
     }
     let existing = Jobs::find()
         .filter(Column::JobKey.eq(key))
         .one(db)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("job after key conflict".into()))?;
-    Ok(Enqueued { job_id: existing.id, created: false })
+    Ok(Enqueued {
+        job_id: existing.id,
+        created: false,
+    })
 }
 
 /// Claims a job for one run. Only one runner holds a job at a time: a duplicate message,
 /// or a second worker, finds it claimed and skips it. A run that outlives its lease (its
 /// worker died) can be claimed again.
-pub async fn claim<C: ConnectionTrait>(db: &C, job_id: Uuid, lease: Duration) -> Result<Option<jobs::Model>, DbErr> {
+pub async fn claim<C: ConnectionTrait>(
+    db: &C,
+    job_id: Uuid,
+    lease: Duration,
+) -> Result<Option<jobs::Model>, DbErr> {
     let now = Utc::now();
     let claimable = Column::Status
         .eq(JobStatus::Dispatched)
         .or(Column::Status
             .eq(JobStatus::Pending)
             .and(Column::Attempts.eq(0).or(Column::AvailableAt.lte(now))))
-        .or(Column::Status.eq(JobStatus::Running).and(Column::AvailableAt.lte(now)));
+        .or(Column::Status
+            .eq(JobStatus::Running)
+            .and(Column::AvailableAt.lte(now)));
     let res = Jobs::update_many()
         .col_expr(Column::Status, Expr::value(JobStatus::Running.as_str()))
         .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
         .col_expr(Column::AvailableAt, Expr::value(after(now, lease)))
         .col_expr(Column::UpdatedAt, Expr::value(now))
+        .col_expr(Column::StartedAt, Expr::value(Some(now)))
         .filter(Column::Id.eq(job_id))
         .filter(claimable)
         .exec(db)
@@ -162,7 +176,11 @@ pub async fn take_due(
         .select_only()
         .column(Column::Id)
         .filter(Column::Queue.eq(queue))
-        .filter(Column::Status.is_in([JobStatus::Pending, JobStatus::Dispatched, JobStatus::Running]))
+        .filter(Column::Status.is_in([
+            JobStatus::Pending,
+            JobStatus::Dispatched,
+            JobStatus::Running,
+        ]))
         .filter(Column::AvailableAt.lte(now))
         .order_by(Column::AvailableAt, Order::Asc)
         .limit(limit);
@@ -196,7 +214,10 @@ pub async fn requeue<C: ConnectionTrait>(db: &C, job_id: Uuid) -> Result<bool, D
         .col_expr(Column::Status, Expr::value(JobStatus::Pending.as_str()))
         .col_expr(Column::Attempts, Expr::value(0))
         .col_expr(Column::AvailableAt, Expr::value(now))
-        .col_expr(Column::FinishedAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(
+            Column::FinishedAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(Column::Id.eq(job_id))
         .filter(Column::Status.eq(JobStatus::Dead))
@@ -218,7 +239,11 @@ pub async fn dead<C: ConnectionTrait>(db: &C, limit: u64) -> Result<Vec<jobs::Mo
 pub async fn unfinished<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
     use sea_orm::PaginatorTrait;
     Jobs::find()
-        .filter(Column::Status.is_in([JobStatus::Pending, JobStatus::Dispatched, JobStatus::Running]))
+        .filter(Column::Status.is_in([
+            JobStatus::Pending,
+            JobStatus::Dispatched,
+            JobStatus::Running,
+        ]))
         .count(db)
         .await
 }

@@ -41,8 +41,13 @@ impl CheckoutSession {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Credited { order_id: Uuid, amount: Micros },
-    AlreadyCredited { order_id: Uuid },
+    Credited {
+        order_id: Uuid,
+        amount: Micros,
+    },
+    AlreadyCredited {
+        order_id: Uuid,
+    },
     /// Paid later (bank debits): `checkout.session.async_payment_succeeded` completes it.
     AwaitingPayment,
     /// Not one of our top-up orders.
@@ -51,21 +56,38 @@ pub enum Outcome {
 
 /// Applies a completed, paid checkout session for a top-up. Runs in the caller's
 /// transaction; safe to run any number of times, concurrently.
-pub async fn credit_topup<C: ConnectionTrait>(db: &C, session: &CheckoutSession) -> Result<Outcome, DomainError> {
+pub async fn credit_topup<C: ConnectionTrait>(
+    db: &C,
+    session: &CheckoutSession,
+) -> Result<Outcome, DomainError> {
     if session.payment_status.as_deref() != Some("paid") {
         return Ok(Outcome::AwaitingPayment);
     }
-    let Some(order_id) = session.order_id() else { return Ok(Outcome::NotOurs) };
-    let Some(order) = Orders::find_by_id(order_id).one(db).await? else { return Ok(Outcome::NotOurs) };
+    let Some(order_id) = session.order_id() else {
+        return Ok(Outcome::NotOurs);
+    };
+    let Some(order) = Orders::find_by_id(order_id).one(db).await? else {
+        return Ok(Outcome::NotOurs);
+    };
     if order.kind != OrderKind::Topup {
         return Ok(Outcome::NotOurs);
     }
-    if session.currency.as_deref().is_some_and(|c| !c.eq_ignore_ascii_case(&order.currency)) {
-        return Err(DomainError::Invalid(format!("session {} paid in another currency", session.id)));
+    if session
+        .currency
+        .as_deref()
+        .is_some_and(|c| !c.eq_ignore_ascii_case(&order.currency))
+    {
+        return Err(DomainError::Invalid(format!(
+            "session {} paid in another currency",
+            session.id
+        )));
     }
     let amount = Micros::new(order.amount);
     // What Stripe says it charged; the order's amount is what the customer bought.
-    let charged = session.amount_total.and_then(Micros::from_cents).unwrap_or(amount);
+    let charged = session
+        .amount_total
+        .and_then(Micros::from_cents)
+        .unwrap_or(amount);
     let now = Utc::now();
     Payments::insert(payments::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -102,7 +124,10 @@ pub async fn credit_topup<C: ConnectionTrait>(db: &C, session: &CheckoutSession)
     )
     .await?;
     Ok(match posted {
-        ledger::Posted::New(_) => Outcome::Credited { order_id: order.id, amount },
+        ledger::Posted::New(_) => Outcome::Credited {
+            order_id: order.id,
+            amount,
+        },
         ledger::Posted::Existing(_) => Outcome::AlreadyCredited { order_id: order.id },
     })
 }

@@ -1,0 +1,220 @@
+//! Authentication: JWT bearer (HS256, `sub` = account subject, `scope` = space-separated
+//! `billing:read billing:write admin`) and management keys (`mk_…`, by hash).
+//!
+//! [`authenticate`] puts a [`Principal`] in the request; handlers take it as an extractor
+//! and check the scope they need. Failures never say which part was wrong.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Read,
+    Write,
+    Admin,
+}
+
+impl Scope {
+    fn parse(s: &str) -> Option<Scope> {
+        match s {
+            "billing:read" => Some(Scope::Read),
+            "billing:write" => Some(Scope::Write),
+            "admin" => Some(Scope::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub account_id: Uuid,
+    pub subject: String,
+    pub scopes: Vec<Scope>,
+}
+
+impl Principal {
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        // Admin implies every scope; write implies read.
+        let ok = self.scopes.contains(&scope)
+            || self.scopes.contains(&Scope::Admin)
+            || (scope == Scope::Read && self.scopes.contains(&Scope::Write));
+        if ok {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "this credential lacks the required scope",
+            ))
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(ApiError::unauthorized)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    exp: Option<i64>,
+    #[serde(default)]
+    nbf: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct JwtHeader {
+    alg: String,
+}
+
+/// Clock skew allowed on `exp` and `nbf`.
+const LEEWAY_SECS: i64 = 30;
+
+/// Verifies an HS256 JWT and returns its claims. Only HS256 is accepted: the header's
+/// `alg` is checked, so a token cannot downgrade itself to `none`.
+fn verify_jwt(token: &str, secret: &[u8], now: i64) -> Option<Claims> {
+    let mut parts = token.split('.');
+    let (h, p, s) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let header: JwtHeader = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
+    if header.alg != "HS256" {
+        return None;
+    }
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).ok()?;
+    mac.update(h.as_bytes());
+    mac.update(b".");
+    mac.update(p.as_bytes());
+    let expected = mac.finalize().into_bytes();
+    let given = URL_SAFE_NO_PAD.decode(s).ok()?;
+    if !bool::from(given.as_slice().ct_eq(expected.as_slice())) {
+        return None;
+    }
+    let claims: Claims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).ok()?).ok()?;
+    if claims.exp.is_some_and(|exp| now > exp + LEEWAY_SECS)
+        || claims.nbf.is_some_and(|nbf| now + LEEWAY_SECS < nbf)
+    {
+        return None;
+    }
+    if claims.sub.is_empty() || claims.sub.len() > 255 {
+        return None;
+    }
+    Some(claims)
+}
+
+async fn principal_for(state: &AppState, token: &str) -> Result<Option<Principal>, ApiError> {
+    if token.starts_with("mk_") {
+        let Some(key) = billing::accounts::find_management_key(&state.db, token).await? else {
+            return Ok(None);
+        };
+        let Some(account) =
+            <entities::accounts::Entity as sea_orm::EntityTrait>::find_by_id(key.account_id)
+                .one(&state.db)
+                .await?
+        else {
+            return Ok(None);
+        };
+        return Ok(Some(Principal {
+            account_id: account.id,
+            subject: account.subject,
+            scopes: key
+                .scopes
+                .split_whitespace()
+                .filter_map(Scope::parse)
+                .collect(),
+        }));
+    }
+    let now = chrono::Utc::now().timestamp();
+    let Some(claims) = verify_jwt(token, state.settings.jwt_secret.expose().as_bytes(), now) else {
+        return Ok(None);
+    };
+    let account = billing::accounts::ensure(&state.db, &claims.sub).await?;
+    let scopes = claims
+        .scope
+        .as_deref()
+        .unwrap_or("billing:read billing:write");
+    Ok(Some(Principal {
+        account_id: account.id,
+        subject: account.subject,
+        scopes: scopes.split_whitespace().filter_map(Scope::parse).collect(),
+    }))
+}
+
+/// Middleware for routes that need a caller: a valid credential or 401.
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let token = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .ok_or_else(ApiError::unauthorized)?;
+    let principal = principal_for(&state, token)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    req.extensions_mut().insert(principal);
+    Ok(next.run(req).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sign(header: &str, claims: &str, secret: &[u8]) -> String {
+        let h = URL_SAFE_NO_PAD.encode(header);
+        let p = URL_SAFE_NO_PAD.encode(claims);
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("any key");
+        mac.update(format!("{h}.{p}").as_bytes());
+        format!(
+            "{h}.{p}.{}",
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        )
+    }
+
+    #[test]
+    fn accepts_a_good_token_and_nothing_else() {
+        let good = sign(
+            r#"{"alg":"HS256","typ":"JWT"}"#,
+            r#"{"sub":"u1","scope":"admin","exp":2000}"#,
+            b"k",
+        );
+        assert_eq!(
+            verify_jwt(&good, b"k", 1000).map(|c| c.sub),
+            Some("u1".to_owned())
+        );
+        assert!(verify_jwt(&good, b"other", 1000).is_none(), "wrong secret");
+        assert!(verify_jwt(&good, b"k", 3000).is_none(), "expired");
+        let none = sign(r#"{"alg":"none"}"#, r#"{"sub":"u1"}"#, b"k");
+        assert!(verify_jwt(&none, b"k", 1000).is_none(), "alg none");
+        assert!(verify_jwt("a.b", b"k", 1000).is_none(), "malformed");
+    }
+}

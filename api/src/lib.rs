@@ -1,0 +1,49 @@
+//! Tollgate's HTTP API. Handlers are thin: they authenticate, validate, call a domain
+//! function in `billing`, and enqueue jobs. Nothing here calls Stripe or the chain.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod idempotency;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+
+use anyhow::Context as _;
+use billing::config::Settings;
+use state::AppState;
+use std::sync::Arc;
+
+/// Binds `BIND_ADDR` and serves until SIGTERM or Ctrl-C, then drains open requests.
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(settings.bind_addr)
+        .await
+        .with_context(|| format!("binding {}", settings.bind_addr))?;
+    let state = AppState::connect(Arc::new(settings)).await?;
+    tracing::info!(addr = %listener.local_addr()?, "api listening");
+    axum::serve(listener, routes::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = term => {},
+            _ = tokio::signal::ctrl_c() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutdown requested: draining requests");
+}

@@ -1,0 +1,46 @@
+//! The OpenAPI document at `/openapi.json` and an interactive page at `/docs`.
+
+use crate::routes::{credits, health, webhooks};
+use axum::Json;
+use axum::response::Html;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tollgate", description = "Billing backend for API products"),
+    paths(health::health, health::ready, webhooks::stripe, credits::billing_credits, credits::balance),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT or mk_ key")
+                    .build(),
+            ),
+        );
+    }
+}
+
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// Swagger UI loaded from a CDN, pointed at our document: try any route from the browser.
+pub async fn page() -> Html<&'static str> {
+    Html(
+        r##"<!doctype html><html><head><title>Tollgate API</title><meta charset="utf-8">
+<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
+<body><div id="ui"></div><script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script></body></html>"##,
+    )
+}

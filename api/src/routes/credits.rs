@@ -1,0 +1,85 @@
+//! Credit balances: `GET /api/billing/credits` (000, USD numbers) and
+//! `GET /credits/balance` (003, integer credits).
+
+use crate::auth::{Principal, Scope};
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use billing::ledger;
+use entities::api_keys::{Column as KeyCol, Entity as ApiKeys};
+use entities::{ApiKeyKind, KeyStatus, TransferKind};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BillingCredits {
+    /// Everything ever topped up, in USD.
+    #[schema(value_type = f64)]
+    total_top_up: Box<RawValue>,
+    /// The balance left, in USD.
+    #[schema(value_type = f64)]
+    remaining: Box<RawValue>,
+    has_credit_key: bool,
+    credit_key_count: u64,
+    user_id: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Envelope<T> {
+    success: bool,
+    data: T,
+}
+
+pub fn ok<T>(data: T) -> Json<Envelope<T>> {
+    Json(Envelope {
+        success: true,
+        data,
+    })
+}
+
+/// Credit balance in USD (000).
+#[utoipa::path(get, path = "/api/billing/credits", security(("bearer" = [])), responses((status = 200, body = Envelope<BillingCredits>)))]
+pub async fn billing_credits(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Envelope<BillingCredits>>, ApiError> {
+    principal.require(Scope::Read)?;
+    let remaining = ledger::customer_balance(&state.db, principal.account_id).await?;
+    let total =
+        ledger::customer_credited(&state.db, principal.account_id, &[TransferKind::Topup]).await?;
+    let credit_key_count = ApiKeys::find()
+        .filter(KeyCol::AccountId.eq(principal.account_id))
+        .filter(KeyCol::Kind.eq(ApiKeyKind::Credit))
+        .filter(KeyCol::Status.ne(KeyStatus::Revoked))
+        .count(&state.db)
+        .await?;
+    Ok(ok(BillingCredits {
+        total_top_up: total.usd_json(),
+        remaining: remaining.usd_json(),
+        has_credit_key: credit_key_count > 0,
+        credit_key_count,
+        user_id: principal.subject,
+    }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Balance {
+    /// Whole credits (1 credit = 1 US cent).
+    balance: i64,
+}
+
+/// Credit balance in credits (003).
+#[utoipa::path(get, path = "/credits/balance", security(("bearer" = [])), responses((status = 200, body = Envelope<Balance>)))]
+pub async fn balance(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Envelope<Balance>>, ApiError> {
+    principal.require(Scope::Read)?;
+    let remaining = ledger::customer_balance(&state.db, principal.account_id).await?;
+    Ok(ok(Balance {
+        balance: remaining.to_credits(),
+    }))
+}

@@ -1,0 +1,67 @@
+//! The router: routes grouped by resource, with the layers every request passes.
+
+pub mod credits;
+pub mod health;
+pub mod webhooks;
+
+use crate::state::AppState;
+use crate::{auth, error, idempotency, openapi};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, post};
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(state: AppState) -> Router {
+    let settings = state.settings.clone();
+
+    // Routes that need a caller. Layers run bottom-up: authenticate, then idempotency.
+    let authed = Router::new()
+        .route("/api/billing/credits", get(credits::billing_credits))
+        .route("/credits/balance", get(credits::balance))
+        .route_layer(from_fn_with_state(state.clone(), idempotency::middleware))
+        .route_layer(from_fn_with_state(state.clone(), auth::authenticate))
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes));
+
+    // Stripe webhooks read their own body so an oversized one is a 400, as Stripe expects
+    // for any rejected delivery, rather than the generic 413.
+    let webhooks = Router::new()
+        .route("/payment/webhook/stripe", post(webhooks::stripe))
+        .route("/webhooks/stripe", post(webhooks::stripe))
+        .layer(DefaultBodyLimit::disable());
+
+    let public = Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/openapi.json", get(openapi::document))
+        .route("/docs", get(openapi::page));
+
+    Router::new()
+        .merge(authed)
+        .merge(webhooks)
+        .merge(public)
+        .layer(from_fn(error::render))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                        let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                        // Method, path and request id only: headers and bodies may hold secrets.
+                        tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                    }),
+                )
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(TimeoutLayer::with_status_code(
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    settings.request_timeout,
+                )),
+        )
+        .with_state(state)
+}

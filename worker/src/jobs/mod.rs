@@ -1,0 +1,47 @@
+//! The one place every job kind is registered: a payload goes to its module's handler.
+
+pub mod stripe_event;
+
+use crate::runner::Ctx;
+use billing::DomainError;
+use billing::jobs::JobPayload;
+use entities::jobs;
+
+/// How a run failed: retry later, or give up and dead-letter the job.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("{0}")]
+    Retryable(String),
+    #[error("{0}")]
+    Terminal(String),
+}
+
+impl From<DomainError> for JobError {
+    fn from(e: DomainError) -> Self {
+        if e.is_retryable() {
+            JobError::Retryable(e.to_string())
+        } else {
+            JobError::Terminal(e.to_string())
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for JobError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        JobError::Retryable(e.to_string())
+    }
+}
+
+pub async fn handle(ctx: &Ctx, job: &jobs::Model, payload: JobPayload) -> Result<(), JobError> {
+    match payload {
+        JobPayload::StripeEvent { event_id } => stripe_event::handle(ctx, &event_id).await,
+        // The kinds below are produced by features not built yet (Stripe flows, USDC,
+        // metering, expiry, reconciliation). Until their handlers exist, a job of theirs
+        // is dead-lettered, visible to operators, and requeueable once the handler ships.
+        other => Err(JobError::Terminal(format!(
+            "no handler for job kind {:?} ({}) in this version",
+            other.queue(),
+            job.job_key
+        ))),
+    }
+}

@@ -1,0 +1,88 @@
+//! Tollgate's worker: apalis workers, one per queue, over the project's Redis list backend;
+//! the outbox relay; and the job handlers, one module per job kind under [`jobs`].
+
+pub mod failpoint;
+pub mod jobs;
+pub mod relay;
+pub mod runner;
+
+use anyhow::Context as _;
+use apalis::prelude::*;
+use billing::config::Settings;
+use billing::jobs::JobQueue;
+use billing::jobs::dispatch::{self, Dispatcher};
+use runner::{Ctx, QueueCtx};
+use sea_orm::Iterable;
+use std::sync::Arc;
+
+/// Runs the worker until SIGTERM or Ctrl-C: then it stops taking jobs, lets in-flight ones
+/// finish (up to `SHUTDOWN_TIMEOUT_MS`), and returns.
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let db = billing::db::connect(&settings)
+        .await
+        .context("connecting to the database")?;
+    let redis_client = redis::Client::open(settings.redis_url.expose()).context("REDIS_URL")?;
+    let conn = billing::db::redis(&redis_client)
+        .await
+        .context("connecting to Redis")?;
+    let dispatcher = Dispatcher::new(conn, settings.redis_prefix.clone());
+    let settings = Arc::new(settings);
+    let ctx = Arc::new(Ctx {
+        db: db.clone(),
+        settings: settings.clone(),
+    });
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let relay = tokio::spawn(relay::run(
+        db.clone(),
+        dispatcher.clone(),
+        settings.clone(),
+        stop_rx,
+    ));
+
+    let mut monitor = Monitor::new().shutdown_timeout(settings.shutdown_timeout);
+    for queue in JobQueue::iter() {
+        let policy = settings.queue(queue);
+        let client = redis_client.clone();
+        let push_conn = dispatcher.connection();
+        let window = settings.redis_window;
+        let prefix = settings.redis_prefix.clone();
+        let qctx = Arc::new(QueueCtx {
+            ctx: ctx.clone(),
+            queue,
+        });
+        monitor = monitor.register(move |index| {
+            let backend =
+                dispatch::backend(client.clone(), push_conn.clone(), &prefix, queue, window)
+                    .unwrap_or_else(|e| panic!("building the {queue:?} backend: {e}"));
+            WorkerBuilder::new(format!("{}-{}-{index}", queue.as_str(), std::process::id()))
+                .backend(backend)
+                .concurrency(policy.concurrency)
+                .catch_panic()
+                .data(qctx.clone())
+                .build(runner::run)
+        });
+    }
+    tracing::info!(queues = JobQueue::iter().count(), "worker started");
+    let result = monitor.run_with_signal(shutdown_signal()).await;
+    let _ = stop_tx.send(true);
+    let _ = relay.await;
+    tracing::info!("worker stopped");
+    result.map_err(|e| anyhow::anyhow!("monitor: {e}"))
+}
+
+/// Resolves on SIGTERM (what process managers send) or Ctrl-C.
+async fn shutdown_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = term.recv() => {},
+            r = tokio::signal::ctrl_c() => r?,
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await?;
+    tracing::info!("shutdown requested: finishing in-flight jobs");
+    Ok(())
+}

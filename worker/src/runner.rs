@@ -1,0 +1,78 @@
+//! Runs one job: claim its outbox row, run the handler under the queue's time limit, and
+//! record the outcome (done, retry after a backoff, or dead with its last error).
+
+use crate::jobs::{self, JobError};
+use apalis::prelude::{BoxDynError, Data};
+use billing::config::Settings;
+use billing::jobs::outbox::{self, Failure};
+use billing::jobs::{JobMessage, JobPayload, JobQueue};
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+use tracing::Instrument;
+
+/// What every handler can reach.
+pub struct Ctx {
+    pub db: DatabaseConnection,
+    pub settings: Arc<Settings>,
+}
+
+/// One queue's worker: the shared context plus the queue it serves.
+pub struct QueueCtx {
+    pub ctx: Arc<Ctx>,
+    pub queue: JobQueue,
+}
+
+/// The apalis handler of every queue. Errors are recorded in the outbox, not returned:
+/// retries are durable (the row comes back after its backoff, whichever process runs it),
+/// so apalis only sees an error when the outbox itself cannot be written.
+pub async fn run(msg: JobMessage, qctx: Data<Arc<QueueCtx>>) -> Result<(), BoxDynError> {
+    let ctx = &qctx.ctx;
+    let queue = qctx.queue;
+    let policy = ctx.settings.queue(queue);
+    let Some(job) = outbox::claim(
+        &ctx.db,
+        msg.job_id,
+        policy.timeout + ctx.settings.lease_margin,
+    )
+    .await?
+    else {
+        // Done, dead, or running elsewhere: a duplicate message.
+        return Ok(());
+    };
+    let span = tracing::info_span!("job", id = %job.id, key = %job.job_key, queue = queue.as_str(), attempt = job.attempts);
+    async move {
+        let result = match serde_json::from_value::<JobPayload>(job.payload.clone()) {
+            Err(e) => Err(JobError::Terminal(format!("unreadable payload: {e}"))),
+            Ok(payload) => {
+                match tokio::time::timeout(policy.timeout, jobs::handle(ctx, &job, payload)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(JobError::Retryable(format!(
+                        "timed out after {:?}",
+                        policy.timeout
+                    ))),
+                }
+            }
+        };
+        match result {
+            Ok(()) => {
+                outbox::complete(&ctx.db, job.id).await?;
+                tracing::debug!("job done");
+            }
+            Err(err) => {
+                let (retryable, message) = match &err {
+                    JobError::Retryable(m) => (true, m),
+                    JobError::Terminal(m) => (false, m),
+                };
+                match outbox::fail(&ctx.db, &job, message, retryable, &policy).await? {
+                    Failure::RetryAt(at) => {
+                        tracing::warn!(error = %message, retry_at = %at, "job failed; will retry")
+                    }
+                    Failure::Dead => tracing::error!(error = %message, "job dead-lettered"),
+                }
+            }
+        }
+        Ok(())
+    }
+    .instrument(span)
+    .await
+}
