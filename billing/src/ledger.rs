@@ -138,7 +138,7 @@ pub async fn customer_credited<C: ConnectionTrait>(
     };
     let total: Option<i64> = Transfers::find()
         .select_only()
-        .column_as(Expr::col(TrCol::Amount).sum(), "total")
+        .column_as(Expr::col(TrCol::Amount).sum().cast_as("bigint"), "total")
         .filter(TrCol::CreditAccountId.eq(acc.id))
         .filter(TrCol::Kind.is_in(kinds.iter().copied()))
         .into_tuple::<Option<i64>>()
@@ -284,7 +284,7 @@ pub async fn check_invariants<C: ConnectionTrait>(db: &C) -> Result<Vec<Violatio
         Transfers::find()
             .select_only()
             .column_as(col, "account")
-            .column_as(Expr::col(TrCol::Amount).sum(), "total")
+            .column_as(Expr::col(TrCol::Amount).sum().cast_as("bigint"), "total")
             .group_by(col)
             .into_model::<Movement>()
             .all(db)

@@ -1,0 +1,132 @@
+//! A signed `checkout.session.completed` for a top-up ends as exactly one credit, however
+//! often and however concurrently it is delivered.
+
+use billing::Micros;
+use entities::{OrderStatus, PayMethod, StripeEventStatus};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::json;
+use std::time::Duration;
+use tollgate_tests::events::checkout_session_completed;
+use tollgate_tests::{Backend, TestApp, TestOptions};
+
+async fn five_deliveries_three_at_once(backend: Backend) {
+    let app = TestApp::with(TestOptions {
+        backend,
+        ..Default::default()
+    })
+    .await;
+    let token = app.jwt("user-five", "billing:read billing:write");
+    let (status, body) = app.get("/credits/balance", &token).await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"success": true, "data": {"balance": 0}}))
+    );
+
+    let account = billing::accounts::ensure(&app.db.conn, "user-five")
+        .await
+        .expect("account");
+    let order = billing::orders::create_topup(
+        &app.db.conn,
+        account.id,
+        Micros::from_usd(25).expect("amount"),
+        PayMethod::Stripe,
+    )
+    .await
+    .expect("order");
+    let event = checkout_session_completed("evt_five_deliveries", order.id, 2500);
+
+    for _ in 0..2 {
+        assert_eq!(app.deliver(&event).await.status(), 200);
+    }
+    let concurrent = futures::future::join_all((0..3).map(|_| app.deliver(&event))).await;
+    for res in concurrent {
+        assert_eq!(res.status(), 200);
+    }
+    app.wait_drained(Duration::from_secs(30)).await;
+
+    let transfers = entities::ledger_transfers::Entity::find()
+        .filter(entities::ledger_transfers::Column::AccountId.eq(account.id))
+        .all(&app.db.conn)
+        .await
+        .expect("transfers");
+    assert_eq!(transfers.len(), 1, "one transfer: {transfers:?}");
+    assert_eq!(transfers[0].amount, 25_000_000);
+
+    let (status, body) = app.get("/api/billing/credits", &token).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["remaining"], json!(25));
+    assert_eq!(body["data"]["totalTopUp"], json!(25));
+    assert_eq!(body["data"]["userId"], json!("user-five"));
+    let (_, body) = app.get("/credits/balance", &token).await;
+    assert_eq!(body["data"]["balance"], json!(2500));
+
+    let order = entities::orders::Entity::find_by_id(order.id)
+        .one(&app.db.conn)
+        .await
+        .expect("q")
+        .expect("order");
+    assert_eq!(order.status, OrderStatus::Completed);
+    assert_eq!(
+        entities::payments::Entity::find()
+            .count(&app.db.conn)
+            .await
+            .expect("count"),
+        1
+    );
+    let events = entities::stripe_events::Entity::find()
+        .all(&app.db.conn)
+        .await
+        .expect("events");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].status, StripeEventStatus::Processed);
+    assert_eq!(
+        entities::jobs::Entity::find()
+            .count(&app.db.conn)
+            .await
+            .expect("count"),
+        1,
+        "one job for one event"
+    );
+    assert!(app.dead_jobs().await.is_empty());
+    app.assert_ledger_invariants().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_event_five_times_credits_once_postgres() {
+    five_deliveries_three_at_once(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_event_five_times_credits_once_sqlite() {
+    five_deliveries_three_at_once(Backend::Sqlite).await;
+}
+
+/// Two different events for the same paid session (completed, then the async success
+/// Stripe sends for delayed methods) still credit once: the transfer is keyed by order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_events_for_one_order_credit_once() {
+    let app = TestApp::spawn().await;
+    let account = billing::accounts::ensure(&app.db.conn, "user-two-events")
+        .await
+        .expect("account");
+    let order = billing::orders::create_topup(
+        &app.db.conn,
+        account.id,
+        Micros::from_usd(10).expect("amount"),
+        PayMethod::Stripe,
+    )
+    .await
+    .expect("order");
+    let first = checkout_session_completed("evt_first", order.id, 1000);
+    let mut second = first.clone();
+    second["id"] = json!("evt_second");
+    second["type"] = json!("checkout.session.async_payment_succeeded");
+    assert_eq!(app.deliver(&first).await.status(), 200);
+    assert_eq!(app.deliver(&second).await.status(), 200);
+    app.wait_drained(Duration::from_secs(30)).await;
+    let balance = billing::ledger::customer_balance(&app.db.conn, account.id)
+        .await
+        .expect("balance");
+    assert_eq!(balance, Micros::from_usd(10).expect("amount"));
+    app.assert_ledger_invariants().await;
+}
