@@ -8,21 +8,22 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use billing::DomainError;
 use serde_json::{Value, json};
+use std::borrow::Cow;
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: Cow<'static, str>,
     pub message: String,
     /// Structured extras: field errors, limit metadata.
     pub details: Option<Value>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         ApiError {
             status,
-            code,
+            code: code.into(),
             message: message.into(),
             details: None,
         }
@@ -122,7 +123,7 @@ impl Surface {
             }
             Surface::V1 => json!({"error": e.code, "message": e.message, "details": e.details}),
             Surface::Plain => {
-                let mut error = json!({"type": e.code, "message": e.message});
+                let mut error = json!({"type": e.code.as_ref(), "message": e.message});
                 if let Some(Value::Object(extra)) = &e.details {
                     for (k, v) in extra {
                         error[k] = v.clone();

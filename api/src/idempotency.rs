@@ -29,28 +29,6 @@ enum Stored {
     },
 }
 
-fn leak_code(code: String) -> &'static str {
-    // Error codes are a small fixed set of our own literals; match them back to statics.
-    const CODES: &[&str] = &[
-        "invalid_request",
-        "not_found",
-        "conflict",
-        "insufficient_credits",
-        "unauthorized",
-        "forbidden",
-        "payment_required",
-        "limit_exceeded",
-        "feature_not_available",
-        "bad_request",
-        "internal_error",
-    ];
-    CODES
-        .iter()
-        .find(|c| **c == code)
-        .copied()
-        .unwrap_or("error")
-}
-
 pub async fn middleware(
     State(state): State<AppState>,
     req: Request,
@@ -125,7 +103,7 @@ pub async fn middleware(
             let (res_parts, res_body) = res.into_parts();
             let stored = match res_parts.extensions.get::<ApiError>() {
                 Some(e) => Stored::Error {
-                    code: e.code.to_owned(),
+                    code: e.code.to_string(),
                     message: e.message.clone(),
                     details: e.details.clone(),
                 },
@@ -160,7 +138,7 @@ fn replay_stored(status: u16, stored: Stored, replayed: bool) -> Response {
             message,
             details,
         } => {
-            let mut e = ApiError::new(status, leak_code(code), message);
+            let mut e = ApiError::new(status, code, message);
             e.details = details;
             e.into_response()
         }

@@ -1,6 +1,6 @@
 //! The OpenAPI document at `/openapi.json` and an interactive page at `/docs`.
 
-use crate::routes::{credits, health, webhooks};
+use crate::routes::{checkin, credits, health, webhooks};
 use axum::Json;
 use axum::response::Html;
 use utoipa::OpenApi;
@@ -9,7 +9,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Tollgate", description = "Billing backend for API products"),
-    paths(health::health, health::ready, webhooks::stripe, credits::billing_credits, credits::balance),
+    paths(health::health, health::ready, webhooks::stripe, credits::billing_credits, credits::balance, checkin::check_in),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

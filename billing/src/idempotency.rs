@@ -66,10 +66,10 @@ pub async fn begin<C: ConnectionTrait>(
         // Expired and deleted between our two statements: treat as in flight; the client retries.
         return Ok(Begin::InFlight);
     };
-    Ok(if found.request_hash != request_hash {
-        Begin::Mismatch
-    } else if found.status == IdempotencyStatus::InFlight {
+    Ok(if found.status == IdempotencyStatus::InFlight {
         Begin::InFlight
+    } else if found.request_hash != request_hash {
+        Begin::Mismatch
     } else {
         Begin::Replay {
             status: found

@@ -5,6 +5,7 @@
 //! HTTP; handlers in `api` and jobs in `worker` are thin layers over these functions.
 
 pub mod accounts;
+pub mod checkin;
 pub mod config;
 pub mod db;
 pub mod error;

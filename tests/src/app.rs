@@ -306,6 +306,11 @@ fn spawn_bin(name: &str, env: &[(String, String)]) -> Child {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // Stop the processes before the database is dropped under them.
+        let _ = self.api.start_kill();
+        for w in &mut self.workers {
+            let _ = w.start_kill();
+        }
         let prefix = self.redis_prefix.clone();
         let _ = std::thread::spawn(move || {
             let client = redis::Client::open(REDIS_URL).ok()?;

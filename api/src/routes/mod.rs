@@ -1,5 +1,6 @@
 //! The router: routes grouped by resource, with the layers every request passes.
 
+pub mod checkin;
 pub mod credits;
 pub mod health;
 pub mod webhooks;
@@ -25,6 +26,7 @@ pub fn router(state: AppState) -> Router {
     let authed = Router::new()
         .route("/api/billing/credits", get(credits::billing_credits))
         .route("/credits/balance", get(credits::balance))
+        .route("/checkin", post(checkin::check_in))
         .route_layer(from_fn_with_state(state.clone(), idempotency::middleware))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes));
