@@ -23,11 +23,11 @@ pub struct AppState {
 
 impl AppState {
     pub async fn connect(settings: Arc<Settings>) -> anyhow::Result<AppState> {
-        let db = billing::db::connect(&settings)
+        let db = billing::db::at_startup("database", || billing::db::connect(&settings))
             .await
             .context("connecting to the database")?;
         let client = redis::Client::open(settings.redis_url.expose()).context("REDIS_URL")?;
-        let conn = billing::db::redis(&client)
+        let conn = billing::db::at_startup("redis", || billing::db::redis(&client))
             .await
             .context("connecting to Redis")?;
         let mut backends = HashMap::new();

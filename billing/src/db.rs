@@ -39,3 +39,26 @@ pub async fn redis(
         .set_max_delay(Duration::from_millis(500));
     client.get_connection_manager_with_config(config).await
 }
+
+/// Retries a connection at start-up for up to a minute: processes may start before the
+/// database or Redis (a deploy, a machine boot) and should wait rather than crash-loop.
+pub async fn at_startup<T, E, F, Fut>(what: &str, mut connect: F) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match connect().await {
+            Ok(v) => return Ok(v),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, "{what} unavailable at start; retrying in {delay:?}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -239,6 +239,39 @@ impl TestApp {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    /// A pending card top-up order of `usd` dollars for `subject`'s account.
+    pub async fn topup_order(&self, subject: &str, usd: i64) -> entities::orders::Model {
+        let account = billing::accounts::ensure(&self.db.conn, subject)
+            .await
+            .expect("account");
+        let amount = billing::Micros::from_usd(usd).expect("amount");
+        billing::orders::create_topup(
+            &self.db.conn,
+            account.id,
+            amount,
+            entities::PayMethod::Stripe,
+        )
+        .await
+        .expect("order")
+    }
+
+    /// The customer's credit balance, straight from the ledger.
+    pub async fn balance(&self, account_id: uuid::Uuid) -> billing::Micros {
+        billing::ledger::customer_balance(&self.db.conn, account_id)
+            .await
+            .expect("balance")
+    }
+
+    /// The outbox row of a job by key.
+    pub async fn job(&self, key: &str) -> Option<entities::jobs::Model> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        entities::jobs::Entity::find()
+            .filter(entities::jobs::Column::JobKey.eq(key))
+            .one(&self.db.conn)
+            .await
+            .expect("job")
+    }
+
     /// Waits until no job is pending, dispatched or running.
     pub async fn wait_drained(&self, timeout: Duration) {
         let db = &self.db.conn;

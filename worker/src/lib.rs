@@ -18,11 +18,11 @@ use std::sync::Arc;
 /// Runs the worker until SIGTERM or Ctrl-C: then it stops taking jobs, lets in-flight ones
 /// finish (up to `SHUTDOWN_TIMEOUT_MS`), and returns.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    let db = billing::db::connect(&settings)
+    let db = billing::db::at_startup("database", || billing::db::connect(&settings))
         .await
         .context("connecting to the database")?;
     let redis_client = redis::Client::open(settings.redis_url.expose()).context("REDIS_URL")?;
-    let conn = billing::db::redis(&redis_client)
+    let conn = billing::db::at_startup("redis", || billing::db::redis(&redis_client))
         .await
         .context("connecting to Redis")?;
     let dispatcher = Dispatcher::new(conn, settings.redis_prefix.clone());

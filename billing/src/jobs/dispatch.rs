@@ -58,43 +58,45 @@ const POP_WAIT: Duration = Duration::from_secs(1);
 
 fn fetcher(db: &QueueDb) -> TaskStream {
     let db = db.clone();
-    // Each fetcher gets its own connection: BLPOP blocks the connection it runs on.
+    // The stream only ever yields tasks: apalis's `CustomBackend` reads "nothing now"
+    // (`Ok(None)`) as the end of the stream and stops the worker, and an error as a
+    // backend failure. So waiting, reconnecting and skipping bad messages happen here.
     futures::stream::unfold(
         (db, None::<redis::aio::MultiplexedConnection>),
-        |(db, conn)| async move {
-            let mut conn = match conn {
-                Some(c) => c,
-                None => match db
-                    .client
-                    .get_multiplexed_async_connection_with_config(&pop_config())
-                    .await
-                {
-                    Ok(c) => c,
+        |(db, mut conn)| async move {
+            loop {
+                let mut c = match conn.take() {
+                    Some(c) => c,
+                    // Each fetcher gets its own connection: BLPOP blocks the connection it runs on.
+                    None => match db
+                        .client
+                        .get_multiplexed_async_connection_with_config(&pop_config())
+                        .await
+                    {
+                        Ok(c) => c,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot connect to Redis; retrying");
+                            tokio::time::sleep(POP_WAIT).await;
+                            continue;
+                        }
+                    },
+                };
+                let popped: Result<Option<(String, String)>, _> =
+                    c.blpop(&db.key, POP_WAIT.as_secs_f64()).await;
+                match popped {
+                    Ok(None) => conn = Some(c),
+                    Ok(Some((_, body))) => match serde_json::from_str::<JobMessage>(&body) {
+                        Ok(msg) => return Some((Ok(Some(Task::new(msg))), (db, Some(c)))),
+                        Err(e) => {
+                            // Not a job of ours; drop it. Our jobs are safe in the outbox anyway.
+                            tracing::warn!(error = %e, "dropping malformed queue message");
+                            conn = Some(c);
+                        }
+                    },
                     Err(e) => {
-                        // Never hand apalis an error: Redis being away is a pause, not a reason
-                        // for the worker to stop. The outbox keeps every job meanwhile.
-                        tracing::warn!(error = %e, "cannot connect to Redis; retrying");
+                        tracing::warn!(error = %e, "Redis pop failed; reconnecting");
                         tokio::time::sleep(POP_WAIT).await;
-                        return Some((Ok(None), (db, None)));
                     }
-                },
-            };
-            let popped: Result<Option<(String, String)>, _> =
-                conn.blpop(&db.key, POP_WAIT.as_secs_f64()).await;
-            match popped {
-                Ok(None) => Some((Ok(None), (db, Some(conn)))),
-                Ok(Some((_, body))) => match serde_json::from_str::<JobMessage>(&body) {
-                    Ok(msg) => Some((Ok(Some(Task::new(msg))), (db, Some(conn)))),
-                    // A malformed message cannot be a job of ours; drop it and go on.
-                    Err(e) => {
-                        tracing::warn!(error = %e, "dropping malformed queue message");
-                        Some((Ok(None), (db, Some(conn))))
-                    }
-                },
-                Err(e) => {
-                    tracing::warn!(error = %e, "Redis pop failed; reconnecting");
-                    tokio::time::sleep(POP_WAIT).await;
-                    Some((Ok(None), (db, None)))
                 }
             }
         },

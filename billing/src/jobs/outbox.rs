@@ -189,14 +189,10 @@ pub async fn take_due(
     }
     let ids: Vec<Uuid> = select.into_tuple().all(&txn).await?;
     if !ids.is_empty() {
-        // A running job keeps its status: its claim condition already admits an expired lease.
+        // A run whose lease expired is presumed dead (its process died: the run itself is
+        // bounded by the time limit), so it becomes dispatched like the rest.
         Jobs::update_many()
             .col_expr(Column::Status, Expr::value(JobStatus::Dispatched.as_str()))
-            .filter(Column::Id.is_in(ids.clone()))
-            .filter(Column::Status.ne(JobStatus::Running))
-            .exec(&txn)
-            .await?;
-        Jobs::update_many()
             .col_expr(Column::AvailableAt, Expr::value(after(now, lease)))
             .col_expr(Column::UpdatedAt, Expr::value(now))
             .filter(Column::Id.is_in(ids.clone()))

@@ -34,7 +34,9 @@ impl From<sea_orm::DbErr> for JobError {
 
 pub async fn handle(ctx: &Ctx, job: &jobs::Model, payload: JobPayload) -> Result<(), JobError> {
     match payload {
-        JobPayload::StripeEvent { event_id } => stripe_event::handle(ctx, &event_id).await,
+        JobPayload::StripeEvent { event_id } => {
+            stripe_event::handle(ctx, &event_id, job.attempts).await
+        }
         // The kinds below are produced by features not built yet (Stripe flows, USDC,
         // metering, expiry, reconciliation). Until their handlers exist, a job of theirs
         // is dead-lettered, visible to operators, and requeueable once the handler ships.

@@ -21,7 +21,7 @@ struct EventData<T> {
     object: T,
 }
 
-pub async fn handle(ctx: &Ctx, event_id: &str) -> Result<(), JobError> {
+pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobError> {
     let Some(event) = Events::find_by_id(event_id.to_owned()).one(&ctx.db).await? else {
         return Err(JobError::Terminal(format!(
             "event {event_id} is not in the inbox"
@@ -41,7 +41,7 @@ pub async fn handle(ctx: &Ctx, event_id: &str) -> Result<(), JobError> {
                 _ => StripeEventStatus::Processed,
             };
             inbox::mark(&txn, event_id, status, None).await?;
-            crate::failpoint::stall_before_commit().await;
+            crate::failpoint::stall_before_commit(attempt).await;
             txn.commit().await?;
             tracing::info!(event = event_id, ?outcome, "checkout session applied");
             Ok(())
