@@ -86,6 +86,7 @@ async fn health_ready_request_id_and_openapi() {
         res.json::<Value>().await.expect("json")["error"]["code"],
         json!("not_found")
     );
+    app.assert_ledger_invariants().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,7 +156,9 @@ async fn authentication_by_jwt_and_management_key() {
             .iter()
             .all(|k| k.key_hash != key && !k.key_hash.contains(&key[3..]))
     );
+    app.assert_ledger_invariants().await;
 }
+
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkin_once_a_day_and_idempotency_keys() {
