@@ -306,6 +306,7 @@ TABLES = {
     max_attempts i32
     available_at ts
     last_error text?
+    result json?
     created_at ts
     updated_at ts
     started_at ts?

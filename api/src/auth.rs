@@ -50,13 +50,7 @@ impl Principal {
         let ok = self.scopes.contains(&scope)
             || self.scopes.contains(&Scope::Admin)
             || (scope == Scope::Read && self.scopes.contains(&Scope::Write));
-        if ok {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(
-                "this credential lacks the required scope",
-            ))
-        }
+        if ok { Ok(()) } else { Err(ApiError::forbidden("this credential lacks the required scope")) }
     }
 }
 
@@ -64,11 +58,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Principal>()
-            .cloned()
-            .ok_or_else(ApiError::unauthorized)
+        parts.extensions.get::<Principal>().cloned().ok_or_else(ApiError::unauthorized)
     }
 }
 
@@ -113,9 +103,7 @@ fn verify_jwt(token: &str, secret: &[u8], now: i64) -> Option<Claims> {
         return None;
     }
     let claims: Claims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).ok()?).ok()?;
-    if claims.exp.is_some_and(|exp| now > exp + LEEWAY_SECS)
-        || claims.nbf.is_some_and(|nbf| now + LEEWAY_SECS < nbf)
-    {
+    if claims.exp.is_some_and(|exp| now > exp + LEEWAY_SECS) || claims.nbf.is_some_and(|nbf| now + LEEWAY_SECS < nbf) {
         return None;
     }
     if claims.sub.is_empty() || claims.sub.len() > 255 {
@@ -130,20 +118,14 @@ async fn principal_for(state: &AppState, token: &str) -> Result<Option<Principal
             return Ok(None);
         };
         let Some(account) =
-            <entities::accounts::Entity as sea_orm::EntityTrait>::find_by_id(key.account_id)
-                .one(&state.db)
-                .await?
+            <entities::accounts::Entity as sea_orm::EntityTrait>::find_by_id(key.account_id).one(&state.db).await?
         else {
             return Ok(None);
         };
         return Ok(Some(Principal {
             account_id: account.id,
             subject: account.subject,
-            scopes: key
-                .scopes
-                .split_whitespace()
-                .filter_map(Scope::parse)
-                .collect(),
+            scopes: key.scopes.split_whitespace().filter_map(Scope::parse).collect(),
         }));
     }
     let now = chrono::Utc::now().timestamp();
@@ -151,10 +133,7 @@ async fn principal_for(state: &AppState, token: &str) -> Result<Option<Principal
         return Ok(None);
     };
     let account = billing::accounts::ensure(&state.db, &claims.sub).await?;
-    let scopes = claims
-        .scope
-        .as_deref()
-        .unwrap_or("billing:read billing:write");
+    let scopes = claims.scope.as_deref().unwrap_or("billing:read billing:write");
     Ok(Some(Principal {
         account_id: account.id,
         subject: account.subject,
@@ -163,24 +142,15 @@ async fn principal_for(state: &AppState, token: &str) -> Result<Option<Principal
 }
 
 /// Middleware for routes that need a caller: a valid credential or 401.
-pub async fn authenticate(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
+pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
     let token = req
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
         .ok_or_else(ApiError::unauthorized)?;
-    let principal = principal_for(&state, token)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
+    let principal = principal_for(&state, token).await?.ok_or_else(ApiError::unauthorized)?;
     req.extensions_mut().insert(principal);
     Ok(next.run(req).await)
 }
@@ -194,23 +164,13 @@ mod tests {
         let p = URL_SAFE_NO_PAD.encode(claims);
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("any key");
         mac.update(format!("{h}.{p}").as_bytes());
-        format!(
-            "{h}.{p}.{}",
-            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-        )
+        format!("{h}.{p}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
     }
 
     #[test]
     fn accepts_a_good_token_and_nothing_else() {
-        let good = sign(
-            r#"{"alg":"HS256","typ":"JWT"}"#,
-            r#"{"sub":"u1","scope":"admin","exp":2000}"#,
-            b"k",
-        );
-        assert_eq!(
-            verify_jwt(&good, b"k", 1000).map(|c| c.sub),
-            Some("u1".to_owned())
-        );
+        let good = sign(r#"{"alg":"HS256","typ":"JWT"}"#, r#"{"sub":"u1","scope":"admin","exp":2000}"#, b"k");
+        assert_eq!(verify_jwt(&good, b"k", 1000).map(|c| c.sub), Some("u1".to_owned()));
         assert!(verify_jwt(&good, b"other", 1000).is_none(), "wrong secret");
         assert!(verify_jwt(&good, b"k", 3000).is_none(), "expired");
         let none = sign(r#"{"alg":"none"}"#, r#"{"sub":"u1"}"#, b"k");

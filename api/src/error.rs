@@ -20,17 +20,8 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(
-        status: StatusCode,
-        code: impl Into<Cow<'static, str>>,
-        message: impl Into<String>,
-    ) -> Self {
-        ApiError {
-            status,
-            code: code.into(),
-            message: message.into(),
-            details: None,
-        }
+    pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        ApiError { status, code: code.into(), message: message.into(), details: None }
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -43,11 +34,7 @@ impl ApiError {
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing or invalid credentials",
-        )
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing or invalid credentials")
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
@@ -55,21 +42,13 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        )
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
     }
 
     /// An opaque 500; the cause goes to the log only.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "internal error",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error")
     }
 }
 
@@ -79,11 +58,9 @@ impl From<DomainError> for ApiError {
             DomainError::Invalid(m) => ApiError::bad_request("invalid_request", m),
             DomainError::NotFound(what) => ApiError::not_found(what),
             DomainError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            DomainError::InsufficientFunds => ApiError::new(
-                StatusCode::PAYMENT_REQUIRED,
-                "insufficient_credits",
-                "insufficient credits",
-            ),
+            DomainError::InsufficientFunds => {
+                ApiError::new(StatusCode::PAYMENT_REQUIRED, "insufficient_credits", "insufficient credits")
+            }
             other => ApiError::internal(other),
         }
     }
@@ -179,9 +156,6 @@ pub async fn render(req: Request, next: Next) -> Response {
     let (mut parts, _) = res.into_parts();
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     let body = Json(surface.body(&error)).into_response();
-    parts.headers.insert(
-        axum::http::header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("application/json"),
-    );
+    parts.headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
     Response::from_parts(parts, body.into_body())
 }

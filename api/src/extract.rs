@@ -13,11 +13,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(ApiError::new(
-                rejection.status(),
-                "invalid_request",
-                rejection.body_text(),
-            )),
+            Err(rejection) => Err(ApiError::new(rejection.status(), "invalid_request", rejection.body_text())),
         }
     }
 }

@@ -19,58 +19,27 @@ pub const HEADER: &str = "idempotency-key";
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Stored {
-    Error {
-        code: String,
-        message: String,
-        details: Option<Value>,
-    },
-    Body {
-        body: String,
-    },
+    Error { code: String, message: String, details: Option<Value> },
+    Body { body: String },
 }
 
-pub async fn middleware(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    if !matches!(
-        *req.method(),
-        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    ) {
+pub async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
+    if !matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE) {
         return Ok(next.run(req).await);
     }
-    let Some(key) = req
-        .headers()
-        .get(HEADER)
-        .map(|v| v.to_str().map(str::to_owned))
-    else {
+    let Some(key) = req.headers().get(HEADER).map(|v| v.to_str().map(str::to_owned)) else {
         return Ok(next.run(req).await);
     };
-    let key = key.map_err(|_| {
-        ApiError::bad_request("invalid_request", "Idempotency-Key must be visible ASCII")
-    })?;
+    let key = key.map_err(|_| ApiError::bad_request("invalid_request", "Idempotency-Key must be visible ASCII"))?;
     if key.is_empty() || key.len() > 255 {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            "Idempotency-Key must be 1 to 255 characters",
-        ));
+        return Err(ApiError::bad_request("invalid_request", "Idempotency-Key must be 1 to 255 characters"));
     }
-    let scope = req
-        .extensions()
-        .get::<Principal>()
-        .map(|p| p.account_id.to_string())
-        .unwrap_or_else(|| "anonymous".into());
+    let scope =
+        req.extensions().get::<Principal>().map(|p| p.account_id.to_string()).unwrap_or_else(|| "anonymous".into());
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, state.settings.max_body_bytes)
         .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "request body too large",
-            )
-        })?;
+        .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "request body too large"))?;
     let mut hasher = Sha256::new();
     hasher.update(parts.method.as_str());
     hasher.update(b" ");
@@ -92,9 +61,7 @@ pub async fn middleware(
         )),
         Begin::Replay { status, body } => Ok(replay(status, &body)),
         Begin::Fresh(id) => {
-            let res = next
-                .run(Request::from_parts(parts, Body::from(bytes)))
-                .await;
+            let res = next.run(Request::from_parts(parts, Body::from(bytes))).await;
             if res.status().is_server_error() {
                 idempotency::release(&state.db, id).await?;
                 return Ok(res);
@@ -102,18 +69,12 @@ pub async fn middleware(
             let status = res.status().as_u16();
             let (res_parts, res_body) = res.into_parts();
             let stored = match res_parts.extensions.get::<ApiError>() {
-                Some(e) => Stored::Error {
-                    code: e.code.to_string(),
-                    message: e.message.clone(),
-                    details: e.details.clone(),
-                },
+                Some(e) => {
+                    Stored::Error { code: e.code.to_string(), message: e.message.clone(), details: e.details.clone() }
+                }
                 None => {
-                    let bytes = to_bytes(res_body, usize::MAX)
-                        .await
-                        .map_err(ApiError::internal)?;
-                    Stored::Body {
-                        body: String::from_utf8_lossy(&bytes).into_owned(),
-                    }
+                    let bytes = to_bytes(res_body, usize::MAX).await.map_err(ApiError::internal)?;
+                    Stored::Body { body: String::from_utf8_lossy(&bytes).into_owned() }
                 }
             };
             let text = serde_json::to_string(&stored).map_err(ApiError::internal)?;
@@ -133,27 +94,19 @@ fn replay(status: u16, text: &str) -> Response {
 fn replay_stored(status: u16, stored: Stored, replayed: bool) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     let mut res = match stored {
-        Stored::Error {
-            code,
-            message,
-            details,
-        } => {
+        Stored::Error { code, message, details } => {
             let mut e = ApiError::new(status, code, message);
             e.details = details;
             e.into_response()
         }
         Stored::Body { body } => {
             let mut res = (status, body).into_response();
-            res.headers_mut().insert(
-                axum::http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
+            res.headers_mut().insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             res
         }
     };
     if replayed {
-        res.headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+        res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     res
 }

@@ -21,9 +21,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", settings.bind_addr))?;
     let state = AppState::connect(Arc::new(settings)).await?;
     tracing::info!(addr = %listener.local_addr()?, "api listening");
-    axum::serve(listener, routes::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! The OpenAPI document at `/openapi.json` and an interactive page at `/docs`.
 
-use crate::routes::{checkin, credits, health, webhooks};
+use crate::routes::{checkin, credits, health, usdc, webhooks};
 use axum::Json;
 use axum::response::Html;
 use utoipa::OpenApi;
@@ -9,7 +9,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Tollgate", description = "Billing backend for API products"),
-    paths(health::health, health::ready, webhooks::stripe, credits::billing_credits, credits::balance, checkin::check_in),
+    paths(health::health, health::ready, webhooks::stripe, credits::billing_credits, credits::balance, checkin::check_in,
+        usdc::address, usdc::checkout, usdc::verify_payment, usdc::topup, usdc::verify_topup, usdc::bind_wallet, usdc::unmatched),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -22,10 +23,7 @@ impl utoipa::Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT or mk_ key")
-                    .build(),
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT or mk_ key").build(),
             ),
         );
     }

@@ -27,28 +27,17 @@ impl AppState {
             .await
             .context("connecting to the database")?;
         let client = redis::Client::open(settings.redis_url.expose()).context("REDIS_URL")?;
-        let conn = billing::db::at_startup("redis", || billing::db::redis(&client))
-            .await
-            .context("connecting to Redis")?;
+        let conn =
+            billing::db::at_startup("redis", || billing::db::redis(&client)).await.context("connecting to Redis")?;
         let mut backends = HashMap::new();
         for queue in JobQueue::iter() {
-            let backend = dispatch::backend(
-                client.clone(),
-                conn.clone(),
-                &settings.redis_prefix,
-                queue,
-                settings.redis_window,
-            )
-            .map_err(|e| anyhow::anyhow!("queue backend {queue:?}: {e}"))?;
+            let backend =
+                dispatch::backend(client.clone(), conn.clone(), &settings.redis_prefix, queue, settings.redis_window)
+                    .map_err(|e| anyhow::anyhow!("queue backend {queue:?}: {e}"))?;
             backends.insert(queue, Mutex::new(backend));
         }
         let dispatcher = Dispatcher::new(conn, settings.redis_prefix.clone());
-        Ok(AppState {
-            db,
-            settings,
-            dispatcher,
-            backends: Arc::new(backends),
-        })
+        Ok(AppState { db, settings, dispatcher, backends: Arc::new(backends) })
     }
 
     /// Pushes a committed job to its queue through apalis. A failed push is only logged:
@@ -62,10 +51,7 @@ impl AppState {
             return;
         };
         let pushed = tokio::time::timeout(PUSH_TIMEOUT, backend.push(JobMessage { job_id })).await;
-        if let Err(e) = pushed
-            .map_err(|_| "timed out".to_owned())
-            .and_then(|r| r.map_err(|e| e.to_string()))
-        {
+        if let Err(e) = pushed.map_err(|_| "timed out".to_owned()).and_then(|r| r.map_err(|e| e.to_string())) {
             tracing::warn!(queue = queue.as_str(), %job_id, error = %e, "push failed; the relay will retry");
         }
     }

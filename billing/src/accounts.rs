@@ -10,11 +10,7 @@ use uuid::Uuid;
 
 /// The account of an authenticated subject, created on first sight.
 pub async fn ensure<C: ConnectionTrait>(db: &C, subject: &str) -> Result<accounts::Model, DbErr> {
-    if let Some(found) = Accounts::find()
-        .filter(Column::Subject.eq(subject))
-        .one(db)
-        .await?
-    {
+    if let Some(found) = Accounts::find().filter(Column::Subject.eq(subject)).one(db).await? {
         return Ok(found);
     }
     let now = Utc::now();
@@ -77,9 +73,21 @@ pub async fn find_management_key<C: ConnectionTrait>(
     db: &C,
     key: &str,
 ) -> Result<Option<management_keys::Model>, DbErr> {
-    ManagementKeys::find()
-        .filter(MkCol::KeyHash.eq(hash_key(key)))
-        .filter(MkCol::RevokedAt.is_null())
-        .one(db)
-        .await
+    ManagementKeys::find().filter(MkCol::KeyHash.eq(hash_key(key))).filter(MkCol::RevokedAt.is_null()).one(db).await
+}
+
+/// Binds a wallet to the account: USDC transfers it verifies must then come from it.
+pub async fn bind_wallet<C: ConnectionTrait>(
+    db: &C,
+    account_id: Uuid,
+    wallet: &crate::chain::Address,
+) -> Result<(), DbErr> {
+    use sea_orm::sea_query::Expr;
+    Accounts::update_many()
+        .col_expr(Column::WalletAddress, Expr::value(Some(wallet.to_string())))
+        .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(Column::Id.eq(account_id))
+        .exec(db)
+        .await?;
+    Ok(())
 }

@@ -7,24 +7,19 @@ use chrono::{NaiveDate, Utc};
 use entities::TransferKind;
 use entities::checkin_config::{self, Entity as Config};
 use entities::checkins::{self, Column, Entity as Checkins};
-use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, TransactionTrait};
 use uuid::Uuid;
 
 /// Credits granted per check-in until an admin configures otherwise.
 pub const DEFAULT_DAILY_CREDITS: i64 = 10;
 
 pub async fn config<C: ConnectionTrait>(db: &C) -> Result<checkin_config::Model, DomainError> {
-    Ok(Config::find_by_id(1)
-        .one(db)
-        .await?
-        .unwrap_or(checkin_config::Model {
-            id: 1,
-            daily_credits: DEFAULT_DAILY_CREDITS,
-            enabled: true,
-            updated_at: Utc::now(),
-        }))
+    Ok(Config::find_by_id(1).one(db).await?.unwrap_or(checkin_config::Model {
+        id: 1,
+        daily_credits: DEFAULT_DAILY_CREDITS,
+        enabled: true,
+        updated_at: Utc::now(),
+    }))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,9 +74,5 @@ pub async fn check_in(db: &DatabaseConnection, account_id: Uuid) -> Result<Check
     .await?;
     let balance = ledger::customer_balance(&txn, account_id).await?;
     txn.commit().await?;
-    Ok(CheckedIn {
-        day,
-        credits: cfg.daily_credits,
-        balance,
-    })
+    Ok(CheckedIn { day, credits: cfg.daily_credits, balance })
 }

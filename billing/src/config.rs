@@ -38,6 +38,14 @@ pub struct Settings {
     pub usdc_contract: String,
     pub payment_address: String,
     pub usdc_confirmations: u64,
+    /// How long a verification keeps re-checking a transfer that is not found or not
+    /// confirmed before it gives the answer "not found" / "not confirmed".
+    pub usdc_pending_deadline: Duration,
+    /// How often the chain scan runs, and how many blocks one `eth_getLogs` covers.
+    pub chain_scan_interval: Duration,
+    pub chain_scan_range: u64,
+    /// The block the first scan starts from (later scans resume from the stored cursor).
+    pub chain_scan_from_block: u64,
     pub log_format: LogFormat,
     /// Settings that were defaulted to development values; logged as a warning at start.
     pub dev_defaults: Vec<&'static str>,
@@ -110,10 +118,7 @@ impl Settings {
     }
 
     pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
-        let mut r = Reader {
-            get,
-            errors: Vec::new(),
-        };
+        let mut r = Reader { get, errors: Vec::new() };
         let mut dev_defaults = Vec::new();
 
         let database_url = r.string("DATABASE_URL", DEFAULT_DATABASE_URL);
@@ -135,15 +140,9 @@ impl Settings {
             dev_defaults.push("JWT_SECRET");
             DEV_JWT_SECRET.to_owned()
         });
-        r.check(
-            jwt_secret.len() >= 32,
-            "JWT_SECRET: must be at least 32 bytes",
-        );
+        r.check(jwt_secret.len() >= 32, "JWT_SECRET: must be at least 32 bytes");
         let service_token = r.raw("SERVICE_TOKEN").unwrap_or_default();
-        r.check(
-            service_token.is_empty() || service_token.len() >= 24,
-            "SERVICE_TOKEN: must be at least 24 characters",
-        );
+        r.check(service_token.is_empty() || service_token.len() >= 24, "SERVICE_TOKEN: must be at least 24 characters");
         let stripe_secret_key = r.raw("STRIPE_SECRET_KEY").unwrap_or_default();
         r.check(
             stripe_secret_key.is_empty()
@@ -155,10 +154,7 @@ impl Settings {
             dev_defaults.push("STRIPE_WEBHOOK_SECRET");
             DEV_WEBHOOK_SECRET.to_owned()
         });
-        r.check(
-            stripe_webhook_secret.starts_with("whsec_"),
-            "STRIPE_WEBHOOK_SECRET: must start with whsec_",
-        );
+        r.check(stripe_webhook_secret.starts_with("whsec_"), "STRIPE_WEBHOOK_SECRET: must start with whsec_");
         let stripe_api_base = r.string("STRIPE_API_BASE", "https://api.stripe.com");
         r.check(
             stripe_api_base.starts_with("http://") || stripe_api_base.starts_with("https://"),
@@ -171,14 +167,8 @@ impl Settings {
         );
         let chain_id = r.parse("CHAIN_ID", 8453u64);
         // Base mainnet's USDC; PAYMENT_ADDRESS has no safe default and stays empty until set.
-        let usdc_contract = r.string(
-            "USDC_CONTRACT",
-            "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
-        );
-        r.check(
-            is_hex_address(&usdc_contract),
-            "USDC_CONTRACT: must be a 0x-prefixed 20-byte hex address",
-        );
+        let usdc_contract = r.string("USDC_CONTRACT", "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913");
+        r.check(is_hex_address(&usdc_contract), "USDC_CONTRACT: must be a 0x-prefixed 20-byte hex address");
         let payment_address = r.string("PAYMENT_ADDRESS", "");
         r.check(
             payment_address.is_empty() || is_hex_address(&payment_address),
@@ -186,12 +176,16 @@ impl Settings {
         );
         // Base produces a block every 2 s: 10 blocks is about 20 s.
         let usdc_confirmations = r.parse("USDC_CONFIRMATIONS", 10u64);
+        let usdc_pending_deadline = r.millis("USDC_PENDING_DEADLINE_MS", 30 * 60 * 1000);
+        let chain_scan_interval = r.millis("CHAIN_SCAN_INTERVAL_MS", 15_000);
+        let chain_scan_range = r.parse("CHAIN_SCAN_RANGE", 2_000u64);
+        r.check(chain_scan_range >= 1, "CHAIN_SCAN_RANGE: must be at least 1");
+        let chain_scan_from_block = r.parse("CHAIN_SCAN_FROM_BLOCK", 0u64);
         let log_format = match r.string("LOG_FORMAT", "pretty").as_str() {
             "json" => LogFormat::Json,
             "pretty" => LogFormat::Pretty,
             other => {
-                r.errors
-                    .push(format!("LOG_FORMAT: {other:?} is neither json nor pretty"));
+                r.errors.push(format!("LOG_FORMAT: {other:?} is neither json nor pretty"));
                 LogFormat::Pretty
             }
         };
@@ -201,40 +195,23 @@ impl Settings {
             let mut policy = QueuePolicy::default_for(queue);
             let upper = queue.as_str().to_uppercase();
             policy.concurrency = r.parse(&format!("QUEUE_{upper}_CONCURRENCY"), policy.concurrency);
-            policy.max_attempts =
-                r.parse(&format!("QUEUE_{upper}_MAX_ATTEMPTS"), policy.max_attempts);
-            policy.timeout = r.millis(
-                &format!("QUEUE_{upper}_TIMEOUT_MS"),
-                policy.timeout.as_millis() as u64,
-            );
-            r.check(
-                policy.concurrency >= 1,
-                format!("QUEUE_{upper}_CONCURRENCY: must be at least 1"),
-            );
-            r.check(
-                policy.max_attempts >= 1,
-                format!("QUEUE_{upper}_MAX_ATTEMPTS: must be at least 1"),
-            );
+            policy.max_attempts = r.parse(&format!("QUEUE_{upper}_MAX_ATTEMPTS"), policy.max_attempts);
+            policy.timeout = r.millis(&format!("QUEUE_{upper}_TIMEOUT_MS"), policy.timeout.as_millis() as u64);
+            r.check(policy.concurrency >= 1, format!("QUEUE_{upper}_CONCURRENCY: must be at least 1"));
+            r.check(policy.max_attempts >= 1, format!("QUEUE_{upper}_MAX_ATTEMPTS: must be at least 1"));
             queues.insert(queue, policy);
         }
         let redis_window = r.parse("JOB_REDIS_WINDOW", 1_000usize);
         // apalis-redis 1.0 dies near 8,000 due jobs; our own backend does not, but a small
         // window keeps Redis memory flat whatever the backlog.
-        r.check(
-            (1..=100_000).contains(&redis_window),
-            "JOB_REDIS_WINDOW: must be 1..=100000",
-        );
+        r.check((1..=100_000).contains(&redis_window), "JOB_REDIS_WINDOW: must be 1..=100000");
         let relay_interval = r.millis("RELAY_INTERVAL_MS", 250);
         let dispatch_lease = r.millis("JOB_DISPATCH_LEASE_MS", 30_000);
         let lease_margin = r.millis("JOB_LEASE_MARGIN_MS", 30_000);
         let checkout_wait = r.millis("CHECKOUT_WAIT_MS", 3_000);
-        let webhook_tolerance =
-            Duration::from_secs(r.parse("STRIPE_WEBHOOK_TOLERANCE_SECS", 300u64));
+        let webhook_tolerance = Duration::from_secs(r.parse("STRIPE_WEBHOOK_TOLERANCE_SECS", 300u64));
         let max_body_bytes = r.parse("MAX_BODY_BYTES", 256 * 1024usize);
-        r.check(
-            max_body_bytes >= 1024,
-            "MAX_BODY_BYTES: must be at least 1024",
-        );
+        r.check(max_body_bytes >= 1024, "MAX_BODY_BYTES: must be at least 1024");
         let request_timeout = r.millis("REQUEST_TIMEOUT_MS", 30_000);
         let shutdown_timeout = r.millis("SHUTDOWN_TIMEOUT_MS", 30_000);
 
@@ -256,6 +233,10 @@ impl Settings {
             usdc_contract,
             payment_address,
             usdc_confirmations,
+            usdc_pending_deadline,
+            chain_scan_interval,
+            chain_scan_range,
+            chain_scan_from_block,
             log_format,
             dev_defaults,
             queues,
@@ -272,10 +253,7 @@ impl Settings {
     }
 
     pub fn queue(&self, queue: JobQueue) -> QueuePolicy {
-        self.queues
-            .get(&queue)
-            .copied()
-            .unwrap_or_else(|| QueuePolicy::default_for(queue))
+        self.queues.get(&queue).copied().unwrap_or_else(|| QueuePolicy::default_for(queue))
     }
 }
 
@@ -284,10 +262,7 @@ mod tests {
     use super::*;
 
     fn from(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::from_lookup(&move |k| map.get(k).cloned())
     }
 
@@ -310,18 +285,9 @@ mod tests {
         ])
         .expect_err("invalid");
         let text = err.to_string();
-        for name in [
-            "DATABASE_URL",
-            "JWT_SECRET",
-            "CHAIN_ID",
-            "QUEUE_CHECKOUT_CONCURRENCY",
-            "LOG_FORMAT",
-        ] {
+        for name in ["DATABASE_URL", "JWT_SECRET", "CHAIN_ID", "QUEUE_CHECKOUT_CONCURRENCY", "LOG_FORMAT"] {
             assert!(text.contains(name), "{name} missing from {text}");
         }
-        assert!(
-            !text.contains("short"),
-            "a secret's value must not be echoed: {text}"
-        );
+        assert!(!text.contains("short"), "a secret's value must not be echoed: {text}");
     }
 }

@@ -1,9 +1,7 @@
 //! Database and Redis connections.
 
 use crate::config::Settings;
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
-};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr};
 use std::time::Duration;
 
 pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
@@ -29,9 +27,7 @@ pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConn
 
 /// A shared, reconnecting Redis connection. Short timeouts: when Redis is away, callers
 /// fall back on the database outbox quickly instead of hanging a request.
-pub async fn redis(
-    client: &redis::Client,
-) -> Result<redis::aio::ConnectionManager, redis::RedisError> {
+pub async fn redis(client: &redis::Client) -> Result<redis::aio::ConnectionManager, redis::RedisError> {
     let config = redis::aio::ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(1)))
         .set_response_timeout(Some(Duration::from_secs(2)))

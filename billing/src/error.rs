@@ -29,9 +29,6 @@ impl DomainError {
     /// Whether a job that hit this error should run again later. Infrastructure faults
     /// (database, Redis) are transient; rule violations will fail the same way every time.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            DomainError::Db(_) | DomainError::Redis(_) | DomainError::Internal(_)
-        )
+        matches!(self, DomainError::Db(_) | DomainError::Redis(_) | DomainError::Internal(_))
     }
 }

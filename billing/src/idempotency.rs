@@ -25,12 +25,7 @@ pub enum Begin {
     InFlight,
 }
 
-pub async fn begin<C: ConnectionTrait>(
-    db: &C,
-    scope: &str,
-    key: &str,
-    request_hash: &str,
-) -> Result<Begin, DbErr> {
+pub async fn begin<C: ConnectionTrait>(db: &C, scope: &str, key: &str, request_hash: &str) -> Result<Begin, DbErr> {
     let now = Utc::now();
     // An expired record no longer binds its key.
     Keys::delete_many()
@@ -57,12 +52,7 @@ pub async fn begin<C: ConnectionTrait>(
     if matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
         return Ok(Begin::Fresh(id));
     }
-    let Some(found) = Keys::find()
-        .filter(Column::Scope.eq(scope))
-        .filter(Column::Key.eq(key))
-        .one(db)
-        .await?
-    else {
+    let Some(found) = Keys::find().filter(Column::Scope.eq(scope)).filter(Column::Key.eq(key)).one(db).await? else {
         // Expired and deleted between our two statements: treat as in flight; the client retries.
         return Ok(Begin::InFlight);
     };
@@ -72,26 +62,15 @@ pub async fn begin<C: ConnectionTrait>(
         Begin::Mismatch
     } else {
         Begin::Replay {
-            status: found
-                .response_status
-                .and_then(|s| u16::try_from(s).ok())
-                .unwrap_or(200),
+            status: found.response_status.and_then(|s| u16::try_from(s).ok()).unwrap_or(200),
             body: found.response_body.unwrap_or_default(),
         }
     })
 }
 
-pub async fn finish<C: ConnectionTrait>(
-    db: &C,
-    id: Uuid,
-    status: u16,
-    body: String,
-) -> Result<(), DbErr> {
+pub async fn finish<C: ConnectionTrait>(db: &C, id: Uuid, status: u16, body: String) -> Result<(), DbErr> {
     Keys::update_many()
-        .col_expr(
-            Column::Status,
-            Expr::value(IdempotencyStatus::Completed.as_str()),
-        )
+        .col_expr(Column::Status, Expr::value(IdempotencyStatus::Completed.as_str()))
         .col_expr(Column::ResponseStatus, Expr::value(Some(i32::from(status))))
         .col_expr(Column::ResponseBody, Expr::value(Some(body)))
         .filter(Column::Id.eq(id))

@@ -17,8 +17,7 @@ use entities::ledger_transfers::{self, Column as TrCol, Entity as Transfers};
 use entities::{LedgerAccountKind, TransferKind};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
-    QueryFilter, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -58,11 +57,7 @@ async fn ensure<C: ConnectionTrait>(
     account_id: Option<Uuid>,
     allow_negative: bool,
 ) -> Result<ledger_accounts::Model, DbErr> {
-    if let Some(found) = Accounts::find()
-        .filter(AccCol::Code.eq(&code))
-        .one(db)
-        .await?
-    {
+    if let Some(found) = Accounts::find().filter(AccCol::Code.eq(&code)).one(db).await? {
         return Ok(found);
     }
     let now = Utc::now();
@@ -79,47 +74,22 @@ async fn ensure<C: ConnectionTrait>(
     .on_conflict_do_nothing_on([AccCol::Code])
     .exec_without_returning(db)
     .await?;
-    Accounts::find()
-        .filter(AccCol::Code.eq(&code))
-        .one(db)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound(code))
+    Accounts::find().filter(AccCol::Code.eq(&code)).one(db).await?.ok_or_else(|| DbErr::RecordNotFound(code))
 }
 
-pub async fn system_account<C: ConnectionTrait>(
-    db: &C,
-    which: SystemAccount,
-) -> Result<Uuid, DbErr> {
+pub async fn system_account<C: ConnectionTrait>(db: &C, which: SystemAccount) -> Result<Uuid, DbErr> {
     let kind = which.kind();
-    Ok(
-        ensure(db, format!("system:{}", kind.as_str()), kind, None, true)
-            .await?
-            .id,
-    )
+    Ok(ensure(db, format!("system:{}", kind.as_str()), kind, None, true).await?.id)
 }
 
 /// The customer's credit account (created on first use, at zero).
 pub async fn customer_account<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<Uuid, DbErr> {
-    Ok(ensure(
-        db,
-        customer_code(account_id),
-        LedgerAccountKind::CustomerCredits,
-        Some(account_id),
-        false,
-    )
-    .await?
-    .id)
+    Ok(ensure(db, customer_code(account_id), LedgerAccountKind::CustomerCredits, Some(account_id), false).await?.id)
 }
 
 /// The customer's credit balance; zero when the account never had credits.
-pub async fn customer_balance<C: ConnectionTrait>(
-    db: &C,
-    account_id: Uuid,
-) -> Result<Micros, DbErr> {
-    let found = Accounts::find()
-        .filter(AccCol::Code.eq(customer_code(account_id)))
-        .one(db)
-        .await?;
+pub async fn customer_balance<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<Micros, DbErr> {
+    let found = Accounts::find().filter(AccCol::Code.eq(customer_code(account_id))).one(db).await?;
     Ok(Micros::new(found.map(|a| a.balance).unwrap_or(0)))
 }
 
@@ -129,11 +99,7 @@ pub async fn customer_credited<C: ConnectionTrait>(
     account_id: Uuid,
     kinds: &[TransferKind],
 ) -> Result<Micros, DbErr> {
-    let Some(acc) = Accounts::find()
-        .filter(AccCol::Code.eq(customer_code(account_id)))
-        .one(db)
-        .await?
-    else {
+    let Some(acc) = Accounts::find().filter(AccCol::Code.eq(customer_code(account_id))).one(db).await? else {
         return Ok(Micros::ZERO);
     };
     let total: Option<i64> = Transfers::find()
@@ -183,14 +149,10 @@ impl Posted {
 /// then roll back, which it does by being dropped).
 pub async fn post<C: ConnectionTrait>(db: &C, req: TransferRequest) -> Result<Posted, DomainError> {
     if !req.amount.is_positive() {
-        return Err(DomainError::Invalid(
-            "a transfer amount must be positive".into(),
-        ));
+        return Err(DomainError::Invalid("a transfer amount must be positive".into()));
     }
     if req.debit == req.credit {
-        return Err(DomainError::Invalid(
-            "a transfer needs two different accounts".into(),
-        ));
+        return Err(DomainError::Invalid("a transfer needs two different accounts".into()));
     }
     let now = Utc::now();
     let inserted = Transfers::insert(ledger_transfers::ActiveModel {
@@ -222,10 +184,7 @@ pub async fn post<C: ConnectionTrait>(db: &C, req: TransferRequest) -> Result<Po
     }
     // Lock the two balances in a fixed order so concurrent transfers between the same
     // accounts cannot deadlock.
-    let mut moves = [
-        (req.debit, -req.amount.get()),
-        (req.credit, req.amount.get()),
-    ];
+    let mut moves = [(req.debit, -req.amount.get()), (req.credit, req.amount.get())];
     moves.sort_by_key(|(id, _)| *id);
     for (id, delta) in moves {
         let mut update = Accounts::update_many()
@@ -233,11 +192,7 @@ pub async fn post<C: ConnectionTrait>(db: &C, req: TransferRequest) -> Result<Po
             .col_expr(AccCol::UpdatedAt, Expr::value(now))
             .filter(AccCol::Id.eq(id));
         if delta < 0 {
-            update = update.filter(
-                AccCol::AllowNegative
-                    .eq(true)
-                    .or(AccCol::Balance.gte(-delta)),
-            );
+            update = update.filter(AccCol::AllowNegative.eq(true).or(AccCol::Balance.gte(-delta)));
         }
         if update.exec(db).await?.rows_affected != 1 {
             return Err(if delta < 0 {
@@ -257,18 +212,9 @@ pub async fn post<C: ConnectionTrait>(db: &C, req: TransferRequest) -> Result<Po
 /// A broken invariant: never "fixed" automatically, only reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Violation {
-    BalancesDoNotSumToZero {
-        sum: i64,
-    },
-    BalanceDiffersFromTransfers {
-        code: String,
-        balance: i64,
-        from_transfers: i64,
-    },
-    NegativeCustomerBalance {
-        code: String,
-        balance: i64,
-    },
+    BalancesDoNotSumToZero { sum: i64 },
+    BalanceDiffersFromTransfers { code: String, balance: i64, from_transfers: i64 },
+    NegativeCustomerBalance { code: String, balance: i64 },
 }
 
 #[derive(Debug, FromQueryResult)]
@@ -291,12 +237,8 @@ pub async fn check_invariants<C: ConnectionTrait>(db: &C) -> Result<Vec<Violatio
     };
     let credits = sums(TrCol::CreditAccountId).await?;
     let debits = sums(TrCol::DebitAccountId).await?;
-    let total_of = |rows: &[Movement], id: Uuid| {
-        rows.iter()
-            .find(|m| m.account == id)
-            .and_then(|m| m.total)
-            .unwrap_or(0)
-    };
+    let total_of =
+        |rows: &[Movement], id: Uuid| rows.iter().find(|m| m.account == id).and_then(|m| m.total).unwrap_or(0);
     let mut violations = Vec::new();
     let sum: i64 = accounts.iter().map(|a| a.balance).sum();
     if sum != 0 {
@@ -312,10 +254,7 @@ pub async fn check_invariants<C: ConnectionTrait>(db: &C) -> Result<Vec<Violatio
             });
         }
         if !acc.allow_negative && acc.balance < 0 {
-            violations.push(Violation::NegativeCustomerBalance {
-                code: acc.code.clone(),
-                balance: acc.balance,
-            });
+            violations.push(Violation::NegativeCustomerBalance { code: acc.code.clone(), balance: acc.balance });
         }
     }
     Ok(violations)

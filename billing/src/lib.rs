@@ -5,6 +5,8 @@
 //! HTTP; handlers in `api` and jobs in `worker` are thin layers over these functions.
 
 pub mod accounts;
+pub mod catalog;
+pub mod chain;
 pub mod checkin;
 pub mod config;
 pub mod db;
@@ -17,6 +19,7 @@ pub mod orders;
 pub mod secret;
 pub mod stripe;
 pub mod telemetry;
+pub mod usdc;
 
 pub use error::DomainError;
 pub use money::Micros;

@@ -8,9 +8,7 @@ use serde_json::value::RawValue;
 use std::fmt;
 
 /// An amount of money in micro-USD.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Micros(i64);
 
@@ -82,11 +80,7 @@ impl Micros {
         };
         let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
         let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        if whole.is_empty()
-            || !all_digits(whole)
-            || !all_digits(frac)
-            || (digits.contains('.') && frac.is_empty())
-        {
+        if whole.is_empty() || !all_digits(whole) || !all_digits(frac) || (digits.contains('.') && frac.is_empty()) {
             return Err(MoneyError::Malformed);
         }
         if frac.len() > 6 {
@@ -99,10 +93,8 @@ impl Micros {
             let padded = format!("{frac:0<6}");
             padded.parse().map_err(|_| MoneyError::Malformed)?
         };
-        let value = whole
-            .checked_mul(MICROS_PER_USD)
-            .and_then(|w| w.checked_add(frac_micros))
-            .ok_or(MoneyError::Overflow)?;
+        let value =
+            whole.checked_mul(MICROS_PER_USD).and_then(|w| w.checked_add(frac_micros)).ok_or(MoneyError::Overflow)?;
         Ok(Micros(if negative { -value } else { value }))
     }
 
@@ -156,10 +148,7 @@ mod tests {
         assert_eq!(Micros::parse_usd("1."), Err(MoneyError::Malformed));
         assert_eq!(Micros::parse_usd("abc"), Err(MoneyError::Malformed));
         assert_eq!(Micros::parse_usd("0.0000001"), Err(MoneyError::TooPrecise));
-        assert_eq!(
-            Micros::parse_usd("99999999999999999"),
-            Err(MoneyError::Overflow)
-        );
+        assert_eq!(Micros::parse_usd("99999999999999999"), Err(MoneyError::Overflow));
     }
 
     #[test]

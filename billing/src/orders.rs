@@ -20,9 +20,7 @@ pub async fn create_topup<C: ConnectionTrait>(
     method: PayMethod,
 ) -> Result<orders::Model, DomainError> {
     if amount < MIN_TOPUP {
-        return Err(DomainError::Invalid(
-            "amount must be at least 10 USD".into(),
-        ));
+        return Err(DomainError::Invalid("amount must be at least 10 USD".into()));
     }
     let now = Utc::now();
     let row = orders::ActiveModel {
@@ -48,10 +46,7 @@ pub async fn create_topup<C: ConnectionTrait>(
 }
 
 /// Marks an order completed unless it already is; returns whether this call completed it.
-pub async fn mark_completed<C: ConnectionTrait>(
-    db: &C,
-    order_id: Uuid,
-) -> Result<bool, DomainError> {
+pub async fn mark_completed<C: ConnectionTrait>(db: &C, order_id: Uuid) -> Result<bool, DomainError> {
     let now = Utc::now();
     let res = Orders::update_many()
         .col_expr(Column::Status, Expr::value(OrderStatus::Completed.as_str()))
@@ -62,4 +57,57 @@ pub async fn mark_completed<C: ConnectionTrait>(
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
+}
+
+/// Records a pending USDC order (a top-up or a 30-day plan). For an account without a
+/// bound wallet the amount gets a unique sub-cent suffix (1–9,999 micro-USD) so the chain
+/// scan can tell whose transfer it is when nobody calls verify.
+pub async fn create_usdc<C: ConnectionTrait>(
+    db: &C,
+    account: &entities::accounts::Model,
+    kind: OrderKind,
+    amount: Micros,
+    plan_id: Option<Uuid>,
+) -> Result<orders::Model, DomainError> {
+    use rand::Rng;
+    let mut amount = amount;
+    let mut unique = false;
+    if account.wallet_address.is_none() {
+        for _ in 0..8 {
+            let candidate = Micros::new(amount.get() + rand::rng().random_range(1..10_000));
+            let taken = Orders::find()
+                .filter(Column::Method.eq(PayMethod::Usdc))
+                .filter(Column::Status.eq(OrderStatus::Pending))
+                .filter(Column::Amount.eq(candidate.get()))
+                .one(db)
+                .await?
+                .is_some();
+            if !taken {
+                amount = candidate;
+                unique = true;
+                break;
+            }
+        }
+    }
+    let now = Utc::now();
+    let row = orders::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        account_id: Set(account.id),
+        kind: Set(kind),
+        status: Set(OrderStatus::Pending),
+        method: Set(PayMethod::Usdc),
+        amount: Set(amount.get()),
+        currency: Set("usd".into()),
+        plan_id: Set(plan_id),
+        pool_id: Set(None),
+        coupon_id: Set(None),
+        details: Set(serde_json::json!({"uniqueAmount": unique})),
+        provider_session_id: Set(None),
+        checkout_url: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        completed_at: Set(None),
+    };
+    Ok(Orders::insert(row).exec_with_returning(db).await?)
 }

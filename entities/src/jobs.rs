@@ -20,6 +20,8 @@ pub struct Model {
     pub available_at: DateTimeUtc,
     #[sea_orm(column_type = "Text")]
     pub last_error: Option<String>,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub result: Option<Json>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub started_at: Option<DateTimeUtc>,

@@ -374,6 +374,7 @@ CREATE TABLE jobs (
     max_attempts integer NOT NULL,
     available_at {ts} NOT NULL,
     last_error text,
+    result {json},
     created_at {ts} NOT NULL,
     updated_at {ts} NOT NULL,
     started_at {ts},

@@ -34,10 +34,7 @@ fn statements(backend: DatabaseBackend) -> Vec<String> {
 
 /// Table names in creation order, for `down`.
 fn tables() -> Vec<&'static str> {
-    DDL.lines()
-        .filter_map(|l| l.strip_prefix("CREATE TABLE "))
-        .filter_map(|l| l.split_whitespace().next())
-        .collect()
+    DDL.lines().filter_map(|l| l.strip_prefix("CREATE TABLE ")).filter_map(|l| l.split_whitespace().next()).collect()
 }
 
 #[async_trait::async_trait]
@@ -53,8 +50,7 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
         for table in tables().into_iter().rev() {
-            db.execute_unprepared(&format!("DROP TABLE IF EXISTS {table}"))
-                .await?;
+            db.execute_unprepared(&format!("DROP TABLE IF EXISTS {table}")).await?;
         }
         Ok(())
     }

@@ -33,13 +33,7 @@ pub struct TestOptions {
 
 impl Default for TestOptions {
     fn default() -> Self {
-        TestOptions {
-            backend: Backend::Postgres,
-            worker: true,
-            db_proxy: false,
-            redis_proxy: false,
-            env: Vec::new(),
-        }
+        TestOptions { backend: Backend::Postgres, worker: true, db_proxy: false, redis_proxy: false, env: Vec::new() }
     }
 }
 
@@ -70,20 +64,10 @@ impl TestApp {
             Backend::Postgres => TestDb::postgres().await,
             Backend::Sqlite => TestDb::sqlite().await,
         };
-        let db_proxy = if opts.db_proxy {
-            Some(Proxy::start("127.0.0.1:5432".into()).await)
-        } else {
-            None
-        };
-        let redis_proxy = if opts.redis_proxy {
-            Some(Proxy::start("127.0.0.1:6379".into()).await)
-        } else {
-            None
-        };
+        let db_proxy = if opts.db_proxy { Some(Proxy::start("127.0.0.1:5432".into()).await) } else { None };
+        let redis_proxy = if opts.redis_proxy { Some(Proxy::start("127.0.0.1:6379".into()).await) } else { None };
         let database_url = match &db_proxy {
-            Some(p) => db
-                .url
-                .replace("127.0.0.1:5432", &format!("127.0.0.1:{}", p.port)),
+            Some(p) => db.url.replace("127.0.0.1:5432", &format!("127.0.0.1:{}", p.port)),
             None => db.url.clone(),
         };
         let redis_url = match &redis_proxy {
@@ -103,20 +87,14 @@ impl TestApp {
             ("JOB_DISPATCH_LEASE_MS".into(), "3000".into()),
             ("JOB_LEASE_MARGIN_MS".into(), "1000".into()),
             ("MAX_BODY_BYTES".into(), "65536".into()),
-            (
-                "RUST_LOG".into(),
-                std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()),
-            ),
+            ("RUST_LOG".into(), std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into())),
         ];
         env.extend(opts.env);
         let api = spawn_bin("api", &env);
         let mut app = TestApp {
             db,
             base_url: format!("http://127.0.0.1:{port}"),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("client"),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
             redis_prefix,
             db_proxy,
             redis_proxy,
@@ -137,13 +115,7 @@ impl TestApp {
             if let Ok(Some(status)) = self.api.try_wait() {
                 panic!("api exited at start: {status}");
             }
-            if self
-                .http
-                .get(&url)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
+            if self.http.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -167,10 +139,7 @@ impl TestApp {
     /// Sends SIGTERM, as a process manager does on a rolling restart.
     pub fn terminate_worker(&self, index: usize) {
         if let Some(pid) = self.workers[index].id() {
-            let _ = std::process::Command::new("kill")
-                .arg("-TERM")
-                .arg(pid.to_string())
-                .status();
+            let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
         }
     }
 
@@ -178,11 +147,7 @@ impl TestApp {
         matches!(self.workers[index].try_wait(), Ok(None))
     }
 
-    pub async fn wait_worker_exit(
-        &mut self,
-        index: usize,
-        timeout: Duration,
-    ) -> std::process::ExitStatus {
+    pub async fn wait_worker_exit(&mut self, index: usize, timeout: Duration) -> std::process::ExitStatus {
         tokio::time::timeout(timeout, self.workers[index].wait())
             .await
             .expect("worker exits in time")
@@ -193,22 +158,14 @@ impl TestApp {
     pub fn jwt(&self, sub: &str, scope: &str) -> String {
         let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
         let exp = chrono::Utc::now().timestamp() + 3600;
-        let claims = URL_SAFE_NO_PAD
-            .encode(serde_json::json!({"sub": sub, "scope": scope, "exp": exp}).to_string());
+        let claims = URL_SAFE_NO_PAD.encode(serde_json::json!({"sub": sub, "scope": scope, "exp": exp}).to_string());
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(JWT_SECRET.as_bytes()).expect("key");
         mac.update(format!("{header}.{claims}").as_bytes());
-        format!(
-            "{header}.{claims}.{}",
-            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-        )
+        format!("{header}.{claims}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
     }
 
     /// Posts raw bytes to the Stripe webhook with the given signature header.
-    pub async fn post_webhook(
-        &self,
-        body: Vec<u8>,
-        signature_header: Option<String>,
-    ) -> reqwest::Response {
+    pub async fn post_webhook(&self, body: Vec<u8>, signature_header: Option<String>) -> reqwest::Response {
         let mut req = self
             .http
             .post(format!("{}/payment/webhook/stripe", self.base_url))
@@ -228,38 +185,23 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        let res = self
-            .http
-            .get(format!("{}{path}", self.base_url))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("GET");
+        let res = self.http.get(format!("{}{path}", self.base_url)).bearer_auth(token).send().await.expect("GET");
         let status = res.status().as_u16();
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
     /// A pending card top-up order of `usd` dollars for `subject`'s account.
     pub async fn topup_order(&self, subject: &str, usd: i64) -> entities::orders::Model {
-        let account = billing::accounts::ensure(&self.db.conn, subject)
-            .await
-            .expect("account");
+        let account = billing::accounts::ensure(&self.db.conn, subject).await.expect("account");
         let amount = billing::Micros::from_usd(usd).expect("amount");
-        billing::orders::create_topup(
-            &self.db.conn,
-            account.id,
-            amount,
-            entities::PayMethod::Stripe,
-        )
-        .await
-        .expect("order")
+        billing::orders::create_topup(&self.db.conn, account.id, amount, entities::PayMethod::Stripe)
+            .await
+            .expect("order")
     }
 
     /// The customer's credit balance, straight from the ledger.
     pub async fn balance(&self, account_id: uuid::Uuid) -> billing::Micros {
-        billing::ledger::customer_balance(&self.db.conn, account_id)
-            .await
-            .expect("balance")
+        billing::ledger::customer_balance(&self.db.conn, account_id).await.expect("balance")
     }
 
     /// The outbox row of a job by key.
@@ -286,13 +228,8 @@ impl TestApp {
 
     /// The ledger's invariants: balances sum to zero; each equals its transfers.
     pub async fn assert_ledger_invariants(&self) {
-        let violations = billing::ledger::check_invariants(&self.db.conn)
-            .await
-            .expect("check ledger");
-        assert!(
-            violations.is_empty(),
-            "ledger invariants violated: {violations:?}"
-        );
+        let violations = billing::ledger::check_invariants(&self.db.conn).await.expect("check ledger");
+        assert!(violations.is_empty(), "ledger invariants violated: {violations:?}");
     }
 
     /// Jobs in the dead-letter state, with their errors.
@@ -308,26 +245,15 @@ impl TestApp {
     /// Redis list length of a queue.
     pub async fn redis_depth(&self, queue: billing::jobs::JobQueue) -> usize {
         let client = redis::Client::open(REDIS_URL).expect("redis url");
-        let mut conn = client
-            .get_multiplexed_async_connection()
-            .await
-            .expect("redis");
+        let mut conn = client.get_multiplexed_async_connection().await.expect("redis");
         let key = billing::jobs::dispatch::queue_key(&self.redis_prefix, queue);
-        redis::cmd("LLEN")
-            .arg(key)
-            .query_async(&mut conn)
-            .await
-            .expect("LLEN")
+        redis::cmd("LLEN").arg(key).query_async(&mut conn).await.expect("LLEN")
     }
 }
 
 fn spawn_bin(name: &str, env: &[(String, String)]) -> Child {
     let path = crate::bin_dir().join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build the binaries first (cargo build --workspace --bins)",
-        path.display()
-    );
+    assert!(path.exists(), "{} is missing: build the binaries first (cargo build --workspace --bins)", path.display());
     let mut cmd = Command::new(path);
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -348,10 +274,7 @@ impl Drop for TestApp {
         let _ = std::thread::spawn(move || {
             let client = redis::Client::open(REDIS_URL).ok()?;
             let mut conn = client.get_connection().ok()?;
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!("{prefix}*"))
-                .query(&mut conn)
-                .ok()?;
+            let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query(&mut conn).ok()?;
             if !keys.is_empty() {
                 let _: () = redis::cmd("DEL").arg(keys).query(&mut conn).ok()?;
             }

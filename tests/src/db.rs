@@ -20,19 +20,11 @@ fn admin_url() -> String {
 impl TestDb {
     pub async fn postgres() -> TestDb {
         let name = format!("tollgate_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = Database::connect(admin_url())
-            .await
-            .expect("connect to Postgres (is it running?)");
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create test database");
+        let admin = Database::connect(admin_url()).await.expect("connect to Postgres (is it running?)");
+        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
         admin.close().await.ok();
         let base = admin_url();
-        let url = format!(
-            "{}/{name}",
-            base.rsplit_once('/').map(|(b, _)| b).unwrap_or(&base)
-        );
+        let url = format!("{}/{name}", base.rsplit_once('/').map(|(b, _)| b).unwrap_or(&base));
         TestDb::migrated(url, name, true).await
     }
 
@@ -44,16 +36,11 @@ impl TestDb {
     }
 
     async fn migrated(url: String, name: String, postgres: bool) -> TestDb {
-        let conn = billing::db::connect_url(&url, 5)
-            .await
-            .expect("connect to the test database");
+        let conn = billing::db::connect_url(&url, 5).await.expect("connect to the test database");
         Migrator::up(&conn, None).await.expect("migrations apply");
-        TestDb {
-            url,
-            name,
-            conn,
-            postgres,
-        }
+        let catalog = include_str!("../../catalog.json");
+        billing::catalog::load(&conn, catalog).await.expect("catalog loads");
+        TestDb { url, name, conn, postgres }
     }
 }
 
@@ -63,25 +50,17 @@ impl Drop for TestDb {
         if self.postgres {
             // Drop runs outside async; a short-lived runtime on its own thread does the I/O.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .ok()?;
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
                 rt.block_on(async move {
                     let admin = Database::connect(admin_url()).await.ok()?;
-                    admin
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await
-                        .ok()?;
+                    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok()?;
                     admin.close().await.ok()
                 })
             })
             .join();
         } else {
             for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(
-                    std::env::temp_dir().join(format!("{name}.sqlite{suffix}")),
-                );
+                let _ = std::fs::remove_file(std::env::temp_dir().join(format!("{name}.sqlite{suffix}")));
             }
         }
     }

@@ -12,10 +12,7 @@ pub fn signature(body: &[u8], timestamp: i64, secret: &str) -> String {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("any key length");
     mac.update(format!("{timestamp}.").as_bytes());
     mac.update(body);
-    format!(
-        "t={timestamp},v1={}",
-        hex::encode(mac.finalize().into_bytes())
-    )
+    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 pub fn now() -> i64 {
@@ -38,11 +35,7 @@ pub fn event(id: &str, event_type: &str, object: Value) -> Value {
 }
 
 /// A paid Checkout Session for one of our orders, shaped like Stripe's fixture.
-pub fn checkout_session_completed(
-    event_id: &str,
-    order_id: uuid::Uuid,
-    amount_cents: i64,
-) -> Value {
+pub fn checkout_session_completed(event_id: &str, order_id: uuid::Uuid, amount_cents: i64) -> Value {
     let session = format!("cs_test_{}", uuid::Uuid::new_v4().simple());
     event(
         event_id,

@@ -43,12 +43,7 @@ impl Proxy {
                 });
             }
         });
-        Proxy {
-            port,
-            up,
-            cut,
-            task,
-        }
+        Proxy { port, up, cut, task }
     }
 
     /// Drops every open connection and refuses new ones.

@@ -10,22 +10,10 @@ use tollgate_tests::TestApp;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_ready_request_id_and_openapi() {
     let app = TestApp::spawn().await;
-    let res = app
-        .http
-        .get(format!("{}/health", app.base_url))
-        .send()
-        .await
-        .expect("health");
+    let res = app.http.get(format!("{}/health", app.base_url)).send().await.expect("health");
     assert_eq!(res.status(), 200);
-    let generated = res
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    assert!(
-        generated.is_some_and(|id| uuid::Uuid::parse_str(&id).is_ok()),
-        "a request id is generated"
-    );
+    let generated = res.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    assert!(generated.is_some_and(|id| uuid::Uuid::parse_str(&id).is_ok()), "a request id is generated");
 
     let res = app
         .http
@@ -35,57 +23,21 @@ async fn health_ready_request_id_and_openapi() {
         .await
         .expect("ready");
     assert_eq!(res.status(), 200);
-    assert_eq!(
-        res.headers()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok()),
-        Some("req-from-client-123")
-    );
-    assert_eq!(
-        res.json::<Value>().await.expect("json"),
-        json!({"status": "ready", "database": "ok", "redis": "ok"})
-    );
+    assert_eq!(res.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some("req-from-client-123"));
+    assert_eq!(res.json::<Value>().await.expect("json"), json!({"status": "ready", "database": "ok", "redis": "ok"}));
 
-    let doc: Value = app
-        .http
-        .get(format!("{}/openapi.json", app.base_url))
-        .send()
-        .await
-        .expect("doc")
-        .json()
-        .await
-        .expect("json");
+    let doc: Value =
+        app.http.get(format!("{}/openapi.json", app.base_url)).send().await.expect("doc").json().await.expect("json");
     assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with('3')));
-    for path in [
-        "/payment/webhook/stripe",
-        "/api/billing/credits",
-        "/credits/balance",
-        "/checkin",
-    ] {
+    for path in ["/payment/webhook/stripe", "/api/billing/credits", "/credits/balance", "/checkin"] {
         assert!(doc["paths"][path].is_object(), "{path} documented");
     }
-    let page = app
-        .http
-        .get(format!("{}/docs", app.base_url))
-        .send()
-        .await
-        .expect("docs")
-        .text()
-        .await
-        .expect("text");
+    let page = app.http.get(format!("{}/docs", app.base_url)).send().await.expect("docs").text().await.expect("text");
     assert!(page.contains("/openapi.json"));
 
-    let res = app
-        .http
-        .get(format!("{}/no/such/route", app.base_url))
-        .send()
-        .await
-        .expect("404");
+    let res = app.http.get(format!("{}/no/such/route", app.base_url)).send().await.expect("404");
     assert_eq!(res.status(), 404);
-    assert_eq!(
-        res.json::<Value>().await.expect("json")["error"]["code"],
-        json!("not_found")
-    );
+    assert_eq!(res.json::<Value>().await.expect("json")["error"]["code"], json!("not_found"));
     app.assert_ledger_invariants().await;
 }
 
@@ -106,20 +58,10 @@ async fn authentication_by_jwt_and_management_key() {
         let (rest, _) = good.rsplit_once('.').expect("jwt");
         format!("{rest}.AAAA")
     };
-    assert_eq!(
-        app.get("/credits/balance", &forged).await.0,
-        401,
-        "bad signature"
-    );
-    assert_eq!(
-        app.get("/credits/balance", "mk_not_a_key").await.0,
-        401,
-        "unknown management key"
-    );
+    assert_eq!(app.get("/credits/balance", &forged).await.0, 401, "bad signature");
+    assert_eq!(app.get("/credits/balance", "mk_not_a_key").await.0, 401, "unknown management key");
 
-    let (status, body) = app
-        .get("/credits/balance", &app.jwt("alice", "billing:read"))
-        .await;
+    let (status, body) = app.get("/credits/balance", &app.jwt("alice", "billing:read")).await;
     assert_eq!((status, body["data"]["balance"].clone()), (200, json!(0)));
 
     // A read-only token cannot write.
@@ -132,33 +74,19 @@ async fn authentication_by_jwt_and_management_key() {
         .expect("checkin");
     assert_eq!(res.status(), 403);
 
-    let account = billing::accounts::ensure(&app.db.conn, "bob")
-        .await
-        .expect("account");
-    let (_, key) = billing::accounts::create_management_key(
-        &app.db.conn,
-        account.id,
-        "ci",
-        "billing:read billing:write",
-    )
-    .await
-    .expect("key");
+    let account = billing::accounts::ensure(&app.db.conn, "bob").await.expect("account");
+    let (_, key) =
+        billing::accounts::create_management_key(&app.db.conn, account.id, "ci", "billing:read billing:write")
+            .await
+            .expect("key");
     assert!(key.starts_with("mk_") && key.len() > 60);
     let (status, _) = app.get("/credits/balance", &key).await;
     assert_eq!(status, 200);
     // Only the hash is stored.
-    let stored = entities::management_keys::Entity::find()
-        .all(&app.db.conn)
-        .await
-        .expect("keys");
-    assert!(
-        stored
-            .iter()
-            .all(|k| k.key_hash != key && !k.key_hash.contains(&key[3..]))
-    );
+    let stored = entities::management_keys::Entity::find().all(&app.db.conn).await.expect("keys");
+    assert!(stored.iter().all(|k| k.key_hash != key && !k.key_hash.contains(&key[3..])));
     app.assert_ledger_invariants().await;
 }
-
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkin_once_a_day_and_idempotency_keys() {
@@ -187,44 +115,27 @@ async fn checkin_once_a_day_and_idempotency_keys() {
     // The same key and body: the first response, replayed, and nothing granted again.
     let replay = post(Some("k-1"), "{}").await.expect("replay");
     assert_eq!(replay.status(), 200);
-    assert_eq!(
-        replay
-            .headers()
-            .get("idempotent-replayed")
-            .and_then(|v| v.to_str().ok()),
-        Some("true")
-    );
+    assert_eq!(replay.headers().get("idempotent-replayed").and_then(|v| v.to_str().ok()), Some("true"));
     assert_eq!(replay.json::<Value>().await.expect("json"), first_body);
 
     // The same key with another body.
     let other = post(Some("k-1"), r#"{"x":1}"#).await.expect("other");
     assert_eq!(other.status(), 422);
-    assert_eq!(
-        other.json::<Value>().await.expect("json")["error"]["code"],
-        json!("idempotency_key_reused")
-    );
+    assert_eq!(other.json::<Value>().await.expect("json")["error"]["code"], json!("idempotency_key_reused"));
 
     // A second check-in the same day, without a key: refused, nothing granted.
     let again = post(None, "{}").await.expect("again");
     assert_eq!(again.status(), 409);
-    assert_eq!(
-        again.json::<Value>().await.expect("json")["error"]["code"],
-        json!("already_checked_in")
-    );
+    assert_eq!(again.json::<Value>().await.expect("json")["error"]["code"], json!("already_checked_in"));
     // Its error is replayed too when it had a key.
     let keyed_again = post(Some("k-2"), "{}").await.expect("keyed");
     assert_eq!(keyed_again.status(), 409);
     let replayed = post(Some("k-2"), "{}").await.expect("replayed");
     assert_eq!(replayed.status(), 409);
-    assert_eq!(
-        replayed.json::<Value>().await.expect("json")["error"]["code"],
-        json!("already_checked_in")
-    );
+    assert_eq!(replayed.json::<Value>().await.expect("json")["error"]["code"], json!("already_checked_in"));
 
     // A key whose first request is still running: 409.
-    let account = billing::accounts::ensure(&app.db.conn, "carol")
-        .await
-        .expect("account");
+    let account = billing::accounts::ensure(&app.db.conn, "carol").await.expect("account");
     entities::idempotency_keys::Entity::insert(entities::idempotency_keys::ActiveModel {
         id: Set(uuid::Uuid::now_v7()),
         scope: Set(account.id.to_string()),
@@ -241,23 +152,10 @@ async fn checkin_once_a_day_and_idempotency_keys() {
     .expect("insert in-flight key");
     let res = post(Some("k-running"), "{}").await.expect("in flight");
     assert_eq!(res.status(), 409);
-    assert_eq!(
-        res.json::<Value>().await.expect("json")["error"]["code"],
-        json!("idempotency_key_in_use")
-    );
+    assert_eq!(res.json::<Value>().await.expect("json")["error"]["code"], json!("idempotency_key_in_use"));
 
     let (_, balance) = app.get("/credits/balance", &token).await;
-    assert_eq!(
-        balance["data"]["balance"],
-        json!(10),
-        "granted exactly once"
-    );
-    assert_eq!(
-        entities::checkins::Entity::find()
-            .count(&app.db.conn)
-            .await
-            .expect("count"),
-        1
-    );
+    assert_eq!(balance["data"]["balance"], json!(10), "granted exactly once");
+    assert_eq!(entities::checkins::Entity::find().count(&app.db.conn).await.expect("count"), 1);
     app.assert_ledger_invariants().await;
 }

@@ -10,21 +10,12 @@ use tollgate_tests::events::checkout_session_completed;
 use tollgate_tests::{Backend, TestApp, TestOptions};
 
 async fn five_deliveries_three_at_once(backend: Backend) {
-    let app = TestApp::with(TestOptions {
-        backend,
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::with(TestOptions { backend, ..Default::default() }).await;
     let token = app.jwt("user-five", "billing:read billing:write");
     let (status, body) = app.get("/credits/balance", &token).await;
-    assert_eq!(
-        (status, body),
-        (200, json!({"success": true, "data": {"balance": 0}}))
-    );
+    assert_eq!((status, body), (200, json!({"success": true, "data": {"balance": 0}})));
 
-    let account = billing::accounts::ensure(&app.db.conn, "user-five")
-        .await
-        .expect("account");
+    let account = billing::accounts::ensure(&app.db.conn, "user-five").await.expect("account");
     let order = billing::orders::create_topup(
         &app.db.conn,
         account.id,
@@ -60,33 +51,13 @@ async fn five_deliveries_three_at_once(backend: Backend) {
     let (_, body) = app.get("/credits/balance", &token).await;
     assert_eq!(body["data"]["balance"], json!(2500));
 
-    let order = entities::orders::Entity::find_by_id(order.id)
-        .one(&app.db.conn)
-        .await
-        .expect("q")
-        .expect("order");
+    let order = entities::orders::Entity::find_by_id(order.id).one(&app.db.conn).await.expect("q").expect("order");
     assert_eq!(order.status, OrderStatus::Completed);
-    assert_eq!(
-        entities::payments::Entity::find()
-            .count(&app.db.conn)
-            .await
-            .expect("count"),
-        1
-    );
-    let events = entities::stripe_events::Entity::find()
-        .all(&app.db.conn)
-        .await
-        .expect("events");
+    assert_eq!(entities::payments::Entity::find().count(&app.db.conn).await.expect("count"), 1);
+    let events = entities::stripe_events::Entity::find().all(&app.db.conn).await.expect("events");
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].status, StripeEventStatus::Processed);
-    assert_eq!(
-        entities::jobs::Entity::find()
-            .count(&app.db.conn)
-            .await
-            .expect("count"),
-        1,
-        "one job for one event"
-    );
+    assert_eq!(entities::jobs::Entity::find().count(&app.db.conn).await.expect("count"), 1, "one job for one event");
     assert!(app.dead_jobs().await.is_empty());
     app.assert_ledger_invariants().await;
 }
@@ -106,9 +77,7 @@ async fn same_event_five_times_credits_once_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_events_for_one_order_credit_once() {
     let app = TestApp::spawn().await;
-    let account = billing::accounts::ensure(&app.db.conn, "user-two-events")
-        .await
-        .expect("account");
+    let account = billing::accounts::ensure(&app.db.conn, "user-two-events").await.expect("account");
     let order = billing::orders::create_topup(
         &app.db.conn,
         account.id,
@@ -124,9 +93,7 @@ async fn two_events_for_one_order_credit_once() {
     assert_eq!(app.deliver(&first).await.status(), 200);
     assert_eq!(app.deliver(&second).await.status(), 200);
     app.wait_drained(Duration::from_secs(30)).await;
-    let balance = billing::ledger::customer_balance(&app.db.conn, account.id)
-        .await
-        .expect("balance");
+    let balance = billing::ledger::customer_balance(&app.db.conn, account.id).await.expect("balance");
     assert_eq!(balance, Micros::from_usd(10).expect("amount"));
     app.assert_ledger_invariants().await;
 }

@@ -24,34 +24,30 @@ async fn twenty_thousand_jobs_queued_without_a_worker_all_run_once() {
         ..Default::default()
     })
     .await;
-    let account = billing::accounts::ensure(&app.db.conn, "backlog-user")
-        .await
-        .expect("account");
+    let account = billing::accounts::ensure(&app.db.conn, "backlog-user").await.expect("account");
 
     // 20,000 one-dollar top-up orders, inserted in bulk.
     let now = Utc::now();
     let orders: Vec<uuid::Uuid> = (0..JOBS).map(|_| uuid::Uuid::now_v7()).collect();
     for chunk in orders.chunks(1000) {
-        entities::orders::Entity::insert_many(chunk.iter().map(|id| {
-            entities::orders::ActiveModel {
-                id: Set(*id),
-                account_id: Set(account.id),
-                kind: Set(OrderKind::Topup),
-                status: Set(OrderStatus::Pending),
-                method: Set(PayMethod::Stripe),
-                amount: Set(10_000_000),
-                currency: Set("usd".into()),
-                plan_id: Set(None),
-                pool_id: Set(None),
-                coupon_id: Set(None),
-                details: Set(serde_json::json!({})),
-                provider_session_id: Set(None),
-                checkout_url: Set(None),
-                last_error: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-                completed_at: Set(None),
-            }
+        entities::orders::Entity::insert_many(chunk.iter().map(|id| entities::orders::ActiveModel {
+            id: Set(*id),
+            account_id: Set(account.id),
+            kind: Set(OrderKind::Topup),
+            status: Set(OrderStatus::Pending),
+            method: Set(PayMethod::Stripe),
+            amount: Set(10_000_000),
+            currency: Set("usd".into()),
+            plan_id: Set(None),
+            pool_id: Set(None),
+            coupon_id: Set(None),
+            details: Set(serde_json::json!({})),
+            provider_session_id: Set(None),
+            checkout_url: Set(None),
+            last_error: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            completed_at: Set(None),
         }))
         .exec(&app.db.conn)
         .await
@@ -64,14 +60,7 @@ async fn twenty_thousand_jobs_queued_without_a_worker_all_run_once() {
         .map(|(i, id)| {
             let app = &app;
             async move {
-                app.deliver(&checkout_session_completed(
-                    &format!("evt_backlog_{i}"),
-                    *id,
-                    1000,
-                ))
-                .await
-                .status()
-                .as_u16()
+                app.deliver(&checkout_session_completed(&format!("evt_backlog_{i}"), *id, 1000)).await.status().as_u16()
             }
         })
         .buffer_unordered(32)
@@ -93,22 +82,12 @@ async fn twenty_thousand_jobs_queued_without_a_worker_all_run_once() {
     let started = Instant::now();
     let mut max_depth = depth;
     loop {
-        assert!(
-            app.worker_alive(worker),
-            "the worker must stay alive through the backlog"
-        );
+        assert!(app.worker_alive(worker), "the worker must stay alive through the backlog");
         max_depth = max_depth.max(app.redis_depth(JobQueue::StripeEvent).await);
-        if billing::jobs::outbox::unfinished(&app.db.conn)
-            .await
-            .expect("unfinished")
-            == 0
-        {
+        if billing::jobs::outbox::unfinished(&app.db.conn).await.expect("unfinished") == 0 {
             break;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "backlog not drained in 10 minutes"
-        );
+        assert!(started.elapsed() < Duration::from_secs(600), "backlog not drained in 10 minutes");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let elapsed = started.elapsed();
@@ -116,10 +95,7 @@ async fn twenty_thousand_jobs_queued_without_a_worker_all_run_once() {
         "worker drained {JOBS} jobs in {elapsed:?} ({:.0} jobs/s); Redis depth never above {max_depth}",
         JOBS as f64 / elapsed.as_secs_f64()
     );
-    assert!(
-        max_depth <= WINDOW + 32,
-        "Redis stayed bounded: {max_depth}"
-    );
+    assert!(max_depth <= WINDOW + 32, "Redis stayed bounded: {max_depth}");
     assert!(app.worker_alive(worker));
 
     let db = &app.db.conn;
@@ -136,76 +112,37 @@ async fn twenty_thousand_jobs_queued_without_a_worker_all_run_once() {
         .expect("count");
     assert_eq!(processed as usize, JOBS);
     assert_eq!(
-        entities::ledger_transfers::Entity::find()
-            .count(db)
-            .await
-            .expect("count") as usize,
+        entities::ledger_transfers::Entity::find().count(db).await.expect("count") as usize,
         JOBS,
         "one transfer each"
     );
-    assert_eq!(
-        app.balance(account.id).await.get(),
-        JOBS as i64 * 10_000_000
-    );
+    assert_eq!(app.balance(account.id).await.get(), JOBS as i64 * 10_000_000);
     assert!(app.dead_jobs().await.is_empty());
     app.assert_ledger_invariants().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_the_job_in_flight_then_exits() {
-    let mut app = TestApp::with(TestOptions {
-        worker: false,
-        ..Default::default()
-    })
-    .await;
-    let worker = app
-        .start_worker(&[("TOLLGATE_FAILPOINT_STALL_MS", "1500")])
-        .await;
+    let mut app = TestApp::with(TestOptions { worker: false, ..Default::default() }).await;
+    let worker = app.start_worker(&[("TOLLGATE_FAILPOINT_STALL_MS", "1500")]).await;
     let order = app.topup_order("sigterm-user", 40).await;
-    assert_eq!(
-        app.deliver(&checkout_session_completed("evt_sigterm", order.id, 4000))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(app.deliver(&checkout_session_completed("evt_sigterm", order.id, 4000)).await.status(), 200);
     tollgate_tests::eventually(Duration::from_secs(10), "the job to start", || async {
-        app.job("stripe-event:evt_sigterm")
-            .await
-            .filter(|j| j.status == JobStatus::Running)
-            .map(|_| ())
+        app.job("stripe-event:evt_sigterm").await.filter(|j| j.status == JobStatus::Running).map(|_| ())
     })
     .await;
     app.terminate_worker(worker);
     let status = app.wait_worker_exit(worker, Duration::from_secs(20)).await;
     assert!(status.success(), "clean exit after SIGTERM: {status}");
     let job = app.job("stripe-event:evt_sigterm").await.expect("job");
-    assert_eq!(
-        (job.status, job.attempts),
-        (JobStatus::Done, 1),
-        "finished in flight, not abandoned"
-    );
+    assert_eq!((job.status, job.attempts), (JobStatus::Done, 1), "finished in flight, not abandoned");
     assert_eq!(app.balance(order.account_id).await.get(), 40_000_000);
 
     // A job arriving after the worker stopped waits for the next one.
     let order2 = app.topup_order("sigterm-user", 10).await;
-    assert_eq!(
-        app.deliver(&checkout_session_completed(
-            "evt_after_stop",
-            order2.id,
-            1000
-        ))
-        .await
-        .status(),
-        200
-    );
+    assert_eq!(app.deliver(&checkout_session_completed("evt_after_stop", order2.id, 1000)).await.status(), 200);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_ne!(
-        app.job("stripe-event:evt_after_stop")
-            .await
-            .expect("job")
-            .status,
-        JobStatus::Done
-    );
+    assert_ne!(app.job("stripe-event:evt_after_stop").await.expect("job").status, JobStatus::Done);
     app.start_worker(&[]).await;
     app.wait_drained(Duration::from_secs(30)).await;
     assert_eq!(app.balance(order.account_id).await.get(), 50_000_000);

@@ -1,10 +1,12 @@
 //! Tollgate's worker: apalis workers, one per queue, over the project's Redis list backend;
 //! the outbox relay; and the job handlers, one module per job kind under [`jobs`].
 
+pub mod chain;
 pub mod failpoint;
 pub mod jobs;
 pub mod relay;
 pub mod runner;
+pub mod schedule;
 
 use anyhow::Context as _;
 use apalis::prelude::*;
@@ -22,23 +24,16 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .context("connecting to the database")?;
     let redis_client = redis::Client::open(settings.redis_url.expose()).context("REDIS_URL")?;
-    let conn = billing::db::at_startup("redis", || billing::db::redis(&redis_client))
-        .await
-        .context("connecting to Redis")?;
+    let conn =
+        billing::db::at_startup("redis", || billing::db::redis(&redis_client)).await.context("connecting to Redis")?;
     let dispatcher = Dispatcher::new(conn, settings.redis_prefix.clone());
     let settings = Arc::new(settings);
-    let ctx = Arc::new(Ctx {
-        db: db.clone(),
-        settings: settings.clone(),
-    });
+    let chain = chain::ChainClient::from_settings(&settings).map_err(|e| anyhow::anyhow!(e))?;
+    let ctx = Arc::new(Ctx { db: db.clone(), settings: settings.clone(), chain });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let relay = tokio::spawn(relay::run(
-        db.clone(),
-        dispatcher.clone(),
-        settings.clone(),
-        stop_rx,
-    ));
+    let relay = tokio::spawn(relay::run(db.clone(), dispatcher.clone(), settings.clone(), stop_rx.clone()));
+    let scheduler = tokio::spawn(schedule::run(db.clone(), settings.clone(), stop_rx));
 
     let mut monitor = Monitor::new().shutdown_timeout(settings.shutdown_timeout);
     for queue in JobQueue::iter() {
@@ -47,14 +42,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         let push_conn = dispatcher.connection();
         let window = settings.redis_window;
         let prefix = settings.redis_prefix.clone();
-        let qctx = Arc::new(QueueCtx {
-            ctx: ctx.clone(),
-            queue,
-        });
+        let qctx = Arc::new(QueueCtx { ctx: ctx.clone(), queue });
         monitor = monitor.register(move |index| {
-            let backend =
-                dispatch::backend(client.clone(), push_conn.clone(), &prefix, queue, window)
-                    .unwrap_or_else(|e| panic!("building the {queue:?} backend: {e}"));
+            let backend = dispatch::backend(client.clone(), push_conn.clone(), &prefix, queue, window)
+                .unwrap_or_else(|e| panic!("building the {queue:?} backend: {e}"));
             WorkerBuilder::new(format!("{}-{}-{index}", queue.as_str(), std::process::id()))
                 .backend(backend)
                 .concurrency(policy.concurrency)
@@ -67,6 +58,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let result = monitor.run_with_signal(shutdown_signal()).await;
     let _ = stop_tx.send(true);
     let _ = relay.await;
+    let _ = scheduler.await;
     tracing::info!("worker stopped");
     result.map_err(|e| anyhow::anyhow!("monitor: {e}"))
 }

@@ -46,10 +46,7 @@ pub async fn relay_queue(
     let waiting = dispatcher.depth(queue).await?;
     let room = settings.redis_window.saturating_sub(waiting);
     let ids = outbox::take_due(db, queue, room as u64, settings.dispatch_lease).await?;
-    let messages: Vec<JobMessage> = ids
-        .into_iter()
-        .map(|job_id| JobMessage { job_id })
-        .collect();
+    let messages: Vec<JobMessage> = ids.into_iter().map(|job_id| JobMessage { job_id }).collect();
     dispatcher.push(queue, &messages).await?;
     if !messages.is_empty() {
         tracing::debug!(queue = queue.as_str(), pushed = messages.len(), "relayed");

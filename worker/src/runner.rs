@@ -14,6 +14,8 @@ use tracing::Instrument;
 pub struct Ctx {
     pub db: DatabaseConnection,
     pub settings: Arc<Settings>,
+    /// The chain client, when USDC payments are configured.
+    pub chain: Option<crate::chain::ChainClient>,
 }
 
 /// One queue's worker: the shared context plus the queue it serves.
@@ -29,33 +31,23 @@ pub async fn run(msg: JobMessage, qctx: Data<Arc<QueueCtx>>) -> Result<(), BoxDy
     let ctx = &qctx.ctx;
     let queue = qctx.queue;
     let policy = ctx.settings.queue(queue);
-    let Some(job) = outbox::claim(
-        &ctx.db,
-        msg.job_id,
-        policy.timeout + ctx.settings.lease_margin,
-    )
-    .await?
-    else {
+    let Some(job) = outbox::claim(&ctx.db, msg.job_id, policy.timeout + ctx.settings.lease_margin).await? else {
         // Done, dead, or running elsewhere: a duplicate message.
         return Ok(());
     };
-    let span = tracing::info_span!("job", id = %job.id, key = %job.job_key, queue = queue.as_str(), attempt = job.attempts);
+    let span =
+        tracing::info_span!("job", id = %job.id, key = %job.job_key, queue = queue.as_str(), attempt = job.attempts);
     async move {
         let result = match serde_json::from_value::<JobPayload>(job.payload.clone()) {
             Err(e) => Err(JobError::Terminal(format!("unreadable payload: {e}"))),
-            Ok(payload) => {
-                match tokio::time::timeout(policy.timeout, jobs::handle(ctx, &job, payload)).await {
-                    Ok(r) => r,
-                    Err(_) => Err(JobError::Retryable(format!(
-                        "timed out after {:?}",
-                        policy.timeout
-                    ))),
-                }
-            }
+            Ok(payload) => match tokio::time::timeout(policy.timeout, jobs::handle(ctx, &job, payload)).await {
+                Ok(r) => r,
+                Err(_) => Err(JobError::Retryable(format!("timed out after {:?}", policy.timeout))),
+            },
         };
         match result {
-            Ok(()) => {
-                outbox::complete(&ctx.db, job.id).await?;
+            Ok(result) => {
+                outbox::complete(&ctx.db, job.id, result).await?;
                 tracing::debug!("job done");
             }
             Err(err) => {

@@ -27,17 +27,9 @@ pub async fn check_in(
     principal: Principal,
 ) -> Result<Json<Envelope<CheckIn>>, ApiError> {
     principal.require(Scope::Write)?;
-    let done = billing::checkin::check_in(&state.db, principal.account_id)
-        .await
-        .map_err(|e| match e {
-            DomainError::Conflict(m) => {
-                ApiError::new(axum::http::StatusCode::CONFLICT, "already_checked_in", m)
-            }
-            other => other.into(),
-        })?;
-    Ok(ok(CheckIn {
-        date: done.day.to_string(),
-        credits: done.credits,
-        balance: done.balance.to_credits(),
-    }))
+    let done = billing::checkin::check_in(&state.db, principal.account_id).await.map_err(|e| match e {
+        DomainError::Conflict(m) => ApiError::new(axum::http::StatusCode::CONFLICT, "already_checked_in", m),
+        other => other.into(),
+    })?;
+    Ok(ok(CheckIn { date: done.day.to_string(), credits: done.credits, balance: done.balance.to_credits() }))
 }

@@ -34,10 +34,7 @@ pub struct Envelope<T> {
 }
 
 pub fn ok<T>(data: T) -> Json<Envelope<T>> {
-    Json(Envelope {
-        success: true,
-        data,
-    })
+    Json(Envelope { success: true, data })
 }
 
 /// Credit balance in USD (000).
@@ -48,8 +45,7 @@ pub async fn billing_credits(
 ) -> Result<Json<Envelope<BillingCredits>>, ApiError> {
     principal.require(Scope::Read)?;
     let remaining = ledger::customer_balance(&state.db, principal.account_id).await?;
-    let total =
-        ledger::customer_credited(&state.db, principal.account_id, &[TransferKind::Topup]).await?;
+    let total = ledger::customer_credited(&state.db, principal.account_id, &[TransferKind::Topup]).await?;
     let credit_key_count = ApiKeys::find()
         .filter(KeyCol::AccountId.eq(principal.account_id))
         .filter(KeyCol::Kind.eq(ApiKeyKind::Credit))
@@ -73,13 +69,8 @@ pub struct Balance {
 
 /// Credit balance in credits (003).
 #[utoipa::path(get, path = "/credits/balance", security(("bearer" = [])), responses((status = 200, body = Envelope<Balance>)))]
-pub async fn balance(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> Result<Json<Envelope<Balance>>, ApiError> {
+pub async fn balance(State(state): State<AppState>, principal: Principal) -> Result<Json<Envelope<Balance>>, ApiError> {
     principal.require(Scope::Read)?;
     let remaining = ledger::customer_balance(&state.db, principal.account_id).await?;
-    Ok(ok(Balance {
-        balance: remaining.to_credits(),
-    }))
+    Ok(ok(Balance { balance: remaining.to_credits() }))
 }

@@ -17,12 +17,7 @@ pub async fn health() -> Json<Value> {
 #[utoipa::path(get, path = "/ready", responses((status = 200, description = "Ready"), (status = 503, description = "A dependency is down")))]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let db = state.db.ping().await;
-    let redis = match tokio::time::timeout(
-        std::time::Duration::from_secs(2),
-        state.dispatcher.ping(),
-    )
-    .await
-    {
+    let redis = match tokio::time::timeout(std::time::Duration::from_secs(2), state.dispatcher.ping()).await {
         Ok(r) => r.map_err(|e| e.to_string()),
         Err(_) => Err("timed out".to_owned()),
     };
@@ -33,18 +28,13 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
         tracing::warn!(error = %e, "redis not ready");
     }
     if db.is_ok() && redis.is_ok() {
-        Ok(Json(
-            json!({"status": "ready", "database": "ok", "redis": "ok"}),
-        ))
+        Ok(Json(json!({"status": "ready", "database": "ok", "redis": "ok"})))
     } else {
-        Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            "a dependency is unavailable",
-        )
-        .with_details(json!({
-            "database": if db.is_ok() { "ok" } else { "down" },
-            "redis": if redis.is_ok() { "ok" } else { "down" },
-        })))
+        Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "a dependency is unavailable").with_details(
+            json!({
+                "database": if db.is_ok() { "ok" } else { "down" },
+                "redis": if redis.is_ok() { "ok" } else { "down" },
+            }),
+        ))
     }
 }

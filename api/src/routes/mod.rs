@@ -3,6 +3,7 @@
 pub mod checkin;
 pub mod credits;
 pub mod health;
+pub mod usdc;
 pub mod webhooks;
 
 use crate::state::AppState;
@@ -27,6 +28,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/billing/credits", get(credits::billing_credits))
         .route("/credits/balance", get(credits::balance))
         .route("/checkin", post(checkin::check_in))
+        .route("/api/billing/payment-address", get(usdc::address))
+        .route("/api/billing/checkout", post(usdc::checkout))
+        .route("/api/billing/verify-payment", post(usdc::verify_payment))
+        .route("/api/billing/topup", post(usdc::topup))
+        .route("/api/billing/verify-topup", post(usdc::verify_topup))
+        .route("/api/billing/wallet", axum::routing::put(usdc::bind_wallet))
+        .route("/admin/usdc/unmatched", get(usdc::unmatched))
         .route_layer(from_fn_with_state(state.clone(), idempotency::middleware))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes));
@@ -52,13 +60,11 @@ pub fn router(state: AppState) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-                .layer(
-                    TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                        let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                        // Method, path and request id only: headers and bodies may hold secrets.
-                        tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-                    }),
-                )
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                    let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    // Method, path and request id only: headers and bodies may hold secrets.
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                }))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(TimeoutLayer::with_status_code(
                     axum::http::StatusCode::REQUEST_TIMEOUT,

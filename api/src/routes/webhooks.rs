@@ -19,50 +19,28 @@ use serde_json::{Value, json};
     request_body(content = String, description = "The raw Stripe event, signed in the Stripe-Signature header"),
     responses((status = 200, description = "Stored"), (status = 400, description = "Bad signature or payload"))
 )]
-pub async fn stripe(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
+pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Json<Value>, ApiError> {
     let settings = &state.settings;
-    let raw = to_bytes(body, settings.max_body_bytes).await.map_err(|_| {
-        ApiError::bad_request("payload_too_large", "webhook body exceeds the size limit")
-    })?;
-    let header = headers
-        .get("stripe-signature")
-        .and_then(|v| v.to_str().ok());
+    let raw = to_bytes(body, settings.max_body_bytes)
+        .await
+        .map_err(|_| ApiError::bad_request("payload_too_large", "webhook body exceeds the size limit"))?;
+    let header = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
     let now = chrono::Utc::now().timestamp();
     let tolerance = settings.webhook_tolerance.as_secs() as i64;
-    signature::verify(
-        header,
-        &raw,
-        settings.stripe_webhook_secret.expose(),
-        now,
-        tolerance,
-    )
-    .map_err(|e| {
+    signature::verify(header, &raw, settings.stripe_webhook_secret.expose(), now, tolerance).map_err(|e| {
         tracing::info!(reason = %e, "webhook rejected");
         ApiError::bad_request("invalid_signature", e.to_string())
     })?;
-    let head = EventHead::parse(&raw)
-        .map_err(|e| ApiError::bad_request("invalid_payload", e.to_string()))?;
+    let head = EventHead::parse(&raw).map_err(|e| ApiError::bad_request("invalid_payload", e.to_string()))?;
     let policy = settings.queue(JobQueue::StripeEvent);
     // Nothing is acknowledged that is not durable: if the inbox cannot be written, Stripe
     // gets a 503 and delivers the event again later.
-    let stored = inbox::store(&state.db, &head, &raw, &policy, PUSH_GRACE)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, event = %head.id, "cannot store webhook");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "temporarily unavailable; retry later",
-            )
-        })?;
+    let stored = inbox::store(&state.db, &head, &raw, &policy, PUSH_GRACE).await.map_err(|e| {
+        tracing::error!(error = %e, event = %head.id, "cannot store webhook");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "temporarily unavailable; retry later")
+    })?;
     if stored.job.created {
-        state
-            .push_job(JobQueue::StripeEvent, stored.job.job_id)
-            .await;
+        state.push_job(JobQueue::StripeEvent, stored.job.job_id).await;
     }
     tracing::info!(event = %head.id, event_type = %head.event_type, duplicate = !stored.new_event, "webhook stored");
     Ok(Json(json!({"received": true})))

@@ -1,5 +1,7 @@
 //! Job payloads, queue names, deterministic keys and per-queue policies.
 
+use crate::chain::TxHash;
+use crate::usdc::Purpose;
 use entities::JobQueue;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -21,13 +23,10 @@ pub enum JobPayload {
     StripeEvent { event_id: String },
     /// Create the provider side of an order (a Stripe checkout session, a portal URL).
     Checkout { order_id: Uuid },
-    /// Verify a USDC transfer on chain for an account.
-    UsdcVerify {
-        chain_id: u64,
-        tx_hash: String,
-        account_id: Uuid,
-        order_id: Option<Uuid>,
-    },
+    /// Verify a USDC transfer on chain for an account, for a top-up or a plan.
+    UsdcVerify { chain_id: u64, tx_hash: TxHash, account_id: Uuid, purpose: Purpose },
+    /// Scan the chain for USDC transfers to the payment address; one per tick.
+    ChainScan { tick: String },
     /// Meter one batch of usage events.
     UsageBatch { batch_id: String },
     /// Expire subscriptions whose period ended; one per hour tick.
@@ -44,7 +43,7 @@ impl JobPayload {
             JobPayload::UsdcVerify { .. } => JobQueue::UsdcVerify,
             JobPayload::UsageBatch { .. } => JobQueue::UsageMetering,
             JobPayload::Expiry { .. } => JobQueue::Expiry,
-            JobPayload::Reconcile { .. } => JobQueue::Reconcile,
+            JobPayload::Reconcile { .. } | JobPayload::ChainScan { .. } => JobQueue::Reconcile,
         }
     }
 
@@ -54,14 +53,10 @@ impl JobPayload {
         match self {
             JobPayload::StripeEvent { event_id } => format!("stripe-event:{event_id}"),
             JobPayload::Checkout { order_id } => format!("checkout:{order_id}"),
-            JobPayload::UsdcVerify {
-                chain_id,
-                tx_hash,
-                account_id,
-                ..
-            } => {
-                format!("usdc:{chain_id}:{}:{account_id}", tx_hash.to_lowercase())
+            JobPayload::UsdcVerify { chain_id, tx_hash, account_id, purpose } => {
+                format!("usdc:{chain_id}:{tx_hash}:{account_id}:{}", purpose.key())
             }
+            JobPayload::ChainScan { tick } => format!("chain-scan:{tick}"),
             JobPayload::UsageBatch { batch_id } => format!("usage:{batch_id}"),
             JobPayload::Expiry { tick } => format!("expiry:{tick}"),
             JobPayload::Reconcile { window } => format!("reconcile:{window}"),
@@ -103,10 +98,7 @@ impl QueuePolicy {
     /// capped, so retries of many failed jobs spread out instead of arriving together.
     pub fn backoff(&self, attempt: i32, jitter: f64) -> Duration {
         let exp = attempt.clamp(1, 30) as u32 - 1;
-        let ceiling = self
-            .base_backoff
-            .saturating_mul(2u32.saturating_pow(exp))
-            .min(self.max_backoff);
+        let ceiling = self.base_backoff.saturating_mul(2u32.saturating_pow(exp)).min(self.max_backoff);
         let jitter = jitter.clamp(0.0, 1.0);
         ceiling.mul_f64(0.5 + jitter / 2.0)
     }
@@ -118,16 +110,11 @@ mod tests {
 
     #[test]
     fn keys_are_deterministic_and_queues_fixed() {
-        let p = JobPayload::StripeEvent {
-            event_id: "evt_1".into(),
-        };
+        let p = JobPayload::StripeEvent { event_id: "evt_1".into() };
         assert_eq!(p.key(), "stripe-event:evt_1");
         assert_eq!(p.queue(), JobQueue::StripeEvent);
         let json = serde_json::to_value(&p).expect("serializes");
-        assert_eq!(
-            serde_json::from_value::<JobPayload>(json).expect("round trip"),
-            p
-        );
+        assert_eq!(serde_json::from_value::<JobPayload>(json).expect("round trip"), p);
     }
 
     #[test]

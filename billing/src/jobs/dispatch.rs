@@ -61,65 +61,50 @@ fn fetcher(db: &QueueDb) -> TaskStream {
     // The stream only ever yields tasks: apalis's `CustomBackend` reads "nothing now"
     // (`Ok(None)`) as the end of the stream and stops the worker, and an error as a
     // backend failure. So waiting, reconnecting and skipping bad messages happen here.
-    futures::stream::unfold(
-        (db, None::<redis::aio::MultiplexedConnection>),
-        |(db, mut conn)| async move {
-            loop {
-                let mut c = match conn.take() {
-                    Some(c) => c,
-                    // Each fetcher gets its own connection: BLPOP blocks the connection it runs on.
-                    None => match db
-                        .client
-                        .get_multiplexed_async_connection_with_config(&pop_config())
-                        .await
-                    {
-                        Ok(c) => c,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "cannot connect to Redis; retrying");
-                            tokio::time::sleep(POP_WAIT).await;
-                            continue;
-                        }
-                    },
-                };
-                let popped: Result<Option<(String, String)>, _> =
-                    c.blpop(&db.key, POP_WAIT.as_secs_f64()).await;
-                match popped {
-                    Ok(None) => conn = Some(c),
-                    Ok(Some((_, body))) => match serde_json::from_str::<JobMessage>(&body) {
-                        Ok(msg) => return Some((Ok(Some(Task::new(msg))), (db, Some(c)))),
-                        Err(e) => {
-                            // Not a job of ours; drop it. Our jobs are safe in the outbox anyway.
-                            tracing::warn!(error = %e, "dropping malformed queue message");
-                            conn = Some(c);
-                        }
-                    },
+    futures::stream::unfold((db, None::<redis::aio::MultiplexedConnection>), |(db, mut conn)| async move {
+        loop {
+            let mut c = match conn.take() {
+                Some(c) => c,
+                // Each fetcher gets its own connection: BLPOP blocks the connection it runs on.
+                None => match db.client.get_multiplexed_async_connection_with_config(&pop_config()).await {
+                    Ok(c) => c,
                     Err(e) => {
-                        tracing::warn!(error = %e, "Redis pop failed; reconnecting");
+                        tracing::warn!(error = %e, "cannot connect to Redis; retrying");
                         tokio::time::sleep(POP_WAIT).await;
+                        continue;
                     }
+                },
+            };
+            let popped: Result<Option<(String, String)>, _> = c.blpop(&db.key, POP_WAIT.as_secs_f64()).await;
+            match popped {
+                Ok(None) => conn = Some(c),
+                Ok(Some((_, body))) => match serde_json::from_str::<JobMessage>(&body) {
+                    Ok(msg) => return Some((Ok(Some(Task::new(msg))), (db, Some(c)))),
+                    Err(e) => {
+                        // Not a job of ours; drop it. Our jobs are safe in the outbox anyway.
+                        tracing::warn!(error = %e, "dropping malformed queue message");
+                        conn = Some(c);
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "Redis pop failed; reconnecting");
+                    tokio::time::sleep(POP_WAIT).await;
                 }
             }
-        },
-    )
+        }
+    })
     .boxed()
 }
 
 fn sinker(db: &QueueDb) -> TaskSinkBox {
     let db = db.clone();
-    Box::pin(futures::sink::unfold(
-        db,
-        |db, task: Task<JobMessage>| async move {
-            let body = serde_json::to_string(&task.args)?;
-            let mut conn = db.conn.clone();
-            let _: i64 = redis::Script::new(BOUNDED_PUSH)
-                .key(&db.key)
-                .arg(body)
-                .arg(db.window)
-                .invoke_async(&mut conn)
-                .await?;
-            Ok::<_, BoxDynError>(db)
-        },
-    ))
+    Box::pin(futures::sink::unfold(db, |db, task: Task<JobMessage>| async move {
+        let body = serde_json::to_string(&task.args)?;
+        let mut conn = db.conn.clone();
+        let _: i64 =
+            redis::Script::new(BOUNDED_PUSH).key(&db.key).arg(body).arg(db.window).invoke_async(&mut conn).await?;
+        Ok::<_, BoxDynError>(db)
+    }))
 }
 
 /// The apalis backend for `queue`: a worker fetches from it, a producer pushes to it.
@@ -130,12 +115,7 @@ pub fn backend(
     queue: JobQueue,
     window: usize,
 ) -> Result<QueueBackend, BoxDynError> {
-    let db = QueueDb {
-        client,
-        conn,
-        key: queue_key(prefix, queue),
-        window,
-    };
+    let db = QueueDb { client, conn, key: queue_key(prefix, queue), window };
     Ok(BackendBuilder::new()
         .database(db)
         .fetcher(|db: &mut QueueDb, _: &(), _| fetcher(db))
@@ -152,10 +132,7 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub fn new(conn: redis::aio::ConnectionManager, prefix: impl Into<String>) -> Self {
-        Dispatcher {
-            conn,
-            prefix: prefix.into(),
-        }
+        Dispatcher { conn, prefix: prefix.into() }
     }
 
     pub fn connection(&self) -> redis::aio::ConnectionManager {
@@ -166,18 +143,11 @@ impl Dispatcher {
         &self.prefix
     }
 
-    pub async fn push(
-        &self,
-        queue: JobQueue,
-        messages: &[JobMessage],
-    ) -> Result<(), redis::RedisError> {
+    pub async fn push(&self, queue: JobQueue, messages: &[JobMessage]) -> Result<(), redis::RedisError> {
         if messages.is_empty() {
             return Ok(());
         }
-        let bodies: Vec<String> = messages
-            .iter()
-            .filter_map(|m| serde_json::to_string(m).ok())
-            .collect();
+        let bodies: Vec<String> = messages.iter().filter_map(|m| serde_json::to_string(m).ok()).collect();
         let mut conn = self.conn.clone();
         let _: i64 = conn.rpush(queue_key(&self.prefix, queue), bodies).await?;
         Ok(())
@@ -191,9 +161,6 @@ impl Dispatcher {
 
     pub async fn ping(&self) -> Result<(), redis::RedisError> {
         let mut conn = self.conn.clone();
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .map(|_| ())
+        redis::cmd("PING").query_async::<String>(&mut conn).await.map(|_| ())
     }
 }

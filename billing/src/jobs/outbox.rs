@@ -7,8 +7,8 @@ use entities::jobs::{self, Column, Entity as Jobs};
 use entities::{JobQueue, JobStatus};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, Order,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, Order, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
 };
 use std::time::Duration;
 use uuid::Uuid;
@@ -45,50 +45,34 @@ pub async fn enqueue<C: ConnectionTrait>(
         max_attempts: Set(policy.max_attempts),
         available_at: Set(after(now, push_grace)),
         last_error: Set(None),
+        result: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
         started_at: Set(None),
         finished_at: Set(None),
     };
     let id = row.id.clone().unwrap();
-    let inserted = Jobs::insert(row)
-        .on_conflict_do_nothing_on([Column::JobKey])
-        .exec_without_returning(db)
-        .await?;
+    let inserted = Jobs::insert(row).on_conflict_do_nothing_on([Column::JobKey]).exec_without_returning(db).await?;
     if matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
-        return Ok(Enqueued {
-            job_id: id,
-            created: true,
-        });
+        return Ok(Enqueued { job_id: id, created: true });
     }
     let existing = Jobs::find()
         .filter(Column::JobKey.eq(key))
         .one(db)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("job after key conflict".into()))?;
-    Ok(Enqueued {
-        job_id: existing.id,
-        created: false,
-    })
+    Ok(Enqueued { job_id: existing.id, created: false })
 }
 
 /// Claims a job for one run. Only one runner holds a job at a time: a duplicate message,
 /// or a second worker, finds it claimed and skips it. A run that outlives its lease (its
 /// worker died) can be claimed again.
-pub async fn claim<C: ConnectionTrait>(
-    db: &C,
-    job_id: Uuid,
-    lease: Duration,
-) -> Result<Option<jobs::Model>, DbErr> {
+pub async fn claim<C: ConnectionTrait>(db: &C, job_id: Uuid, lease: Duration) -> Result<Option<jobs::Model>, DbErr> {
     let now = Utc::now();
     let claimable = Column::Status
         .eq(JobStatus::Dispatched)
-        .or(Column::Status
-            .eq(JobStatus::Pending)
-            .and(Column::Attempts.eq(0).or(Column::AvailableAt.lte(now))))
-        .or(Column::Status
-            .eq(JobStatus::Running)
-            .and(Column::AvailableAt.lte(now)));
+        .or(Column::Status.eq(JobStatus::Pending).and(Column::Attempts.eq(0).or(Column::AvailableAt.lte(now))))
+        .or(Column::Status.eq(JobStatus::Running).and(Column::AvailableAt.lte(now)));
     let res = Jobs::update_many()
         .col_expr(Column::Status, Expr::value(JobStatus::Running.as_str()))
         .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
@@ -105,10 +89,16 @@ pub async fn claim<C: ConnectionTrait>(
     Jobs::find_by_id(job_id).one(db).await
 }
 
-pub async fn complete<C: ConnectionTrait>(db: &C, job_id: Uuid) -> Result<(), DbErr> {
+/// Records a finished run and its result (what a caller waiting on the job reads).
+pub async fn complete<C: ConnectionTrait>(
+    db: &C,
+    job_id: Uuid,
+    result: Option<serde_json::Value>,
+) -> Result<(), DbErr> {
     let now = Utc::now();
     Jobs::update_many()
         .col_expr(Column::Status, Expr::value(JobStatus::Done.as_str()))
+        .col_expr(Column::Result, Expr::value(result))
         .col_expr(Column::FinishedAt, Expr::value(Some(now)))
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(Column::Id.eq(job_id))
@@ -176,11 +166,7 @@ pub async fn take_due(
         .select_only()
         .column(Column::Id)
         .filter(Column::Queue.eq(queue))
-        .filter(Column::Status.is_in([
-            JobStatus::Pending,
-            JobStatus::Dispatched,
-            JobStatus::Running,
-        ]))
+        .filter(Column::Status.is_in([JobStatus::Pending, JobStatus::Dispatched, JobStatus::Running]))
         .filter(Column::AvailableAt.lte(now))
         .order_by(Column::AvailableAt, Order::Asc)
         .limit(limit);
@@ -210,10 +196,7 @@ pub async fn requeue<C: ConnectionTrait>(db: &C, job_id: Uuid) -> Result<bool, D
         .col_expr(Column::Status, Expr::value(JobStatus::Pending.as_str()))
         .col_expr(Column::Attempts, Expr::value(0))
         .col_expr(Column::AvailableAt, Expr::value(now))
-        .col_expr(
-            Column::FinishedAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
+        .col_expr(Column::FinishedAt, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(Column::Id.eq(job_id))
         .filter(Column::Status.eq(JobStatus::Dead))
@@ -235,11 +218,43 @@ pub async fn dead<C: ConnectionTrait>(db: &C, limit: u64) -> Result<Vec<jobs::Mo
 pub async fn unfinished<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
     use sea_orm::PaginatorTrait;
     Jobs::find()
-        .filter(Column::Status.is_in([
-            JobStatus::Pending,
-            JobStatus::Dispatched,
-            JobStatus::Running,
-        ]))
+        .filter(Column::Status.is_in([JobStatus::Pending, JobStatus::Dispatched, JobStatus::Running]))
         .count(db)
         .await
+}
+
+pub async fn find<C: ConnectionTrait>(db: &C, job_id: Uuid) -> Result<Option<jobs::Model>, DbErr> {
+    Jobs::find_by_id(job_id).one(db).await
+}
+
+/// Waits up to `timeout` for a job to finish (done or dead), polling the outbox. Returns
+/// the row as last seen, finished or not: callers answer 202 when it is not.
+pub async fn wait_finished<C: ConnectionTrait>(
+    db: &C,
+    job_id: Uuid,
+    timeout: Duration,
+) -> Result<Option<jobs::Model>, DbErr> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let job = find(db, job_id).await?;
+        let finished = job.as_ref().is_none_or(|j| matches!(j.status, JobStatus::Done | JobStatus::Dead));
+        if finished || tokio::time::Instant::now() >= deadline {
+            return Ok(job);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Brings a job waiting out a retry backoff forward to now: a caller asking again (a
+/// client re-verifying a transfer after more blocks) should not wait for the backoff.
+pub async fn hurry<C: ConnectionTrait>(db: &C, job_id: Uuid) -> Result<bool, DbErr> {
+    let now = Utc::now();
+    let res = Jobs::update_many()
+        .col_expr(Column::AvailableAt, Expr::value(now))
+        .filter(Column::Id.eq(job_id))
+        .filter(Column::Status.eq(JobStatus::Pending))
+        .filter(Column::Attempts.gt(0))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
 }

@@ -32,10 +32,7 @@ pub struct CheckoutSession {
 impl CheckoutSession {
     /// Our order id, from the metadata we set or the client reference.
     pub fn order_id(&self) -> Option<Uuid> {
-        self.metadata
-            .get("order_id")
-            .or(self.client_reference_id.as_ref())
-            .and_then(|s| Uuid::parse_str(s).ok())
+        self.metadata.get("order_id").or(self.client_reference_id.as_ref()).and_then(|s| Uuid::parse_str(s).ok())
     }
 }
 
@@ -56,10 +53,7 @@ pub enum Outcome {
 
 /// Applies a completed, paid checkout session for a top-up. Runs in the caller's
 /// transaction; safe to run any number of times, concurrently.
-pub async fn credit_topup<C: ConnectionTrait>(
-    db: &C,
-    session: &CheckoutSession,
-) -> Result<Outcome, DomainError> {
+pub async fn credit_topup<C: ConnectionTrait>(db: &C, session: &CheckoutSession) -> Result<Outcome, DomainError> {
     if session.payment_status.as_deref() != Some("paid") {
         return Ok(Outcome::AwaitingPayment);
     }
@@ -72,22 +66,12 @@ pub async fn credit_topup<C: ConnectionTrait>(
     if order.kind != OrderKind::Topup {
         return Ok(Outcome::NotOurs);
     }
-    if session
-        .currency
-        .as_deref()
-        .is_some_and(|c| !c.eq_ignore_ascii_case(&order.currency))
-    {
-        return Err(DomainError::Invalid(format!(
-            "session {} paid in another currency",
-            session.id
-        )));
+    if session.currency.as_deref().is_some_and(|c| !c.eq_ignore_ascii_case(&order.currency)) {
+        return Err(DomainError::Invalid(format!("session {} paid in another currency", session.id)));
     }
     let amount = Micros::new(order.amount);
     // What Stripe says it charged; the order's amount is what the customer bought.
-    let charged = session
-        .amount_total
-        .and_then(Micros::from_cents)
-        .unwrap_or(amount);
+    let charged = session.amount_total.and_then(Micros::from_cents).unwrap_or(amount);
     let now = Utc::now();
     Payments::insert(payments::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -124,10 +108,7 @@ pub async fn credit_topup<C: ConnectionTrait>(
     )
     .await?;
     Ok(match posted {
-        ledger::Posted::New(_) => Outcome::Credited {
-            order_id: order.id,
-            amount,
-        },
+        ledger::Posted::New(_) => Outcome::Credited { order_id: order.id, amount },
         ledger::Posted::Existing(_) => Outcome::AlreadyCredited { order_id: order.id },
     })
 }

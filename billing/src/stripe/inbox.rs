@@ -25,12 +25,10 @@ pub struct EventHead {
 
 impl EventHead {
     pub fn parse(raw: &[u8]) -> Result<EventHead, DomainError> {
-        let head: EventHead = serde_json::from_slice(raw)
-            .map_err(|e| DomainError::Invalid(format!("malformed event: {e}")))?;
+        let head: EventHead =
+            serde_json::from_slice(raw).map_err(|e| DomainError::Invalid(format!("malformed event: {e}")))?;
         if !head.id.starts_with("evt_") || head.id.len() > 255 || head.event_type.is_empty() {
-            return Err(DomainError::Invalid(
-                "malformed event: bad id or type".into(),
-            ));
+            return Err(DomainError::Invalid("malformed event: bad id or type".into()));
         }
         Ok(head)
     }
@@ -51,8 +49,7 @@ pub async fn store(
     policy: &QueuePolicy,
     push_grace: Duration,
 ) -> Result<Stored, DomainError> {
-    let payload =
-        std::str::from_utf8(raw).map_err(|_| DomainError::Invalid("event is not UTF-8".into()))?;
+    let payload = std::str::from_utf8(raw).map_err(|_| DomainError::Invalid("event is not UTF-8".into()))?;
     let txn = db.begin().await?;
     let inserted = Events::insert(stripe_events::ActiveModel {
         id: Set(head.id.clone()),
@@ -70,15 +67,7 @@ pub async fn store(
     .exec_without_returning(&txn)
     .await?;
     let new_event = matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0);
-    let job = outbox::enqueue(
-        &txn,
-        &JobPayload::StripeEvent {
-            event_id: head.id.clone(),
-        },
-        policy,
-        push_grace,
-    )
-    .await?;
+    let job = outbox::enqueue(&txn, &JobPayload::StripeEvent { event_id: head.id.clone() }, policy, push_grace).await?;
     txn.commit().await?;
     Ok(Stored { job, new_event })
 }

@@ -22,8 +22,8 @@ pub enum SignatureError {
 
 fn mac(secret: &[u8], timestamp: &str, payload: &[u8]) -> Hmac<Sha256> {
     // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     mac.update(timestamp.as_bytes());
     mac.update(b".");
     mac.update(payload);
@@ -32,11 +32,7 @@ fn mac(secret: &[u8], timestamp: &str, payload: &[u8]) -> Hmac<Sha256> {
 
 /// Computes the `v1` signature, for tests and the fake Stripe.
 pub fn sign(secret: &str, timestamp: i64, payload: &[u8]) -> String {
-    hex::encode(
-        mac(secret.as_bytes(), &timestamp.to_string(), payload)
-            .finalize()
-            .into_bytes(),
-    )
+    hex::encode(mac(secret.as_bytes(), &timestamp.to_string(), payload).finalize().into_bytes())
 }
 
 /// A full header value as Stripe sends it.
@@ -56,10 +52,7 @@ pub fn verify(
     let mut timestamp: Option<&str> = None;
     let mut candidates = Vec::new();
     for part in header.split(',') {
-        let (k, v) = part
-            .trim()
-            .split_once('=')
-            .ok_or(SignatureError::Malformed)?;
+        let (k, v) = part.trim().split_once('=').ok_or(SignatureError::Malformed)?;
         match k {
             "t" => timestamp = Some(v),
             "v1" => candidates.push(v),
@@ -74,20 +67,12 @@ pub fn verify(
     if (now - t).abs() > tolerance_secs {
         return Err(SignatureError::Stale);
     }
-    let expected = mac(secret.as_bytes(), t_text, payload)
-        .finalize()
-        .into_bytes();
+    let expected = mac(secret.as_bytes(), t_text, payload).finalize().into_bytes();
     let matched = candidates
         .iter()
         .filter_map(|c| hex::decode(c).ok())
-        .fold(false, |found, sig| {
-            found | bool::from(sig.as_slice().ct_eq(expected.as_slice()))
-        });
-    if matched {
-        Ok(t)
-    } else {
-        Err(SignatureError::Mismatch)
-    }
+        .fold(false, |found, sig| found | bool::from(sig.as_slice().ct_eq(expected.as_slice())));
+    if matched { Ok(t) } else { Err(SignatureError::Mismatch) }
 }
 
 #[cfg(test)]
@@ -108,29 +93,11 @@ mod tests {
     fn rejects_what_stripe_would_not_send() {
         let body = br#"{"id":"evt_1"}"#;
         let h = header(SECRET, 1000, body);
-        assert_eq!(
-            verify(None, body, SECRET, 1000, 300),
-            Err(SignatureError::Missing)
-        );
-        assert_eq!(
-            verify(Some("garbage"), body, SECRET, 1000, 300),
-            Err(SignatureError::Malformed)
-        );
-        assert_eq!(
-            verify(Some("t=1000"), body, SECRET, 1000, 300),
-            Err(SignatureError::Malformed)
-        );
-        assert_eq!(
-            verify(Some(&h), body, SECRET, 1301, 300),
-            Err(SignatureError::Stale)
-        );
-        assert_eq!(
-            verify(Some(&h), br#"{"id":"evt_2"}"#, SECRET, 1000, 300),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            verify(Some(&h), body, "whsec_other", 1000, 300),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(verify(None, body, SECRET, 1000, 300), Err(SignatureError::Missing));
+        assert_eq!(verify(Some("garbage"), body, SECRET, 1000, 300), Err(SignatureError::Malformed));
+        assert_eq!(verify(Some("t=1000"), body, SECRET, 1000, 300), Err(SignatureError::Malformed));
+        assert_eq!(verify(Some(&h), body, SECRET, 1301, 300), Err(SignatureError::Stale));
+        assert_eq!(verify(Some(&h), br#"{"id":"evt_2"}"#, SECRET, 1000, 300), Err(SignatureError::Mismatch));
+        assert_eq!(verify(Some(&h), body, "whsec_other", 1000, 300), Err(SignatureError::Mismatch));
     }
 }

@@ -1,11 +1,14 @@
 //! The one place every job kind is registered: a payload goes to its module's handler.
 
+pub mod chain_scan;
 pub mod stripe_event;
+pub mod usdc_verify;
 
 use crate::runner::Ctx;
 use billing::DomainError;
 use billing::jobs::JobPayload;
 use entities::jobs;
+use serde_json::Value;
 
 /// How a run failed: retry later, or give up and dead-letter the job.
 #[derive(Debug, thiserror::Error)]
@@ -18,11 +21,7 @@ pub enum JobError {
 
 impl From<DomainError> for JobError {
     fn from(e: DomainError) -> Self {
-        if e.is_retryable() {
-            JobError::Retryable(e.to_string())
-        } else {
-            JobError::Terminal(e.to_string())
-        }
+        if e.is_retryable() { JobError::Retryable(e.to_string()) } else { JobError::Terminal(e.to_string()) }
     }
 }
 
@@ -32,14 +31,23 @@ impl From<sea_orm::DbErr> for JobError {
     }
 }
 
-pub async fn handle(ctx: &Ctx, job: &jobs::Model, payload: JobPayload) -> Result<(), JobError> {
+impl From<crate::chain::RpcError> for JobError {
+    fn from(e: crate::chain::RpcError) -> Self {
+        JobError::Retryable(e.to_string())
+    }
+}
+
+/// Runs a job; `Ok(Some(result))` is stored for whoever waits on the job.
+pub async fn handle(ctx: &Ctx, job: &jobs::Model, payload: JobPayload) -> Result<Option<Value>, JobError> {
     match payload {
-        JobPayload::StripeEvent { event_id } => {
-            stripe_event::handle(ctx, &event_id, job.attempts).await
+        JobPayload::StripeEvent { event_id } => stripe_event::handle(ctx, &event_id, job.attempts).await.map(|()| None),
+        JobPayload::UsdcVerify { chain_id, tx_hash, account_id, purpose } => {
+            usdc_verify::handle(ctx, job, chain_id, &tx_hash, account_id, &purpose).await.map(Some)
         }
-        // The kinds below are produced by features not built yet (Stripe flows, USDC,
-        // metering, expiry, reconciliation). Until their handlers exist, a job of theirs
-        // is dead-lettered, visible to operators, and requeueable once the handler ships.
+        JobPayload::ChainScan { .. } => chain_scan::handle(ctx).await.map(Some),
+        // The kinds below are produced by features not built yet (Stripe flows, metering,
+        // expiry, reconciliation). Until their handlers exist, a job of theirs is
+        // dead-lettered, visible to operators, and requeueable once the handler ships.
         other => Err(JobError::Terminal(format!(
             "no handler for job kind {:?} ({}) in this version",
             other.queue(),

@@ -23,9 +23,7 @@ struct EventData<T> {
 
 pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobError> {
     let Some(event) = Events::find_by_id(event_id.to_owned()).one(&ctx.db).await? else {
-        return Err(JobError::Terminal(format!(
-            "event {event_id} is not in the inbox"
-        )));
+        return Err(JobError::Terminal(format!("event {event_id} is not in the inbox")));
     };
     if event.status == StripeEventStatus::Processed || event.status == StripeEventStatus::Ignored {
         return Ok(());
@@ -49,11 +47,7 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
         // Unknown and not-yet-handled types are stored and acknowledged.
         other => {
             inbox::mark(&ctx.db, event_id, StripeEventStatus::Ignored, None).await?;
-            tracing::debug!(
-                event = event_id,
-                event_type = other,
-                "event stored, nothing to apply"
-            );
+            tracing::debug!(event = event_id, event_type = other, "event stored, nothing to apply");
             Ok(())
         }
     }

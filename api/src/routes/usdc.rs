@@ -1,0 +1,324 @@
+//! USDC on Base (000, 001): the payment address, USDC checkouts and top-ups, and the
+//! verification of a transfer by its hash. Verification runs in the worker; the route
+//! waits up to `CHECKOUT_WAIT_MS` for it and answers 202 with the job id past that.
+
+use crate::auth::{Principal, Scope};
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::routes::credits::{Envelope, ok};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use billing::Micros;
+use billing::chain::{Address, TxHash};
+use billing::jobs::{JobPayload, JobQueue, outbox};
+use billing::usdc::{Purpose, RejectCode, UsdcResult};
+use entities::{JobStatus, OrderKind, PlanKind};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+fn payment_address(state: &AppState) -> Result<&str, ApiError> {
+    let address = state.settings.payment_address.as_str();
+    if address.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "usdc_not_configured",
+            "USDC payments are not configured",
+        ));
+    }
+    Ok(address)
+}
+
+/// A USD amount from a JSON number or string, exact to the micro-dollar.
+fn usd_amount(value: &Value, field: &str) -> Result<Micros, ApiError> {
+    let text = match value {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        _ => return Err(ApiError::bad_request("invalid_request", format!("{field} must be a number"))),
+    };
+    Micros::parse_usd(&text).map_err(|e| ApiError::bad_request("invalid_request", format!("{field}: {e}")))
+}
+
+fn tx_hash(text: &str) -> Result<TxHash, ApiError> {
+    TxHash::parse(text)
+        .ok_or_else(|| ApiError::bad_request("invalid_request", "txHash must be 0x followed by 64 hex digits"))
+}
+
+/// `GET /api/billing/payment-address`
+#[utoipa::path(get, path = "/api/billing/payment-address", security(("bearer" = [])), responses((status = 200)))]
+pub async fn address(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
+    principal.require(Scope::Read)?;
+    Ok(ok(json!({"address": payment_address(&state)?, "chain": "base"})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckoutRequest {
+    plan_slug: String,
+    method: String,
+}
+
+/// `POST /api/billing/checkout` (001): a 30-day plan; USDC answers wallet instructions.
+#[utoipa::path(post, path = "/api/billing/checkout", security(("bearer" = [])), responses((status = 200)))]
+pub async fn checkout(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(req): ApiJson<CheckoutRequest>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Write)?;
+    let plan = billing::catalog::plan_by_slug(&state.db, &req.plan_slug)
+        .await?
+        .filter(|p| p.kind == PlanKind::Flat30d)
+        .ok_or_else(|| {
+            ApiError::bad_request("invalid_request", format!("planSlug: no 30-day plan {:?}", req.plan_slug))
+        })?;
+    match req.method.as_str() {
+        "usdc" => {}
+        "stripe" => return Err(stripe_unavailable()),
+        other => {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                format!("method: {other:?} is neither stripe nor usdc"),
+            ));
+        }
+    }
+    let address = payment_address(&state)?.to_owned();
+    let account = account(&state, &principal).await?;
+    let price = Micros::new(plan.price_monthly.unwrap_or(0));
+    let order =
+        billing::orders::create_usdc(&state.db, &account, OrderKind::PlanCheckout, price, Some(plan.id)).await?;
+    Ok(Json(json!({
+        "address": address,
+        "chain": "base",
+        "amount": Micros::new(order.amount).to_string(),
+        "planSlug": plan.slug,
+    }))
+    .into_response())
+}
+
+fn stripe_unavailable() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "method_unavailable",
+        "card payments are not available on this server yet",
+    )
+}
+
+async fn account(state: &AppState, principal: &Principal) -> Result<entities::accounts::Model, ApiError> {
+    use sea_orm::EntityTrait;
+    entities::accounts::Entity::find_by_id(principal.account_id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("account"))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopupRequest {
+    amount: Value,
+    method: String,
+}
+
+/// `POST /api/billing/topup` (000).
+#[utoipa::path(post, path = "/api/billing/topup", security(("bearer" = [])), responses((status = 200)))]
+pub async fn topup(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(req): ApiJson<TopupRequest>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Write)?;
+    let amount = usd_amount(&req.amount, "amount")?;
+    if amount < billing::orders::MIN_TOPUP {
+        return Err(ApiError::bad_request("invalid_request", "amount: the minimum top-up is 10 USD"));
+    }
+    match req.method.as_str() {
+        "usdc" => {}
+        "stripe" | "stripe_direct" => return Err(stripe_unavailable()),
+        other => {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                format!("method: {other:?} is not stripe, stripe_direct or usdc"),
+            ));
+        }
+    }
+    let address = payment_address(&state)?.to_owned();
+    let account = account(&state, &principal).await?;
+    let order = billing::orders::create_usdc(&state.db, &account, OrderKind::Topup, amount, None).await?;
+    Ok(ok(json!({"address": address, "chain": "base", "amount": Micros::new(order.amount).to_string()}))
+        .into_response())
+}
+
+/// The outcome of submitting a verification.
+enum Verification {
+    Done(UsdcResult),
+    Pending(Uuid),
+}
+
+async fn submit(
+    state: &AppState,
+    principal: &Principal,
+    tx: TxHash,
+    purpose: Purpose,
+) -> Result<Verification, ApiError> {
+    payment_address(state)?;
+    let payload = JobPayload::UsdcVerify {
+        chain_id: state.settings.chain_id,
+        tx_hash: tx,
+        account_id: principal.account_id,
+        purpose,
+    };
+    let policy = state.settings.queue(JobQueue::UsdcVerify);
+    let enqueued = outbox::enqueue(&state.db, &payload, &policy, billing::jobs::PUSH_GRACE).await?;
+    if enqueued.created || outbox::hurry(&state.db, enqueued.job_id).await? {
+        state.push_job(JobQueue::UsdcVerify, enqueued.job_id).await;
+    }
+    let job = outbox::wait_finished(&state.db, enqueued.job_id, state.settings.checkout_wait)
+        .await?
+        .ok_or_else(|| ApiError::internal("verification job vanished"))?;
+    match job.status {
+        JobStatus::Done => {
+            let result = job.result.ok_or_else(|| ApiError::internal("verification finished without a result"))?;
+            Ok(Verification::Done(serde_json::from_value(result).map_err(ApiError::internal)?))
+        }
+        JobStatus::Dead => {
+            tracing::warn!(job = %job.id, error = ?job.last_error, "verification gave up");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "verification_unavailable",
+                "the transfer could not be verified now; try again later",
+            ))
+        }
+        _ => Ok(Verification::Pending(job.id)),
+    }
+}
+
+fn rejection(code: RejectCode, message: String) -> ApiError {
+    let (status, code) = match code {
+        RejectCode::AlreadyClaimed => (StatusCode::CONFLICT, "already_claimed"),
+        RejectCode::TransactionNotFound => (StatusCode::BAD_REQUEST, "transaction_not_found"),
+        RejectCode::TransactionReverted => (StatusCode::BAD_REQUEST, "transaction_reverted"),
+        RejectCode::NotConfirmed => (StatusCode::BAD_REQUEST, "not_confirmed"),
+        RejectCode::NoUsdcTransfer => (StatusCode::BAD_REQUEST, "no_usdc_transfer"),
+        RejectCode::AmountTooSmall => (StatusCode::BAD_REQUEST, "amount_too_small"),
+        RejectCode::AmountMismatch => (StatusCode::BAD_REQUEST, "amount_mismatch"),
+        RejectCode::WrongSender => (StatusCode::BAD_REQUEST, "wrong_sender"),
+        RejectCode::UnknownPlan => (StatusCode::BAD_REQUEST, "invalid_request"),
+    };
+    ApiError::new(status, code, message)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyPaymentRequest {
+    tx_hash: String,
+    plan_slug: String,
+}
+
+/// `POST /api/billing/verify-payment` (001): activate a 30-day plan paid in USDC.
+#[utoipa::path(post, path = "/api/billing/verify-payment", security(("bearer" = [])), responses((status = 200), (status = 202)))]
+pub async fn verify_payment(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(req): ApiJson<VerifyPaymentRequest>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Write)?;
+    let tx = tx_hash(&req.tx_hash)?;
+    if billing::catalog::plan_by_slug(&state.db, &req.plan_slug).await?.is_none_or(|p| p.kind != PlanKind::Flat30d) {
+        return Err(ApiError::bad_request("invalid_request", format!("planSlug: no 30-day plan {:?}", req.plan_slug)));
+    }
+    match submit(&state, &principal, tx, Purpose::Plan { slug: req.plan_slug }).await? {
+        Verification::Pending(job_id) => {
+            Ok((StatusCode::ACCEPTED, Json(json!({"activated": false, "status": "pending", "jobId": job_id})))
+                .into_response())
+        }
+        Verification::Done(UsdcResult::Activated { expires_at, .. }) => {
+            Ok(Json(json!({"activated": true, "expiresAt": expires_at})).into_response())
+        }
+        Verification::Done(UsdcResult::Rejected { code, message }) => Err(rejection(code, message)),
+        Verification::Done(UsdcResult::Credited { .. }) => {
+            Err(rejection(RejectCode::AlreadyClaimed, "this transfer was used for a top-up".into()))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyTopupRequest {
+    tx_hash: String,
+    amount: Value,
+}
+
+/// `POST /api/billing/verify-topup` (000): credit a USDC top-up.
+#[utoipa::path(post, path = "/api/billing/verify-topup", security(("bearer" = [])), responses((status = 200), (status = 202)))]
+pub async fn verify_topup(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(req): ApiJson<VerifyTopupRequest>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Write)?;
+    let tx = tx_hash(&req.tx_hash)?;
+    let declared = usd_amount(&req.amount, "amount")?;
+    if declared < billing::orders::MIN_TOPUP {
+        return Err(ApiError::bad_request("invalid_request", "amount: the minimum top-up is 10 USD"));
+    }
+    match submit(&state, &principal, tx.clone(), Purpose::Topup { declared }).await? {
+        Verification::Pending(job_id) => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"success": true, "data": {"status": "pending", "jobId": job_id, "txHash": tx}})),
+        )
+            .into_response()),
+        Verification::Done(UsdcResult::Credited { amount, tx_hash }) => {
+            let balance = billing::ledger::customer_balance(&state.db, principal.account_id).await?;
+            Ok(ok(json!({"status": "credited", "credited": amount.usd_json(), "txHash": tx_hash, "creditBalance": balance.usd_json()})).into_response())
+        }
+        Verification::Done(UsdcResult::Rejected { code, message }) => Err(rejection(code, message)),
+        Verification::Done(UsdcResult::Activated { .. }) => {
+            Err(rejection(RejectCode::AlreadyClaimed, "this transfer paid for a plan".into()))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WalletRequest {
+    wallet_address: String,
+}
+
+/// `PUT /api/billing/wallet`: bind the wallet USDC payments of this account come from.
+#[utoipa::path(put, path = "/api/billing/wallet", security(("bearer" = [])), responses((status = 200)))]
+pub async fn bind_wallet(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(req): ApiJson<WalletRequest>,
+) -> Result<Json<Envelope<Value>>, ApiError> {
+    principal.require(Scope::Write)?;
+    let wallet = Address::parse(&req.wallet_address).ok_or_else(|| {
+        ApiError::bad_request("invalid_request", "walletAddress must be 0x followed by 40 hex digits")
+    })?;
+    billing::accounts::bind_wallet(&state.db, principal.account_id, &wallet).await?;
+    Ok(ok(json!({"walletAddress": wallet})))
+}
+
+/// `GET /admin/usdc/unmatched`: transfers the scan saw that no order or verification claimed.
+#[utoipa::path(get, path = "/admin/usdc/unmatched", security(("bearer" = [])), responses((status = 200)))]
+pub async fn unmatched(State(state): State<AppState>, principal: Principal) -> Result<Json<Envelope<Value>>, ApiError> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    principal.require(Scope::Admin)?;
+    let rows = entities::usdc_transfers::Entity::find()
+        .filter(entities::usdc_transfers::Column::Status.eq(entities::UsdcTransferStatus::Unmatched))
+        .order_by_asc(entities::usdc_transfers::Column::BlockNumber)
+        .all(&state.db)
+        .await?;
+    let items: Vec<Value> = rows
+        .into_iter()
+        .map(|r| {
+            json!({"chainId": r.chain_id, "txHash": r.tx_hash, "logIndex": r.log_index, "from": r.from_address,
+                   "to": r.to_address, "amount": Micros::new(r.amount).usd_json(), "blockNumber": r.block_number,
+                   "seenAt": r.created_at})
+        })
+        .collect();
+    Ok(ok(json!(items)))
+}

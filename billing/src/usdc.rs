@@ -1,0 +1,429 @@
+//! USDC on Base: claiming a transfer once and turning it into credits or a 30-day plan.
+//!
+//! `(chain_id, tx_hash, log_index)` is unique in `usdc_transfers`; the claim, the ledger
+//! transfer, the payment and the order or subscription commit in one transaction, so a
+//! transfer is credited once, to one account, whatever verifies or scans it and however
+//! often.
+
+use crate::chain::{Address, TxHash};
+use crate::error::DomainError;
+use crate::ledger::{self, SystemAccount, TransferRequest};
+use crate::money::Micros;
+use chrono::{DateTime, Duration, Utc};
+use entities::orders::{self, Column as OrderCol, Entity as Orders};
+use entities::payments::{self, Column as PayCol, Entity as Payments};
+use entities::subscriptions::{self, Entity as Subscriptions};
+use entities::usdc_transfers::{self, Column as UCol, Entity as Transfers};
+use entities::{
+    OrderKind, OrderStatus, PayMethod, PaymentProvider, PaymentStatus, PlanKind, SubscriptionStatus, TransferKind,
+    UsdcTransferStatus,
+};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Order, QueryFilter, QueryOrder,
+    TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// How long a 30-day plan lasts.
+pub const PLAN_PERIOD_DAYS: i64 = 30;
+
+/// What a verified transfer pays for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Purpose {
+    /// Credits; `declared` is what the customer said they sent (must not exceed it).
+    Topup { declared: Micros },
+    /// A 30-day plan by slug.
+    Plan { slug: String },
+}
+
+impl Purpose {
+    /// A short, stable text for job keys.
+    pub fn key(&self) -> String {
+        match self {
+            Purpose::Topup { declared } => format!("topup:{}", declared.get()),
+            Purpose::Plan { slug } => format!("plan:{slug}"),
+        }
+    }
+}
+
+/// Why a transfer was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectCode {
+    TransactionNotFound,
+    TransactionReverted,
+    /// Still short of the required confirmations when the verification deadline passed.
+    NotConfirmed,
+    /// No transfer of the configured USDC contract to the payment address in the transaction.
+    NoUsdcTransfer,
+    AmountTooSmall,
+    /// The declared amount is more than the transfer carried.
+    AmountMismatch,
+    /// The account's bound wallet did not send it.
+    WrongSender,
+    /// Another account claimed it first.
+    AlreadyClaimed,
+    UnknownPlan,
+}
+
+/// The outcome of a verification, stored as the job's result and read by the api.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum UsdcResult {
+    Credited { amount: Micros, tx_hash: TxHash },
+    Activated { plan_slug: String, expires_at: DateTime<Utc>, amount: Micros },
+    Rejected { code: RejectCode, message: String },
+}
+
+impl UsdcResult {
+    pub fn rejected(code: RejectCode, message: impl Into<String>) -> Self {
+        UsdcResult::Rejected { code, message: message.into() }
+    }
+}
+
+/// A USDC `Transfer` log to our payment address, read from the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenTransfer {
+    pub chain_id: i64,
+    pub tx_hash: TxHash,
+    pub log_index: i64,
+    pub from: Address,
+    pub to: Address,
+    pub amount: Micros,
+    pub block_number: i64,
+}
+
+impl SeenTransfer {
+    fn reference(&self) -> String {
+        format!("usdc:{}:{}:{}", self.chain_id, self.tx_hash, self.log_index)
+    }
+}
+
+/// Records a transfer the scan saw, unclaimed; nothing if it is already known.
+pub async fn record_seen<C: ConnectionTrait>(db: &C, t: &SeenTransfer) -> Result<(), DomainError> {
+    let now = Utc::now();
+    Transfers::insert(usdc_transfers::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        chain_id: Set(t.chain_id),
+        tx_hash: Set(t.tx_hash.to_string()),
+        log_index: Set(t.log_index),
+        account_id: Set(None),
+        order_id: Set(None),
+        from_address: Set(t.from.to_string()),
+        to_address: Set(t.to.to_string()),
+        amount: Set(t.amount.get()),
+        block_number: Set(t.block_number),
+        status: Set(UsdcTransferStatus::Unmatched),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .on_conflict_do_nothing_on([UCol::ChainId, UCol::TxHash, UCol::LogIndex])
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// Claims `t` for `account_id`. Returns `Ok(true)` if this account holds the claim now
+/// (claimed here or before), `Ok(false)` if another account holds it.
+async fn claim<C: ConnectionTrait>(db: &C, t: &SeenTransfer, account_id: Uuid) -> Result<(bool, bool), DomainError> {
+    record_seen(db, t).await?;
+    let now = Utc::now();
+    let taken = Transfers::update_many()
+        .col_expr(UCol::AccountId, Expr::value(Some(account_id)))
+        .col_expr(UCol::Status, Expr::value(UsdcTransferStatus::Credited.as_str()))
+        .col_expr(UCol::UpdatedAt, Expr::value(now))
+        .filter(UCol::ChainId.eq(t.chain_id))
+        .filter(UCol::TxHash.eq(t.tx_hash.as_str()))
+        .filter(UCol::LogIndex.eq(t.log_index))
+        .filter(UCol::AccountId.is_null())
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1;
+    if taken {
+        return Ok((true, true));
+    }
+    let row = Transfers::find()
+        .filter(UCol::ChainId.eq(t.chain_id))
+        .filter(UCol::TxHash.eq(t.tx_hash.as_str()))
+        .filter(UCol::LogIndex.eq(t.log_index))
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("usdc transfer"))?;
+    Ok((row.account_id == Some(account_id), false))
+}
+
+async fn oldest_pending_order<C: ConnectionTrait>(
+    db: &C,
+    account_id: Uuid,
+    kind: OrderKind,
+    plan_id: Option<Uuid>,
+) -> Result<Option<orders::Model>, DomainError> {
+    let mut q = Orders::find()
+        .filter(OrderCol::AccountId.eq(account_id))
+        .filter(OrderCol::Kind.eq(kind))
+        .filter(OrderCol::Method.eq(PayMethod::Usdc))
+        .filter(OrderCol::Status.eq(OrderStatus::Pending));
+    if let Some(plan_id) = plan_id {
+        q = q.filter(OrderCol::PlanId.eq(plan_id));
+    }
+    Ok(q.order_by(OrderCol::CreatedAt, Order::Asc).one(db).await?)
+}
+
+/// Completes the account's pending USDC order of this kind, or records a completed one,
+/// so every payment has its order in the history.
+async fn complete_order<C: ConnectionTrait>(
+    db: &C,
+    account_id: Uuid,
+    kind: OrderKind,
+    plan_id: Option<Uuid>,
+    amount: Micros,
+    reference: &str,
+) -> Result<Uuid, DomainError> {
+    let now = Utc::now();
+    if let Some(order) = oldest_pending_order(db, account_id, kind, plan_id).await? {
+        crate::orders::mark_completed(db, order.id).await?;
+        return Ok(order.id);
+    }
+    let id = Uuid::now_v7();
+    Orders::insert(orders::ActiveModel {
+        id: Set(id),
+        account_id: Set(account_id),
+        kind: Set(kind),
+        status: Set(OrderStatus::Completed),
+        method: Set(PayMethod::Usdc),
+        amount: Set(amount.get()),
+        currency: Set("usd".into()),
+        plan_id: Set(plan_id),
+        pool_id: Set(None),
+        coupon_id: Set(None),
+        details: Set(serde_json::json!({"reference": reference})),
+        provider_session_id: Set(None),
+        checkout_url: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        completed_at: Set(Some(now)),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(id)
+}
+
+/// Applies a verified transfer for an account: claim it, then credit or activate. The
+/// caller has checked the chain (receipt, confirmations, contract, recipient) and the
+/// sender binding; the amount rules are checked here, before anything is claimed, so a
+/// refused transfer stays unclaimed.
+pub async fn apply(
+    db: &DatabaseConnection,
+    t: &SeenTransfer,
+    account_id: Uuid,
+    purpose: &Purpose,
+) -> Result<UsdcResult, DomainError> {
+    let plan = match purpose {
+        Purpose::Topup { declared } => {
+            if *declared > t.amount {
+                return Ok(UsdcResult::rejected(
+                    RejectCode::AmountMismatch,
+                    format!("the transfer carried {} USDC, less than the {} declared", t.amount, declared),
+                ));
+            }
+            if t.amount < crate::orders::MIN_TOPUP {
+                return Ok(UsdcResult::rejected(RejectCode::AmountTooSmall, "a top-up is at least 10 USDC"));
+            }
+            None
+        }
+        Purpose::Plan { slug } => {
+            let Some(plan) = crate::catalog::plan_by_slug(db, slug).await?.filter(|p| p.kind == PlanKind::Flat30d)
+            else {
+                return Ok(UsdcResult::rejected(RejectCode::UnknownPlan, format!("no 30-day plan {slug:?}")));
+            };
+            let price = Micros::new(plan.price_monthly.unwrap_or(0));
+            if t.amount < price {
+                return Ok(UsdcResult::rejected(
+                    RejectCode::AmountTooSmall,
+                    format!("the plan costs {price} USDC; the transfer carried {}", t.amount),
+                ));
+            }
+            Some(plan)
+        }
+    };
+
+    let txn = db.begin().await?;
+    let (mine, fresh) = claim(&txn, t, account_id).await?;
+    if !mine {
+        return Ok(UsdcResult::rejected(RejectCode::AlreadyClaimed, "this transfer was claimed by another account"));
+    }
+    if !fresh {
+        // Claimed by this account before: answer as the first time did.
+        txn.commit().await?;
+        return previous_result(db, t, account_id, plan.as_ref()).await;
+    }
+    let reference = t.reference();
+    let now = Utc::now();
+    let kind = if plan.is_some() { OrderKind::PlanCheckout } else { OrderKind::Topup };
+    let order_id = complete_order(&txn, account_id, kind, plan.as_ref().map(|p| p.id), t.amount, &reference).await?;
+    Transfers::update_many()
+        .col_expr(UCol::OrderId, Expr::value(Some(order_id)))
+        .filter(UCol::ChainId.eq(t.chain_id))
+        .filter(UCol::TxHash.eq(t.tx_hash.as_str()))
+        .filter(UCol::LogIndex.eq(t.log_index))
+        .exec(&txn)
+        .await?;
+    Payments::insert(payments::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        account_id: Set(account_id),
+        order_id: Set(Some(order_id)),
+        provider: Set(PaymentProvider::Usdc),
+        provider_ref: Set(reference.clone()),
+        amount: Set(t.amount.get()),
+        amount_refunded: Set(0),
+        status: Set(PaymentStatus::Succeeded),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .on_conflict_do_nothing_on([PayCol::Provider, PayCol::ProviderRef])
+    .exec_without_returning(&txn)
+    .await?;
+    let debit = ledger::system_account(&txn, SystemAccount::UsdcClearing).await?;
+    let result = match plan {
+        None => {
+            let credit = ledger::customer_account(&txn, account_id).await?;
+            ledger::post(
+                &txn,
+                TransferRequest {
+                    id: reference.clone(),
+                    debit,
+                    credit,
+                    amount: t.amount,
+                    kind: TransferKind::Topup,
+                    account_id: Some(account_id),
+                    reference: t.tx_hash.to_string(),
+                    description: "Credit top-up (USDC)".into(),
+                },
+            )
+            .await?;
+            UsdcResult::Credited { amount: t.amount, tx_hash: t.tx_hash.clone() }
+        }
+        Some(plan) => {
+            let credit = ledger::system_account(&txn, SystemAccount::Revenue).await?;
+            ledger::post(
+                &txn,
+                TransferRequest {
+                    id: reference.clone(),
+                    debit,
+                    credit,
+                    amount: t.amount,
+                    kind: TransferKind::PlanPayment,
+                    account_id: Some(account_id),
+                    reference: t.tx_hash.to_string(),
+                    description: format!("{} plan, 30 days (USDC)", plan.name),
+                },
+            )
+            .await?;
+            let expires_at = now + Duration::days(PLAN_PERIOD_DAYS);
+            Subscriptions::insert(subscriptions::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                account_id: Set(account_id),
+                plan_id: Set(plan.id),
+                kind: Set(PlanKind::Flat30d),
+                status: Set(SubscriptionStatus::Active),
+                interval: Set(None),
+                stripe_subscription_id: Set(None),
+                current_period_start: Set(Some(now)),
+                current_period_end: Set(Some(expires_at)),
+                cancel_at_period_end: Set(true),
+                pending_plan_id: Set(None),
+                provider_version: Set(0),
+                created_at: Set(now),
+                updated_at: Set(now),
+            })
+            .exec_without_returning(&txn)
+            .await?;
+            UsdcResult::Activated { plan_slug: plan.slug, expires_at, amount: t.amount }
+        }
+    };
+    txn.commit().await?;
+    Ok(result)
+}
+
+/// The result a transfer claimed earlier by this account produced.
+async fn previous_result(
+    db: &DatabaseConnection,
+    t: &SeenTransfer,
+    account_id: Uuid,
+    plan: Option<&entities::plans::Model>,
+) -> Result<UsdcResult, DomainError> {
+    let Some(plan) = plan else {
+        return Ok(UsdcResult::Credited { amount: t.amount, tx_hash: t.tx_hash.clone() });
+    };
+    let row = Transfers::find()
+        .filter(UCol::ChainId.eq(t.chain_id))
+        .filter(UCol::TxHash.eq(t.tx_hash.as_str()))
+        .filter(UCol::LogIndex.eq(t.log_index))
+        .one(db)
+        .await?;
+    let order = match row.and_then(|r| r.order_id) {
+        Some(id) => Orders::find_by_id(id).one(db).await?,
+        None => None,
+    };
+    let sub = Subscriptions::find()
+        .filter(entities::subscriptions::Column::AccountId.eq(account_id))
+        .filter(entities::subscriptions::Column::PlanId.eq(plan.id))
+        .order_by(entities::subscriptions::Column::CreatedAt, Order::Desc)
+        .one(db)
+        .await?;
+    match (order, sub.and_then(|s| s.current_period_end)) {
+        (Some(o), Some(end)) if o.kind == OrderKind::PlanCheckout => {
+            Ok(UsdcResult::Activated { plan_slug: plan.slug.clone(), expires_at: end, amount: t.amount })
+        }
+        // Claimed earlier for a top-up: the transfer is spent.
+        _ => Ok(UsdcResult::rejected(RejectCode::AlreadyClaimed, "this transfer was already used by this account")),
+    }
+}
+
+/// For the chain scan: the account and purpose a transfer nobody verified belongs to —
+/// the pending USDC order of the account whose bound wallet sent it, or the pending order
+/// that was assigned exactly this (unique) amount.
+pub async fn match_pending<C: ConnectionTrait>(
+    db: &C,
+    t: &SeenTransfer,
+) -> Result<Option<(Uuid, Purpose)>, DomainError> {
+    let by_wallet = entities::accounts::Entity::find()
+        .filter(entities::accounts::Column::WalletAddress.eq(t.from.as_str()))
+        .one(db)
+        .await?;
+    let pending = Orders::find()
+        .filter(OrderCol::Method.eq(PayMethod::Usdc))
+        .filter(OrderCol::Status.eq(OrderStatus::Pending))
+        .order_by(OrderCol::CreatedAt, Order::Asc);
+    let order = match by_wallet {
+        Some(account) => {
+            pending
+                .filter(OrderCol::AccountId.eq(account.id))
+                .filter(OrderCol::Amount.lte(t.amount.get()))
+                .one(db)
+                .await?
+        }
+        None => {
+            let exact = pending.filter(OrderCol::Amount.eq(t.amount.get())).all(db).await?;
+            let unique: Vec<_> =
+                exact.into_iter().filter(|o| o.details["uniqueAmount"] == serde_json::json!(true)).collect();
+            if unique.len() == 1 { unique.into_iter().next() } else { None }
+        }
+    };
+    let Some(order) = order else { return Ok(None) };
+    let purpose = match order.kind {
+        OrderKind::Topup => Purpose::Topup { declared: Micros::new(order.amount) },
+        OrderKind::PlanCheckout => {
+            let Some(plan_id) = order.plan_id else { return Ok(None) };
+            let Some(plan) = entities::plans::Entity::find_by_id(plan_id).one(db).await? else { return Ok(None) };
+            Purpose::Plan { slug: plan.slug }
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some((order.account_id, purpose)))
+}

@@ -1,0 +1,93 @@
+//! The chain scan: reads USDC `Transfer` logs to the payment address from the stored
+//! block cursor in bounded ranges, records each transfer and advances the cursor in one
+//! transaction (a restart resumes from the cursor; a re-read range changes nothing, since
+//! transfers are unique by chain, hash and log index), then credits the pending orders the
+//! unmatched transfers belong to. What matches nothing stays listed for admins.
+
+use super::JobError;
+use crate::runner::Ctx;
+use billing::usdc::{self, SeenTransfer};
+use chrono::Utc;
+use entities::UsdcTransferStatus;
+use entities::chain_cursors::{self, Entity as Cursors};
+use entities::usdc_transfers::{Column as UCol, Entity as Transfers};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
+use serde_json::{Value, json};
+
+/// Most unmatched transfers one scan tries to match.
+const MATCH_BATCH: u64 = 500;
+
+pub async fn handle(ctx: &Ctx) -> Result<Value, JobError> {
+    let Some(client) = ctx.chain.as_ref() else { return Ok(json!({"skipped": "usdc not configured"})) };
+    client.check_chain().await?.map_err(JobError::Terminal)?;
+    let head = client.head().await?;
+    // The newest block with enough confirmations.
+    let Some(safe) = (head + 1).checked_sub(ctx.settings.usdc_confirmations.max(1)) else {
+        return Ok(json!({"scanned": 0}));
+    };
+    let cursor_id = client.cursor_id();
+    let cursor = Cursors::find_by_id(cursor_id.clone()).one(&ctx.db).await?;
+    let mut from = match cursor {
+        Some(c) => c.block_number as u64 + 1,
+        None => ctx.settings.chain_scan_from_block,
+    };
+    let mut seen = 0usize;
+    while from <= safe {
+        let to = (from + ctx.settings.chain_scan_range - 1).min(safe);
+        let transfers = client.transfers(from, to).await?;
+        let txn = ctx.db.begin().await?;
+        for t in &transfers {
+            usdc::record_seen(&txn, t).await?;
+        }
+        Cursors::insert(chain_cursors::ActiveModel {
+            id: Set(cursor_id.clone()),
+            block_number: Set(to as i64),
+            updated_at: Set(Utc::now()),
+        })
+        .on_conflict(
+            OnConflict::column(chain_cursors::Column::Id)
+                .update_columns([chain_cursors::Column::BlockNumber, chain_cursors::Column::UpdatedAt])
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+        txn.commit().await?;
+        crate::failpoint::stall_after_scan_range().await;
+        seen += transfers.len();
+        from = to + 1;
+    }
+
+    let unmatched = Transfers::find()
+        .filter(UCol::Status.eq(UsdcTransferStatus::Unmatched))
+        .filter(UCol::ChainId.eq(client.chain_id() as i64))
+        .order_by_asc(UCol::BlockNumber)
+        .limit(MATCH_BATCH)
+        .all(&ctx.db)
+        .await?;
+    let mut credited = 0usize;
+    for row in unmatched {
+        let (Some(tx_hash), Some(from), Some(to)) = (
+            billing::chain::TxHash::parse(&row.tx_hash),
+            billing::chain::Address::parse(&row.from_address),
+            billing::chain::Address::parse(&row.to_address),
+        ) else {
+            continue;
+        };
+        let t = SeenTransfer {
+            chain_id: row.chain_id,
+            tx_hash,
+            log_index: row.log_index,
+            from,
+            to,
+            amount: billing::Micros::new(row.amount),
+            block_number: row.block_number,
+        };
+        if let Some((account_id, purpose)) = usdc::match_pending(&ctx.db, &t).await? {
+            let result = usdc::apply(&ctx.db, &t, account_id, &purpose).await?;
+            tracing::info!(tx = %t.tx_hash, %account_id, ?result, "chain scan matched a transfer");
+            credited += 1;
+        }
+    }
+    Ok(json!({"head": head, "scannedTo": safe, "seen": seen, "matched": credited}))
+}
