@@ -214,6 +214,19 @@ impl TestApp {
             .expect("job")
     }
 
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("POST");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
     /// Waits until no job is pending, dispatched or running.
     pub async fn wait_drained(&self, timeout: Duration) {
         let db = &self.db.conn;
