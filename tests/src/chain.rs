@@ -160,3 +160,17 @@ impl TestChain {
         self.provider.get_block_number().await.expect("head")
     }
 }
+
+impl TestChain {
+    /// `evm_snapshot`: the chain state to return to with [`TestChain::revert_to`].
+    pub async fn snapshot(&self) -> String {
+        let id: serde_json::Value = self.provider.raw_request("evm_snapshot".into(), ()).await.expect("evm_snapshot");
+        id.as_str().map(str::to_owned).unwrap_or_else(|| id.to_string())
+    }
+
+    /// `evm_revert`: drops every block after the snapshot, as a reorg does.
+    pub async fn revert_to(&self, snapshot: &str) {
+        let ok: bool = self.provider.raw_request("evm_revert".into(), (snapshot,)).await.expect("evm_revert");
+        assert!(ok, "reverted to the snapshot");
+    }
+}

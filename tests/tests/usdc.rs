@@ -312,3 +312,27 @@ async fn scan_restarted_mid_range_counts_each_transfer_once() {
     assert_eq!(claims(&app).await, 3);
     app.assert_ledger_invariants().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_lost_in_a_reorg_is_never_credited() {
+    let (app, chain) = setup(3, &[("USDC_PENDING_DEADLINE_MS", "3000")]).await;
+    let token = app.jwt("usdc-reorg", "billing:read billing:write");
+    let before = chain.snapshot().await;
+    let tx = chain.pay_usdc(chain.payers[0], 12 * USD).await;
+    let body = json!({"txHash": tx, "amount": 12});
+    let (status, res) = app.post("/api/billing/verify-topup", &token, &body).await;
+    assert_eq!(status, 202, "not deep enough yet: {res}");
+
+    // The block holding the transfer is replaced by empty ones.
+    chain.revert_to(&before).await;
+    chain.mine(5).await;
+    let (status, res) = eventually(Duration::from_secs(30), "the verification to give up", || async {
+        let (status, res) = app.post("/api/billing/verify-topup", &token, &body).await;
+        (status != 202).then_some((status, res))
+    })
+    .await;
+    assert_eq!((status, res["error"]["code"].clone()), (400, json!("transaction_not_found")), "{res}");
+    assert_eq!(app.balance(account_id(&app, "usdc-reorg").await).await, Micros::ZERO);
+    assert_eq!(claims(&app).await, 0);
+    app.assert_ledger_invariants().await;
+}
