@@ -18,6 +18,7 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub settings: Arc<Settings>,
     pub dispatcher: Dispatcher,
+    pub inbox: crate::ingest::Inbox,
     backends: Arc<HashMap<JobQueue, Mutex<QueueBackend>>>,
 }
 
@@ -37,7 +38,8 @@ impl AppState {
             backends.insert(queue, Mutex::new(backend));
         }
         let dispatcher = Dispatcher::new(conn, settings.redis_prefix.clone());
-        Ok(AppState { db, settings, dispatcher, backends: Arc::new(backends) })
+        let inbox = crate::ingest::Inbox::start(db.clone(), dispatcher.clone(), settings.clone());
+        Ok(AppState { db, settings, dispatcher, inbox, backends: Arc::new(backends) })
     }
 
     /// Pushes a committed job to its queue through apalis. A failed push is only logged:

@@ -7,8 +7,8 @@ use axum::Json;
 use axum::body::{Body, to_bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use billing::jobs::{JobQueue, PUSH_GRACE};
-use billing::stripe::inbox::{self, EventHead};
+
+use billing::stripe::inbox::{EventHead, Incoming};
 use billing::stripe::signature;
 use serde_json::{Value, json};
 
@@ -32,16 +32,16 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Bod
         ApiError::bad_request("invalid_signature", e.to_string())
     })?;
     let head = EventHead::parse(&raw).map_err(|e| ApiError::bad_request("invalid_payload", e.to_string()))?;
-    let policy = settings.queue(JobQueue::StripeEvent);
+    let raw =
+        String::from_utf8(raw.to_vec()).map_err(|_| ApiError::bad_request("invalid_payload", "event is not UTF-8"))?;
+    let event_id = head.id.clone();
+    let event_type = head.event_type.clone();
     // Nothing is acknowledged that is not durable: if the inbox cannot be written, Stripe
     // gets a 503 and delivers the event again later.
-    let stored = inbox::store(&state.db, &head, &raw, &policy, PUSH_GRACE).await.map_err(|e| {
-        tracing::error!(error = %e, event = %head.id, "cannot store webhook");
+    let stored = state.inbox.store(Incoming { head, raw }).await.map_err(|e| {
+        tracing::error!(error = %e, event = %event_id, "cannot store webhook");
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "temporarily unavailable; retry later")
     })?;
-    if stored.job.created {
-        state.push_job(JobQueue::StripeEvent, stored.job.job_id).await;
-    }
-    tracing::info!(event = %head.id, event_type = %head.event_type, duplicate = !stored.new_event, "webhook stored");
+    tracing::info!(event = %event_id, %event_type, duplicate = !stored.new_event, "webhook stored");
     Ok(Json(json!({"received": true})))
 }

@@ -164,3 +164,38 @@ impl Dispatcher {
         redis::cmd("PING").query_async::<String>(&mut conn).await.map(|_| ())
     }
 }
+
+/// Pushes as many of the messages as the window leaves room for, atomically; the rest
+/// wait in the outbox for the relay. Returns how many were pushed.
+const BOUNDED_PUSH_MANY: &str = r"
+local room = tonumber(ARGV[1]) - redis.call('LLEN', KEYS[1])
+local n = 0
+for i = 2, #ARGV do
+  if n >= room then break end
+  redis.call('RPUSH', KEYS[1], ARGV[i])
+  n = n + 1
+end
+return n";
+
+impl Dispatcher {
+    pub async fn push_bounded(
+        &self,
+        queue: JobQueue,
+        messages: &[JobMessage],
+        window: usize,
+    ) -> Result<usize, redis::RedisError> {
+        if messages.is_empty() {
+            return Ok(0);
+        }
+        let script = redis::Script::new(BOUNDED_PUSH_MANY);
+        let mut invocation = script.prepare_invoke();
+        invocation.key(queue_key(&self.prefix, queue)).arg(window);
+        for m in messages {
+            if let Ok(body) = serde_json::to_string(m) {
+                invocation.arg(body);
+            }
+        }
+        let mut conn = self.conn.clone();
+        invocation.invoke_async(&mut conn).await
+    }
+}

@@ -24,21 +24,13 @@ fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
-/// Writes the job's outbox row on `db`, which should be the transaction of the intent the
-/// job serves. `push_grace` is how long the relay leaves the row to the producer's own push
-/// before it pushes it itself.
-pub async fn enqueue<C: ConnectionTrait>(
-    db: &C,
-    payload: &JobPayload,
-    policy: &QueuePolicy,
-    push_grace: Duration,
-) -> Result<Enqueued, DbErr> {
+/// A new outbox row for `payload`, due for the relay after `push_grace`.
+pub fn new_row(payload: &JobPayload, policy: &QueuePolicy, push_grace: Duration) -> Result<jobs::ActiveModel, DbErr> {
     let now = Utc::now();
-    let key = payload.key();
-    let row = jobs::ActiveModel {
+    Ok(jobs::ActiveModel {
         id: Set(Uuid::now_v7()),
         queue: Set(payload.queue()),
-        job_key: Set(key.clone()),
+        job_key: Set(payload.key()),
         payload: Set(serde_json::to_value(payload).map_err(|e| DbErr::Custom(e.to_string()))?),
         status: Set(JobStatus::Pending),
         attempts: Set(0),
@@ -50,14 +42,27 @@ pub async fn enqueue<C: ConnectionTrait>(
         updated_at: Set(now),
         started_at: Set(None),
         finished_at: Set(None),
-    };
-    let id = row.id.clone().unwrap();
+    })
+}
+
+/// Writes the job's outbox row on `db`, which should be the transaction of the intent the
+/// job serves. `push_grace` is how long the relay leaves the row to the producer's own push
+/// before it pushes it itself.
+pub async fn enqueue<C: ConnectionTrait>(
+    db: &C,
+    payload: &JobPayload,
+    policy: &QueuePolicy,
+    push_grace: Duration,
+) -> Result<Enqueued, DbErr> {
+    let row = new_row(payload, policy, push_grace)?;
+    let id = Uuid::now_v7();
+    let row = jobs::ActiveModel { id: Set(id), ..row };
     let inserted = Jobs::insert(row).on_conflict_do_nothing_on([Column::JobKey]).exec_without_returning(db).await?;
     if matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
         return Ok(Enqueued { job_id: id, created: true });
     }
     let existing = Jobs::find()
-        .filter(Column::JobKey.eq(key))
+        .filter(Column::JobKey.eq(payload.key()))
         .one(db)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("job after key conflict".into()))?;

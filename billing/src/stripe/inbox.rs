@@ -1,17 +1,25 @@
-//! The Stripe event inbox: the raw event stored once per event id, with its job.
+//! The Stripe event inbox: the raw event stored once per event id, with its job, in one
+//! transaction. Events arrive in batches ([`store_many`]): the api gathers concurrent
+//! deliveries and commits them together, so the database does one commit for many
+//! webhooks rather than one each.
 
 use crate::error::DomainError;
-use crate::jobs::outbox::{self, Enqueued};
+use crate::jobs::outbox;
 use crate::jobs::{JobPayload, QueuePolicy};
 use chrono::Utc;
 use entities::StripeEventStatus;
+use entities::jobs::{Column as JobCol, Entity as Jobs};
 use entities::stripe_events::{self, Column, Entity as Events};
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, TransactionTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait, TryInsertResult,
+};
 use serde::Deserialize;
+use std::collections::HashSet;
 use std::time::Duration;
+use uuid::Uuid;
 
 /// The few fields we read at the door; the rest is kept raw for the worker.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct EventHead {
     pub id: String,
     #[serde(rename = "type")]
@@ -34,42 +42,74 @@ impl EventHead {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct Stored {
-    pub job: Enqueued,
-    /// False for a redelivery of an event already in the inbox.
-    pub new_event: bool,
+/// One verified delivery: its head and the raw body, checked to be UTF-8 JSON.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub head: EventHead,
+    pub raw: String,
 }
 
-/// Stores the event and its job in one transaction. A redelivered event changes nothing.
-pub async fn store(
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// False for a redelivery of an event already in the inbox.
+    pub new_event: bool,
+    /// The job created for a new event, to push after commit.
+    pub new_job: Option<Uuid>,
+}
+
+/// Stores the events and their jobs in one transaction and tells, per item (in order),
+/// whether it was new. Redelivered events, in the inbox or repeated within the batch,
+/// change nothing.
+pub async fn store_many(
     db: &DatabaseConnection,
-    head: &EventHead,
-    raw: &[u8],
+    items: &[Incoming],
     policy: &QueuePolicy,
     push_grace: Duration,
-) -> Result<Stored, DomainError> {
-    let payload = std::str::from_utf8(raw).map_err(|_| DomainError::Invalid("event is not UTF-8".into()))?;
+) -> Result<Vec<Stored>, DomainError> {
+    let now = Utc::now();
+    let mut seen = HashSet::new();
+    let firsts: Vec<&Incoming> = items.iter().filter(|i| seen.insert(i.head.id.as_str())).collect();
     let txn = db.begin().await?;
-    let inserted = Events::insert(stripe_events::ActiveModel {
-        id: Set(head.id.clone()),
-        event_type: Set(head.event_type.clone()),
-        api_version: Set(head.api_version.clone()),
-        created: Set(head.created),
-        livemode: Set(head.livemode),
-        payload: Set(payload.to_owned()),
+    let rows = firsts.iter().map(|i| stripe_events::ActiveModel {
+        id: Set(i.head.id.clone()),
+        event_type: Set(i.head.event_type.clone()),
+        api_version: Set(i.head.api_version.clone()),
+        created: Set(i.head.created),
+        livemode: Set(i.head.livemode),
+        payload: Set(i.raw.clone()),
         status: Set(StripeEventStatus::Received),
-        received_at: Set(Utc::now()),
+        received_at: Set(now),
         processed_at: Set(None),
         last_error: Set(None),
-    })
-    .on_conflict_do_nothing_on([Column::Id])
-    .exec_without_returning(&txn)
-    .await?;
-    let new_event = matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0);
-    let job = outbox::enqueue(&txn, &JobPayload::StripeEvent { event_id: head.id.clone() }, policy, push_grace).await?;
+    });
+    let inserted: HashSet<String> =
+        match Events::insert_many(rows).on_conflict_do_nothing_on([Column::Id]).exec_with_returning_keys(&txn).await? {
+            TryInsertResult::Inserted(keys) => keys.into_iter().collect(),
+            TryInsertResult::Conflicted | TryInsertResult::Empty => HashSet::new(),
+        };
+    // A new event's job is new too; its key is derived from the event id.
+    let mut job_of = std::collections::HashMap::new();
+    let mut job_rows = Vec::new();
+    for i in firsts.iter().filter(|i| inserted.contains(&i.head.id)) {
+        let row = outbox::new_row(&JobPayload::StripeEvent { event_id: i.head.id.clone() }, policy, push_grace)?;
+        if let sea_orm::ActiveValue::Set(id) = row.id {
+            job_of.insert(i.head.id.clone(), id);
+        }
+        job_rows.push(row);
+    }
+    if !job_rows.is_empty() {
+        Jobs::insert_many(job_rows).on_conflict_do_nothing_on([JobCol::JobKey]).exec_without_returning(&txn).await?;
+    }
     txn.commit().await?;
-    Ok(Stored { job, new_event })
+    let mut answered = HashSet::new();
+    Ok(items
+        .iter()
+        .map(|i| {
+            let first_in_batch = answered.insert(i.head.id.as_str());
+            let new_event = first_in_batch && inserted.contains(&i.head.id);
+            Stored { new_event, new_job: if new_event { job_of.get(&i.head.id).copied() } else { None } }
+        })
+        .collect())
 }
 
 /// Records what became of an event.
@@ -79,7 +119,6 @@ pub async fn mark<C: sea_orm::ConnectionTrait>(
     status: StripeEventStatus,
     error: Option<String>,
 ) -> Result<(), sea_orm::DbErr> {
-    use sea_orm::QueryFilter;
     use sea_orm::sea_query::Expr;
     Events::update_many()
         .col_expr(Column::Status, Expr::value(status.as_str()))

@@ -1,0 +1,102 @@
+//! Group commit for webhook ingestion. Each delivery is verified in its own request, then
+//! handed to a collector; the collector gathers whatever deliveries are waiting (no timer:
+//! under light load a batch is one event, under heavy load it is whatever arrived while the
+//! previous batch committed) and commits them in one transaction, a few batches at a time.
+//! Each request answers only after its batch committed, so nothing unsaved is ever
+//! acknowledged. New jobs are then pushed to Redis in one bounded call.
+
+use billing::config::Settings;
+use billing::jobs::dispatch::Dispatcher;
+use billing::jobs::{JobMessage, JobQueue, PUSH_GRACE};
+use billing::stripe::inbox::{self, Incoming, Stored};
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+/// Most events one transaction holds.
+const MAX_BATCH: usize = 512;
+/// Batches committing at once (each holds one database connection).
+const PARALLEL_BATCHES: usize = 4;
+/// A Redis push slower than this is left to the relay.
+const PUSH_TIMEOUT: Duration = Duration::from_millis(500);
+
+struct Pending {
+    item: Incoming,
+    reply: oneshot::Sender<Result<Stored, String>>,
+}
+
+#[derive(Clone)]
+pub struct Inbox {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl Inbox {
+    pub fn start(db: DatabaseConnection, dispatcher: Dispatcher, settings: Arc<Settings>) -> Inbox {
+        let (tx, mut rx) = mpsc::channel::<Pending>(MAX_BATCH * PARALLEL_BATCHES * 4);
+        tokio::spawn(async move {
+            let permits = Arc::new(Semaphore::new(PARALLEL_BATCHES));
+            while let Some(first) = rx.recv().await {
+                // Waiting for a free slot is what lets a batch grow under load.
+                let Ok(permit) = permits.clone().acquire_owned().await else { return };
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(p) => batch.push(p),
+                        Err(_) => break,
+                    }
+                }
+                let (db, dispatcher, settings) = (db.clone(), dispatcher.clone(), settings.clone());
+                tokio::spawn(async move {
+                    flush(&db, &dispatcher, &settings, batch).await;
+                    drop(permit);
+                });
+            }
+        });
+        Inbox { tx }
+    }
+
+    /// Stores one verified event; resolves once it is committed (or failed to be).
+    pub async fn store(&self, item: Incoming) -> Result<Stored, String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Pending { item, reply }).await.map_err(|_| "inbox closed".to_owned())?;
+        rx.await.map_err(|_| "inbox dropped the request".to_owned())?
+    }
+}
+
+async fn flush(db: &DatabaseConnection, dispatcher: &Dispatcher, settings: &Settings, batch: Vec<Pending>) {
+    let items: Vec<Incoming> = batch.iter().map(|p| p.item.clone()).collect();
+    let policy = settings.queue(JobQueue::StripeEvent);
+    match inbox::store_many(db, &items, &policy, PUSH_GRACE).await {
+        Ok(stored) => {
+            let jobs: Vec<JobMessage> =
+                stored.iter().filter_map(|s| s.new_job).map(|job_id| JobMessage { job_id }).collect();
+            let pushed = tokio::time::timeout(
+                PUSH_TIMEOUT,
+                dispatcher.push_bounded(JobQueue::StripeEvent, &jobs, settings.redis_window),
+            )
+            .await;
+            match pushed {
+                Ok(Ok(n)) if n < jobs.len() => {
+                    tracing::debug!(
+                        pushed = n,
+                        waiting = jobs.len() - n,
+                        "queue window full; the relay pushes the rest"
+                    )
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "push failed; the relay will retry"),
+                Err(_) => tracing::warn!("push timed out; the relay will retry"),
+            }
+            for (p, s) in batch.into_iter().zip(stored) {
+                let _ = p.reply.send(Ok(s));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, events = batch.len(), "cannot store webhooks");
+            for p in batch {
+                let _ = p.reply.send(Err(e.to_string()));
+            }
+        }
+    }
+}
