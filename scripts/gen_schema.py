@@ -198,7 +198,7 @@ TABLES = {
     received_at ts
     processed_at ts?
     last_error text?
- """, ["INDEX (event_type)"]),
+ """, []),
  "usdc_transfers": ("USDC transfers seen or claimed; (chain_id, tx_hash, log_index) is claimed once.", """
     id uuid pk
     chain_id i64
@@ -311,7 +311,7 @@ TABLES = {
     updated_at ts
     started_at ts?
     finished_at ts?
- """, ["UNIQUE (job_key)", "INDEX (status, available_at)", "INDEX (queue, status)"]),
+ """, ["UNIQUE (job_key)", "INDEX (queue, status, available_at)"]),
  "audit_log": ("Who did what, for operators and admins.", """
     id uuid pk
     actor text

@@ -231,8 +231,6 @@ CREATE TABLE stripe_events (
     last_error text
 );
 
-CREATE INDEX stripe_events_event_type_idx ON stripe_events (event_type);
-
 CREATE TABLE usdc_transfers (
     id {uuid} NOT NULL PRIMARY KEY,
     chain_id bigint NOT NULL,
@@ -383,9 +381,7 @@ CREATE TABLE jobs (
 
 CREATE UNIQUE INDEX jobs_job_key_key ON jobs (job_key);
 
-CREATE INDEX jobs_status_available_at_idx ON jobs (status, available_at);
-
-CREATE INDEX jobs_queue_status_idx ON jobs (queue, status);
+CREATE INDEX jobs_queue_status_available_at_idx ON jobs (queue, status, available_at);
 
 CREATE TABLE audit_log (
     id {uuid} NOT NULL PRIMARY KEY,
