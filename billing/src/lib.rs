@@ -17,6 +17,7 @@ pub mod ledger;
 pub mod money;
 pub mod orders;
 pub mod secret;
+pub mod startup;
 pub mod stripe;
 pub mod telemetry;
 pub mod usdc;

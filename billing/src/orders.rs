@@ -12,6 +12,44 @@ use uuid::Uuid;
 /// The smallest top-up (000: "min $10").
 pub const MIN_TOPUP: Micros = Micros::new(10_000_000);
 
+/// What an order is for; the rest of its row starts empty.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub account_id: Uuid,
+    pub kind: OrderKind,
+    pub status: OrderStatus,
+    pub method: PayMethod,
+    pub amount: Micros,
+    pub plan_id: Option<Uuid>,
+    pub details: serde_json::Value,
+}
+
+impl NewOrder {
+    pub fn into_row(self) -> orders::ActiveModel {
+        let now = Utc::now();
+        let completed = self.status == OrderStatus::Completed;
+        orders::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            account_id: Set(self.account_id),
+            kind: Set(self.kind),
+            status: Set(self.status),
+            method: Set(self.method),
+            amount: Set(self.amount.get()),
+            currency: Set("usd".into()),
+            plan_id: Set(self.plan_id),
+            pool_id: Set(None),
+            coupon_id: Set(None),
+            details: Set(self.details),
+            provider_session_id: Set(None),
+            checkout_url: Set(None),
+            last_error: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            completed_at: Set(completed.then_some(now)),
+        }
+    }
+}
+
 /// Records a pending credit top-up order.
 pub async fn create_topup<C: ConnectionTrait>(
     db: &C,
@@ -22,27 +60,16 @@ pub async fn create_topup<C: ConnectionTrait>(
     if amount < MIN_TOPUP {
         return Err(DomainError::Invalid("amount must be at least 10 USD".into()));
     }
-    let now = Utc::now();
-    let row = orders::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        account_id: Set(account_id),
-        kind: Set(OrderKind::Topup),
-        status: Set(OrderStatus::Pending),
-        method: Set(method),
-        amount: Set(amount.get()),
-        currency: Set("usd".into()),
-        plan_id: Set(None),
-        pool_id: Set(None),
-        coupon_id: Set(None),
-        details: Set(serde_json::json!({})),
-        provider_session_id: Set(None),
-        checkout_url: Set(None),
-        last_error: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        completed_at: Set(None),
+    let order = NewOrder {
+        account_id,
+        kind: OrderKind::Topup,
+        status: OrderStatus::Pending,
+        method,
+        amount,
+        plan_id: None,
+        details: serde_json::json!({}),
     };
-    Ok(Orders::insert(row).exec_with_returning(db).await?)
+    Ok(Orders::insert(order.into_row()).exec_with_returning(db).await?)
 }
 
 /// Marks an order completed unless it already is; returns whether this call completed it.
@@ -89,25 +116,15 @@ pub async fn create_usdc<C: ConnectionTrait>(
             }
         }
     }
-    let now = Utc::now();
-    let row = orders::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        account_id: Set(account.id),
-        kind: Set(kind),
-        status: Set(OrderStatus::Pending),
-        method: Set(PayMethod::Usdc),
-        amount: Set(amount.get()),
-        currency: Set("usd".into()),
-        plan_id: Set(plan_id),
-        pool_id: Set(None),
-        coupon_id: Set(None),
-        details: Set(serde_json::json!({"uniqueAmount": unique})),
-        provider_session_id: Set(None),
-        checkout_url: Set(None),
-        last_error: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        completed_at: Set(None),
-    };
+    let row = NewOrder {
+        account_id: account.id,
+        kind,
+        status: OrderStatus::Pending,
+        method: PayMethod::Usdc,
+        amount,
+        plan_id,
+        details: serde_json::json!({"uniqueAmount": unique}),
+    }
+    .into_row();
     Ok(Orders::insert(row).exec_with_returning(db).await?)
 }

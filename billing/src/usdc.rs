@@ -183,33 +183,22 @@ async fn complete_order<C: ConnectionTrait>(
     amount: Micros,
     reference: &str,
 ) -> Result<Uuid, DomainError> {
-    let now = Utc::now();
     if let Some(order) = oldest_pending_order(db, account_id, kind, plan_id).await? {
         crate::orders::mark_completed(db, order.id).await?;
         return Ok(order.id);
     }
+    let row = crate::orders::NewOrder {
+        account_id,
+        kind,
+        status: OrderStatus::Completed,
+        method: PayMethod::Usdc,
+        amount,
+        plan_id,
+        details: serde_json::json!({"reference": reference}),
+    }
+    .into_row();
     let id = Uuid::now_v7();
-    Orders::insert(orders::ActiveModel {
-        id: Set(id),
-        account_id: Set(account_id),
-        kind: Set(kind),
-        status: Set(OrderStatus::Completed),
-        method: Set(PayMethod::Usdc),
-        amount: Set(amount.get()),
-        currency: Set("usd".into()),
-        plan_id: Set(plan_id),
-        pool_id: Set(None),
-        coupon_id: Set(None),
-        details: Set(serde_json::json!({"reference": reference})),
-        provider_session_id: Set(None),
-        checkout_url: Set(None),
-        last_error: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        completed_at: Set(Some(now)),
-    })
-    .exec_without_returning(db)
-    .await?;
+    Orders::insert(orders::ActiveModel { id: Set(id), ..row }).exec_without_returning(db).await?;
     Ok(id)
 }
 

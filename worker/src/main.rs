@@ -1,23 +1,8 @@
-use billing::config::Settings;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let settings = match Settings::from_env() {
+    let settings = match billing::startup::init() {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("{e}");
-            return std::process::ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    billing::telemetry::init(settings.log_format);
-    if !settings.dev_defaults.is_empty() {
-        tracing::warn!(settings = ?settings.dev_defaults, "using development defaults; set these in production");
-    }
-    match worker::run(settings).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "worker failed");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    billing::startup::exit(worker::run(settings).await, "worker")
 }

@@ -54,9 +54,8 @@ pub async fn enqueue<C: ConnectionTrait>(
     policy: &QueuePolicy,
     push_grace: Duration,
 ) -> Result<Enqueued, DbErr> {
-    let row = new_row(payload, policy, push_grace)?;
     let id = Uuid::now_v7();
-    let row = jobs::ActiveModel { id: Set(id), ..row };
+    let row = jobs::ActiveModel { id: Set(id), ..new_row(payload, policy, push_grace)? };
     let inserted = Jobs::insert(row).on_conflict_do_nothing_on([Column::JobKey]).exec_without_returning(db).await?;
     if matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
         return Ok(Enqueued { job_id: id, created: true });
