@@ -97,6 +97,14 @@ pub struct SeenTransfer {
 }
 
 impl SeenTransfer {
+    /// The condition selecting this transfer's row: chain, hash and log index.
+    fn key(&self) -> sea_orm::Condition {
+        sea_orm::Condition::all()
+            .add(UCol::ChainId.eq(self.chain_id))
+            .add(UCol::TxHash.eq(self.tx_hash.as_str()))
+            .add(UCol::LogIndex.eq(self.log_index))
+    }
+
     fn reference(&self) -> String {
         format!("usdc:{}:{}:{}", self.chain_id, self.tx_hash, self.log_index)
     }
@@ -135,9 +143,7 @@ async fn claim<C: ConnectionTrait>(db: &C, t: &SeenTransfer, account_id: Uuid) -
         .col_expr(UCol::AccountId, Expr::value(Some(account_id)))
         .col_expr(UCol::Status, Expr::value(UsdcTransferStatus::Credited.as_str()))
         .col_expr(UCol::UpdatedAt, Expr::value(now))
-        .filter(UCol::ChainId.eq(t.chain_id))
-        .filter(UCol::TxHash.eq(t.tx_hash.as_str()))
-        .filter(UCol::LogIndex.eq(t.log_index))
+        .filter(t.key())
         .filter(UCol::AccountId.is_null())
         .exec(db)
         .await?
@@ -146,13 +152,7 @@ async fn claim<C: ConnectionTrait>(db: &C, t: &SeenTransfer, account_id: Uuid) -
     if taken {
         return Ok((true, true));
     }
-    let row = Transfers::find()
-        .filter(UCol::ChainId.eq(t.chain_id))
-        .filter(UCol::TxHash.eq(t.tx_hash.as_str()))
-        .filter(UCol::LogIndex.eq(t.log_index))
-        .one(db)
-        .await?
-        .ok_or(DomainError::NotFound("usdc transfer"))?;
+    let row = Transfers::find().filter(t.key()).one(db).await?.ok_or(DomainError::NotFound("usdc transfer"))?;
     Ok((row.account_id == Some(account_id), false))
 }
 
@@ -255,13 +255,7 @@ pub async fn apply(
     let now = Utc::now();
     let kind = if plan.is_some() { OrderKind::PlanCheckout } else { OrderKind::Topup };
     let order_id = complete_order(&txn, account_id, kind, plan.as_ref().map(|p| p.id), t.amount, &reference).await?;
-    Transfers::update_many()
-        .col_expr(UCol::OrderId, Expr::value(Some(order_id)))
-        .filter(UCol::ChainId.eq(t.chain_id))
-        .filter(UCol::TxHash.eq(t.tx_hash.as_str()))
-        .filter(UCol::LogIndex.eq(t.log_index))
-        .exec(&txn)
-        .await?;
+    Transfers::update_many().col_expr(UCol::OrderId, Expr::value(Some(order_id))).filter(t.key()).exec(&txn).await?;
     Payments::insert(payments::ActiveModel {
         id: Set(Uuid::now_v7()),
         account_id: Set(account_id),
@@ -349,12 +343,7 @@ async fn previous_result(
     let Some(plan) = plan else {
         return Ok(UsdcResult::Credited { amount: t.amount, tx_hash: t.tx_hash.clone() });
     };
-    let row = Transfers::find()
-        .filter(UCol::ChainId.eq(t.chain_id))
-        .filter(UCol::TxHash.eq(t.tx_hash.as_str()))
-        .filter(UCol::LogIndex.eq(t.log_index))
-        .one(db)
-        .await?;
+    let row = Transfers::find().filter(t.key()).one(db).await?;
     let order = match row.and_then(|r| r.order_id) {
         Some(id) => Orders::find_by_id(id).one(db).await?,
         None => None,
