@@ -137,3 +137,31 @@ async fn idle_worker_starts_a_pushed_job_at_once() {
     assert!(latency < 1_000_000, "an idle worker must not wait for a poll interval: {latency} µs");
     app.assert_ledger_invariants().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_failure_is_dead_lettered_with_its_error_and_can_be_requeued() {
+    let app = TestApp::spawn().await;
+    let order = app.topup_order("dead-letter-user", 10).await;
+    // Stripe says it was paid in euros: a rule violation that no retry can fix.
+    let mut event = checkout_session_completed("evt_dead_letter", order.id, 1000);
+    event["data"]["object"]["currency"] = serde_json::json!("eur");
+    assert_eq!(app.deliver(&event).await.status(), 200);
+    app.wait_drained(Duration::from_secs(10)).await;
+    let job = app.job("stripe-event:evt_dead_letter").await.expect("job");
+    assert_eq!((job.status, job.attempts), (JobStatus::Dead, 1), "terminal errors are not retried");
+    assert!(job.last_error.as_deref().is_some_and(|e| e.contains("currency")), "{:?}", job.last_error);
+    assert_eq!(app.dead_jobs().await.len(), 1);
+    assert_eq!(app.balance(order.account_id).await, Micros::ZERO);
+
+    // The operator fixes the cause (the order's currency) and requeues: the relay pushes
+    // it, it runs once more and succeeds.
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    let fixed = entities::orders::ActiveModel { id: Set(order.id), currency: Set("eur".into()), ..Default::default() };
+    fixed.update(&app.db.conn).await.expect("fix the order");
+    assert!(billing::jobs::outbox::requeue(&app.db.conn, job.id).await.expect("requeue"));
+    app.wait_drained(Duration::from_secs(15)).await;
+    let job = app.job("stripe-event:evt_dead_letter").await.expect("job");
+    assert_eq!(job.status, JobStatus::Done);
+    assert_eq!(app.balance(order.account_id).await, Micros::from_usd(10).expect("10"));
+    app.assert_ledger_invariants().await;
+}
