@@ -33,6 +33,9 @@ pub struct Settings {
     pub stripe_secret_key: Secret,
     pub stripe_webhook_secret: Secret,
     pub stripe_api_base: String,
+    /// Where Stripe Checkout sends the customer back to.
+    pub checkout_success_url: String,
+    pub checkout_cancel_url: String,
     pub chain_rpc_url: String,
     pub chain_id: u64,
     pub usdc_contract: String,
@@ -160,6 +163,16 @@ impl Settings {
             stripe_api_base.starts_with("http://") || stripe_api_base.starts_with("https://"),
             "STRIPE_API_BASE: must be an http(s) URL",
         );
+        let checkout_success_url = r.string("CHECKOUT_SUCCESS_URL", "http://127.0.0.1:8080/billing?checkout=success");
+        let checkout_cancel_url = r.string("CHECKOUT_CANCEL_URL", "http://127.0.0.1:8080/billing?checkout=canceled");
+        for (name, url) in
+            [("CHECKOUT_SUCCESS_URL", &checkout_success_url), ("CHECKOUT_CANCEL_URL", &checkout_cancel_url)]
+        {
+            r.check(
+                url.starts_with("http://") || url.starts_with("https://"),
+                format!("{name}: must be an http(s) URL"),
+            );
+        }
         let chain_rpc_url = r.string("CHAIN_RPC_URL", "http://127.0.0.1:8545");
         r.check(
             chain_rpc_url.starts_with("http://") || chain_rpc_url.starts_with("https://"),
@@ -228,6 +241,8 @@ impl Settings {
             stripe_secret_key: Secret::new(stripe_secret_key),
             stripe_webhook_secret: Secret::new(stripe_webhook_secret),
             stripe_api_base,
+            checkout_success_url,
+            checkout_cancel_url,
             chain_rpc_url,
             chain_id,
             usdc_contract,

@@ -7,6 +7,7 @@ pub mod jobs;
 pub mod relay;
 pub mod runner;
 pub mod schedule;
+pub mod stripe_api;
 
 use anyhow::Context as _;
 use apalis::prelude::*;
@@ -29,7 +30,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let dispatcher = Dispatcher::new(conn, settings.redis_prefix.clone());
     let settings = Arc::new(settings);
     let chain = chain::ChainClient::from_settings(&settings).map_err(|e| anyhow::anyhow!(e))?;
-    let ctx = Arc::new(Ctx { db: db.clone(), settings: settings.clone(), chain });
+    let stripe = stripe_api::client(&settings).map_err(|e| anyhow::anyhow!(e))?;
+    let ctx = Arc::new(Ctx { db: db.clone(), settings: settings.clone(), chain, stripe });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let relay = tokio::spawn(relay::run(db.clone(), dispatcher.clone(), settings.clone(), stop_rx.clone()));

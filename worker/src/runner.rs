@@ -16,6 +16,8 @@ pub struct Ctx {
     pub settings: Arc<Settings>,
     /// The chain client, when USDC payments are configured.
     pub chain: Option<crate::chain::ChainClient>,
+    /// The Stripe client, when `STRIPE_SECRET_KEY` is set.
+    pub stripe: Option<stripe::Client>,
 }
 
 /// One queue's worker: the shared context plus the queue it serves.

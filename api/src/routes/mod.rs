@@ -3,6 +3,7 @@
 pub mod checkin;
 pub mod credits;
 pub mod health;
+pub mod topup;
 pub mod usdc;
 pub mod webhooks;
 
@@ -31,7 +32,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/billing/payment-address", get(usdc::address))
         .route("/api/billing/checkout", post(usdc::checkout))
         .route("/api/billing/verify-payment", post(usdc::verify_payment))
-        .route("/api/billing/topup", post(usdc::topup))
+        .route("/api/billing/topup", post(topup::topup))
         .route("/api/billing/verify-topup", post(usdc::verify_topup))
         .route("/api/billing/wallet", axum::routing::put(usdc::bind_wallet))
         .route("/admin/usdc/unmatched", get(usdc::unmatched))

@@ -33,7 +33,7 @@ fn payment_address(state: &AppState) -> Result<&str, ApiError> {
 }
 
 /// A USD amount from a JSON number or string, exact to the micro-dollar.
-fn usd_amount(value: &Value, field: &str) -> Result<Micros, ApiError> {
+pub fn usd_amount(value: &Value, field: &str) -> Result<Micros, ApiError> {
     let text = match value {
         Value::Number(n) => n.to_string(),
         Value::String(s) => s.clone(),
@@ -99,7 +99,7 @@ pub async fn checkout(
     .into_response())
 }
 
-fn stripe_unavailable() -> ApiError {
+pub fn stripe_unavailable() -> ApiError {
     ApiError::new(
         StatusCode::NOT_IMPLEMENTED,
         "method_unavailable",
@@ -107,7 +107,7 @@ fn stripe_unavailable() -> ApiError {
     )
 }
 
-async fn account(state: &AppState, principal: &Principal) -> Result<entities::accounts::Model, ApiError> {
+pub async fn account(state: &AppState, principal: &Principal) -> Result<entities::accounts::Model, ApiError> {
     use sea_orm::EntityTrait;
     entities::accounts::Entity::find_by_id(principal.account_id)
         .one(&state.db)
@@ -115,37 +115,10 @@ async fn account(state: &AppState, principal: &Principal) -> Result<entities::ac
         .ok_or_else(|| ApiError::not_found("account"))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TopupRequest {
-    amount: Value,
-    method: String,
-}
-
-/// `POST /api/billing/topup` (000).
-#[utoipa::path(post, path = "/api/billing/topup", security(("bearer" = [])), responses((status = 200)))]
-pub async fn topup(
-    State(state): State<AppState>,
-    principal: Principal,
-    ApiJson(req): ApiJson<TopupRequest>,
-) -> Result<Response, ApiError> {
-    principal.require(Scope::Write)?;
-    let amount = usd_amount(&req.amount, "amount")?;
-    if amount < billing::orders::MIN_TOPUP {
-        return Err(ApiError::bad_request("invalid_request", "amount: the minimum top-up is 10 USD"));
-    }
-    match req.method.as_str() {
-        "usdc" => {}
-        "stripe" | "stripe_direct" => return Err(stripe_unavailable()),
-        other => {
-            return Err(ApiError::bad_request(
-                "invalid_request",
-                format!("method: {other:?} is not stripe, stripe_direct or usdc"),
-            ));
-        }
-    }
-    let address = payment_address(&state)?.to_owned();
-    let account = account(&state, &principal).await?;
+/// The USDC half of `POST /api/billing/topup`: wallet instructions for a pending order.
+pub async fn start_topup(state: &AppState, principal: &Principal, amount: Micros) -> Result<Response, ApiError> {
+    let address = payment_address(state)?.to_owned();
+    let account = account(state, principal).await?;
     let order = billing::orders::create_usdc(&state.db, &account, OrderKind::Topup, amount, None).await?;
     Ok(ok(json!({"address": address, "chain": "base", "amount": Micros::new(order.amount).to_string()}))
         .into_response())

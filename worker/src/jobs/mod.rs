@@ -1,6 +1,7 @@
 //! The one place every job kind is registered: a payload goes to its module's handler.
 
 pub mod chain_scan;
+pub mod checkout;
 pub mod stripe_event;
 pub mod usdc_verify;
 
@@ -45,6 +46,7 @@ pub async fn handle(ctx: &Ctx, job: &jobs::Model, payload: JobPayload) -> Result
             usdc_verify::handle(ctx, job, chain_id, &tx_hash, account_id, &purpose).await.map(Some)
         }
         JobPayload::ChainScan { .. } => chain_scan::handle(ctx).await.map(Some),
+        JobPayload::Checkout { order_id } => checkout::handle(ctx, job, order_id).await.map(Some),
         // The kinds below are produced by features not built yet (Stripe flows, metering,
         // expiry, reconciliation). Until their handlers exist, a job of theirs is
         // dead-lettered, visible to operators, and requeueable once the handler ships.

@@ -1,0 +1,398 @@
+//! The project's stateful fake Stripe (Stripe itself cannot be reached from here).
+//!
+//! It speaks Stripe's wire format: form-encoded requests with bracketed keys, bearer secret
+//! keys, Stripe's error envelope and status codes, and `Idempotency-Key` (same key and
+//! parameters → the same response; other parameters → 400 `idempotency_error`). Objects are
+//! built from Stripe's published fixtures (`fixtures/stripe/`), so clients that parse real
+//! Stripe objects parse these. Test helpers play the customer (complete or expire a
+//! checkout) and deliver the resulting events, signed, to the webhook endpoint.
+//!
+//! Covered so far: customers, checkout sessions (payment mode). The Stripe issue grows it.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+const FIXTURES: &str = include_str!("../fixtures/stripe/fixtures.json");
+pub const API_VERSION: &str = "2025-09-30.clover";
+
+fn fixture(name: &str) -> Value {
+    serde_json::from_str::<Value>(FIXTURES).map(|v| v["resources"][name].clone()).unwrap_or(Value::Null)
+}
+
+fn random_id(prefix: &str) -> String {
+    format!("{prefix}_test_{}", uuid::Uuid::new_v4().simple())
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+#[derive(Default)]
+struct Store {
+    customers: HashMap<String, Value>,
+    sessions: HashMap<String, Value>,
+    /// key → (parameter fingerprint, status, body)
+    idempotency: HashMap<String, (String, u16, Value)>,
+    /// Answer this many API requests with a 500 before doing anything.
+    fail_next: u32,
+    /// Every API request as `METHOD path` with its Idempotency-Key.
+    requests: Vec<(String, Option<String>)>,
+    webhook: Option<(String, String)>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    store: Arc<Mutex<Store>>,
+    base_url: String,
+}
+
+pub struct FakeStripe {
+    pub base_url: String,
+    pub secret_key: String,
+    shared: Shared,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// A Stripe error response.
+fn error(status: StatusCode, kind: &str, code: Option<&str>, message: &str, param: Option<&str>) -> Response {
+    (status, Json(json!({"error": {"type": kind, "code": code, "message": message, "param": param}}))).into_response()
+}
+
+/// Stripe's form encoding, flattened: `metadata[order_id]=x` stays `metadata[order_id]`.
+fn parse_form(body: &[u8]) -> BTreeMap<String, String> {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).unwrap_or_default().into_iter().collect()
+}
+
+fn metadata(form: &BTreeMap<String, String>) -> Value {
+    let mut map = serde_json::Map::new();
+    for (k, v) in form {
+        if let Some(key) = k.strip_prefix("metadata[").and_then(|r| r.strip_suffix(']')) {
+            map.insert(key.to_owned(), Value::String(v.clone()));
+        }
+    }
+    Value::Object(map)
+}
+
+impl FakeStripe {
+    pub async fn start() -> FakeStripe {
+        FakeStripe::start_on("127.0.0.1:0").await
+    }
+
+    pub async fn start_on(addr: &str) -> FakeStripe {
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind fake stripe");
+        let base_url = format!("http://{}", listener.local_addr().expect("addr"));
+        let shared = Shared { store: Arc::default(), base_url: base_url.clone() };
+        let app = Router::new()
+            .route("/v1/customers", post(create_customer))
+            .route("/v1/customers/{id}", get(get_customer))
+            .route("/v1/checkout/sessions", post(create_session))
+            .route("/v1/checkout/sessions/{id}", get(get_session))
+            .route("/v1/checkout/sessions/{id}/expire", post(expire_session))
+            .route("/pay/{id}", get(pay_page).post(pay))
+            .fallback(|| async {
+                error(StatusCode::NOT_FOUND, "invalid_request_error", None, "Unrecognized request URL.", None)
+            })
+            .with_state(shared.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeStripe { base_url, secret_key: "sk_test_tollgate_fake".into(), shared, task }
+    }
+
+    /// Where events go, signed with `secret`.
+    pub fn deliver_to(&self, url: &str, secret: &str) {
+        if let Ok(mut s) = self.shared.store.lock() {
+            s.webhook = Some((url.to_owned(), secret.to_owned()));
+        }
+    }
+
+    /// The next `n` API requests answer 500, as Stripe does when it is having a bad day.
+    pub fn fail_next(&self, n: u32) {
+        if let Ok(mut s) = self.shared.store.lock() {
+            s.fail_next = n;
+        }
+    }
+
+    pub fn sessions(&self) -> Vec<Value> {
+        self.shared.store.lock().map(|s| s.sessions.values().cloned().collect()).unwrap_or_default()
+    }
+
+    pub fn requests(&self) -> Vec<(String, Option<String>)> {
+        self.shared.store.lock().map(|s| s.requests.clone()).unwrap_or_default()
+    }
+
+    /// The customer pays: the session completes and `checkout.session.completed` is
+    /// delivered. Returns the event.
+    pub async fn complete_session(&self, id: &str) -> Value {
+        self.shared.complete_session(id).await
+    }
+
+    /// The session's time runs out: `checkout.session.expired`.
+    pub async fn expire(&self, id: &str) -> Value {
+        self.shared.expire(id).await
+    }
+}
+
+impl Shared {
+    async fn complete_session(&self, id: &str) -> Value {
+        let (session, previous) = {
+            let mut s = self.store.lock().expect("store");
+            let session = s.sessions.get_mut(id).expect("known session");
+            let previous = json!({"status": session["status"], "payment_status": session["payment_status"]});
+            session["status"] = json!("complete");
+            session["payment_status"] = json!("paid");
+            session["payment_intent"] = json!(random_id("pi"));
+            (session.clone(), previous)
+        };
+        self.emit("checkout.session.completed", session, previous).await
+    }
+
+    async fn expire(&self, id: &str) -> Value {
+        let (session, previous) = {
+            let mut s = self.store.lock().expect("store");
+            let session = s.sessions.get_mut(id).expect("known session");
+            let previous = json!({"status": session["status"]});
+            session["status"] = json!("expired");
+            (session.clone(), previous)
+        };
+        self.emit("checkout.session.expired", session, previous).await
+    }
+
+    async fn emit(&self, event_type: &str, object: Value, previous: Value) -> Value {
+        let mut event = fixture("event");
+        event["id"] = json!(random_id("evt"));
+        event["api_version"] = json!(API_VERSION);
+        event["created"] = json!(now());
+        event["type"] = json!(event_type);
+        event["pending_webhooks"] = json!(1);
+        event["data"] = json!({"object": object, "previous_attributes": previous});
+        let target = self.store.lock().ok().and_then(|s| s.webhook.clone());
+        if let Some((url, secret)) = target {
+            let body = serde_json::to_vec(&event).expect("event json");
+            let signature = crate::events::signature(&body, now(), &secret);
+            let client = reqwest::Client::new();
+            let res = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("stripe-signature", signature)
+                .body(body)
+                .send()
+                .await;
+            assert!(res.is_ok_and(|r| r.status().is_success()), "webhook delivery accepted");
+        }
+        event
+    }
+}
+
+/// The hosted checkout page, for the quick start: a button that pays.
+async fn pay_page(Path(id): Path<String>) -> axum::response::Html<String> {
+    axum::response::Html(format!(
+        "<!doctype html><title>Fake Stripe Checkout</title><h1>Fake Stripe Checkout</h1>\
+         <p>Session {id}</p><form method=post><button>Pay</button></form>"
+    ))
+}
+
+async fn pay(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
+    let known = shared.store.lock().is_ok_and(|s| s.sessions.contains_key(&id));
+    if !known {
+        return (StatusCode::NOT_FOUND, "no such session").into_response();
+    }
+    shared.complete_session(&id).await;
+    "Paid. You can close this page.".into_response()
+}
+
+impl Drop for FakeStripe {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Authentication, injected failures, request log and `Idempotency-Key` around a handler.
+fn handle(
+    shared: &Shared,
+    headers: &HeaderMap,
+    method_path: &str,
+    body: &[u8],
+    run: impl FnOnce(&mut Store, &BTreeMap<String, String>) -> (StatusCode, Value),
+) -> Response {
+    let authorized =
+        headers.get("authorization").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("Bearer sk_test_"));
+    if !authorized {
+        return error(StatusCode::UNAUTHORIZED, "invalid_request_error", None, "Invalid API Key provided.", None);
+    }
+    let Ok(mut store) = shared.store.lock() else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "api_error", None, "lock poisoned", None);
+    };
+    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    store.requests.push((method_path.to_owned(), key.clone()));
+    if store.fail_next > 0 {
+        store.fail_next -= 1;
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "api_error", None, "An unknown error occurred.", None);
+    }
+    let form = parse_form(body);
+    let fingerprint = format!("{method_path}?{}", serde_urlencoded::to_string(&form).unwrap_or_default());
+    if let Some((seen, status, body)) = key.as_ref().and_then(|k| store.idempotency.get(k)) {
+        if *seen != fingerprint {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "idempotency_error",
+                None,
+                "Keys for idempotent requests can only be used with the same parameters they were first used with.",
+                None,
+            );
+        }
+        let mut res = (StatusCode::from_u16(*status).unwrap_or(StatusCode::OK), Json(body.clone())).into_response();
+        res.headers_mut().insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+        return res;
+    }
+    let (status, body) = run(&mut store, &form);
+    if let Some(key) = key {
+        store.idempotency.insert(key, (fingerprint, status.as_u16(), body.clone()));
+    }
+    (status, Json(body)).into_response()
+}
+
+fn err_body(kind: &str, code: &str, message: &str, param: Option<&str>) -> Value {
+    json!({"error": {"type": kind, "code": code, "message": message, "param": param}})
+}
+
+async fn create_customer(State(shared): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    handle(&shared, &headers, "POST /v1/customers", &body, |store, form| {
+        let mut customer = fixture("customer");
+        let id = random_id("cus");
+        customer["id"] = json!(id);
+        customer["created"] = json!(now());
+        customer["email"] = form.get("email").map_or(Value::Null, |e| json!(e));
+        customer["name"] = form.get("name").map_or(Value::Null, |e| json!(e));
+        customer["metadata"] = metadata(form);
+        customer["discount"] = Value::Null;
+        store.customers.insert(id, customer.clone());
+        (StatusCode::OK, customer)
+    })
+}
+
+async fn get_customer(State(shared): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    handle(&shared, &headers, "GET /v1/customers", b"", |store, _| match store.customers.get(&id) {
+        Some(c) => (StatusCode::OK, c.clone()),
+        None => (
+            StatusCode::NOT_FOUND,
+            err_body("invalid_request_error", "resource_missing", &format!("No such customer: '{id}'"), Some("id")),
+        ),
+    })
+}
+
+async fn create_session(State(shared): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let base_url = shared.base_url.clone();
+    handle(&shared, &headers, "POST /v1/checkout/sessions", &body, move |store, form| {
+        let missing = |p: &str| {
+            (
+                StatusCode::BAD_REQUEST,
+                err_body(
+                    "invalid_request_error",
+                    "parameter_missing",
+                    &format!("Missing required param: {p}."),
+                    Some(p),
+                ),
+            )
+        };
+        let Some(mode) = form.get("mode") else { return missing("mode") };
+        if !["payment", "subscription", "setup"].contains(&mode.as_str()) {
+            return (
+                StatusCode::BAD_REQUEST,
+                err_body("invalid_request_error", "parameter_invalid_string", "Invalid mode", Some("mode")),
+            );
+        }
+        let Some(success_url) = form.get("success_url") else { return missing("success_url") };
+        if let Some(customer) = form.get("customer").filter(|c| !store.customers.contains_key(*c)) {
+            return (
+                StatusCode::BAD_REQUEST,
+                err_body(
+                    "invalid_request_error",
+                    "resource_missing",
+                    &format!("No such customer: '{customer}'"),
+                    Some("customer"),
+                ),
+            );
+        }
+        let mut total = 0i64;
+        let mut currency = None;
+        for i in 0.. {
+            let p = |f: &str| form.get(&format!("line_items[{i}]{f}"));
+            let Some(quantity) = p("[quantity]") else { break };
+            let unit = p("[price_data][unit_amount]").and_then(|a| a.parse::<i64>().ok());
+            let (Some(unit), Ok(quantity)) = (unit, quantity.parse::<i64>()) else {
+                return missing(&format!("line_items[{i}][price_data][unit_amount]"));
+            };
+            currency = p("[price_data][currency]").cloned().or(currency);
+            total += unit * quantity;
+        }
+        if mode == "payment" && total == 0 {
+            return missing("line_items");
+        }
+        let id = random_id("cs");
+        let mut session = fixture("checkout.session");
+        session["id"] = json!(id);
+        session["url"] = json!(format!("{base_url}/pay/{id}"));
+        session["mode"] = json!(mode);
+        session["status"] = json!("open");
+        session["payment_status"] = json!(if mode == "setup" { "no_payment_required" } else { "unpaid" });
+        session["payment_intent"] = Value::Null;
+        session["customer"] = form.get("customer").map_or(Value::Null, |c| json!(c));
+        session["client_reference_id"] = form.get("client_reference_id").map_or(Value::Null, |c| json!(c));
+        session["metadata"] = metadata(form);
+        session["success_url"] = json!(success_url);
+        session["cancel_url"] = form.get("cancel_url").map_or(Value::Null, |c| json!(c));
+        session["amount_subtotal"] = json!(total);
+        session["amount_total"] = json!(total);
+        session["currency"] = currency.map_or(Value::Null, |c| json!(c));
+        session["created"] = json!(now());
+        session["expires_at"] = json!(now() + 24 * 3600);
+        session["shipping_cost"] = Value::Null;
+        session["total_details"] = json!({"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0});
+        store.sessions.insert(id, session.clone());
+        (StatusCode::OK, session)
+    })
+}
+
+async fn get_session(State(shared): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    handle(&shared, &headers, "GET /v1/checkout/sessions", b"", |store, _| match store.sessions.get(&id) {
+        Some(s) => (StatusCode::OK, s.clone()),
+        None => (
+            StatusCode::NOT_FOUND,
+            err_body(
+                "invalid_request_error",
+                "resource_missing",
+                &format!("No such checkout.session: '{id}'"),
+                Some("id"),
+            ),
+        ),
+    })
+}
+
+async fn expire_session(State(shared): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    handle(&shared, &headers, "POST /v1/checkout/sessions/expire", b"", |store, _| match store.sessions.get_mut(&id) {
+        Some(s) if s["status"] == json!("open") => {
+            s["status"] = json!("expired");
+            (StatusCode::OK, s.clone())
+        }
+        Some(_) => (
+            StatusCode::BAD_REQUEST,
+            err_body("invalid_request_error", "checkout_session_not_open", "Only open sessions can be expired.", None),
+        ),
+        None => (
+            StatusCode::NOT_FOUND,
+            err_body(
+                "invalid_request_error",
+                "resource_missing",
+                &format!("No such checkout.session: '{id}'"),
+                Some("id"),
+            ),
+        ),
+    })
+}

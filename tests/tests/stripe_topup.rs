@@ -1,0 +1,93 @@
+//! Card top-ups through Stripe Checkout, against the project's fake Stripe.
+
+use billing::Micros;
+use entities::JobStatus;
+use serde_json::json;
+use std::time::Duration;
+use tollgate_tests::events::WEBHOOK_SECRET;
+use tollgate_tests::fake_stripe::FakeStripe;
+use tollgate_tests::{TestApp, TestOptions, eventually};
+
+async fn setup(secret: Option<&str>) -> (TestApp, FakeStripe) {
+    let stripe = FakeStripe::start().await;
+    let env = vec![
+        ("STRIPE_SECRET_KEY".to_owned(), secret.unwrap_or(&stripe.secret_key).to_owned()),
+        ("STRIPE_API_BASE".to_owned(), stripe.base_url.clone()),
+    ];
+    let app = TestApp::with(TestOptions { env, ..Default::default() }).await;
+    stripe.deliver_to(&format!("{}/payment/webhook/stripe", app.base_url), WEBHOOK_SECRET);
+    (app, stripe)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_topup_from_checkout_to_credits() {
+    let (app, stripe) = setup(None).await;
+    let token = app.jwt("card-user", "billing:read billing:write");
+    let (status, body) = app.post("/api/billing/topup", &token, &json!({"amount": 25, "method": "stripe"})).await;
+    assert_eq!(status, 200, "{body}");
+    let session_id = body["data"]["sessionId"].as_str().expect("session id").to_owned();
+    let url = body["data"]["sessionUrl"].as_str().expect("session url");
+    assert!(session_id.starts_with("cs_test_") && url.contains(&session_id), "{body}");
+
+    let sessions = stripe.sessions();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0]["amount_total"], json!(2500));
+    assert_eq!(sessions[0]["currency"], json!("usd"));
+    assert_eq!(sessions[0]["mode"], json!("payment"));
+    let account = billing::accounts::ensure(&app.db.conn, "card-user").await.expect("account");
+    assert_eq!(account.stripe_customer_id.as_ref().map(|c| json!(c)), Some(sessions[0]["customer"].clone()));
+    assert_eq!(app.balance(account.id).await, Micros::ZERO, "nothing before payment");
+
+    // The customer pays; Stripe delivers the event, twice for good measure.
+    let event = stripe.complete_session(&session_id).await;
+    assert_eq!(app.deliver(&event).await.status(), 200);
+    app.wait_drained(Duration::from_secs(15)).await;
+    assert_eq!(app.balance(account.id).await, Micros::from_usd(25).expect("25"));
+
+    // A second top-up reuses the Stripe customer.
+    let (status, _) = app.post("/api/billing/topup", &token, &json!({"amount": 10, "method": "stripe"})).await;
+    assert_eq!(status, 200);
+    let customers = stripe.requests().iter().filter(|(r, _)| r == "POST /v1/customers").count();
+    assert_eq!(customers, 1, "one Stripe customer per account");
+    app.assert_ledger_invariants().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_errors_are_retried_with_the_same_idempotency_key() {
+    let (app, stripe) = setup(None).await;
+    let token = app.jwt("card-retry", "billing:read billing:write");
+    stripe.fail_next(3);
+    let (status, body) = app.post("/api/billing/topup", &token, &json!({"amount": 30, "method": "stripe"})).await;
+    assert!(status == 200 || status == 202, "{status} {body}");
+    app.wait_drained(Duration::from_secs(30)).await;
+    let sessions = stripe.sessions();
+    assert_eq!(sessions.len(), 1, "one session despite the failures");
+    let order_id = sessions[0]["metadata"]["order_id"].as_str().expect("order id").to_owned();
+    let keys: Vec<Option<String>> =
+        stripe.requests().into_iter().filter(|(r, _)| r == "POST /v1/checkout/sessions").map(|(_, k)| k).collect();
+    assert!(!keys.is_empty());
+    assert!(keys.iter().all(|k| k.as_deref() == Some(format!("checkout:{order_id}").as_str())), "{keys:?}");
+    let job = app.job(&format!("checkout:{order_id}")).await.expect("job");
+    assert_eq!(job.status, JobStatus::Done);
+    assert!(job.attempts > 1, "it was retried: {}", job.attempts);
+    app.assert_ledger_invariants().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_checkout_is_a_clear_error_and_credits_nothing() {
+    // Stripe refuses the key (401): terminal, no retry, the caller gets 502.
+    let (app, stripe) = setup(Some("sk_live_not_accepted")).await;
+    let token = app.jwt("card-refused", "billing:read billing:write");
+    let (status, body) = eventually(Duration::from_secs(20), "the checkout to fail", || async {
+        let (status, body) = app.post("/api/billing/topup", &token, &json!({"amount": 12, "method": "stripe"})).await;
+        (status != 202).then_some((status, body))
+    })
+    .await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], json!("checkout_failed"));
+    assert!(stripe.sessions().is_empty());
+    assert!(!app.dead_jobs().await.is_empty());
+    let account = billing::accounts::ensure(&app.db.conn, "card-refused").await.expect("account");
+    assert_eq!(app.balance(account.id).await, Micros::ZERO);
+    app.assert_ledger_invariants().await;
+}

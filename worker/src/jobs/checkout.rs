@@ -1,0 +1,101 @@
+//! Creates the Stripe side of an order: the account's Stripe customer (once) and a
+//! Checkout Session, each with a deterministic `Idempotency-Key`; the session id and URL
+//! are stored on the order and returned as the job's result for the waiting request.
+
+use super::JobError;
+use crate::runner::Ctx;
+use chrono::Utc;
+use entities::accounts::{Column as AccCol, Entity as Accounts};
+use entities::orders::{Column as OrderCol, Entity as Orders};
+use entities::{OrderKind, OrderStatus};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use stripe_checkout::checkout_session::{
+    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData, ProductData,
+};
+use stripe_client_core::StripeRequest;
+use stripe_core::customer::CreateCustomer;
+use uuid::Uuid;
+
+pub async fn handle(ctx: &Ctx, job: &entities::jobs::Model, order_id: Uuid) -> Result<Value, JobError> {
+    let client = ctx.stripe.as_ref().ok_or_else(|| JobError::Terminal("Stripe is not configured".into()))?;
+    let order = Orders::find_by_id(order_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| JobError::Terminal(format!("order {order_id} not found")))?;
+    if let (Some(id), Some(url)) = (&order.provider_session_id, &order.checkout_url) {
+        return Ok(json!({"sessionId": id, "sessionUrl": url}));
+    }
+    if order.kind != OrderKind::Topup {
+        return Err(JobError::Terminal(format!("checkout for {:?} orders is not built yet", order.kind)));
+    }
+    let customer = customer_for(ctx, client, order.account_id).await?;
+    let cents = billing::Micros::new(order.amount).to_cents();
+    let line = CreateCheckoutSessionLineItems {
+        price_data: Some(CreateCheckoutSessionLineItemsPriceData {
+            unit_amount: Some(cents),
+            product_data: Some(ProductData::new("Credit top-up")),
+            ..CreateCheckoutSessionLineItemsPriceData::new(stripe_types::Currency::USD)
+        }),
+        quantity: Some(1),
+        ..CreateCheckoutSessionLineItems::new()
+    };
+    let metadata = HashMap::from([("order_id".to_owned(), order.id.to_string())]);
+    let details = &order.details;
+    let success = details["successUrl"].as_str().unwrap_or(&ctx.settings.checkout_success_url).to_owned();
+    let cancel = details["cancelUrl"].as_str().unwrap_or(&ctx.settings.checkout_cancel_url).to_owned();
+    let session = CreateCheckoutSession::new()
+        .mode(stripe_shared::CheckoutSessionMode::Payment)
+        .customer(customer)
+        .client_reference_id(order.id.to_string())
+        .metadata(metadata)
+        .line_items(vec![line])
+        .success_url(success)
+        .cancel_url(cancel)
+        .customize()
+        .request_strategy(crate::stripe_api::idempotent(&job.job_key)?)
+        .send(client)
+        .await
+        .map_err(crate::stripe_api::classify)?;
+    let url = session.url.clone().unwrap_or_default();
+    Orders::update_many()
+        .col_expr(OrderCol::ProviderSessionId, Expr::value(Some(session.id.to_string())))
+        .col_expr(OrderCol::CheckoutUrl, Expr::value(Some(url.clone())))
+        .col_expr(OrderCol::Status, Expr::value(OrderStatus::AwaitingPayment.as_str()))
+        .col_expr(OrderCol::UpdatedAt, Expr::value(Utc::now()))
+        .filter(OrderCol::Id.eq(order.id))
+        .filter(OrderCol::Status.eq(OrderStatus::Pending))
+        .exec(&ctx.db)
+        .await?;
+    Ok(json!({"sessionId": session.id.to_string(), "sessionUrl": url}))
+}
+
+/// The account's Stripe customer, created once (keyed by account) and remembered.
+async fn customer_for(ctx: &Ctx, client: &stripe::Client, account_id: Uuid) -> Result<String, JobError> {
+    let account = Accounts::find_by_id(account_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| JobError::Terminal(format!("account {account_id} not found")))?;
+    if let Some(id) = account.stripe_customer_id {
+        return Ok(id);
+    }
+    let mut create = CreateCustomer::new().metadata(HashMap::from([("account_id".to_owned(), account_id.to_string())]));
+    if let Some(email) = account.email {
+        create = create.email(email);
+    }
+    let customer = create
+        .customize()
+        .request_strategy(crate::stripe_api::idempotent(&format!("customer:{account_id}"))?)
+        .send(client)
+        .await
+        .map_err(crate::stripe_api::classify)?;
+    Accounts::update_many()
+        .col_expr(AccCol::StripeCustomerId, Expr::value(Some(customer.id.to_string())))
+        .filter(AccCol::Id.eq(account_id))
+        .filter(AccCol::StripeCustomerId.is_null())
+        .exec(&ctx.db)
+        .await?;
+    Ok(customer.id.to_string())
+}
