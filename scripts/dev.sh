@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts the whole system (api + worker) on the embedded default: a SQLite file in the
-# working directory and Redis at REDIS_URL (default redis://127.0.0.1:6379).
+# working directory and Redis at REDIS_URL (default redis://127.0.0.1:6379). Stripe cannot
+# be reached from a development machine without keys, so unless STRIPE_SECRET_KEY is set,
+# the project's fake Stripe runs beside them (open a checkout URL and press Pay).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! redis-cli -u "${REDIS_URL:-redis://127.0.0.1:6379}" ping >/dev/null 2>&1; then
@@ -9,10 +11,16 @@ if ! redis-cli -u "${REDIS_URL:-redis://127.0.0.1:6379}" ping >/dev/null 2>&1; t
   sleep 0.5
 fi
 cargo build --workspace --bins
+PIDS=()
+if [ -z "${STRIPE_SECRET_KEY:-}" ]; then
+  export STRIPE_SECRET_KEY=sk_test_quickstart STRIPE_API_BASE=http://127.0.0.1:12111
+  ./target/debug/fake-stripe 127.0.0.1:12111 &
+  PIDS+=($!)
+fi
 ./target/debug/migrate
 ./target/debug/api &
-API=$!
+PIDS+=($!)
 ./target/debug/worker &
-WORKER=$!
-trap 'kill -TERM $API $WORKER 2>/dev/null; wait' INT TERM EXIT
+PIDS+=($!)
+trap 'kill -TERM "${PIDS[@]}" 2>/dev/null; wait' INT TERM EXIT
 wait
