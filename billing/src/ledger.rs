@@ -259,3 +259,39 @@ pub async fn check_invariants<C: ConnectionTrait>(db: &C) -> Result<Vec<Violatio
     }
     Ok(violations)
 }
+
+/// One line of a customer's credit history: a transfer into (positive) or out of
+/// (negative) their credit account.
+#[derive(Debug, Clone)]
+pub struct HistoryLine {
+    pub transfer: ledger_transfers::Model,
+    pub signed: Micros,
+}
+
+/// The customer's credit history, newest first.
+pub async fn customer_history<C: ConnectionTrait>(
+    db: &C,
+    account_id: Uuid,
+    limit: u64,
+    offset: u64,
+) -> Result<Vec<HistoryLine>, DbErr> {
+    use sea_orm::QueryOrder;
+    let Some(acc) = Accounts::find().filter(AccCol::Code.eq(customer_code(account_id))).one(db).await? else {
+        return Ok(Vec::new());
+    };
+    let rows = Transfers::find()
+        .filter(TrCol::CreditAccountId.eq(acc.id).or(TrCol::DebitAccountId.eq(acc.id)))
+        .order_by_desc(TrCol::CreatedAt)
+        .order_by_desc(TrCol::Id)
+        .limit(limit)
+        .offset(offset)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|t| {
+            let signed = if t.credit_account_id == acc.id { t.amount } else { -t.amount };
+            HistoryLine { signed: Micros::new(signed), transfer: t }
+        })
+        .collect())
+}

@@ -128,3 +128,40 @@ pub async fn create_usdc<C: ConnectionTrait>(
     .into_row();
     Ok(Orders::insert(row).exec_with_returning(db).await?)
 }
+
+/// Marks an unpaid order expired (its checkout ran out); a paid one is left alone.
+pub async fn mark_expired<C: ConnectionTrait>(db: &C, order_id: Uuid) -> Result<bool, DomainError> {
+    let res = Orders::update_many()
+        .col_expr(Column::Status, Expr::value(OrderStatus::Expired.as_str()))
+        .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(Column::Id.eq(order_id))
+        .filter(Column::Status.is_in([OrderStatus::Pending, OrderStatus::AwaitingPayment]))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// The account's orders, newest first; `None` for an order of another account.
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    account_id: Uuid,
+    limit: u64,
+    offset: u64,
+) -> Result<Vec<orders::Model>, DomainError> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    Ok(Orders::find()
+        .filter(Column::AccountId.eq(account_id))
+        .order_by_desc(Column::CreatedAt)
+        .limit(limit)
+        .offset(offset)
+        .all(db)
+        .await?)
+}
+
+pub async fn find_for<C: ConnectionTrait>(
+    db: &C,
+    account_id: Uuid,
+    order_id: Uuid,
+) -> Result<Option<orders::Model>, DomainError> {
+    Ok(Orders::find_by_id(order_id).filter(Column::AccountId.eq(account_id)).one(db).await?)
+}

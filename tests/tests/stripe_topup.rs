@@ -2,7 +2,7 @@
 
 use billing::Micros;
 use entities::JobStatus;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::time::Duration;
 use tollgate_tests::events::WEBHOOK_SECRET;
 use tollgate_tests::fake_stripe::FakeStripe;
@@ -89,5 +89,48 @@ async fn a_refused_checkout_is_a_clear_error_and_credits_nothing() {
     assert!(!app.dead_jobs().await.is_empty());
     let account = billing::accounts::ensure(&app.db.conn, "card-refused").await.expect("account");
     assert_eq!(app.balance(account.id).await, Micros::ZERO);
+    app.assert_ledger_invariants().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_and_history_are_the_callers_own() {
+    let (app, stripe) = setup(None).await;
+    let alice = app.jwt("alice-orders", "billing:read billing:write");
+    let (_, body) = app.post("/api/billing/topup", &alice, &json!({"amount": 25, "method": "stripe"})).await;
+    let paid = body["data"]["sessionId"].as_str().expect("session").to_owned();
+    stripe.complete_session(&paid).await;
+    let (_, body) = app.post("/api/billing/topup", &alice, &json!({"amount": 40, "method": "stripe"})).await;
+    let abandoned = body["data"]["sessionId"].as_str().expect("session").to_owned();
+    stripe.expire(&abandoned).await;
+    app.wait_drained(Duration::from_secs(15)).await;
+    assert_eq!(app.post("/checkin", &alice, &json!({})).await.0, 200);
+
+    let (status, orders) = app.get("/orders", &alice).await;
+    assert_eq!(status, 200);
+    let orders = orders["data"].as_array().expect("list").clone();
+    assert_eq!(orders.len(), 2);
+    assert_eq!((orders[0]["status"].clone(), orders[0]["amount"].clone()), (json!("expired"), json!(4000)));
+    assert_eq!((orders[1]["status"].clone(), orders[1]["type"].clone()), (json!("completed"), json!("topup")));
+    let id = orders[1]["id"].as_str().expect("id");
+    let (status, one) = app.get(&format!("/orders/{id}"), &alice).await;
+    assert_eq!((status, one["data"]["id"].clone()), (200, json!(id)));
+
+    let (status, history) = app.get("/credits/transactions?limit=10", &alice).await;
+    assert_eq!(status, 200);
+    let lines: Vec<(Value, Value)> =
+        history["data"].as_array().expect("list").iter().map(|l| (l["type"].clone(), l["amount"].clone())).collect();
+    assert_eq!(lines, vec![(json!("checkin"), json!(10)), (json!("topup"), json!(2500))]);
+    let (_, history) = app.get("/api/billing/transactions", &alice).await;
+    assert_eq!(history["data"][1]["amount"], json!(25));
+
+    // Another account sees none of it.
+    let bob = app.jwt("bob-orders", "billing:read billing:write");
+    let (status, body) = app.get(&format!("/orders/{id}"), &bob).await;
+    assert_eq!((status, body["error"]["code"].clone()), (404, json!("not_found")));
+    assert_eq!(app.get("/orders/not-a-uuid", &bob).await.0, 404);
+    let (_, list) = app.get("/orders", &bob).await;
+    assert_eq!(list["data"], json!([]));
+    let (_, history) = app.get("/credits/transactions", &bob).await;
+    assert_eq!(history["data"], json!([]));
     app.assert_ledger_invariants().await;
 }

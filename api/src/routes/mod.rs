@@ -3,6 +3,7 @@
 pub mod checkin;
 pub mod credits;
 pub mod health;
+pub mod history;
 pub mod topup;
 pub mod usdc;
 pub mod webhooks;
@@ -29,6 +30,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/billing/credits", get(credits::billing_credits))
         .route("/credits/balance", get(credits::balance))
         .route("/checkin", post(checkin::check_in))
+        .route("/orders", get(history::orders))
+        .route("/orders/{id}", get(history::order))
+        .route("/credits/transactions", get(history::credit_transactions))
+        .route("/api/billing/transactions", get(history::billing_transactions))
         .route("/api/billing/payment-address", get(usdc::address))
         .route("/api/billing/checkout", post(usdc::checkout))
         .route("/api/billing/verify-payment", post(usdc::verify_payment))

@@ -44,6 +44,21 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
             tracing::info!(event = event_id, ?outcome, "checkout session applied");
             Ok(())
         }
+        "checkout.session.expired" => {
+            let parsed: Event<CheckoutSession> = serde_json::from_str(&event.payload)
+                .map_err(|e| JobError::Terminal(format!("unreadable checkout session: {e}")))?;
+            let txn = ctx.db.begin().await?;
+            let status = match parsed.data.object.order_id() {
+                Some(order_id) => {
+                    billing::orders::mark_expired(&txn, order_id).await?;
+                    StripeEventStatus::Processed
+                }
+                None => StripeEventStatus::Ignored,
+            };
+            inbox::mark(&txn, event_id, status, None).await?;
+            txn.commit().await?;
+            Ok(())
+        }
         // Unknown and not-yet-handled types are stored and acknowledged.
         other => {
             inbox::mark(&ctx.db, event_id, StripeEventStatus::Ignored, None).await?;
