@@ -19,6 +19,7 @@ pub mod orders;
 pub mod secret;
 pub mod startup;
 pub mod stripe;
+pub mod subscriptions;
 pub mod telemetry;
 pub mod usdc;
 

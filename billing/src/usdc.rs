@@ -9,14 +9,13 @@ use crate::chain::{Address, TxHash};
 use crate::error::DomainError;
 use crate::ledger::{self, SystemAccount, TransferRequest};
 use crate::money::Micros;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use entities::orders::{self, Column as OrderCol, Entity as Orders};
 use entities::payments::{self, Column as PayCol, Entity as Payments};
-use entities::subscriptions::{self, Entity as Subscriptions};
+use entities::subscriptions::Entity as Subscriptions;
 use entities::usdc_transfers::{self, Column as UCol, Entity as Transfers};
 use entities::{
-    OrderKind, OrderStatus, PayMethod, PaymentProvider, PaymentStatus, PlanKind, SubscriptionStatus, TransferKind,
-    UsdcTransferStatus,
+    OrderKind, OrderStatus, PayMethod, PaymentProvider, PaymentStatus, PlanKind, TransferKind, UsdcTransferStatus,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -25,9 +24,6 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-
-/// How long a 30-day plan lasts.
-pub const PLAN_PERIOD_DAYS: i64 = 30;
 
 /// What a verified transfer pays for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -307,25 +303,7 @@ pub async fn apply(
                 },
             )
             .await?;
-            let expires_at = now + Duration::days(PLAN_PERIOD_DAYS);
-            Subscriptions::insert(subscriptions::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                account_id: Set(account_id),
-                plan_id: Set(plan.id),
-                kind: Set(PlanKind::Flat30d),
-                status: Set(SubscriptionStatus::Active),
-                interval: Set(None),
-                stripe_subscription_id: Set(None),
-                current_period_start: Set(Some(now)),
-                current_period_end: Set(Some(expires_at)),
-                cancel_at_period_end: Set(true),
-                pending_plan_id: Set(None),
-                provider_version: Set(0),
-                created_at: Set(now),
-                updated_at: Set(now),
-            })
-            .exec_without_returning(&txn)
-            .await?;
+            let expires_at = crate::subscriptions::activate_flat(&txn, account_id, &plan).await?;
             UsdcResult::Activated { plan_slug: plan.slug, expires_at, amount: t.amount }
         }
     };

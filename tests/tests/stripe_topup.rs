@@ -2,6 +2,7 @@
 
 use billing::Micros;
 use entities::JobStatus;
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tollgate_tests::events::WEBHOOK_SECRET;
@@ -132,5 +133,34 @@ async fn orders_and_history_are_the_callers_own() {
     assert_eq!(list["data"], json!([]));
     let (_, history) = app.get("/credits/transactions", &bob).await;
     assert_eq!(history["data"], json!([]));
+    app.assert_ledger_invariants().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_day_plan_by_card_activates_once() {
+    let (app, stripe) = setup(None).await;
+    let token = app.jwt("card-plan", "billing:read billing:write");
+    let (status, body) =
+        app.post("/api/billing/checkout", &token, &json!({"planSlug": "pro", "method": "stripe"})).await;
+    assert_eq!(status, 200, "{body}");
+    let session_id = body["sessionId"].as_str().expect("001's bare shape").to_owned();
+    assert!(body["sessionUrl"].as_str().is_some_and(|u| u.contains(&session_id)));
+    assert_eq!(stripe.sessions()[0]["amount_total"], json!(6000));
+
+    let event = stripe.complete_session(&session_id).await;
+    assert_eq!(app.deliver(&event).await.status(), 200, "a duplicate delivery");
+    app.wait_drained(Duration::from_secs(15)).await;
+    let subs = entities::subscriptions::Entity::find().all(&app.db.conn).await.expect("subs");
+    assert_eq!(subs.len(), 1, "one subscription for one payment");
+    assert_eq!(subs[0].status, entities::SubscriptionStatus::Active);
+    let days = (subs[0].current_period_end.expect("end") - chrono::Utc::now()).num_hours();
+    assert!((29 * 24..=30 * 24).contains(&days), "{days} h");
+    let account = billing::accounts::ensure(&app.db.conn, "card-plan").await.expect("account");
+    assert_eq!(app.balance(account.id).await, Micros::ZERO, "a plan is not credits");
+    let (_, orders) = app.get("/orders", &token).await;
+    assert_eq!(
+        (orders["data"][0]["type"].clone(), orders["data"][0]["status"].clone()),
+        (json!("plan_checkout"), json!("completed"))
+    );
     app.assert_ledger_invariants().await;
 }

@@ -10,10 +10,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use billing::Micros;
 use billing::jobs::{JobPayload, JobQueue, PUSH_GRACE, outbox};
 use entities::{JobStatus, PayMethod};
-use sea_orm::TransactionTrait;
+use sea_orm::{EntityTrait, TransactionTrait};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -38,7 +37,23 @@ pub async fn topup(
     }
     match req.method.as_str() {
         "usdc" => usdc::start_topup(&state, &principal, amount).await,
-        "stripe" => stripe_checkout(&state, &principal, amount).await,
+        "stripe" => {
+            let order = billing::orders::NewOrder {
+                account_id: principal.account_id,
+                kind: entities::OrderKind::Topup,
+                status: entities::OrderStatus::Pending,
+                method: PayMethod::Stripe,
+                amount,
+                plan_id: None,
+                details: json!({}),
+            };
+            match stripe_checkout(&state, order).await? {
+                Checkout::Ready { session_id, session_url } => {
+                    Ok(ok(json!({"sessionUrl": session_url, "sessionId": session_id})).into_response())
+                }
+                Checkout::Pending { order_id } => Ok(pending(order_id)),
+            }
+        }
         // Charging the saved card off-session comes with saved cards (issue 3).
         "stripe_direct" => Err(usdc::stripe_unavailable()),
         other => Err(ApiError::bad_request(
@@ -48,15 +63,21 @@ pub async fn topup(
     }
 }
 
+/// What became of a checkout request after the short wait.
+pub enum Checkout {
+    Ready { session_id: Value, session_url: Value },
+    Pending { order_id: uuid::Uuid },
+}
+
 /// Records the order and its checkout job together, then waits briefly for the worker to
-/// create the Stripe session: the session URL if it is quick, 202 with the order id if not.
-async fn stripe_checkout(state: &AppState, principal: &Principal, amount: Micros) -> Result<Response, ApiError> {
+/// create the Stripe session: the session if it is quick, the order id to poll if not.
+pub async fn stripe_checkout(state: &AppState, order: billing::orders::NewOrder) -> Result<Checkout, ApiError> {
     if state.settings.stripe_secret_key.is_empty() {
         return Err(usdc::stripe_unavailable());
     }
     let policy = state.settings.queue(JobQueue::Checkout);
     let txn = state.db.begin().await?;
-    let order = billing::orders::create_topup(&txn, principal.account_id, amount, PayMethod::Stripe).await?;
+    let order = entities::orders::Entity::insert(order.into_row()).exec_with_returning(&txn).await?;
     let job = outbox::enqueue(&txn, &JobPayload::Checkout { order_id: order.id }, &policy, PUSH_GRACE).await?;
     txn.commit().await?;
     state.push_job(JobQueue::Checkout, job.job_id).await;
@@ -66,7 +87,7 @@ async fn stripe_checkout(state: &AppState, principal: &Principal, amount: Micros
     match job.status {
         JobStatus::Done => {
             let result = job.result.unwrap_or_default();
-            Ok(ok(json!({"sessionUrl": result["sessionUrl"], "sessionId": result["sessionId"]})).into_response())
+            Ok(Checkout::Ready { session_id: result["sessionId"].clone(), session_url: result["sessionUrl"].clone() })
         }
         JobStatus::Dead => {
             tracing::warn!(order = %order.id, error = ?job.last_error, "checkout failed");
@@ -76,10 +97,12 @@ async fn stripe_checkout(state: &AppState, principal: &Principal, amount: Micros
                 "the payment provider could not start a checkout",
             ))
         }
-        _ => Ok((
-            StatusCode::ACCEPTED,
-            Json(json!({"success": true, "data": {"orderId": order.id, "status": "pending"}})),
-        )
-            .into_response()),
+        _ => Ok(Checkout::Pending { order_id: order.id }),
     }
+}
+
+/// 202 with the order to poll (`GET /orders/:id`).
+pub fn pending(order_id: uuid::Uuid) -> Response {
+    (StatusCode::ACCEPTED, Json(json!({"success": true, "data": {"orderId": order_id, "status": "pending"}})))
+        .into_response()
 }

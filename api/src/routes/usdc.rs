@@ -75,9 +75,29 @@ pub async fn checkout(
         .ok_or_else(|| {
             ApiError::bad_request("invalid_request", format!("planSlug: no 30-day plan {:?}", req.plan_slug))
         })?;
+    let price = Micros::new(plan.price_monthly.unwrap_or(0));
     match req.method.as_str() {
         "usdc" => {}
-        "stripe" => return Err(stripe_unavailable()),
+        "stripe" => {
+            let order = billing::orders::NewOrder {
+                account_id: principal.account_id,
+                kind: OrderKind::PlanCheckout,
+                status: entities::OrderStatus::Pending,
+                method: entities::PayMethod::Stripe,
+                amount: price,
+                plan_id: Some(plan.id),
+                details: json!({}),
+            };
+            // 001's bare shape.
+            return match crate::routes::topup::stripe_checkout(&state, order).await? {
+                crate::routes::topup::Checkout::Ready { session_id, session_url } => {
+                    Ok(Json(json!({"sessionUrl": session_url, "sessionId": session_id})).into_response())
+                }
+                crate::routes::topup::Checkout::Pending { order_id } => {
+                    Ok((StatusCode::ACCEPTED, Json(json!({"orderId": order_id, "status": "pending"}))).into_response())
+                }
+            };
+        }
         other => {
             return Err(ApiError::bad_request(
                 "invalid_request",
@@ -87,7 +107,6 @@ pub async fn checkout(
     }
     let address = payment_address(&state)?.to_owned();
     let account = account(&state, &principal).await?;
-    let price = Micros::new(plan.price_monthly.unwrap_or(0));
     let order =
         billing::orders::create_usdc(&state.db, &account, OrderKind::PlanCheckout, price, Some(plan.id)).await?;
     Ok(Json(json!({

@@ -1,5 +1,5 @@
-//! `checkout.session.completed` (and its async sibling) for a credit top-up: the order
-//! completes and the customer's credits grow by one transfer, exactly once.
+//! `checkout.session.completed` (and its async sibling): a paid top-up becomes credits, a
+//! paid 30-day plan a subscription — each exactly once.
 
 use crate::error::DomainError;
 use crate::ledger::{self, SystemAccount, TransferRequest};
@@ -8,6 +8,7 @@ use crate::orders;
 use chrono::Utc;
 use entities::orders::Entity as Orders;
 use entities::payments::{self, Column as PayCol, Entity as Payments};
+use entities::plans::Entity as Plans;
 use entities::{OrderKind, PaymentProvider, PaymentStatus, TransferKind};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
 use serde::Deserialize;
@@ -42,36 +43,75 @@ pub enum Outcome {
         order_id: Uuid,
         amount: Micros,
     },
-    AlreadyCredited {
+    Activated {
+        order_id: Uuid,
+        expires_at: chrono::DateTime<Utc>,
+    },
+    /// Applied before (another event for the same payment, or a redelivery).
+    AlreadyApplied {
         order_id: Uuid,
     },
     /// Paid later (bank debits): `checkout.session.async_payment_succeeded` completes it.
     AwaitingPayment,
-    /// Not one of our top-up orders.
+    /// Not one of our orders.
     NotOurs,
 }
 
-/// Applies a completed, paid checkout session for a top-up. Runs in the caller's
-/// transaction; safe to run any number of times, concurrently.
-pub async fn credit_topup<C: ConnectionTrait>(db: &C, session: &CheckoutSession) -> Result<Outcome, DomainError> {
+/// Applies a completed, paid checkout session: a top-up credits the customer, a 30-day
+/// plan starts. Runs in the caller's transaction; safe to run any number of times,
+/// concurrently: the ledger transfer is keyed by the order, and it is posted first, so a
+/// second run stops there.
+pub async fn apply_paid<C: ConnectionTrait>(db: &C, session: &CheckoutSession) -> Result<Outcome, DomainError> {
     if session.payment_status.as_deref() != Some("paid") {
         return Ok(Outcome::AwaitingPayment);
     }
-    let Some(order_id) = session.order_id() else {
-        return Ok(Outcome::NotOurs);
+    let Some(order_id) = session.order_id() else { return Ok(Outcome::NotOurs) };
+    let Some(order) = Orders::find_by_id(order_id).one(db).await? else { return Ok(Outcome::NotOurs) };
+    let plan = match order.kind {
+        OrderKind::Topup => None,
+        OrderKind::PlanCheckout => {
+            let plan_id =
+                order.plan_id.ok_or_else(|| DomainError::Invalid(format!("order {} has no plan", order.id)))?;
+            Some(Plans::find_by_id(plan_id).one(db).await?.ok_or(DomainError::NotFound("plan"))?)
+        }
+        _ => return Ok(Outcome::NotOurs),
     };
-    let Some(order) = Orders::find_by_id(order_id).one(db).await? else {
-        return Ok(Outcome::NotOurs);
-    };
-    if order.kind != OrderKind::Topup {
-        return Ok(Outcome::NotOurs);
-    }
     if session.currency.as_deref().is_some_and(|c| !c.eq_ignore_ascii_case(&order.currency)) {
         return Err(DomainError::Invalid(format!("session {} paid in another currency", session.id)));
     }
     let amount = Micros::new(order.amount);
     // What Stripe says it charged; the order's amount is what the customer bought.
     let charged = session.amount_total.and_then(Micros::from_cents).unwrap_or(amount);
+    let debit = ledger::system_account(db, SystemAccount::StripeClearing).await?;
+    let (credit, kind, description) = match &plan {
+        None => (
+            ledger::customer_account(db, order.account_id).await?,
+            TransferKind::Topup,
+            "Credit top-up (card)".to_owned(),
+        ),
+        Some(p) => (
+            ledger::system_account(db, SystemAccount::Revenue).await?,
+            TransferKind::PlanPayment,
+            format!("{} plan, 30 days (card)", p.name),
+        ),
+    };
+    let posted = ledger::post(
+        db,
+        TransferRequest {
+            id: format!("order:{}", order.id),
+            debit,
+            credit,
+            amount,
+            kind,
+            account_id: Some(order.account_id),
+            reference: session.id.clone(),
+            description,
+        },
+    )
+    .await?;
+    if let ledger::Posted::Existing(_) = posted {
+        return Ok(Outcome::AlreadyApplied { order_id: order.id });
+    }
     let now = Utc::now();
     Payments::insert(payments::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -89,26 +129,11 @@ pub async fn credit_topup<C: ConnectionTrait>(db: &C, session: &CheckoutSession)
     .exec_without_returning(db)
     .await?;
     orders::mark_completed(db, order.id).await?;
-    let debit = ledger::system_account(db, SystemAccount::StripeClearing).await?;
-    let credit = ledger::customer_account(db, order.account_id).await?;
-    // Keyed by the order: whichever event (completed, async success, reconciliation)
-    // arrives first credits it, the rest find the transfer posted.
-    let posted = ledger::post(
-        db,
-        TransferRequest {
-            id: format!("topup:{}", order.id),
-            debit,
-            credit,
-            amount,
-            kind: TransferKind::Topup,
-            account_id: Some(order.account_id),
-            reference: session.id.clone(),
-            description: "Credit top-up (card)".into(),
-        },
-    )
-    .await?;
-    Ok(match posted {
-        ledger::Posted::New(_) => Outcome::Credited { order_id: order.id, amount },
-        ledger::Posted::Existing(_) => Outcome::AlreadyCredited { order_id: order.id },
+    Ok(match plan {
+        None => Outcome::Credited { order_id: order.id, amount },
+        Some(plan) => {
+            let expires_at = crate::subscriptions::activate_flat(db, order.account_id, &plan).await?;
+            Outcome::Activated { order_id: order.id, expires_at }
+        }
     })
 }

@@ -28,15 +28,24 @@ pub async fn handle(ctx: &Ctx, job: &entities::jobs::Model, order_id: Uuid) -> R
     if let (Some(id), Some(url)) = (&order.provider_session_id, &order.checkout_url) {
         return Ok(json!({"sessionId": id, "sessionUrl": url}));
     }
-    if order.kind != OrderKind::Topup {
-        return Err(JobError::Terminal(format!("checkout for {:?} orders is not built yet", order.kind)));
-    }
+    let product = match order.kind {
+        OrderKind::Topup => "Credit top-up".to_owned(),
+        OrderKind::PlanCheckout => {
+            let plan_id = order.plan_id.ok_or_else(|| JobError::Terminal("plan order without a plan".into()))?;
+            let plan = entities::plans::Entity::find_by_id(plan_id)
+                .one(&ctx.db)
+                .await?
+                .ok_or_else(|| JobError::Terminal(format!("plan {plan_id} not found")))?;
+            format!("{} plan, 30 days", plan.name)
+        }
+        other => return Err(JobError::Terminal(format!("checkout for {other:?} orders is not built yet"))),
+    };
     let customer = customer_for(ctx, client, order.account_id).await?;
     let cents = billing::Micros::new(order.amount).to_cents();
     let line = CreateCheckoutSessionLineItems {
         price_data: Some(CreateCheckoutSessionLineItemsPriceData {
             unit_amount: Some(cents),
-            product_data: Some(ProductData::new("Credit top-up")),
+            product_data: Some(ProductData::new(product)),
             ..CreateCheckoutSessionLineItemsPriceData::new(stripe_types::Currency::USD)
         }),
         quantity: Some(1),

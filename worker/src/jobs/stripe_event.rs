@@ -33,7 +33,7 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
             let parsed: Event<CheckoutSession> = serde_json::from_str(&event.payload)
                 .map_err(|e| JobError::Terminal(format!("unreadable checkout session: {e}")))?;
             let txn = ctx.db.begin().await?;
-            let outcome = checkout::credit_topup(&txn, &parsed.data.object).await?;
+            let outcome = checkout::apply_paid(&txn, &parsed.data.object).await?;
             let status = match outcome {
                 Outcome::NotOurs => StripeEventStatus::Ignored,
                 _ => StripeEventStatus::Processed,
