@@ -40,3 +40,63 @@ pub async fn activate_flat<C: ConnectionTrait>(
     .await?;
     Ok(expires_at)
 }
+
+/// The account's subscriptions that are not over, with their plans, newest first.
+pub async fn current<C: ConnectionTrait>(
+    db: &C,
+    account_id: Uuid,
+) -> Result<Vec<(subscriptions::Model, Option<entities::plans::Model>)>, DomainError> {
+    use entities::subscriptions::Column;
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+    let subs = Subscriptions::find()
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::Status.is_in([
+            SubscriptionStatus::Active,
+            SubscriptionStatus::Trialing,
+            SubscriptionStatus::PastDue,
+            SubscriptionStatus::Paused,
+        ]))
+        .order_by_desc(Column::CreatedAt)
+        .all(db)
+        .await?;
+    let plan_ids: Vec<Uuid> = subs.iter().map(|s| s.plan_id).collect();
+    let plans = entities::plans::Entity::find().filter(entities::plans::Column::Id.is_in(plan_ids)).all(db).await?;
+    Ok(subs
+        .into_iter()
+        .map(|s| {
+            let plan = plans.iter().find(|p| p.id == s.plan_id).cloned();
+            (s, plan)
+        })
+        .collect())
+}
+
+/// Whether a subscription still gives access at `now`: active, and for a 30-day plan,
+/// inside its period (an active one past its end is expired, whether or not the hourly
+/// expiry job has marked it yet).
+pub fn is_live(sub: &subscriptions::Model, now: DateTime<Utc>) -> bool {
+    matches!(sub.status, SubscriptionStatus::Active | SubscriptionStatus::Trialing)
+        && sub.current_period_end.is_none_or(|end| end > now)
+}
+
+/// Cancels one of the account's subscriptions at the end of its period; `None` when the
+/// account has no such subscription (another account's id included).
+pub async fn cancel_at_period_end<C: ConnectionTrait>(
+    db: &C,
+    account_id: Uuid,
+    subscription_id: Uuid,
+) -> Result<Option<subscriptions::Model>, DomainError> {
+    use entities::subscriptions::Column;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let res = Subscriptions::update_many()
+        .col_expr(Column::CancelAtPeriodEnd, Expr::value(true))
+        .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(Column::Id.eq(subscription_id))
+        .filter(Column::AccountId.eq(account_id))
+        .exec(db)
+        .await?;
+    if res.rows_affected == 0 {
+        return Ok(None);
+    }
+    Ok(Subscriptions::find_by_id(subscription_id).one(db).await?)
+}

@@ -4,6 +4,7 @@ pub mod checkin;
 pub mod credits;
 pub mod health;
 pub mod history;
+pub mod status;
 pub mod topup;
 pub mod usdc;
 pub mod webhooks;
@@ -30,6 +31,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/billing/credits", get(credits::billing_credits))
         .route("/credits/balance", get(credits::balance))
         .route("/checkin", post(checkin::check_in))
+        .route("/api/billing/status", get(status::status))
+        .route("/api/billing/cancel", post(status::cancel))
         .route("/orders", get(history::orders))
         .route("/orders/{id}", get(history::order))
         .route("/credits/transactions", get(history::credit_transactions))
