@@ -37,6 +37,8 @@ fn now() -> i64 {
 struct Store {
     customers: HashMap<String, Value>,
     sessions: HashMap<String, Value>,
+    /// Charges by PaymentIntent id.
+    charges: HashMap<String, Value>,
     /// key → (parameter fingerprint, status, body)
     idempotency: HashMap<String, (String, u16, Value)>,
     /// Answer this many API requests with a 500 before doing anything.
@@ -136,6 +138,33 @@ impl FakeStripe {
     /// The session's time runs out: `checkout.session.expired`.
     pub async fn expire(&self, id: &str) -> Value {
         self.shared.expire(id).await
+    }
+
+    /// The merchant refunds `cents` of a completed session's payment: `charge.refunded`
+    /// with the charge's cumulative `amount_refunded`.
+    pub async fn refund(&self, session_id: &str, cents: i64) -> Value {
+        let (charge, previous) = {
+            let mut s = self.shared.store.lock().expect("store");
+            let session = s.sessions.get(session_id).expect("known session").clone();
+            let intent = session["payment_intent"].as_str().expect("a paid session").to_owned();
+            let charge = s.charges.entry(intent.clone()).or_insert_with(|| {
+                let mut c = fixture("charge");
+                c["id"] = json!(random_id("ch"));
+                c["payment_intent"] = json!(intent);
+                c["amount"] = session["amount_total"].clone();
+                c["amount_captured"] = session["amount_total"].clone();
+                c["captured"] = json!(true);
+                c["amount_refunded"] = json!(0);
+                c["customer"] = session["customer"].clone();
+                c
+            });
+            let before = charge["amount_refunded"].as_i64().unwrap_or(0);
+            let after = (before + cents).min(charge["amount"].as_i64().unwrap_or(0));
+            charge["amount_refunded"] = json!(after);
+            charge["refunded"] = json!(after == charge["amount"].as_i64().unwrap_or(0));
+            (charge.clone(), json!({"amount_refunded": before, "refunded": false}))
+        };
+        self.shared.emit("charge.refunded", charge, previous).await
     }
 }
 

@@ -164,3 +164,60 @@ async fn thirty_day_plan_by_card_activates_once() {
     );
     app.assert_ledger_invariants().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_after_the_credits_were_spent_stops_at_zero_and_records_the_shortfall() {
+    let (app, stripe) = setup(None).await;
+    let token = app.jwt("refund-user", "billing:read billing:write");
+    let (_, body) = app.post("/api/billing/topup", &token, &json!({"amount": 25, "method": "stripe"})).await;
+    let session = body["data"]["sessionId"].as_str().expect("session").to_owned();
+    stripe.complete_session(&session).await;
+    app.wait_drained(Duration::from_secs(15)).await;
+    let account = billing::accounts::ensure(&app.db.conn, "refund-user").await.expect("account");
+
+    // The customer spends 20 of the 25.
+    let txn = sea_orm::TransactionTrait::begin(&app.db.conn).await.expect("txn");
+    let debit = billing::ledger::customer_account(&txn, account.id).await.expect("credits");
+    let credit = billing::ledger::system_account(&txn, billing::ledger::SystemAccount::Usage).await.expect("usage");
+    billing::ledger::post(
+        &txn,
+        billing::ledger::TransferRequest {
+            id: "usage:test-spend".into(),
+            debit,
+            credit,
+            amount: Micros::from_usd(20).expect("20"),
+            kind: entities::TransferKind::Usage,
+            account_id: Some(account.id),
+            reference: "test".into(),
+            description: "AI chat completion".into(),
+        },
+    )
+    .await
+    .expect("spend");
+    txn.commit().await.expect("commit");
+
+    // A partial refund of 3: taken back in full. Then the rest (22): only 2 are left.
+    let partial = stripe.refund(&session, 300).await;
+    let full = stripe.refund(&session, 2200).await;
+    // Delivered again, and the older one last: nothing changes.
+    assert_eq!(app.deliver(&full).await.status(), 200);
+    assert_eq!(app.deliver(&partial).await.status(), 200);
+    app.wait_drained(Duration::from_secs(15)).await;
+    assert_eq!(app.balance(account.id).await, Micros::ZERO, "never below zero");
+    let shortfalls = entities::audit_log::Entity::find().all(&app.db.conn).await.expect("audit");
+    assert_eq!(shortfalls.len(), 1, "{shortfalls:?}");
+    assert_eq!(shortfalls[0].action, "refund_shortfall");
+    assert_eq!(shortfalls[0].details["shortfall"], json!(20_000_000));
+    let payment = entities::payments::Entity::find().one(&app.db.conn).await.expect("q").expect("payment");
+    assert_eq!((payment.amount_refunded, payment.status), (25_000_000, entities::PaymentStatus::Refunded));
+    let (_, history) = app.get("/credits/transactions", &token).await;
+    let refunds: i64 = history["data"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|l| l["type"] == json!("refund"))
+        .map(|l| l["amount"].as_i64().unwrap_or(0))
+        .sum();
+    assert_eq!(refunds, -500, "3 + 2 dollars taken back");
+    app.assert_ledger_invariants().await;
+}

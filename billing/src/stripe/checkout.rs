@@ -28,6 +28,8 @@ pub struct CheckoutSession {
     pub amount_total: Option<i64>,
     #[serde(default)]
     pub currency: Option<String>,
+    #[serde(default)]
+    pub payment_intent: Option<String>,
 }
 
 impl CheckoutSession {
@@ -118,7 +120,8 @@ pub async fn apply_paid<C: ConnectionTrait>(db: &C, session: &CheckoutSession) -
         account_id: Set(order.account_id),
         order_id: Set(Some(order.id)),
         provider: Set(PaymentProvider::Stripe),
-        provider_ref: Set(session.id.clone()),
+        // The PaymentIntent is the payment's identity in later events (refunds, disputes).
+        provider_ref: Set(session.payment_intent.clone().unwrap_or_else(|| session.id.clone())),
         amount: Set(charged.get()),
         amount_refunded: Set(0),
         status: Set(PaymentStatus::Succeeded),

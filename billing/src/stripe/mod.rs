@@ -2,4 +2,5 @@
 
 pub mod checkout;
 pub mod inbox;
+pub mod refund;
 pub mod signature;

@@ -59,6 +59,20 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
             txn.commit().await?;
             Ok(())
         }
+        "charge.refunded" => {
+            let parsed: Event<billing::stripe::refund::Charge> = serde_json::from_str(&event.payload)
+                .map_err(|e| JobError::Terminal(format!("unreadable charge: {e}")))?;
+            let txn = ctx.db.begin().await?;
+            let outcome = billing::stripe::refund::apply(&txn, &parsed.data.object).await?;
+            let status = match outcome {
+                billing::stripe::refund::Outcome::NotOurs => StripeEventStatus::Ignored,
+                _ => StripeEventStatus::Processed,
+            };
+            inbox::mark(&txn, event_id, status, None).await?;
+            txn.commit().await?;
+            tracing::info!(event = event_id, ?outcome, "refund applied");
+            Ok(())
+        }
         // Unknown and not-yet-handled types are stored and acknowledged.
         other => {
             inbox::mark(&ctx.db, event_id, StripeEventStatus::Ignored, None).await?;
