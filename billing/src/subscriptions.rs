@@ -100,3 +100,102 @@ pub async fn cancel_at_period_end<C: ConnectionTrait>(
     }
     Ok(Subscriptions::find_by_id(subscription_id).one(db).await?)
 }
+
+/// What one expiry run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Expired {
+    pub subscriptions: Vec<Uuid>,
+    pub pledges: Vec<Uuid>,
+    pub keys_revoked: u64,
+}
+
+/// Expires 30-day subscriptions and pool pledges whose period ended before `now` and
+/// revokes their keys, in one transaction. Credit keys belong to no subscription and are
+/// untouched. Conditional updates make a second run (another worker, the next tick) a
+/// no-op for what is already expired.
+pub async fn expire_due(db: &sea_orm::DatabaseConnection, now: DateTime<Utc>) -> Result<Expired, DomainError> {
+    use entities::api_keys::{Column as KeyCol, Entity as ApiKeys};
+    use entities::pool_pledges::{Column as PledgeCol, Entity as Pledges};
+    use entities::subscriptions::Column;
+    use entities::{KeyStatus, PledgeStatus};
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect, TransactionTrait};
+
+    let txn = db.begin().await?;
+    let live = [SubscriptionStatus::Active, SubscriptionStatus::Trialing, SubscriptionStatus::PastDue];
+    let subs: Vec<Uuid> = Subscriptions::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::Kind.eq(PlanKind::Flat30d))
+        .filter(Column::Status.is_in(live))
+        .filter(Column::CurrentPeriodEnd.lt(now))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    let pledge_live = [PledgeStatus::Active, PledgeStatus::PendingKey, PledgeStatus::PastDue, PledgeStatus::Canceled];
+    let pledges: Vec<Uuid> = Pledges::find()
+        .select_only()
+        .column(PledgeCol::Id)
+        .filter(PledgeCol::Status.is_in(pledge_live))
+        .filter(PledgeCol::CurrentPeriodEnd.lt(now))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    let mut done = Expired::default();
+    if !subs.is_empty() {
+        // Only rows still live move: a concurrent run that got here first leaves nothing.
+        let moved = Subscriptions::update_many()
+            .col_expr(Column::Status, Expr::value(SubscriptionStatus::Expired.as_str()))
+            .col_expr(Column::UpdatedAt, Expr::value(now))
+            .filter(Column::Id.is_in(subs.clone()))
+            .filter(Column::Status.is_in(live))
+            .exec(&txn)
+            .await?;
+        if moved.rows_affected > 0 {
+            done.subscriptions = subs;
+        }
+    }
+    if !pledges.is_empty() {
+        let moved = Pledges::update_many()
+            .col_expr(PledgeCol::Status, Expr::value(PledgeStatus::Expired.as_str()))
+            .col_expr(PledgeCol::UpdatedAt, Expr::value(now))
+            .filter(PledgeCol::Id.is_in(pledges.clone()))
+            .filter(PledgeCol::Status.is_in(pledge_live))
+            .exec(&txn)
+            .await?;
+        if moved.rows_affected > 0 {
+            done.pledges = pledges;
+        }
+    }
+    if !done.subscriptions.is_empty() || !done.pledges.is_empty() {
+        let revoked = ApiKeys::update_many()
+            .col_expr(KeyCol::Status, Expr::value(KeyStatus::Revoked.as_str()))
+            .col_expr(KeyCol::RevokedAt, Expr::value(Some(now)))
+            .filter(
+                KeyCol::SubscriptionId
+                    .is_in(done.subscriptions.clone())
+                    .or(KeyCol::PledgeId.is_in(done.pledges.clone())),
+            )
+            .filter(KeyCol::Status.ne(KeyStatus::Revoked))
+            .exec(&txn)
+            .await?;
+        done.keys_revoked = revoked.rows_affected;
+        for (kind, id) in
+            done.subscriptions.iter().map(|id| ("subscription", id)).chain(done.pledges.iter().map(|id| ("pledge", id)))
+        {
+            entities::audit_log::Entity::insert(entities::audit_log::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                actor: Set("expiry".into()),
+                action: Set(format!("{kind}_expired")),
+                target: Set(format!("{kind}:{id}")),
+                details: Set(serde_json::json!({})),
+                request_id: Set(None),
+                created_at: Set(now),
+            })
+            .exec_without_returning(&txn)
+            .await?;
+        }
+    }
+    txn.commit().await?;
+    Ok(done)
+}

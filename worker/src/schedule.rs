@@ -2,17 +2,38 @@
 //! key names the tick, so N workers still produce one run per tick.
 
 use billing::config::Settings;
-use billing::jobs::{JobPayload, JobQueue, outbox};
+use billing::jobs::{JobPayload, outbox};
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-pub async fn run(db: DatabaseConnection, settings: Arc<Settings>, mut stop: watch::Receiver<bool>) {
-    if settings.payment_address.is_empty() {
-        return; // no chain scan without USDC configured
+pub async fn run(db: DatabaseConnection, settings: Arc<Settings>, stop: watch::Receiver<bool>) {
+    let mut loops = Vec::new();
+    loops.push(tokio::spawn(every(db.clone(), settings.clone(), stop.clone(), settings.expiry_interval, |tick| {
+        JobPayload::Expiry { tick }
+    })));
+    // The chain scan only where USDC is configured.
+    if !settings.payment_address.is_empty() {
+        loops.push(tokio::spawn(every(db, settings.clone(), stop, settings.chain_scan_interval, |tick| {
+            JobPayload::ChainScan { tick }
+        })));
     }
-    let interval = settings.chain_scan_interval.max(Duration::from_millis(100));
+    for l in loops {
+        let _ = l.await;
+    }
+}
+
+/// Enqueues `make(tick)` at every multiple of `interval` (UTC); the tick names the start of
+/// its window, e.g. `2026-11-22T10:00:00Z` for an hourly job.
+async fn every(
+    db: DatabaseConnection,
+    settings: Arc<Settings>,
+    mut stop: watch::Receiver<bool>,
+    interval: Duration,
+    make: impl Fn(String) -> JobPayload,
+) {
+    let interval = interval.max(Duration::from_millis(100));
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -20,11 +41,14 @@ pub async fn run(db: DatabaseConnection, settings: Arc<Settings>, mut stop: watc
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
-        let n = chrono::Utc::now().timestamp_millis() / interval.as_millis().max(1) as i64;
-        let payload = JobPayload::ChainScan { tick: format!("{}:{n}", interval.as_millis()) };
+        let ms = interval.as_millis().max(1) as i64;
+        let start = chrono::Utc::now().timestamp_millis() / ms * ms;
+        let name =
+            chrono::DateTime::from_timestamp_millis(start).map(|t| t.to_rfc3339()).unwrap_or_else(|| start.to_string());
+        let payload = make(format!("{name}/{ms}"));
         // No grace: the relay pushes it on its next pass.
-        if let Err(e) = outbox::enqueue(&db, &payload, &settings.queue(JobQueue::Reconcile), Duration::ZERO).await {
-            tracing::warn!(error = %e, "cannot schedule the chain scan");
+        if let Err(e) = outbox::enqueue(&db, &payload, &settings.queue(payload.queue()), Duration::ZERO).await {
+            tracing::warn!(error = %e, "cannot schedule {:?}", payload.queue());
         }
     }
 }

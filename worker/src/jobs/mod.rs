@@ -2,6 +2,7 @@
 
 pub mod chain_scan;
 pub mod checkout;
+pub mod expiry;
 pub mod stripe_event;
 pub mod usdc_verify;
 
@@ -47,6 +48,7 @@ pub async fn handle(ctx: &Ctx, job: &jobs::Model, payload: JobPayload) -> Result
         }
         JobPayload::ChainScan { .. } => chain_scan::handle(ctx).await.map(Some),
         JobPayload::Checkout { order_id } => checkout::handle(ctx, job, order_id).await.map(Some),
+        JobPayload::Expiry { .. } => expiry::handle(ctx).await.map(Some),
         // The kinds below are produced by features not built yet (Stripe flows, metering,
         // expiry, reconciliation). Until their handlers exist, a job of theirs is
         // dead-lettered, visible to operators, and requeueable once the handler ships.

@@ -1,0 +1,112 @@
+//! Expiry: 30-day subscriptions past their end expire, their keys are revoked, credit keys
+//! live on — once, with three workers racing every tick.
+
+use chrono::{Duration as Days, Utc};
+use entities::{ApiKeyKind, KeyStatus, PlanKind, SubscriptionStatus};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use std::time::Duration;
+use tollgate_tests::{TestApp, TestOptions, eventually};
+use uuid::Uuid;
+
+async fn subscription(app: &TestApp, account: Uuid, ends_in: Days) -> Uuid {
+    let plan = billing::catalog::plan_by_slug(&app.db.conn, "pro").await.expect("q").expect("pro");
+    let id = Uuid::now_v7();
+    let now = Utc::now();
+    entities::subscriptions::Entity::insert(entities::subscriptions::ActiveModel {
+        id: Set(id),
+        account_id: Set(account),
+        plan_id: Set(plan.id),
+        kind: Set(PlanKind::Flat30d),
+        status: Set(SubscriptionStatus::Active),
+        interval: Set(None),
+        stripe_subscription_id: Set(None),
+        current_period_start: Set(Some(now - Days::days(30))),
+        current_period_end: Set(Some(now + ends_in)),
+        cancel_at_period_end: Set(true),
+        pending_plan_id: Set(None),
+        provider_version: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(&app.db.conn)
+    .await
+    .expect("subscription");
+    id
+}
+
+async fn key(app: &TestApp, account: Uuid, kind: ApiKeyKind, subscription: Option<Uuid>) -> Uuid {
+    let id = Uuid::now_v7();
+    let secret = billing::accounts::generate_key("tg_");
+    entities::api_keys::Entity::insert(entities::api_keys::ActiveModel {
+        id: Set(id),
+        account_id: Set(account),
+        kind: Set(kind),
+        tier: Set(None),
+        subscription_id: Set(subscription),
+        pledge_id: Set(None),
+        name: Set("k".into()),
+        prefix: Set(secret[..10].to_owned()),
+        key_hash: Set(billing::accounts::hash_key(&secret)),
+        status: Set(KeyStatus::Active),
+        organization_name: Set(None),
+        contact_email: Set(None),
+        expires_at: Set(None),
+        created_at: Set(Utc::now()),
+        revoked_at: Set(None),
+    })
+    .exec_without_returning(&app.db.conn)
+    .await
+    .expect("key");
+    id
+}
+
+async fn key_status(app: &TestApp, id: Uuid) -> KeyStatus {
+    entities::api_keys::Entity::find_by_id(id).one(&app.db.conn).await.expect("q").expect("key").status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_with_three_workers_has_one_effect() {
+    let mut app =
+        TestApp::with(TestOptions { env: vec![("EXPIRY_INTERVAL_MS".into(), "300".into())], ..Default::default() })
+            .await;
+    app.start_worker(&[]).await;
+    app.start_worker(&[]).await;
+    let account = billing::accounts::ensure(&app.db.conn, "expiring").await.expect("account").id;
+    let lapsed = subscription(&app, account, -Days::minutes(5)).await;
+    let live = subscription(&app, account, Days::days(10)).await;
+    let lapsed_key = key(&app, account, ApiKeyKind::Subscription, Some(lapsed)).await;
+    let live_key = key(&app, account, ApiKeyKind::Subscription, Some(live)).await;
+    let credit_key = key(&app, account, ApiKeyKind::Credit, None).await;
+
+    eventually(Duration::from_secs(20), "the lapsed subscription to expire", || async {
+        let s = entities::subscriptions::Entity::find_by_id(lapsed).one(&app.db.conn).await.ok()??;
+        (s.status == SubscriptionStatus::Expired).then_some(())
+    })
+    .await;
+    // Several more ticks, three workers each time.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.wait_drained(Duration::from_secs(10)).await;
+
+    assert_eq!(key_status(&app, lapsed_key).await, KeyStatus::Revoked);
+    assert_eq!(key_status(&app, live_key).await, KeyStatus::Active);
+    assert_eq!(key_status(&app, credit_key).await, KeyStatus::Active, "credit keys are untouched");
+    let live_sub = entities::subscriptions::Entity::find_by_id(live).one(&app.db.conn).await.expect("q").expect("sub");
+    assert_eq!(live_sub.status, SubscriptionStatus::Active);
+    let effects = entities::audit_log::Entity::find()
+        .filter(entities::audit_log::Column::Action.eq("subscription_expired"))
+        .all(&app.db.conn)
+        .await
+        .expect("audit");
+    assert_eq!(effects.len(), 1, "one effect: {effects:?}");
+    let ticks = entities::jobs::Entity::find()
+        .filter(entities::jobs::Column::JobKey.starts_with("expiry:"))
+        .all(&app.db.conn)
+        .await
+        .expect("jobs");
+    assert!(ticks.len() >= 3, "several ticks ran: {}", ticks.len());
+    assert!(ticks.iter().all(|j| j.attempts == 1 && j.status == entities::JobStatus::Done), "each tick once");
+    let token = app.jwt("expiring", "billing:read");
+    let (_, status) = app.get("/api/billing/status", &token).await;
+    assert_eq!(status["data"]["status"], serde_json::json!("active"), "the live subscription remains");
+    app.assert_ledger_invariants().await;
+}
