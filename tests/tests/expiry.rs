@@ -104,7 +104,13 @@ async fn expiry_with_three_workers_has_one_effect() {
         .await
         .expect("jobs");
     assert!(ticks.len() >= 3, "several ticks ran: {}", ticks.len());
-    assert!(ticks.iter().all(|j| j.attempts == 1 && j.status == entities::JobStatus::Done), "each tick once");
+    // Ticks keep coming while we look: a just-enqueued one may not have run yet.
+    assert!(
+        ticks.iter().all(|j| j.attempts <= 1 && j.status != entities::JobStatus::Dead),
+        "each tick ran at most once: {:?}",
+        ticks.iter().map(|j| (j.attempts, j.status)).collect::<Vec<_>>()
+    );
+    assert!(ticks.iter().filter(|j| j.status == entities::JobStatus::Done).count() >= 3);
     let token = app.jwt("expiring", "billing:read");
     let (_, status) = app.get("/api/billing/status", &token).await;
     assert_eq!(status["data"]["status"], serde_json::json!("active"), "the live subscription remains");

@@ -1,6 +1,6 @@
 //! Every malformed or unauthentic delivery is a 400 in the envelope, and stores nothing.
 
-use sea_orm::{EntityTrait, PaginatorTrait};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::Value;
 use tollgate_tests::events::{WEBHOOK_SECRET, checkout_session_completed, now, signature};
 use tollgate_tests::{Backend, TestApp, TestOptions};
@@ -51,7 +51,12 @@ async fn rejections(backend: Backend) {
 
     let db = &app.db.conn;
     assert_eq!(entities::stripe_events::Entity::find().count(db).await.expect("count"), 0, "no event stored");
-    assert_eq!(entities::jobs::Entity::find().count(db).await.expect("count"), 0, "no job enqueued");
+    let event_jobs = entities::jobs::Entity::find()
+        .filter(entities::jobs::Column::Queue.eq(entities::JobQueue::StripeEvent))
+        .count(db)
+        .await
+        .expect("count");
+    assert_eq!(event_jobs, 0, "no job enqueued");
     app.assert_ledger_invariants().await;
 }
 

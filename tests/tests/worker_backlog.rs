@@ -72,6 +72,7 @@ async fn twenty_thousand_jobs_queued_without_a_worker_all_run_once() {
     let depth = app.redis_depth(JobQueue::StripeEvent).await;
     assert!(depth <= WINDOW, "Redis holds at most the window: {depth}");
     let pending = entities::jobs::Entity::find()
+        .filter(entities::jobs::Column::Queue.eq(JobQueue::StripeEvent))
         .filter(entities::jobs::Column::Status.ne(JobStatus::Done))
         .count(&app.db.conn)
         .await
@@ -100,6 +101,7 @@ async fn twenty_thousand_jobs_queued_without_a_worker_all_run_once() {
 
     let db = &app.db.conn;
     let done = entities::jobs::Entity::find()
+        .filter(entities::jobs::Column::Queue.eq(JobQueue::StripeEvent))
         .filter(entities::jobs::Column::Status.eq(JobStatus::Done))
         .count(db)
         .await
