@@ -1,6 +1,6 @@
 //! The OpenAPI document at `/openapi.json` and an interactive page at `/docs`.
 
-use crate::routes::{checkin, credits, health, history, status, topup, usdc, webhooks};
+use crate::routes::{admin_jobs, checkin, credits, health, history, status, topup, usdc, webhooks};
 use axum::Json;
 use axum::response::Html;
 use utoipa::OpenApi;
@@ -11,7 +11,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
     info(title = "Tollgate", description = "Billing backend for API products"),
     paths(health::health, health::ready, webhooks::stripe, credits::billing_credits, credits::balance, checkin::check_in,
         usdc::address, usdc::checkout, usdc::verify_payment, topup::topup, usdc::verify_topup, usdc::bind_wallet, usdc::unmatched,
-        history::orders, history::order, history::credit_transactions, history::billing_transactions, status::status, status::cancel),
+        history::orders, history::order, history::credit_transactions, history::billing_transactions, status::status, status::cancel,
+        admin_jobs::dead, admin_jobs::requeue, admin_jobs::requeue_all),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -158,7 +158,16 @@ async fn a_terminal_failure_is_dead_lettered_with_its_error_and_can_be_requeued(
     use sea_orm::{ActiveModelTrait, ActiveValue::Set};
     let fixed = entities::orders::ActiveModel { id: Set(order.id), currency: Set("eur".into()), ..Default::default() };
     fixed.update(&app.db.conn).await.expect("fix the order");
-    assert!(billing::jobs::outbox::requeue(&app.db.conn, job.id).await.expect("requeue"));
+    let admin = app.jwt("ops", "admin");
+    let (status, dead) = app.get("/admin/jobs/dead", &admin).await;
+    assert_eq!(status, 200);
+    assert_eq!(dead["data"][0]["key"], serde_json::json!("stripe-event:evt_dead_letter"));
+    assert!(dead["data"][0]["lastError"].as_str().is_some_and(|e| e.contains("currency")));
+    assert_eq!(app.get("/admin/jobs/dead", &app.jwt("user", "billing:read billing:write")).await.0, 403);
+    let (status, _) = app.post(&format!("/admin/jobs/{}/requeue", job.id), &admin, &serde_json::json!({})).await;
+    assert_eq!(status, 200);
+    let (status, _) = app.post(&format!("/admin/jobs/{}/requeue", job.id), &admin, &serde_json::json!({})).await;
+    assert_eq!(status, 404, "no longer dead");
     app.wait_drained(Duration::from_secs(15)).await;
     let job = app.job("stripe-event:evt_dead_letter").await.expect("job");
     assert_eq!(job.status, JobStatus::Done);

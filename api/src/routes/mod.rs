@@ -1,5 +1,6 @@
 //! The router: routes grouped by resource, with the layers every request passes.
 
+pub mod admin_jobs;
 pub mod checkin;
 pub mod credits;
 pub mod health;
@@ -44,6 +45,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/billing/verify-topup", post(usdc::verify_topup))
         .route("/api/billing/wallet", axum::routing::put(usdc::bind_wallet))
         .route("/admin/usdc/unmatched", get(usdc::unmatched))
+        .route("/admin/jobs/dead", get(admin_jobs::dead))
+        .route("/admin/jobs/requeue-dead", post(admin_jobs::requeue_all))
+        .route("/admin/jobs/{id}/requeue", post(admin_jobs::requeue))
         .route_layer(from_fn_with_state(state.clone(), idempotency::middleware))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes));

@@ -262,3 +262,18 @@ pub async fn hurry<C: ConnectionTrait>(db: &C, job_id: Uuid) -> Result<bool, DbE
         .await?;
     Ok(res.rows_affected == 1)
 }
+
+/// Puts every dead job back in line; returns how many.
+pub async fn requeue_all_dead<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
+    let now = Utc::now();
+    let res = Jobs::update_many()
+        .col_expr(Column::Status, Expr::value(JobStatus::Pending.as_str()))
+        .col_expr(Column::Attempts, Expr::value(0))
+        .col_expr(Column::AvailableAt, Expr::value(now))
+        .col_expr(Column::FinishedAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Status.eq(JobStatus::Dead))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}
