@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod ledger;
 pub mod money;
 pub mod orders;
+pub mod payment_methods;
 pub mod secret;
 pub mod startup;
 pub mod stripe;

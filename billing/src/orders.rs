@@ -165,3 +165,16 @@ pub async fn find_for<C: ConnectionTrait>(
 ) -> Result<Option<orders::Model>, DomainError> {
     Ok(Orders::find_by_id(order_id).filter(Column::AccountId.eq(account_id)).one(db).await?)
 }
+
+/// Marks an unpaid order failed (a declined card), with the reason.
+pub async fn mark_failed<C: ConnectionTrait>(db: &C, order_id: Uuid, reason: &str) -> Result<(), DomainError> {
+    Orders::update_many()
+        .col_expr(Column::Status, Expr::value(OrderStatus::Failed.as_str()))
+        .col_expr(Column::LastError, Expr::value(Some(reason.to_owned())))
+        .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(Column::Id.eq(order_id))
+        .filter(Column::Status.is_in([OrderStatus::Pending, OrderStatus::AwaitingPayment]))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -39,6 +39,10 @@ struct Store {
     sessions: HashMap<String, Value>,
     /// Charges by PaymentIntent id.
     charges: HashMap<String, Value>,
+    payment_methods: HashMap<String, Value>,
+    /// Cards that decline every charge.
+    declining: std::collections::HashSet<String>,
+    payment_intents: HashMap<String, Value>,
     /// key → (parameter fingerprint, status, body)
     idempotency: HashMap<String, (String, u16, Value)>,
     /// Answer this many API requests with a 500 before doing anything.
@@ -97,6 +101,7 @@ impl FakeStripe {
             .route("/v1/checkout/sessions/{id}", get(get_session))
             .route("/v1/checkout/sessions/{id}/expire", post(expire_session))
             .route("/pay/{id}", get(pay_page).post(pay))
+            .route("/v1/payment_intents", post(create_payment_intent))
             .fallback(|| async {
                 error(StatusCode::NOT_FOUND, "invalid_request_error", None, "Unrecognized request URL.", None)
             })
@@ -138,6 +143,29 @@ impl FakeStripe {
     /// The session's time runs out: `checkout.session.expired`.
     pub async fn expire(&self, id: &str) -> Value {
         self.shared.expire(id).await
+    }
+
+    /// The customer saves a card (as Stripe.js or a setup session would): the card is
+    /// attached to `customer` and `payment_method.attached` delivered. A `declining` card
+    /// fails every charge with `card_declined`. Returns the card's id.
+    pub async fn attach_card(&self, customer: &str, last4: &str, declining: bool) -> String {
+        let pm = {
+            let mut s = self.shared.store.lock().expect("store");
+            let mut pm = fixture("payment_method");
+            let id = random_id("pm");
+            pm["id"] = json!(id);
+            pm["customer"] = json!(customer);
+            pm["created"] = json!(now());
+            pm["card"]["last4"] = json!(last4);
+            if declining {
+                s.declining.insert(id.clone());
+            }
+            s.payment_methods.insert(id, pm.clone());
+            pm
+        };
+        let id = pm["id"].as_str().unwrap_or_default().to_owned();
+        self.shared.emit("payment_method.attached", pm, json!({"customer": null})).await;
+        id
     }
 
     /// The merchant refunds `cents` of a completed session's payment: `charge.refunded`
@@ -423,5 +451,74 @@ async fn expire_session(State(shared): State<Shared>, headers: HeaderMap, Path(i
                 Some("id"),
             ),
         ),
+    })
+}
+
+async fn create_payment_intent(State(shared): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    handle(&shared, &headers, "POST /v1/payment_intents", &body, |store, form| {
+        let missing = |p: &str| {
+            (
+                StatusCode::BAD_REQUEST,
+                err_body(
+                    "invalid_request_error",
+                    "parameter_missing",
+                    &format!("Missing required param: {p}."),
+                    Some(p),
+                ),
+            )
+        };
+        let Some(amount) = form.get("amount").and_then(|a| a.parse::<i64>().ok()) else { return missing("amount") };
+        let Some(currency) = form.get("currency") else { return missing("currency") };
+        let customer = form.get("customer");
+        if let Some(c) = customer.filter(|c| !store.customers.contains_key(*c)) {
+            return (
+                StatusCode::BAD_REQUEST,
+                err_body(
+                    "invalid_request_error",
+                    "resource_missing",
+                    &format!("No such customer: '{c}'"),
+                    Some("customer"),
+                ),
+            );
+        }
+        let pm = form.get("payment_method");
+        let owned = pm
+            .and_then(|p| store.payment_methods.get(p))
+            .is_some_and(|p| p["customer"].as_str() == customer.map(String::as_str));
+        if pm.is_some() && !owned {
+            return (
+                StatusCode::BAD_REQUEST,
+                err_body(
+                    "invalid_request_error",
+                    "resource_missing",
+                    "No such PaymentMethod for this customer",
+                    Some("payment_method"),
+                ),
+            );
+        }
+        let mut intent = fixture("payment_intent");
+        let id = random_id("pi");
+        intent["id"] = json!(id);
+        intent["amount"] = json!(amount);
+        intent["currency"] = json!(currency);
+        intent["customer"] = customer.map_or(Value::Null, |c| json!(c));
+        intent["payment_method"] = pm.map_or(Value::Null, |p| json!(p));
+        intent["metadata"] = metadata(form);
+        intent["created"] = json!(now());
+        intent["last_payment_error"] = Value::Null;
+        let confirm = form.get("confirm").is_some_and(|c| c == "true");
+        if confirm && pm.is_some_and(|p| store.declining.contains(p)) {
+            intent["status"] = json!("requires_payment_method");
+            store.payment_intents.insert(id, intent.clone());
+            let mut body = err_body("card_error", "card_declined", "Your card was declined.", None);
+            body["error"]["decline_code"] = json!("generic_decline");
+            body["error"]["payment_intent"] = intent;
+            return (StatusCode::PAYMENT_REQUIRED, body);
+        }
+        intent["status"] = json!(if confirm && pm.is_some() { "succeeded" } else { "requires_confirmation" });
+        intent["amount_received"] = json!(if confirm && pm.is_some() { amount } else { 0 });
+        intent["latest_charge"] = if confirm && pm.is_some() { json!(random_id("ch")) } else { Value::Null };
+        store.payment_intents.insert(id, intent.clone());
+        (StatusCode::OK, intent)
     })
 }

@@ -221,3 +221,50 @@ async fn a_refund_after_the_credits_were_spent_stops_at_zero_and_records_the_sho
     assert_eq!(refunds, -500, "3 + 2 dollars taken back");
     app.assert_ledger_invariants().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_card_topups_charge_now_or_answer_402() {
+    let (app, stripe) = setup(None).await;
+    // A first card top-up through Checkout makes the Stripe customer.
+    let token = app.jwt("saved-card", "billing:read billing:write");
+    let (_, body) = app.post("/api/billing/topup", &token, &json!({"amount": 10, "method": "stripe"})).await;
+    stripe.complete_session(body["data"]["sessionId"].as_str().expect("session")).await;
+    app.wait_drained(Duration::from_secs(15)).await;
+    let account = billing::accounts::ensure(&app.db.conn, "saved-card").await.expect("account");
+
+    // No card yet: 402, no order charged.
+    let (status, body) =
+        app.post("/api/billing/topup", &token, &json!({"amount": 15, "method": "stripe_direct"})).await;
+    assert_eq!((status, body["error"]["code"].clone()), (402, json!("no_payment_method")), "{body}");
+
+    let card = stripe.attach_card(account.stripe_customer_id.as_deref().expect("customer"), "4242", false).await;
+    app.wait_drained(Duration::from_secs(15)).await;
+    let (status, cards) = app.get("/api/billing/payment-methods", &token).await;
+    assert_eq!(status, 200);
+    assert_eq!(cards["data"][0]["id"], json!(card));
+    assert_eq!((cards["data"][0]["last4"].clone(), cards["data"][0]["brand"].clone()), (json!("4242"), json!("visa")));
+
+    let (status, body) =
+        app.post("/api/billing/topup", &token, &json!({"amount": 15, "method": "stripe_direct"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["data"]["status"].clone(), body["data"]["creditBalance"].clone()),
+        (json!("succeeded"), json!(25))
+    );
+    assert_eq!(app.balance(account.id).await, Micros::from_usd(25).expect("25"));
+
+    // Another customer whose card declines: 402, nothing credited.
+    let other = app.jwt("declined-card", "billing:read billing:write");
+    let (_, body) = app.post("/api/billing/topup", &other, &json!({"amount": 10, "method": "stripe"})).await;
+    let session = body["data"]["sessionId"].as_str().expect("session").to_owned();
+    let other_account = billing::accounts::ensure(&app.db.conn, "declined-card").await.expect("account");
+    stripe.attach_card(other_account.stripe_customer_id.as_deref().expect("customer"), "0002", true).await;
+    app.wait_drained(Duration::from_secs(15)).await;
+    let (status, body) =
+        app.post("/api/billing/topup", &other, &json!({"amount": 20, "method": "stripe_direct"})).await;
+    assert_eq!((status, body["error"]["code"].clone()), (402, json!("card_declined")), "{body}");
+    assert_eq!(app.balance(other_account.id).await, Micros::ZERO, "{session} was never paid");
+    let (_, cards) = app.get("/api/billing/payment-methods", &token).await;
+    assert_eq!(cards["data"].as_array().map(Vec::len), Some(1), "each account sees its own cards");
+    app.assert_ledger_invariants().await;
+}

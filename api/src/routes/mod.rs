@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/credits/balance", get(credits::balance))
         .route("/checkin", post(checkin::check_in))
         .route("/api/billing/status", get(status::status))
+        .route("/api/billing/payment-methods", get(topup::payment_methods))
         .route("/api/billing/cancel", post(status::cancel))
         .route("/orders", get(history::orders))
         .route("/orders/{id}", get(history::order))

@@ -48,14 +48,13 @@ pub async fn topup(
                 details: json!({}),
             };
             match stripe_checkout(&state, order).await? {
-                Checkout::Ready { session_id, session_url } => {
-                    Ok(ok(json!({"sessionUrl": session_url, "sessionId": session_id})).into_response())
+                Checkout::Ready(r) => {
+                    Ok(ok(json!({"sessionUrl": r["sessionUrl"], "sessionId": r["sessionId"]})).into_response())
                 }
                 Checkout::Pending { order_id } => Ok(pending(order_id)),
             }
         }
-        // Charging the saved card off-session comes with saved cards (issue 3).
-        "stripe_direct" => Err(usdc::stripe_unavailable()),
+        "stripe_direct" => direct_charge(&state, &principal, amount).await,
         other => Err(ApiError::bad_request(
             "invalid_request",
             format!("method: {other:?} is not stripe, stripe_direct or usdc"),
@@ -65,8 +64,11 @@ pub async fn topup(
 
 /// What became of a checkout request after the short wait.
 pub enum Checkout {
-    Ready { session_id: Value, session_url: Value },
-    Pending { order_id: uuid::Uuid },
+    /// The job's result: `{sessionId, sessionUrl}` for Checkout, `{outcome, …}` for a direct charge.
+    Ready(Value),
+    Pending {
+        order_id: uuid::Uuid,
+    },
 }
 
 /// Records the order and its checkout job together, then waits briefly for the worker to
@@ -85,10 +87,7 @@ pub async fn stripe_checkout(state: &AppState, order: billing::orders::NewOrder)
         .await?
         .ok_or_else(|| ApiError::internal("checkout job vanished"))?;
     match job.status {
-        JobStatus::Done => {
-            let result = job.result.unwrap_or_default();
-            Ok(Checkout::Ready { session_id: result["sessionId"].clone(), session_url: result["sessionUrl"].clone() })
-        }
+        JobStatus::Done => Ok(Checkout::Ready(job.result.unwrap_or_default())),
         JobStatus::Dead => {
             tracing::warn!(order = %order.id, error = ?job.last_error, "checkout failed");
             Err(ApiError::new(
@@ -105,4 +104,54 @@ pub async fn stripe_checkout(state: &AppState, order: billing::orders::NewOrder)
 pub fn pending(order_id: uuid::Uuid) -> Response {
     (StatusCode::ACCEPTED, Json(json!({"success": true, "data": {"orderId": order_id, "status": "pending"}})))
         .into_response()
+}
+
+/// `stripe_direct`: charge the saved default card now. No card, or a decline: 402.
+async fn direct_charge(state: &AppState, principal: &Principal, amount: billing::Micros) -> Result<Response, ApiError> {
+    let Some(card) = billing::payment_methods::default_for(&state.db, principal.account_id).await? else {
+        return Err(ApiError::new(StatusCode::PAYMENT_REQUIRED, "no_payment_method", "no saved card: add one first"));
+    };
+    let order = billing::orders::NewOrder {
+        account_id: principal.account_id,
+        kind: entities::OrderKind::Topup,
+        status: entities::OrderStatus::Pending,
+        method: PayMethod::StripeDirect,
+        amount,
+        plan_id: None,
+        details: json!({"paymentMethod": card.id}),
+    };
+    match stripe_checkout(state, order).await? {
+        Checkout::Pending { order_id } => Ok(pending(order_id)),
+        Checkout::Ready(r) if r["outcome"] == json!("succeeded") => {
+            let balance = billing::ledger::customer_balance(&state.db, principal.account_id).await?;
+            Ok(ok(json!({"status": "succeeded", "credited": amount.usd_json(), "creditBalance": balance.usd_json(),
+                         "paymentIntent": r["paymentIntent"]}))
+            .into_response())
+        }
+        Checkout::Ready(r) if r["outcome"] == json!("declined") => Err(ApiError::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "card_declined",
+            r["message"].as_str().unwrap_or("your card was declined").to_owned(),
+        )),
+        Checkout::Ready(r) => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"success": true, "data": {"status": "pending", "paymentIntent": r["paymentIntent"]}})),
+        )
+            .into_response()),
+    }
+}
+
+/// `GET /api/billing/payment-methods` (000): saved cards, default first.
+#[utoipa::path(get, path = "/api/billing/payment-methods", security(("bearer" = [])), responses((status = 200)))]
+pub async fn payment_methods(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
+    principal.require(Scope::Read)?;
+    let cards = billing::payment_methods::list(&state.db, principal.account_id).await?;
+    let data: Vec<Value> = cards
+        .iter()
+        .map(|c| {
+            json!({"id": c.id, "type": "card", "brand": c.brand, "last4": c.last4, "expMonth": c.exp_month,
+                        "expYear": c.exp_year, "isDefault": c.is_default})
+        })
+        .collect();
+    Ok(ok(Value::Array(data)).into_response())
 }

@@ -90,8 +90,8 @@ pub async fn checkout(
             };
             // 001's bare shape.
             return match crate::routes::topup::stripe_checkout(&state, order).await? {
-                crate::routes::topup::Checkout::Ready { session_id, session_url } => {
-                    Ok(Json(json!({"sessionUrl": session_url, "sessionId": session_id})).into_response())
+                crate::routes::topup::Checkout::Ready(r) => {
+                    Ok(Json(json!({"sessionUrl": r["sessionUrl"], "sessionId": r["sessionId"]})).into_response())
                 }
                 crate::routes::topup::Checkout::Pending { order_id } => {
                     Ok((StatusCode::ACCEPTED, Json(json!({"orderId": order_id, "status": "pending"}))).into_response())

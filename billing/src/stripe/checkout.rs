@@ -68,7 +68,23 @@ pub async fn apply_paid<C: ConnectionTrait>(db: &C, session: &CheckoutSession) -
         return Ok(Outcome::AwaitingPayment);
     }
     let Some(order_id) = session.order_id() else { return Ok(Outcome::NotOurs) };
-    let Some(order) = Orders::find_by_id(order_id).one(db).await? else { return Ok(Outcome::NotOurs) };
+    // The PaymentIntent is the payment's identity in later events (refunds, disputes).
+    let reference = session.payment_intent.clone().unwrap_or_else(|| session.id.clone());
+    apply_paid_order(db, order_id, &reference, session.amount_total, session.currency.as_deref()).await
+}
+
+/// Applies a paid order, however it was paid by card (Checkout, or a PaymentIntent charged
+/// off-session on a saved card). `reference` is the PaymentIntent (or session) id.
+pub async fn apply_paid_order<C: ConnectionTrait>(
+    db: &C,
+    order_id: Uuid,
+    reference: &str,
+    charged_cents: Option<i64>,
+    currency: Option<&str>,
+) -> Result<Outcome, DomainError> {
+    let Some(order) = Orders::find_by_id(order_id).one(db).await? else {
+        return Ok(Outcome::NotOurs);
+    };
     let plan = match order.kind {
         OrderKind::Topup => None,
         OrderKind::PlanCheckout => {
@@ -78,12 +94,12 @@ pub async fn apply_paid<C: ConnectionTrait>(db: &C, session: &CheckoutSession) -
         }
         _ => return Ok(Outcome::NotOurs),
     };
-    if session.currency.as_deref().is_some_and(|c| !c.eq_ignore_ascii_case(&order.currency)) {
-        return Err(DomainError::Invalid(format!("session {} paid in another currency", session.id)));
+    if currency.is_some_and(|c| !c.eq_ignore_ascii_case(&order.currency)) {
+        return Err(DomainError::Invalid(format!("payment {reference} was made in another currency")));
     }
     let amount = Micros::new(order.amount);
     // What Stripe says it charged; the order's amount is what the customer bought.
-    let charged = session.amount_total.and_then(Micros::from_cents).unwrap_or(amount);
+    let charged = charged_cents.and_then(Micros::from_cents).unwrap_or(amount);
     let debit = ledger::system_account(db, SystemAccount::StripeClearing).await?;
     let (credit, kind, description) = match &plan {
         None => (
@@ -106,7 +122,7 @@ pub async fn apply_paid<C: ConnectionTrait>(db: &C, session: &CheckoutSession) -
             amount,
             kind,
             account_id: Some(order.account_id),
-            reference: session.id.clone(),
+            reference: reference.to_owned(),
             description,
         },
     )
@@ -120,8 +136,7 @@ pub async fn apply_paid<C: ConnectionTrait>(db: &C, session: &CheckoutSession) -
         account_id: Set(order.account_id),
         order_id: Set(Some(order.id)),
         provider: Set(PaymentProvider::Stripe),
-        // The PaymentIntent is the payment's identity in later events (refunds, disputes).
-        provider_ref: Set(session.payment_intent.clone().unwrap_or_else(|| session.id.clone())),
+        provider_ref: Set(reference.to_owned()),
         amount: Set(charged.get()),
         amount_refunded: Set(0),
         status: Set(PaymentStatus::Succeeded),

@@ -28,6 +28,9 @@ pub async fn handle(ctx: &Ctx, job: &entities::jobs::Model, order_id: Uuid) -> R
     if let (Some(id), Some(url)) = (&order.provider_session_id, &order.checkout_url) {
         return Ok(json!({"sessionId": id, "sessionUrl": url}));
     }
+    if order.method == entities::PayMethod::StripeDirect {
+        return charge_saved_card(ctx, client, job, &order).await;
+    }
     let product = match order.kind {
         OrderKind::Topup => "Credit top-up".to_owned(),
         OrderKind::PlanCheckout => {
@@ -107,4 +110,51 @@ async fn customer_for(ctx: &Ctx, client: &stripe::Client, account_id: Uuid) -> R
         .exec(&ctx.db)
         .await?;
     Ok(customer.id.to_string())
+}
+
+/// `stripe_direct`: charges the saved card off-session with a PaymentIntent (keyed by the
+/// job) and applies the payment at once; a decline is an answer, not a failure.
+async fn charge_saved_card(
+    ctx: &Ctx,
+    client: &stripe::Client,
+    job: &entities::jobs::Model,
+    order: &entities::orders::Model,
+) -> Result<Value, JobError> {
+    use sea_orm::TransactionTrait;
+    use stripe_core::payment_intent::{CreatePaymentIntent, CreatePaymentIntentOffSession};
+    let Some(pm) = order.details["paymentMethod"].as_str() else {
+        return Err(JobError::Terminal("direct charge without a payment method".into()));
+    };
+    let customer = customer_for(ctx, client, order.account_id).await?;
+    let cents = billing::Micros::new(order.amount).to_cents();
+    let sent = CreatePaymentIntent::new(cents, stripe_types::Currency::USD)
+        .customer(customer)
+        .payment_method(pm)
+        .confirm(true)
+        .off_session(CreatePaymentIntentOffSession::Bool(true))
+        .metadata(HashMap::from([("order_id".to_owned(), order.id.to_string())]))
+        .customize()
+        .request_strategy(crate::stripe_api::idempotent(&job.job_key)?)
+        .send(client)
+        .await;
+    let intent = match sent {
+        Ok(intent) => intent,
+        Err(stripe::StripeError::Stripe(err, 402)) => {
+            billing::orders::mark_failed(&ctx.db, order.id, err.message.as_deref().unwrap_or("card declined")).await?;
+            return Ok(
+                json!({"outcome": "declined", "code": err.code.as_ref().map(|c| format!("{c:?}")), "message": err.message}),
+            );
+        }
+        Err(e) => return Err(crate::stripe_api::classify(e)),
+    };
+    if intent.status != stripe_shared::PaymentIntentStatus::Succeeded {
+        return Ok(json!({"outcome": "pending", "paymentIntent": intent.id.to_string()}));
+    }
+    let txn = ctx.db.begin().await?;
+    let outcome =
+        billing::stripe::checkout::apply_paid_order(&txn, order.id, intent.id.as_str(), Some(intent.amount), None)
+            .await?;
+    txn.commit().await?;
+    tracing::info!(order = %order.id, ?outcome, "saved card charged");
+    Ok(json!({"outcome": "succeeded", "paymentIntent": intent.id.to_string()}))
 }

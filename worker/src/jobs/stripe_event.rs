@@ -59,6 +59,22 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
             txn.commit().await?;
             Ok(())
         }
+        "payment_method.attached" | "payment_method.detached" => {
+            let parsed: Event<billing::payment_methods::StripePaymentMethod> = serde_json::from_str(&event.payload)
+                .map_err(|e| JobError::Terminal(format!("unreadable payment method: {e}")))?;
+            let pm = &parsed.data.object;
+            let txn = ctx.db.begin().await?;
+            let ours = if event.event_type == "payment_method.attached" {
+                billing::payment_methods::mirror_attached(&txn, pm).await?
+            } else {
+                billing::payment_methods::mark_detached(&txn, &pm.id).await?;
+                true
+            };
+            let status = if ours { StripeEventStatus::Processed } else { StripeEventStatus::Ignored };
+            inbox::mark(&txn, event_id, status, None).await?;
+            txn.commit().await?;
+            Ok(())
+        }
         "charge.refunded" => {
             let parsed: Event<billing::stripe::refund::Charge> = serde_json::from_str(&event.payload)
                 .map_err(|e| JobError::Terminal(format!("unreadable charge: {e}")))?;
