@@ -102,6 +102,7 @@ impl FakeStripe {
             .route("/v1/checkout/sessions/{id}/expire", post(expire_session))
             .route("/pay/{id}", get(pay_page).post(pay))
             .route("/v1/payment_intents", post(create_payment_intent))
+            .route("/v1/setup_intents", post(create_setup_intent))
             .fallback(|| async {
                 error(StatusCode::NOT_FOUND, "invalid_request_error", None, "Unrecognized request URL.", None)
             })
@@ -392,6 +393,10 @@ async fn create_session(State(shared): State<Shared>, headers: HeaderMap, body: 
         if mode == "payment" && total == 0 {
             return missing("line_items");
         }
+        if mode == "setup" && form.get("currency").is_none() && form.get("payment_method_types[0]").is_none() {
+            return missing("currency");
+        }
+        let currency = currency.or_else(|| form.get("currency").cloned());
         let id = random_id("cs");
         let mut session = fixture("checkout.session");
         session["id"] = json!(id);
@@ -519,6 +524,34 @@ async fn create_payment_intent(State(shared): State<Shared>, headers: HeaderMap,
         intent["amount_received"] = json!(if confirm && pm.is_some() { amount } else { 0 });
         intent["latest_charge"] = if confirm && pm.is_some() { json!(random_id("ch")) } else { Value::Null };
         store.payment_intents.insert(id, intent.clone());
+        (StatusCode::OK, intent)
+    })
+}
+
+async fn create_setup_intent(State(shared): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    handle(&shared, &headers, "POST /v1/setup_intents", &body, |store, form| {
+        let customer = form.get("customer");
+        if let Some(c) = customer.filter(|c| !store.customers.contains_key(*c)) {
+            return (
+                StatusCode::BAD_REQUEST,
+                err_body(
+                    "invalid_request_error",
+                    "resource_missing",
+                    &format!("No such customer: '{c}'"),
+                    Some("customer"),
+                ),
+            );
+        }
+        let mut intent = fixture("setup_intent");
+        let id = random_id("seti");
+        intent["client_secret"] = json!(format!("{id}_secret_{}", uuid::Uuid::new_v4().simple()));
+        intent["id"] = json!(id);
+        intent["customer"] = customer.map_or(Value::Null, |c| json!(c));
+        intent["usage"] = json!(form.get("usage").map_or("off_session", String::as_str));
+        intent["status"] = json!("requires_payment_method");
+        intent["created"] = json!(now());
+        intent["metadata"] = metadata(form);
+        intent["last_setup_error"] = Value::Null;
         (StatusCode::OK, intent)
     })
 }

@@ -268,3 +268,25 @@ async fn saved_card_topups_charge_now_or_answer_402() {
     assert_eq!(cards["data"].as_array().map(Vec::len), Some(1), "each account sees its own cards");
     app.assert_ledger_invariants().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saving_a_card_by_setup_intent_or_hosted_page() {
+    let (app, stripe) = setup(None).await;
+    let token = app.jwt("card-saver", "billing:read billing:write");
+    let (status, body) = app.post("/api/billing/setup-intent", &token, &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["data"]["clientSecret"].as_str().is_some_and(|s| s.starts_with("seti_") && s.contains("_secret_")),
+        "{body}"
+    );
+    let (status, body) = app.post("/api/billing/setup-checkout", &token, &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["data"]["sessionUrl"].as_str().is_some_and(|u| u.contains("/pay/cs_test_")), "{body}");
+    let sessions = stripe.sessions();
+    assert_eq!((sessions.len(), sessions[0]["mode"].clone()), (1, json!("setup")));
+    let customers = stripe.requests().iter().filter(|(r, _)| r == "POST /v1/customers").count();
+    assert_eq!(customers, 1, "one Stripe customer for both");
+    let reader = app.jwt("card-saver", "billing:read");
+    assert_eq!(app.post("/api/billing/setup-intent", &reader, &json!({})).await.0, 403);
+    app.assert_ledger_invariants().await;
+}

@@ -34,6 +34,8 @@ pub fn router(state: AppState) -> Router {
         .route("/checkin", post(checkin::check_in))
         .route("/api/billing/status", get(status::status))
         .route("/api/billing/payment-methods", get(topup::payment_methods))
+        .route("/api/billing/setup-intent", post(topup::setup_intent))
+        .route("/api/billing/setup-checkout", post(topup::setup_checkout))
         .route("/api/billing/cancel", post(status::cancel))
         .route("/orders", get(history::orders))
         .route("/orders/{id}", get(history::order))

@@ -155,3 +155,38 @@ pub async fn payment_methods(State(state): State<AppState>, principal: Principal
         .collect();
     Ok(ok(Value::Array(data)).into_response())
 }
+
+async fn card_setup(state: &AppState, principal: &Principal, flow: &str) -> Result<Value, ApiError> {
+    principal.require(Scope::Write)?;
+    let order = billing::orders::NewOrder {
+        account_id: principal.account_id,
+        kind: entities::OrderKind::CardSetup,
+        status: entities::OrderStatus::Pending,
+        method: PayMethod::Stripe,
+        amount: billing::Micros::ZERO,
+        plan_id: None,
+        details: json!({"flow": flow}),
+    };
+    match stripe_checkout(state, order).await? {
+        Checkout::Ready(r) => Ok(r),
+        Checkout::Pending { order_id } => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "provider_slow",
+            format!("the payment provider is slow; retry (order {order_id})"),
+        )),
+    }
+}
+
+/// `POST /api/billing/setup-intent` (000): a SetupIntent's client secret for Stripe.js.
+#[utoipa::path(post, path = "/api/billing/setup-intent", security(("bearer" = [])), responses((status = 200)))]
+pub async fn setup_intent(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
+    let r = card_setup(&state, &principal, "setup_intent").await?;
+    Ok(ok(json!({"clientSecret": r["clientSecret"]})).into_response())
+}
+
+/// `POST /api/billing/setup-checkout` (000): a Stripe-hosted page to add a card.
+#[utoipa::path(post, path = "/api/billing/setup-checkout", security(("bearer" = [])), responses((status = 200)))]
+pub async fn setup_checkout(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
+    let r = card_setup(&state, &principal, "setup_checkout").await?;
+    Ok(ok(json!({"sessionUrl": r["sessionUrl"]})).into_response())
+}

@@ -31,6 +31,9 @@ pub async fn handle(ctx: &Ctx, job: &entities::jobs::Model, order_id: Uuid) -> R
     if order.method == entities::PayMethod::StripeDirect {
         return charge_saved_card(ctx, client, job, &order).await;
     }
+    if order.kind == OrderKind::CardSetup {
+        return save_card(ctx, client, job, &order).await;
+    }
     let product = match order.kind {
         OrderKind::Topup => "Credit top-up".to_owned(),
         OrderKind::PlanCheckout => {
@@ -157,4 +160,41 @@ async fn charge_saved_card(
     txn.commit().await?;
     tracing::info!(order = %order.id, ?outcome, "saved card charged");
     Ok(json!({"outcome": "succeeded", "paymentIntent": intent.id.to_string()}))
+}
+
+/// Saving a card: a SetupIntent for Stripe.js (`clientSecret`), or a hosted Checkout
+/// Session in setup mode (`sessionUrl`); the card arrives later as `payment_method.attached`.
+async fn save_card(
+    ctx: &Ctx,
+    client: &stripe::Client,
+    job: &entities::jobs::Model,
+    order: &entities::orders::Model,
+) -> Result<Value, JobError> {
+    use stripe_core::setup_intent::{CreateSetupIntent, CreateSetupIntentUsage};
+    let customer = customer_for(ctx, client, order.account_id).await?;
+    let strategy = crate::stripe_api::idempotent(&job.job_key)?;
+    if order.details["flow"] == json!("setup_intent") {
+        let intent = CreateSetupIntent::new()
+            .customer(customer)
+            .usage(CreateSetupIntentUsage::OffSession)
+            .customize()
+            .request_strategy(strategy)
+            .send(client)
+            .await
+            .map_err(crate::stripe_api::classify)?;
+        return Ok(json!({"clientSecret": intent.client_secret, "setupIntent": intent.id.to_string()}));
+    }
+    let session = CreateCheckoutSession::new()
+        .mode(stripe_shared::CheckoutSessionMode::Setup)
+        .customer(customer)
+        .client_reference_id(order.id.to_string())
+        .currency(stripe_types::Currency::USD)
+        .success_url(ctx.settings.checkout_success_url.clone())
+        .cancel_url(ctx.settings.checkout_cancel_url.clone())
+        .customize()
+        .request_strategy(strategy)
+        .send(client)
+        .await
+        .map_err(crate::stripe_api::classify)?;
+    Ok(json!({"sessionId": session.id.to_string(), "sessionUrl": session.url}))
 }
