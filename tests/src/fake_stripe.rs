@@ -103,6 +103,7 @@ impl FakeStripe {
             .route("/pay/{id}", get(pay_page).post(pay))
             .route("/v1/payment_intents", post(create_payment_intent))
             .route("/v1/setup_intents", post(create_setup_intent))
+            .route("/v1/billing_portal/sessions", post(create_portal_session))
             .fallback(|| async {
                 error(StatusCode::NOT_FOUND, "invalid_request_error", None, "Unrecognized request URL.", None)
             })
@@ -553,5 +554,42 @@ async fn create_setup_intent(State(shared): State<Shared>, headers: HeaderMap, b
         intent["metadata"] = metadata(form);
         intent["last_setup_error"] = Value::Null;
         (StatusCode::OK, intent)
+    })
+}
+
+async fn create_portal_session(State(shared): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let base_url = shared.base_url.clone();
+    handle(&shared, &headers, "POST /v1/billing_portal/sessions", &body, move |store, form| {
+        let Some(customer) = form.get("customer") else {
+            return (
+                StatusCode::BAD_REQUEST,
+                err_body(
+                    "invalid_request_error",
+                    "parameter_missing",
+                    "Missing required param: customer.",
+                    Some("customer"),
+                ),
+            );
+        };
+        if !store.customers.contains_key(customer) {
+            return (
+                StatusCode::BAD_REQUEST,
+                err_body(
+                    "invalid_request_error",
+                    "resource_missing",
+                    &format!("No such customer: '{customer}'"),
+                    Some("customer"),
+                ),
+            );
+        }
+        let mut session = fixture("billing_portal.session");
+        let id = random_id("bps");
+        session["url"] = json!(format!("{base_url}/portal/{id}"));
+        session["id"] = json!(id);
+        session["customer"] = json!(customer);
+        session["return_url"] = form.get("return_url").map_or(Value::Null, |u| json!(u));
+        session["flow"] = Value::Null;
+        session["created"] = json!(now());
+        (StatusCode::OK, session)
     })
 }

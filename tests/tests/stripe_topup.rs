@@ -290,3 +290,33 @@ async fn saving_a_card_by_setup_intent_or_hosted_page() {
     assert_eq!(app.post("/api/billing/setup-intent", &reader, &json!({})).await.0, 403);
     app.assert_ledger_invariants().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_customer_portal_in_each_seed_shape() {
+    let (app, _stripe) = setup(None).await;
+    let token = app.jwt("portal-user", "billing:read billing:write");
+    let (status, body) = app.post("/api/billing/portal", &token, &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["data"]["url"].as_str().is_some_and(|u| u.contains("/portal/bps_test_")), "000: {body}");
+
+    let (status, body) = app
+        .post("/subscription/portal", &token, &json!({"return_url": "https://example.com/dashboard/subscription"}))
+        .await;
+    assert_eq!(status, 200);
+    assert!(body["data"]["url"].is_string(), "003 without a version header: {body}");
+    let res = app
+        .http
+        .post(format!("{}/subscription/portal", app.base_url))
+        .bearer_auth(&token)
+        .header("x-api-version", "2")
+        .json(&json!({"return_url": "https://example.com/back"}))
+        .send()
+        .await
+        .expect("portal");
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.expect("json");
+    assert!(body["url"].is_string() && body.get("success").is_none(), "002 with X-API-Version 2: {body}");
+    let (status, _) = app.post("/subscription/portal", &token, &json!({"return_url": "javascript:alert(1)"})).await;
+    assert_eq!(status, 400);
+    app.assert_ledger_invariants().await;
+}

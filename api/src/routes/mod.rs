@@ -36,6 +36,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/billing/payment-methods", get(topup::payment_methods))
         .route("/api/billing/setup-intent", post(topup::setup_intent))
         .route("/api/billing/setup-checkout", post(topup::setup_checkout))
+        .route("/api/billing/portal", post(topup::portal))
+        .route("/subscription/portal", post(topup::subscription_portal))
         .route("/api/billing/cancel", post(status::cancel))
         .route("/orders", get(history::orders))
         .route("/orders/{id}", get(history::order))

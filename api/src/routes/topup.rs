@@ -190,3 +190,55 @@ pub async fn setup_checkout(State(state): State<AppState>, principal: Principal)
     let r = card_setup(&state, &principal, "setup_checkout").await?;
     Ok(ok(json!({"sessionUrl": r["sessionUrl"]})).into_response())
 }
+
+async fn portal_url(state: &AppState, principal: &Principal, return_url: Option<String>) -> Result<Value, ApiError> {
+    principal.require(Scope::Write)?;
+    if let Some(url) = &return_url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        return Err(ApiError::bad_request("invalid_request", "return_url must be an http(s) URL"));
+    }
+    let order = billing::orders::NewOrder {
+        account_id: principal.account_id,
+        kind: entities::OrderKind::Portal,
+        status: entities::OrderStatus::Pending,
+        method: PayMethod::Stripe,
+        amount: billing::Micros::ZERO,
+        plan_id: None,
+        details: json!({"returnUrl": return_url}),
+    };
+    match stripe_checkout(state, order).await? {
+        Checkout::Ready(r) => Ok(r["url"].clone()),
+        Checkout::Pending { order_id } => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "provider_slow",
+            format!("the payment provider is slow; retry (order {order_id})"),
+        )),
+    }
+}
+
+/// `POST /api/billing/portal` (000): the Stripe customer portal.
+#[utoipa::path(post, path = "/api/billing/portal", security(("bearer" = [])), responses((status = 200)))]
+pub async fn portal(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
+    let url = portal_url(&state, &principal, None).await?;
+    Ok(ok(json!({"url": url})).into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct PortalRequest {
+    return_url: Option<String>,
+}
+
+/// `POST /subscription/portal {return_url}`: 002's bare `{url}` when the request says
+/// `X-API-Version: 2`, 003's `{success, data: {url}}` otherwise.
+#[utoipa::path(post, path = "/subscription/portal", security(("bearer" = [])), responses((status = 200)))]
+pub async fn subscription_portal(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: axum::http::HeaderMap,
+    ApiJson(req): ApiJson<PortalRequest>,
+) -> Result<Response, ApiError> {
+    let url = portal_url(&state, &principal, req.return_url).await?;
+    let v2 = headers.get("x-api-version").and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() == "2");
+    Ok(if v2 { Json(json!({"url": url})).into_response() } else { ok(json!({"url": url})).into_response() })
+}

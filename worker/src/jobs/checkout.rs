@@ -34,6 +34,19 @@ pub async fn handle(ctx: &Ctx, job: &entities::jobs::Model, order_id: Uuid) -> R
     if order.kind == OrderKind::CardSetup {
         return save_card(ctx, client, job, &order).await;
     }
+    if order.kind == OrderKind::Portal {
+        let customer = customer_for(ctx, client, order.account_id).await?;
+        let return_url = order.details["returnUrl"].as_str().unwrap_or(&ctx.settings.checkout_cancel_url).to_owned();
+        let portal = stripe_billing::billing_portal_session::CreateBillingPortalSession::new()
+            .customer(customer)
+            .return_url(return_url)
+            .customize()
+            .request_strategy(crate::stripe_api::idempotent(&job.job_key)?)
+            .send(client)
+            .await
+            .map_err(crate::stripe_api::classify)?;
+        return Ok(json!({"url": portal.url}));
+    }
     let product = match order.kind {
         OrderKind::Topup => "Credit top-up".to_owned(),
         OrderKind::PlanCheckout => {
