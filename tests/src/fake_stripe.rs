@@ -104,6 +104,7 @@ impl FakeStripe {
             .route("/v1/payment_intents", post(create_payment_intent))
             .route("/v1/setup_intents", post(create_setup_intent))
             .route("/v1/billing_portal/sessions", post(create_portal_session))
+            .route("/v1/payment_methods/{id}/detach", post(detach_payment_method))
             .fallback(|| async {
                 error(StatusCode::NOT_FOUND, "invalid_request_error", None, "Unrecognized request URL.", None)
             })
@@ -592,4 +593,43 @@ async fn create_portal_session(State(shared): State<Shared>, headers: HeaderMap,
         session["created"] = json!(now());
         (StatusCode::OK, session)
     })
+}
+
+async fn detach_payment_method(State(shared): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let mut detached = None;
+    let res = handle(&shared, &headers, "POST /v1/payment_methods/detach", b"", |store, _| {
+        match store.payment_methods.get_mut(&id) {
+            Some(pm) if !pm["customer"].is_null() => {
+                let previous = json!({"customer": pm["customer"]});
+                pm["customer"] = Value::Null;
+                detached = Some((pm.clone(), previous));
+                (StatusCode::OK, pm.clone())
+            }
+            Some(_) => (
+                StatusCode::BAD_REQUEST,
+                err_body(
+                    "invalid_request_error",
+                    "payment_method_unexpected_state",
+                    "The payment method is not attached to a customer.",
+                    None,
+                ),
+            ),
+            None => (
+                StatusCode::NOT_FOUND,
+                err_body(
+                    "invalid_request_error",
+                    "resource_missing",
+                    &format!("No such PaymentMethod: '{id}'"),
+                    Some("payment_method"),
+                ),
+            ),
+        }
+    });
+    if let Some((pm, previous)) = detached {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            shared.emit("payment_method.detached", pm, previous).await;
+        });
+    }
+    res
 }

@@ -266,6 +266,18 @@ async fn saved_card_topups_charge_now_or_answer_402() {
     assert_eq!(app.balance(other_account.id).await, Micros::ZERO, "{session} was never paid");
     let (_, cards) = app.get("/api/billing/payment-methods", &token).await;
     assert_eq!(cards["data"].as_array().map(Vec::len), Some(1), "each account sees its own cards");
+
+    // Removing a card: not someone else's; then the owner's, after which there is none to charge.
+    let delete = |who: &str, id: &str| {
+        app.http.delete(format!("{}/api/billing/payment-methods/{id}", app.base_url)).bearer_auth(who.to_owned()).send()
+    };
+    assert_eq!(delete(&other, &card).await.expect("delete").status(), 404);
+    let res = delete(&token, &card).await.expect("delete");
+    assert_eq!(res.status(), 200);
+    let (_, cards) = app.get("/api/billing/payment-methods", &token).await;
+    assert_eq!(cards["data"], json!([]));
+    let (status, _) = app.post("/api/billing/topup", &token, &json!({"amount": 15, "method": "stripe_direct"})).await;
+    assert_eq!(status, 402);
     app.assert_ledger_invariants().await;
 }
 

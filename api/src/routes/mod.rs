@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/checkin", post(checkin::check_in))
         .route("/api/billing/status", get(status::status))
         .route("/api/billing/payment-methods", get(topup::payment_methods))
+        .route("/api/billing/payment-methods/{id}", axum::routing::delete(topup::delete_payment_method))
         .route("/api/billing/setup-intent", post(topup::setup_intent))
         .route("/api/billing/setup-checkout", post(topup::setup_checkout))
         .route("/api/billing/portal", post(topup::portal))

@@ -242,3 +242,34 @@ pub async fn subscription_portal(
     let v2 = headers.get("x-api-version").and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() == "2");
     Ok(if v2 { Json(json!({"url": url})).into_response() } else { ok(json!({"url": url})).into_response() })
 }
+
+/// `DELETE /api/billing/payment-methods/:id` (000): remove a saved card (another
+/// account's card answers 404).
+#[utoipa::path(delete, path = "/api/billing/payment-methods/{id}", security(("bearer" = [])), responses((status = 200), (status = 404)))]
+pub async fn delete_payment_method(
+    State(state): State<AppState>,
+    principal: Principal,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Write)?;
+    let cards = billing::payment_methods::list(&state.db, principal.account_id).await?;
+    if !cards.iter().any(|c| c.id == id) {
+        return Err(ApiError::not_found("payment method"));
+    }
+    let payload = JobPayload::DetachCard { payment_method_id: id.clone(), account_id: principal.account_id };
+    let job = outbox::enqueue(&state.db, &payload, &state.settings.queue(JobQueue::Checkout), PUSH_GRACE).await?;
+    if job.created {
+        state.push_job(JobQueue::Checkout, job.job_id).await;
+    }
+    let job = outbox::wait_finished(&state.db, job.job_id, state.settings.checkout_wait)
+        .await?
+        .ok_or_else(|| ApiError::internal("detach job vanished"))?;
+    match job.status {
+        JobStatus::Done => Ok(ok(json!({"id": id, "deleted": true})).into_response()),
+        JobStatus::Dead => {
+            Err(ApiError::new(StatusCode::BAD_GATEWAY, "provider_error", "the card could not be removed"))
+        }
+        _ => Ok((StatusCode::ACCEPTED, Json(json!({"success": true, "data": {"id": id, "status": "pending"}})))
+            .into_response()),
+    }
+}

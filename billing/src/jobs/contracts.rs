@@ -23,6 +23,8 @@ pub enum JobPayload {
     StripeEvent { event_id: String },
     /// Create the provider side of an order (a Stripe checkout session, a portal URL).
     Checkout { order_id: Uuid },
+    /// Detach a saved card at Stripe.
+    DetachCard { payment_method_id: String, account_id: Uuid },
     /// Verify a USDC transfer on chain for an account, for a top-up or a plan.
     UsdcVerify { chain_id: u64, tx_hash: TxHash, account_id: Uuid, purpose: Purpose },
     /// Scan the chain for USDC transfers to the payment address; one per tick.
@@ -39,7 +41,7 @@ impl JobPayload {
     pub fn queue(&self) -> JobQueue {
         match self {
             JobPayload::StripeEvent { .. } => JobQueue::StripeEvent,
-            JobPayload::Checkout { .. } => JobQueue::Checkout,
+            JobPayload::Checkout { .. } | JobPayload::DetachCard { .. } => JobQueue::Checkout,
             JobPayload::UsdcVerify { .. } => JobQueue::UsdcVerify,
             JobPayload::UsageBatch { .. } => JobQueue::UsageMetering,
             JobPayload::Expiry { .. } => JobQueue::Expiry,
@@ -53,6 +55,7 @@ impl JobPayload {
         match self {
             JobPayload::StripeEvent { event_id } => format!("stripe-event:{event_id}"),
             JobPayload::Checkout { order_id } => format!("checkout:{order_id}"),
+            JobPayload::DetachCard { payment_method_id, .. } => format!("detach:{payment_method_id}"),
             JobPayload::UsdcVerify { chain_id, tx_hash, account_id, purpose } => {
                 format!("usdc:{chain_id}:{tx_hash}:{account_id}:{}", purpose.key())
             }

@@ -211,3 +211,26 @@ async fn save_card(
         .map_err(crate::stripe_api::classify)?;
     Ok(json!({"sessionId": session.id.to_string(), "sessionUrl": session.url}))
 }
+
+/// Removes a saved card at Stripe, then here (the `payment_method.detached` event that
+/// follows finds it done).
+pub async fn detach_card(
+    ctx: &Ctx,
+    job: &entities::jobs::Model,
+    pm: &str,
+    account_id: Uuid,
+) -> Result<Value, JobError> {
+    let client = ctx.stripe.as_ref().ok_or_else(|| JobError::Terminal("Stripe is not configured".into()))?;
+    let owned = billing::payment_methods::list(&ctx.db, account_id).await?.iter().any(|c| c.id == pm);
+    if !owned {
+        return Ok(json!({"detached": false}));
+    }
+    stripe_payment::payment_method::DetachPaymentMethod::new(pm)
+        .customize()
+        .request_strategy(crate::stripe_api::idempotent(&job.job_key)?)
+        .send(client)
+        .await
+        .map_err(crate::stripe_api::classify)?;
+    billing::payment_methods::mark_detached(&ctx.db, pm).await?;
+    Ok(json!({"detached": true}))
+}

@@ -48,6 +48,9 @@ pub async fn handle(ctx: &Ctx, job: &jobs::Model, payload: JobPayload) -> Result
         }
         JobPayload::ChainScan { .. } => chain_scan::handle(ctx).await.map(Some),
         JobPayload::Checkout { order_id } => checkout::handle(ctx, job, order_id).await.map(Some),
+        JobPayload::DetachCard { payment_method_id, account_id } => {
+            checkout::detach_card(ctx, job, &payment_method_id, account_id).await.map(Some)
+        }
         JobPayload::Expiry { .. } => expiry::handle(ctx).await.map(Some),
         // The kinds below are produced by features not built yet (Stripe flows, metering,
         // expiry, reconciliation). Until their handlers exist, a job of theirs is
