@@ -1,6 +1,6 @@
 //! The OpenAPI document at `/openapi.json` and an interactive page at `/docs`.
 
-use crate::routes::{admin_jobs, checkin, credits, health, history, status, topup, usdc, webhooks};
+use crate::routes::{admin_jobs, cards, checkin, credits, health, history, status, topup, usdc, webhooks};
 use axum::Json;
 use axum::response::Html;
 use utoipa::OpenApi;
@@ -10,7 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 #[openapi(
     info(title = "Tollgate", description = "Billing backend for API products"),
     paths(health::health, health::ready, webhooks::stripe, credits::billing_credits, credits::balance, checkin::check_in,
-        usdc::address, usdc::checkout, usdc::verify_payment, topup::topup, topup::payment_methods, topup::delete_payment_method, topup::setup_intent, topup::setup_checkout, topup::portal, topup::subscription_portal, usdc::verify_topup, usdc::bind_wallet, usdc::unmatched,
+        usdc::address, usdc::checkout, usdc::verify_payment, topup::topup, cards::payment_methods, cards::delete_payment_method, cards::setup_intent, cards::setup_checkout, cards::portal, cards::subscription_portal, usdc::verify_topup, usdc::bind_wallet, usdc::unmatched,
         history::orders, history::order, history::credit_transactions, history::billing_transactions, status::status, status::cancel,
         admin_jobs::dead, admin_jobs::requeue, admin_jobs::requeue_all),
     modifiers(&BearerAuth)

@@ -1,6 +1,7 @@
 //! The router: routes grouped by resource, with the layers every request passes.
 
 pub mod admin_jobs;
+pub mod cards;
 pub mod checkin;
 pub mod credits;
 pub mod health;
@@ -33,12 +34,12 @@ pub fn router(state: AppState) -> Router {
         .route("/credits/balance", get(credits::balance))
         .route("/checkin", post(checkin::check_in))
         .route("/api/billing/status", get(status::status))
-        .route("/api/billing/payment-methods", get(topup::payment_methods))
-        .route("/api/billing/payment-methods/{id}", axum::routing::delete(topup::delete_payment_method))
-        .route("/api/billing/setup-intent", post(topup::setup_intent))
-        .route("/api/billing/setup-checkout", post(topup::setup_checkout))
-        .route("/api/billing/portal", post(topup::portal))
-        .route("/subscription/portal", post(topup::subscription_portal))
+        .route("/api/billing/payment-methods", get(cards::payment_methods))
+        .route("/api/billing/payment-methods/{id}", axum::routing::delete(cards::delete_payment_method))
+        .route("/api/billing/setup-intent", post(cards::setup_intent))
+        .route("/api/billing/setup-checkout", post(cards::setup_checkout))
+        .route("/api/billing/portal", post(cards::portal))
+        .route("/subscription/portal", post(cards::subscription_portal))
         .route("/api/billing/cancel", post(status::cancel))
         .route("/orders", get(history::orders))
         .route("/orders/{id}", get(history::order))
