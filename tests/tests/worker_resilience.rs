@@ -168,6 +168,8 @@ async fn a_terminal_failure_is_dead_lettered_with_its_error_and_can_be_requeued(
     assert_eq!(status, 200);
     let (status, _) = app.post(&format!("/admin/jobs/{}/requeue", job.id), &admin, &serde_json::json!({})).await;
     assert_eq!(status, 404, "no longer dead");
+    let (status, none) = app.post("/admin/jobs/requeue-dead", &admin, &serde_json::json!({})).await;
+    assert_eq!((status, none["data"]["requeued"].clone()), (200, serde_json::json!(0)), "nothing else is dead");
     app.wait_drained(Duration::from_secs(15)).await;
     let job = app.job("stripe-event:evt_dead_letter").await.expect("job");
     assert_eq!(job.status, JobStatus::Done);

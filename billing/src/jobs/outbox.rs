@@ -195,6 +195,15 @@ pub async fn take_due(
 
 /// Puts a dead job back in line with a fresh attempt budget.
 pub async fn requeue<C: ConnectionTrait>(db: &C, job_id: Uuid) -> Result<bool, DbErr> {
+    Ok(requeue_dead_where(db, Column::Id.eq(job_id)).await? == 1)
+}
+
+/// Puts every dead job back in line; returns how many.
+pub async fn requeue_all_dead<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
+    requeue_dead_where(db, sea_orm::sea_query::SimpleExpr::Constant(true.into())).await
+}
+
+async fn requeue_dead_where<C: ConnectionTrait>(db: &C, which: sea_orm::sea_query::SimpleExpr) -> Result<u64, DbErr> {
     let now = Utc::now();
     let res = Jobs::update_many()
         .col_expr(Column::Status, Expr::value(JobStatus::Pending.as_str()))
@@ -202,11 +211,11 @@ pub async fn requeue<C: ConnectionTrait>(db: &C, job_id: Uuid) -> Result<bool, D
         .col_expr(Column::AvailableAt, Expr::value(now))
         .col_expr(Column::FinishedAt, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(Column::UpdatedAt, Expr::value(now))
-        .filter(Column::Id.eq(job_id))
+        .filter(which)
         .filter(Column::Status.eq(JobStatus::Dead))
         .exec(db)
         .await?;
-    Ok(res.rows_affected == 1)
+    Ok(res.rows_affected)
 }
 
 pub async fn dead<C: ConnectionTrait>(db: &C, limit: u64) -> Result<Vec<jobs::Model>, DbErr> {
@@ -261,19 +270,4 @@ pub async fn hurry<C: ConnectionTrait>(db: &C, job_id: Uuid) -> Result<bool, DbE
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
-}
-
-/// Puts every dead job back in line; returns how many.
-pub async fn requeue_all_dead<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
-    let now = Utc::now();
-    let res = Jobs::update_many()
-        .col_expr(Column::Status, Expr::value(JobStatus::Pending.as_str()))
-        .col_expr(Column::Attempts, Expr::value(0))
-        .col_expr(Column::AvailableAt, Expr::value(now))
-        .col_expr(Column::FinishedAt, Expr::value(Option::<DateTime<Utc>>::None))
-        .col_expr(Column::UpdatedAt, Expr::value(now))
-        .filter(Column::Status.eq(JobStatus::Dead))
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected)
 }
