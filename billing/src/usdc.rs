@@ -267,42 +267,33 @@ pub async fn apply(
     .on_conflict_do_nothing_on([PayCol::Provider, PayCol::ProviderRef])
     .exec_without_returning(&txn)
     .await?;
+    // One transfer out of USDC clearing: into the customer's credits for a top-up, into
+    // revenue for a plan.
     let debit = ledger::system_account(&txn, SystemAccount::UsdcClearing).await?;
-    let result = match plan {
+    let (credit, kind, description) = match &plan {
         None => {
-            let credit = ledger::customer_account(&txn, account_id).await?;
-            ledger::post(
-                &txn,
-                TransferRequest {
-                    id: reference.clone(),
-                    debit,
-                    credit,
-                    amount: t.amount,
-                    kind: TransferKind::Topup,
-                    account_id: Some(account_id),
-                    reference: t.tx_hash.to_string(),
-                    description: "Credit top-up (USDC)".into(),
-                },
-            )
-            .await?;
-            UsdcResult::Credited { amount: t.amount, tx_hash: t.tx_hash.clone() }
+            (ledger::customer_account(&txn, account_id).await?, TransferKind::Topup, "Credit top-up (USDC)".to_owned())
         }
+        Some(p) => (
+            ledger::system_account(&txn, SystemAccount::Revenue).await?,
+            TransferKind::PlanPayment,
+            format!("{} plan, 30 days (USDC)", p.name),
+        ),
+    };
+    let transfer = TransferRequest {
+        id: reference.clone(),
+        debit,
+        credit,
+        amount: t.amount,
+        kind,
+        account_id: Some(account_id),
+        reference: t.tx_hash.to_string(),
+        description,
+    };
+    ledger::post(&txn, transfer).await?;
+    let result = match plan {
+        None => UsdcResult::Credited { amount: t.amount, tx_hash: t.tx_hash.clone() },
         Some(plan) => {
-            let credit = ledger::system_account(&txn, SystemAccount::Revenue).await?;
-            ledger::post(
-                &txn,
-                TransferRequest {
-                    id: reference.clone(),
-                    debit,
-                    credit,
-                    amount: t.amount,
-                    kind: TransferKind::PlanPayment,
-                    account_id: Some(account_id),
-                    reference: t.tx_hash.to_string(),
-                    description: format!("{} plan, 30 days (USDC)", plan.name),
-                },
-            )
-            .await?;
             let expires_at = crate::subscriptions::activate_flat(&txn, account_id, &plan).await?;
             UsdcResult::Activated { plan_slug: plan.slug, expires_at, amount: t.amount }
         }

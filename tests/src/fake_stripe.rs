@@ -318,6 +318,14 @@ fn handle(
     (status, Json(body)).into_response()
 }
 
+/// Stripe's answer for a customer id it does not know.
+fn no_such_customer(id: &str, param: &str) -> (StatusCode, Value) {
+    (
+        StatusCode::BAD_REQUEST,
+        err_body("invalid_request_error", "resource_missing", &format!("No such customer: '{id}'"), Some(param)),
+    )
+}
+
 fn err_body(kind: &str, code: &str, message: &str, param: Option<&str>) -> Value {
     json!({"error": {"type": kind, "code": code, "message": message, "param": param}})
 }
@@ -370,15 +378,7 @@ async fn create_session(State(shared): State<Shared>, headers: HeaderMap, body: 
         }
         let Some(success_url) = form.get("success_url") else { return missing("success_url") };
         if let Some(customer) = form.get("customer").filter(|c| !store.customers.contains_key(*c)) {
-            return (
-                StatusCode::BAD_REQUEST,
-                err_body(
-                    "invalid_request_error",
-                    "resource_missing",
-                    &format!("No such customer: '{customer}'"),
-                    Some("customer"),
-                ),
-            );
+            return no_such_customer(customer, "customer");
         }
         let mut total = 0i64;
         let mut currency = None;
@@ -478,15 +478,7 @@ async fn create_payment_intent(State(shared): State<Shared>, headers: HeaderMap,
         let Some(currency) = form.get("currency") else { return missing("currency") };
         let customer = form.get("customer");
         if let Some(c) = customer.filter(|c| !store.customers.contains_key(*c)) {
-            return (
-                StatusCode::BAD_REQUEST,
-                err_body(
-                    "invalid_request_error",
-                    "resource_missing",
-                    &format!("No such customer: '{c}'"),
-                    Some("customer"),
-                ),
-            );
+            return no_such_customer(c, "customer");
         }
         let pm = form.get("payment_method");
         let owned = pm
@@ -534,15 +526,7 @@ async fn create_setup_intent(State(shared): State<Shared>, headers: HeaderMap, b
     handle(&shared, &headers, "POST /v1/setup_intents", &body, |store, form| {
         let customer = form.get("customer");
         if let Some(c) = customer.filter(|c| !store.customers.contains_key(*c)) {
-            return (
-                StatusCode::BAD_REQUEST,
-                err_body(
-                    "invalid_request_error",
-                    "resource_missing",
-                    &format!("No such customer: '{c}'"),
-                    Some("customer"),
-                ),
-            );
+            return no_such_customer(c, "customer");
         }
         let mut intent = fixture("setup_intent");
         let id = random_id("seti");
@@ -573,15 +557,7 @@ async fn create_portal_session(State(shared): State<Shared>, headers: HeaderMap,
             );
         };
         if !store.customers.contains_key(customer) {
-            return (
-                StatusCode::BAD_REQUEST,
-                err_body(
-                    "invalid_request_error",
-                    "resource_missing",
-                    &format!("No such customer: '{customer}'"),
-                    Some("customer"),
-                ),
-            );
+            return no_such_customer(customer, "customer");
         }
         let mut session = fixture("billing_portal.session");
         let id = random_id("bps");
