@@ -15,6 +15,30 @@ use uuid::Uuid;
 #[serde(rename_all = "camelCase")]
 struct CatalogFile {
     plans: Vec<PlanEntry>,
+    #[serde(default)]
+    pools: Vec<PoolEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LimitEntry {
+    key: String,
+    label: String,
+    #[serde(default)]
+    unit: String,
+    /// Absent: unlimited.
+    value: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PoolEntry {
+    slug: String,
+    name: String,
+    description: String,
+    price_per_block_monthly: String,
+    price_per_block_yearly: String,
+    capacity: i32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -31,6 +55,8 @@ struct PlanEntry {
     credits_per_period: i64,
     #[serde(default)]
     features: Vec<String>,
+    #[serde(default)]
+    limits: Vec<LimitEntry>,
 }
 
 fn price(text: &Option<String>, slug: &str) -> Result<Option<i64>, DomainError> {
@@ -43,7 +69,8 @@ fn price(text: &Option<String>, slug: &str) -> Result<Option<i64>, DomainError> 
         .transpose()
 }
 
-/// Upserts every plan of the catalog text. Returns how many plans it holds.
+/// Upserts every plan (with its limits) and pool of the catalog text. Returns how many
+/// plans it holds.
 pub async fn load<C: ConnectionTrait>(db: &C, text: &str) -> Result<usize, DomainError> {
     let file: CatalogFile = serde_json::from_str(text).map_err(|e| DomainError::Invalid(format!("catalog: {e}")))?;
     let now = Utc::now();
@@ -83,8 +110,113 @@ pub async fn load<C: ConnectionTrait>(db: &C, text: &str) -> Result<usize, Domai
             )
             .exec_without_returning(db)
             .await?;
+        let plan =
+            Plans::find().filter(Column::Slug.eq(&p.slug)).one(db).await?.ok_or(DomainError::NotFound("plan"))?;
+        load_limits(db, plan.id, &p.limits).await?;
+    }
+    for pool in &file.pools {
+        load_pool(db, pool).await?;
     }
     Ok(file.plans.len())
+}
+
+async fn load_limits<C: ConnectionTrait>(db: &C, plan_id: Uuid, limits: &[LimitEntry]) -> Result<(), DomainError> {
+    use entities::plan_limits::{self, Column as L, Entity as Limits};
+    for l in limits {
+        Limits::insert(plan_limits::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            plan_id: Set(plan_id),
+            key: Set(l.key.clone()),
+            label: Set(l.label.clone()),
+            unit: Set(l.unit.clone()),
+            value: Set(l.value),
+        })
+        .on_conflict(OnConflict::columns([L::PlanId, L::Key]).update_columns([L::Label, L::Unit, L::Value]).to_owned())
+        .exec_without_returning(db)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn load_pool<C: ConnectionTrait>(db: &C, p: &PoolEntry) -> Result<(), DomainError> {
+    use entities::pools::{self, Column as P, Entity as Pools};
+    let usd = |t: &str| {
+        Micros::parse_usd(t)
+            .map(Micros::get)
+            .map_err(|e| DomainError::Invalid(format!("pool {}: price {t:?}: {e}", p.slug)))
+    };
+    let now = Utc::now();
+    Pools::insert(pools::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        slug: Set(p.slug.clone()),
+        name: Set(p.name.clone()),
+        description: Set(p.description.clone()),
+        price_per_block_monthly: Set(usd(&p.price_per_block_monthly)?),
+        price_per_block_yearly: Set(usd(&p.price_per_block_yearly)?),
+        capacity: Set(p.capacity),
+        is_active: Set(true),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::column(P::Slug)
+            .update_columns([
+                P::Name,
+                P::Description,
+                P::PricePerBlockMonthly,
+                P::PricePerBlockYearly,
+                P::Capacity,
+                P::UpdatedAt,
+            ])
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// A plan by its id (a UUID) or its slug, whichever the caller sent.
+pub async fn plan_by_ref<C: ConnectionTrait>(db: &C, reference: &str) -> Result<Option<plans::Model>, DomainError> {
+    if let Ok(id) = Uuid::parse_str(reference) {
+        return Ok(Plans::find_by_id(id).filter(Column::IsActive.eq(true)).one(db).await?);
+    }
+    plan_by_slug(db, reference).await
+}
+
+/// Active plans of one kind, in catalog order.
+pub async fn plans_of_kind<C: ConnectionTrait>(db: &C, kind: PlanKind) -> Result<Vec<plans::Model>, DomainError> {
+    use sea_orm::QueryOrder;
+    Ok(Plans::find()
+        .filter(Column::Kind.eq(kind))
+        .filter(Column::IsActive.eq(true))
+        .order_by_asc(Column::SortOrder)
+        .all(db)
+        .await?)
+}
+
+/// A plan's limits, by key.
+pub async fn limits<C: ConnectionTrait>(
+    db: &C,
+    plan_id: Uuid,
+) -> Result<Vec<entities::plan_limits::Model>, DomainError> {
+    use entities::plan_limits::{Column as L, Entity as Limits};
+    use sea_orm::QueryOrder;
+    Ok(Limits::find().filter(L::PlanId.eq(plan_id)).order_by_asc(L::Id).all(db).await?)
+}
+
+/// Whether customers can subscribe to a plan through Checkout (002 `self_serve`): a
+/// recurring plan with a price above zero. Starter (free) and Enterprise (no price) are not.
+pub fn self_serve(plan: &plans::Model) -> bool {
+    plan.kind == PlanKind::Recurring && plan.price_monthly.is_some_and(|p| p > 0)
+}
+
+/// The plan's price for one billing interval, if it has one.
+pub fn price_for(plan: &plans::Model, interval: entities::BillingInterval) -> Option<Micros> {
+    match interval {
+        entities::BillingInterval::Month => plan.price_monthly,
+        entities::BillingInterval::Year => plan.price_yearly,
+    }
+    .map(Micros::new)
 }
 
 pub async fn plan_by_slug<C: ConnectionTrait>(db: &C, slug: &str) -> Result<Option<plans::Model>, DomainError> {

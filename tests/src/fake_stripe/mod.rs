@@ -7,7 +7,13 @@
 //! Stripe objects parse these. Test helpers play the customer (complete or expire a
 //! checkout) and deliver the resulting events, signed, to the webhook endpoint.
 //!
-//! Covered so far: customers, checkout sessions (payment mode). The Stripe issue grows it.
+//! Covered: customers, checkout sessions (payment, subscription and setup modes, coupons),
+//! payment intents (off-session, declines), setup intents, payment methods, billing portal
+//! sessions, products, prices, coupons, subscriptions (update with proration, cancel now
+//! or at period end, pause, resume), invoices, disputes and the event list
+//! (`billing.rs`). Deliveries can be held and released duplicated and shuffled.
+
+mod billing;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -18,11 +24,12 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-const FIXTURES: &str = include_str!("../fixtures/stripe/fixtures.json");
+const FIXTURES: &str = include_str!("../../fixtures/stripe/fixtures.json");
 pub const API_VERSION: &str = "2025-09-30.clover";
 
 fn fixture(name: &str) -> Value {
-    serde_json::from_str::<Value>(FIXTURES).map(|v| v["resources"][name].clone()).unwrap_or(Value::Null)
+    static PARSED: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    PARSED.get_or_init(|| serde_json::from_str::<Value>(FIXTURES).unwrap_or(Value::Null))["resources"][name].clone()
 }
 
 fn random_id(prefix: &str) -> String {
@@ -43,6 +50,19 @@ struct Store {
     /// Cards that decline every charge.
     declining: std::collections::HashSet<String>,
     payment_intents: HashMap<String, Value>,
+    products: HashMap<String, Value>,
+    prices: HashMap<String, Value>,
+    coupons: HashMap<String, Value>,
+    subscriptions: HashMap<String, Value>,
+    invoices: HashMap<String, Value>,
+    disputes: HashMap<String, Value>,
+    /// What a subscription-mode session will subscribe to: (price, quantity), metadata, coupon.
+    session_plans: HashMap<String, billing::SessionPlan>,
+    /// Every event emitted, oldest first (served by `GET /v1/events`).
+    events: Vec<Value>,
+    /// While set, events are kept in `held` instead of being delivered.
+    holding: bool,
+    held: Vec<Value>,
     /// key → (parameter fingerprint, status, body)
     idempotency: HashMap<String, (String, u16, Value)>,
     /// Answer this many API requests with a 500 before doing anything.
@@ -105,6 +125,7 @@ impl FakeStripe {
             .route("/v1/setup_intents", post(create_setup_intent))
             .route("/v1/billing_portal/sessions", post(create_portal_session))
             .route("/v1/payment_methods/{id}/detach", post(detach_payment_method))
+            .merge(billing::routes())
             .fallback(|| async {
                 error(StatusCode::NOT_FOUND, "invalid_request_error", None, "Unrecognized request URL.", None)
             })
@@ -201,6 +222,11 @@ impl FakeStripe {
 
 impl Shared {
     async fn complete_session(&self, id: &str) -> Value {
+        let subscription_mode =
+            self.store.lock().is_ok_and(|s| s.sessions.get(id).is_some_and(|x| x["mode"] == "subscription"));
+        if subscription_mode {
+            return self.complete_subscription_session(id).await;
+        }
         let (session, previous) = {
             let mut s = self.store.lock().expect("store");
             let session = s.sessions.get_mut(id).expect("known session");
@@ -232,6 +258,22 @@ impl Shared {
         event["type"] = json!(event_type);
         event["pending_webhooks"] = json!(1);
         event["data"] = json!({"object": object, "previous_attributes": previous});
+        let held = self.store.lock().map(|mut s| {
+            s.events.push(event.clone());
+            if s.holding {
+                s.held.push(event.clone());
+            }
+            s.holding
+        });
+        if held.unwrap_or(false) {
+            return event;
+        }
+        self.deliver(&event).await;
+        event
+    }
+
+    /// Delivers one event, signed, to the webhook, as Stripe does.
+    async fn deliver(&self, event: &Value) {
         let target = self.store.lock().ok().and_then(|s| s.webhook.clone());
         if let Some((url, secret)) = target {
             let body = serde_json::to_vec(&event).expect("event json");
@@ -246,7 +288,6 @@ impl Shared {
                 .await;
             assert!(res.is_ok_and(|r| r.status().is_success()), "webhook delivery accepted");
         }
-        event
     }
 }
 
@@ -382,19 +423,81 @@ async fn create_session(State(shared): State<Shared>, headers: HeaderMap, body: 
         }
         let mut total = 0i64;
         let mut currency = None;
+        let mut items = Vec::new();
         for i in 0.. {
             let p = |f: &str| form.get(&format!("line_items[{i}]{f}"));
             let Some(quantity) = p("[quantity]") else { break };
-            let unit = p("[price_data][unit_amount]").and_then(|a| a.parse::<i64>().ok());
-            let (Some(unit), Ok(quantity)) = (unit, quantity.parse::<i64>()) else {
-                return missing(&format!("line_items[{i}][price_data][unit_amount]"));
+            let Ok(quantity) = quantity.parse::<i64>() else {
+                return missing(&format!("line_items[{i}][quantity]"));
             };
-            currency = p("[price_data][currency]").cloned().or(currency);
-            total += unit * quantity;
+            let price = match p("[price]") {
+                Some(id) => match store.prices.get(id) {
+                    Some(price) => price.clone(),
+                    None => {
+                        return (
+                            StatusCode::BAD_REQUEST,
+                            err_body(
+                                "invalid_request_error",
+                                "resource_missing",
+                                &format!("No such price: '{id}'"),
+                                Some(&format!("line_items[{i}][price]")),
+                            ),
+                        );
+                    }
+                },
+                None => {
+                    let Some(unit) = p("[price_data][unit_amount]").and_then(|a| a.parse::<i64>().ok()) else {
+                        return missing(&format!("line_items[{i}][price_data][unit_amount]"));
+                    };
+                    let Some(cur) = p("[price_data][currency]") else {
+                        return missing(&format!("line_items[{i}][price_data][currency]"));
+                    };
+                    let product = match (p("[price_data][product]"), p("[price_data][product_data][name]")) {
+                        (Some(id), _) => id.clone(),
+                        (None, Some(name)) => store.new_product(name, json!({})),
+                        (None, None) => return missing(&format!("line_items[{i}][price_data][product_data]")),
+                    };
+                    let interval = p("[price_data][recurring][interval]").map(String::as_str);
+                    store.new_price(&product, unit, cur, interval, json!({}))
+                }
+            };
+            let recurring = !price["recurring"].is_null();
+            if recurring != (mode == "subscription") {
+                let message = if recurring {
+                    "You specified `payment` mode but passed a recurring price."
+                } else {
+                    "You must provide at least one recurring price in `subscription` mode when using prices."
+                };
+                return (
+                    StatusCode::BAD_REQUEST,
+                    err_body("invalid_request_error", "parameter_invalid", message, Some("line_items")),
+                );
+            }
+            currency = price["currency"].as_str().map(str::to_owned).or(currency);
+            total += price["unit_amount"].as_i64().unwrap_or(0) * quantity;
+            items.push((price, quantity));
         }
-        if mode == "payment" && total == 0 {
+        if mode != "setup" && items.is_empty() {
             return missing("line_items");
         }
+        let coupon = match form.get("discounts[0][coupon]") {
+            Some(id) => match store.coupons.get(id) {
+                Some(c) if c["valid"] == json!(true) => Some(c.clone()),
+                _ => {
+                    return (
+                        StatusCode::BAD_REQUEST,
+                        err_body(
+                            "invalid_request_error",
+                            "resource_missing",
+                            &format!("No such coupon: '{id}'"),
+                            Some("discounts[0][coupon]"),
+                        ),
+                    );
+                }
+            },
+            None => None,
+        };
+        let discount = coupon.as_ref().map_or(0, |c| billing::discount(c, total));
         if mode == "setup" && form.get("currency").is_none() && form.get("payment_method_types[0]").is_none() {
             return missing("currency");
         }
@@ -413,12 +516,18 @@ async fn create_session(State(shared): State<Shared>, headers: HeaderMap, body: 
         session["success_url"] = json!(success_url);
         session["cancel_url"] = form.get("cancel_url").map_or(Value::Null, |c| json!(c));
         session["amount_subtotal"] = json!(total);
-        session["amount_total"] = json!(total);
+        session["amount_total"] = json!(total - discount);
         session["currency"] = currency.map_or(Value::Null, |c| json!(c));
         session["created"] = json!(now());
         session["expires_at"] = json!(now() + 24 * 3600);
         session["shipping_cost"] = Value::Null;
-        session["total_details"] = json!({"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0});
+        session["subscription"] = Value::Null;
+        session["invoice"] = Value::Null;
+        session["total_details"] = json!({"amount_discount": discount, "amount_shipping": 0, "amount_tax": 0});
+        if mode == "subscription" {
+            let metadata = billing::bracketed(form, "subscription_data[metadata]");
+            store.session_plans.insert(id.clone(), billing::SessionPlan { items, metadata, coupon });
+        }
         store.sessions.insert(id, session.clone());
         (StatusCode::OK, session)
     })
