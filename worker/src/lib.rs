@@ -8,6 +8,8 @@ pub mod relay;
 pub mod runner;
 pub mod schedule;
 pub mod stripe_api;
+pub mod stripe_catalog;
+pub mod stripe_sync;
 
 use anyhow::Context as _;
 use apalis::prelude::*;

@@ -23,6 +23,13 @@ pub enum JobPayload {
     StripeEvent { event_id: String },
     /// Create the provider side of an order (a Stripe checkout session, a portal URL).
     Checkout { order_id: Uuid },
+    /// Change a Stripe subscription (plan, cancel, resume) for one request, then mirror it.
+    SubscriptionChange {
+        request_id: Uuid,
+        account_id: Uuid,
+        stripe_subscription_id: String,
+        change: crate::stripe::subscription::Change,
+    },
     /// Detach a saved card at Stripe.
     DetachCard { payment_method_id: String, account_id: Uuid },
     /// Verify a USDC transfer on chain for an account, for a top-up or a plan.
@@ -41,7 +48,9 @@ impl JobPayload {
     pub fn queue(&self) -> JobQueue {
         match self {
             JobPayload::StripeEvent { .. } => JobQueue::StripeEvent,
-            JobPayload::Checkout { .. } | JobPayload::DetachCard { .. } => JobQueue::Checkout,
+            JobPayload::Checkout { .. } | JobPayload::DetachCard { .. } | JobPayload::SubscriptionChange { .. } => {
+                JobQueue::Checkout
+            }
             JobPayload::UsdcVerify { .. } => JobQueue::UsdcVerify,
             JobPayload::UsageBatch { .. } => JobQueue::UsageMetering,
             JobPayload::Expiry { .. } => JobQueue::Expiry,
@@ -56,6 +65,7 @@ impl JobPayload {
             JobPayload::StripeEvent { event_id } => format!("stripe-event:{event_id}"),
             JobPayload::Checkout { order_id } => format!("checkout:{order_id}"),
             JobPayload::DetachCard { payment_method_id, .. } => format!("detach:{payment_method_id}"),
+            JobPayload::SubscriptionChange { request_id, .. } => format!("subscription-change:{request_id}"),
             JobPayload::UsdcVerify { chain_id, tx_hash, account_id, purpose } => {
                 format!("usdc:{chain_id}:{tx_hash}:{account_id}:{}", purpose.key())
             }

@@ -30,6 +30,11 @@ pub struct CheckoutSession {
     pub currency: Option<String>,
     #[serde(default)]
     pub payment_intent: Option<String>,
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// The subscription a subscription-mode session started.
+    #[serde(default)]
+    pub subscription: Option<String>,
 }
 
 impl CheckoutSession {

@@ -1,6 +1,9 @@
 //! Stripe: webhook signatures, the event inbox, and applying events to our state.
 
 pub mod checkout;
+pub mod dispute;
 pub mod inbox;
+pub mod invoice;
 pub mod refund;
 pub mod signature;
+pub mod subscription;

@@ -47,6 +47,9 @@ pub async fn handle(ctx: &Ctx, job: &entities::jobs::Model, order_id: Uuid) -> R
             .map_err(crate::stripe_api::classify)?;
         return Ok(json!({"url": portal.url}));
     }
+    if matches!(order.kind, OrderKind::RecurringSubscription | OrderKind::PoolSubscription | OrderKind::KeyTier) {
+        return subscription_session(ctx, client, job, &order).await;
+    }
     let product = match order.kind {
         OrderKind::Topup => "Credit top-up".to_owned(),
         OrderKind::PlanCheckout => {
@@ -87,6 +90,16 @@ pub async fn handle(ctx: &Ctx, job: &entities::jobs::Model, order_id: Uuid) -> R
         .send(client)
         .await
         .map_err(crate::stripe_api::classify)?;
+    store_session(ctx, &order, &session).await
+}
+
+/// Remembers the session on the order, which now awaits payment; the job's result for the
+/// waiting request.
+async fn store_session(
+    ctx: &Ctx,
+    order: &entities::orders::Model,
+    session: &stripe_shared::CheckoutSession,
+) -> Result<Value, JobError> {
     let url = session.url.clone().unwrap_or_default();
     Orders::update_many()
         .col_expr(OrderCol::ProviderSessionId, Expr::value(Some(session.id.to_string())))
@@ -233,4 +246,114 @@ pub async fn detach_card(
         .map_err(crate::stripe_api::classify)?;
     billing::payment_methods::mark_detached(&ctx.db, pm).await?;
     Ok(json!({"detached": true}))
+}
+
+/// A Checkout Session in subscription mode: a recurring plan (002/003) at its Stripe
+/// Price, a pool pledge (000) or an API-key tier (004) at an inline recurring price. The
+/// subscription's metadata says what it is for, so its events find their way back.
+async fn subscription_session(
+    ctx: &Ctx,
+    client: &stripe::Client,
+    job: &entities::jobs::Model,
+    order: &entities::orders::Model,
+) -> Result<Value, JobError> {
+    use stripe_checkout::checkout_session::{
+        CreateCheckoutSessionDiscounts, CreateCheckoutSessionLineItemsPriceDataRecurring as Recurring,
+        CreateCheckoutSessionLineItemsPriceDataRecurringInterval as Interval, CreateCheckoutSessionSubscriptionData,
+    };
+    let details = &order.details;
+    let interval = if details["interval"] == json!("year") {
+        entities::BillingInterval::Year
+    } else {
+        entities::BillingInterval::Month
+    };
+    let mut metadata = HashMap::from([
+        ("account_id".to_owned(), order.account_id.to_string()),
+        ("order_id".to_owned(), order.id.to_string()),
+    ]);
+    let plan = match order.plan_id {
+        Some(id) => Some(
+            entities::plans::Entity::find_by_id(id)
+                .one(&ctx.db)
+                .await?
+                .ok_or_else(|| JobError::Terminal(format!("plan {id} not found")))?,
+        ),
+        None => None,
+    };
+    let inline = |name: String, cents: i64| CreateCheckoutSessionLineItemsPriceData {
+        unit_amount: Some(cents),
+        product_data: Some(ProductData::new(name)),
+        recurring: Some(Recurring {
+            interval: if interval == entities::BillingInterval::Year { Interval::Year } else { Interval::Month },
+            interval_count: None,
+        }),
+        ..CreateCheckoutSessionLineItemsPriceData::new(stripe_types::Currency::USD)
+    };
+    let line = match (order.kind, &plan) {
+        (OrderKind::RecurringSubscription, Some(plan)) => {
+            metadata.insert("kind".into(), "recurring".into());
+            metadata.insert("plan_id".into(), plan.id.to_string());
+            let price = crate::stripe_catalog::ensure_price(ctx, client, plan, interval).await?;
+            CreateCheckoutSessionLineItems {
+                price: Some(price),
+                quantity: Some(1),
+                ..CreateCheckoutSessionLineItems::new()
+            }
+        }
+        (OrderKind::KeyTier, Some(plan)) => {
+            metadata.insert("kind".into(), "key_tier".into());
+            metadata.insert("plan_id".into(), plan.id.to_string());
+            let cents = billing::Micros::new(order.amount).to_cents();
+            CreateCheckoutSessionLineItems {
+                price_data: Some(inline(format!("{} API tier", plan.name), cents)),
+                quantity: Some(1),
+                ..CreateCheckoutSessionLineItems::new()
+            }
+        }
+        (OrderKind::PoolSubscription, _) => {
+            let pledge =
+                details["pledgeId"].as_str().ok_or_else(|| JobError::Terminal("pool order without a pledge".into()))?;
+            metadata.insert("kind".into(), "pool".into());
+            metadata.insert("pledge_id".into(), pledge.to_owned());
+            let cents = billing::Micros::new(order.amount).to_cents();
+            let name = details["description"].as_str().unwrap_or("Pool time blocks").to_owned();
+            CreateCheckoutSessionLineItems {
+                price_data: Some(inline(name, cents)),
+                quantity: Some(1),
+                ..CreateCheckoutSessionLineItems::new()
+            }
+        }
+        (kind, _) => return Err(JobError::Terminal(format!("{kind:?} order without a plan"))),
+    };
+    let customer = customer_for(ctx, client, order.account_id).await?;
+    let success = details["successUrl"].as_str().unwrap_or(&ctx.settings.checkout_success_url).to_owned();
+    let cancel = details["cancelUrl"].as_str().unwrap_or(&ctx.settings.checkout_cancel_url).to_owned();
+    let mut create = CreateCheckoutSession::new()
+        .mode(stripe_shared::CheckoutSessionMode::Subscription)
+        .customer(customer)
+        .client_reference_id(order.id.to_string())
+        .metadata(HashMap::from([("order_id".to_owned(), order.id.to_string())]))
+        .subscription_data(CreateCheckoutSessionSubscriptionData {
+            metadata: Some(metadata),
+            ..CreateCheckoutSessionSubscriptionData::new()
+        })
+        .line_items(vec![line])
+        .success_url(success)
+        .cancel_url(cancel);
+    if let Some(coupon_id) = order.coupon_id {
+        let coupon = entities::coupons::Entity::find_by_id(coupon_id)
+            .one(&ctx.db)
+            .await?
+            .ok_or_else(|| JobError::Terminal(format!("coupon {coupon_id} not found")))?;
+        let stripe_coupon = crate::stripe_catalog::ensure_coupon(ctx, client, &coupon).await?;
+        create = create
+            .discounts(vec![CreateCheckoutSessionDiscounts { coupon: Some(stripe_coupon), promotion_code: None }]);
+    }
+    let session = create
+        .customize()
+        .request_strategy(crate::stripe_api::idempotent(&job.job_key)?)
+        .send(client)
+        .await
+        .map_err(crate::stripe_api::classify)?;
+    store_session(ctx, order, &session).await
 }

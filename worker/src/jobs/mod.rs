@@ -4,6 +4,7 @@ pub mod chain_scan;
 pub mod checkout;
 pub mod expiry;
 pub mod stripe_event;
+pub mod subscription_change;
 pub mod usdc_verify;
 
 use crate::runner::Ctx;
@@ -48,6 +49,9 @@ pub async fn handle(ctx: &Ctx, job: &jobs::Model, payload: JobPayload) -> Result
         }
         JobPayload::ChainScan { .. } => chain_scan::handle(ctx).await.map(Some),
         JobPayload::Checkout { order_id } => checkout::handle(ctx, job, order_id).await.map(Some),
+        JobPayload::SubscriptionChange { stripe_subscription_id, change, .. } => {
+            subscription_change::handle(ctx, job, &stripe_subscription_id, change).await.map(Some)
+        }
         JobPayload::DetachCard { payment_method_id, account_id } => {
             checkout::detach_card(ctx, job, &payment_method_id, account_id).await.map(Some)
         }

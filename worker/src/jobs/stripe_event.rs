@@ -1,6 +1,11 @@
 //! Applies one stored Stripe event. The inbox row holds the raw event; each type we act on
 //! is applied in one database transaction with the event marked processed, so a retry
 //! after a crash either finds the whole effect or none of it.
+//!
+//! Subscription events are not applied from their payload, which may be older than state
+//! already applied: the subscription is re-fetched from Stripe and mirrored whole
+//! (`stripe_sync`). Money events are keyed (order, invoice, dispute, cumulative refund), so
+//! duplicates and reordering change nothing.
 
 use super::JobError;
 use crate::runner::Ctx;
@@ -8,8 +13,9 @@ use billing::stripe::checkout::{self, CheckoutSession, Outcome};
 use billing::stripe::inbox;
 use entities::StripeEventStatus;
 use entities::stripe_events::Entity as Events;
-use sea_orm::{EntityTrait, TransactionTrait};
+use sea_orm::{DatabaseTransaction, EntityTrait, TransactionTrait};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 #[derive(Deserialize)]
 struct Event<T> {
@@ -21,6 +27,45 @@ struct EventData<T> {
     object: T,
 }
 
+/// Just the id of the event's object.
+#[derive(Deserialize)]
+struct Object {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct PaymentIntent {
+    id: String,
+    #[serde(default)]
+    amount: i64,
+    #[serde(default)]
+    metadata: std::collections::HashMap<String, String>,
+}
+
+fn parse<T: DeserializeOwned>(payload: &str, what: &str) -> Result<T, JobError> {
+    serde_json::from_str::<Event<T>>(payload)
+        .map(|e| e.data.object)
+        .map_err(|e| JobError::Terminal(format!("unreadable {what}: {e}")))
+}
+
+fn status(ours: bool) -> StripeEventStatus {
+    if ours { StripeEventStatus::Processed } else { StripeEventStatus::Ignored }
+}
+
+/// Marks the event and commits the transaction that applied it.
+async fn finish(txn: DatabaseTransaction, event_id: &str, ours: bool) -> Result<(), JobError> {
+    inbox::mark(&txn, event_id, status(ours), None).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Re-fetches and mirrors a subscription; whether it is one of ours.
+async fn refresh(ctx: &Ctx, stripe_id: &str) -> Result<bool, JobError> {
+    let client = ctx.stripe.as_ref().ok_or_else(|| JobError::Terminal("Stripe is not configured".into()))?;
+    let synced = crate::stripe_sync::refresh(&ctx.db, client, stripe_id).await?;
+    Ok(synced != billing::stripe::subscription::Synced::NotOurs)
+}
+
 pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobError> {
     let Some(event) = Events::find_by_id(event_id.to_owned()).one(&ctx.db).await? else {
         return Err(JobError::Terminal(format!("event {event_id} is not in the inbox")));
@@ -28,64 +73,113 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
     if event.status == StripeEventStatus::Processed || event.status == StripeEventStatus::Ignored {
         return Ok(());
     }
+    let payload = event.payload.as_str();
     match event.event_type.as_str() {
         "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
-            let parsed: Event<CheckoutSession> = serde_json::from_str(&event.payload)
-                .map_err(|e| JobError::Terminal(format!("unreadable checkout session: {e}")))?;
+            let session: CheckoutSession = parse(payload, "checkout session")?;
+            if session.mode.as_deref() == Some("subscription") {
+                return subscription_checkout(ctx, event_id, &session).await;
+            }
             let txn = ctx.db.begin().await?;
-            let outcome = checkout::apply_paid(&txn, &parsed.data.object).await?;
-            let status = match outcome {
-                Outcome::NotOurs => StripeEventStatus::Ignored,
-                _ => StripeEventStatus::Processed,
-            };
-            inbox::mark(&txn, event_id, status, None).await?;
+            let outcome = checkout::apply_paid(&txn, &session).await?;
             crate::failpoint::stall_before_commit(attempt).await;
-            txn.commit().await?;
+            finish(txn, event_id, outcome != Outcome::NotOurs).await?;
             tracing::info!(event = event_id, ?outcome, "checkout session applied");
             Ok(())
         }
-        "checkout.session.expired" => {
-            let parsed: Event<CheckoutSession> = serde_json::from_str(&event.payload)
-                .map_err(|e| JobError::Terminal(format!("unreadable checkout session: {e}")))?;
+        "checkout.session.expired" | "checkout.session.async_payment_failed" => {
+            let session: CheckoutSession = parse(payload, "checkout session")?;
             let txn = ctx.db.begin().await?;
-            let status = match parsed.data.object.order_id() {
+            let ours = match session.order_id() {
                 Some(order_id) => {
-                    billing::orders::mark_expired(&txn, order_id).await?;
-                    StripeEventStatus::Processed
+                    let ended = if event.event_type.ends_with("expired") {
+                        billing::orders::mark_expired(&txn, order_id).await?
+                    } else {
+                        billing::orders::mark_failed(&txn, order_id, "the payment failed").await?;
+                        true
+                    };
+                    if ended {
+                        billing::coupons::release(&txn, order_id).await?;
+                    }
+                    true
                 }
-                None => StripeEventStatus::Ignored,
+                None => false,
             };
-            inbox::mark(&txn, event_id, status, None).await?;
-            txn.commit().await?;
+            finish(txn, event_id, ours).await
+        }
+        "invoice.paid" => {
+            let invoice: billing::stripe::invoice::Invoice = parse(payload, "invoice")?;
+            let txn = ctx.db.begin().await?;
+            let outcome = billing::stripe::invoice::apply_paid(&txn, &invoice).await?;
+            let ours = outcome != billing::stripe::invoice::Outcome::NotOurs;
+            finish(txn, event_id, ours).await?;
+            if let Some(sub) = invoice.subscription().filter(|_| ours) {
+                refresh(ctx, sub).await?;
+            }
+            tracing::info!(event = event_id, ?outcome, "invoice applied");
+            Ok(())
+        }
+        "invoice.payment_failed" => {
+            let invoice: billing::stripe::invoice::Invoice = parse(payload, "invoice")?;
+            let ours = match invoice.subscription() {
+                Some(sub) => refresh(ctx, sub).await?,
+                None => false,
+            };
+            inbox::mark(&ctx.db, event_id, status(ours), None).await?;
+            Ok(())
+        }
+        "customer.subscription.created"
+        | "customer.subscription.updated"
+        | "customer.subscription.deleted"
+        | "customer.subscription.paused"
+        | "customer.subscription.resumed" => {
+            let sub: Object = parse(payload, "subscription")?;
+            let ours = refresh(ctx, &sub.id).await?;
+            inbox::mark(&ctx.db, event_id, status(ours), None).await?;
+            Ok(())
+        }
+        "payment_intent.succeeded" | "payment_intent.payment_failed" => {
+            let intent: PaymentIntent = parse(payload, "payment intent")?;
+            let order_id = intent.metadata.get("order_id").and_then(|o| uuid::Uuid::parse_str(o).ok());
+            let txn = ctx.db.begin().await?;
+            let ours = match order_id {
+                Some(order_id) if event.event_type.ends_with("succeeded") => {
+                    let outcome =
+                        checkout::apply_paid_order(&txn, order_id, &intent.id, Some(intent.amount), None).await?;
+                    outcome != Outcome::NotOurs
+                }
+                Some(order_id) => {
+                    billing::orders::mark_failed(&txn, order_id, "the payment failed").await?;
+                    true
+                }
+                None => false,
+            };
+            finish(txn, event_id, ours).await
+        }
+        "charge.dispute.created" | "charge.dispute.closed" => {
+            let dispute: billing::stripe::dispute::Dispute = parse(payload, "dispute")?;
+            let txn = ctx.db.begin().await?;
+            let outcome = billing::stripe::dispute::apply(&txn, &dispute, event.event_type.ends_with("closed")).await?;
+            finish(txn, event_id, outcome != billing::stripe::dispute::Outcome::NotOurs).await?;
+            tracing::info!(event = event_id, ?outcome, "dispute applied");
             Ok(())
         }
         "payment_method.attached" | "payment_method.detached" => {
-            let parsed: Event<billing::payment_methods::StripePaymentMethod> = serde_json::from_str(&event.payload)
-                .map_err(|e| JobError::Terminal(format!("unreadable payment method: {e}")))?;
-            let pm = &parsed.data.object;
+            let pm: billing::payment_methods::StripePaymentMethod = parse(payload, "payment method")?;
             let txn = ctx.db.begin().await?;
             let ours = if event.event_type == "payment_method.attached" {
-                billing::payment_methods::mirror_attached(&txn, pm).await?
+                billing::payment_methods::mirror_attached(&txn, &pm).await?
             } else {
                 billing::payment_methods::mark_detached(&txn, &pm.id).await?;
                 true
             };
-            let status = if ours { StripeEventStatus::Processed } else { StripeEventStatus::Ignored };
-            inbox::mark(&txn, event_id, status, None).await?;
-            txn.commit().await?;
-            Ok(())
+            finish(txn, event_id, ours).await
         }
         "charge.refunded" => {
-            let parsed: Event<billing::stripe::refund::Charge> = serde_json::from_str(&event.payload)
-                .map_err(|e| JobError::Terminal(format!("unreadable charge: {e}")))?;
+            let charge: billing::stripe::refund::Charge = parse(payload, "charge")?;
             let txn = ctx.db.begin().await?;
-            let outcome = billing::stripe::refund::apply(&txn, &parsed.data.object).await?;
-            let status = match outcome {
-                billing::stripe::refund::Outcome::NotOurs => StripeEventStatus::Ignored,
-                _ => StripeEventStatus::Processed,
-            };
-            inbox::mark(&txn, event_id, status, None).await?;
-            txn.commit().await?;
+            let outcome = billing::stripe::refund::apply(&txn, &charge).await?;
+            finish(txn, event_id, outcome != billing::stripe::refund::Outcome::NotOurs).await?;
             tracing::info!(event = event_id, ?outcome, "refund applied");
             Ok(())
         }
@@ -96,4 +190,21 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
             Ok(())
         }
     }
+}
+
+/// A paid subscription-mode checkout: the order is complete and the subscription it
+/// started is mirrored (the pledge, the plan, the key tier).
+async fn subscription_checkout(ctx: &Ctx, event_id: &str, session: &CheckoutSession) -> Result<(), JobError> {
+    let Some(order_id) = session.order_id() else {
+        inbox::mark(&ctx.db, event_id, StripeEventStatus::Ignored, None).await?;
+        return Ok(());
+    };
+    if session.payment_status.as_deref() == Some("paid") {
+        billing::orders::mark_completed(&ctx.db, order_id).await?;
+    }
+    if let Some(sub) = &session.subscription {
+        refresh(ctx, sub).await?;
+    }
+    inbox::mark(&ctx.db, event_id, StripeEventStatus::Processed, None).await?;
+    Ok(())
 }
