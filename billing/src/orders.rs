@@ -178,3 +178,13 @@ pub async fn mark_failed<C: ConnectionTrait>(db: &C, order_id: Uuid, reason: &st
         .await?;
     Ok(())
 }
+
+/// Records the coupon an order redeemed.
+pub async fn set_coupon<C: ConnectionTrait>(db: &C, order_id: Uuid, coupon_id: Uuid) -> Result<(), DomainError> {
+    Orders::update_many()
+        .col_expr(Column::CouponId, Expr::value(Some(coupon_id)))
+        .filter(Column::Id.eq(order_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

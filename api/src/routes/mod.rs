@@ -3,10 +3,15 @@
 pub mod admin_jobs;
 pub mod cards;
 pub mod checkin;
+pub mod coupons;
 pub mod credits;
 pub mod health;
 pub mod history;
+pub mod plans;
+pub mod pools;
 pub mod status;
+pub mod subscription;
+pub mod tier_checkout;
 pub mod topup;
 pub mod usdc;
 pub mod webhooks;
@@ -52,6 +57,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/billing/verify-topup", post(usdc::verify_topup))
         .route("/api/billing/wallet", axum::routing::put(usdc::bind_wallet))
         .route("/admin/usdc/unmatched", get(usdc::unmatched))
+        .route(
+            "/subscription",
+            get(subscription::get).post(subscription::create).put(subscription::update).delete(subscription::cancel),
+        )
+        .route("/subscription/resume", post(subscription::resume))
+        .route("/payment/create-session", post(subscription::create_session))
+        .route("/api/pools", get(pools::list))
+        .route("/api/pools/{slug}", get(pools::one))
+        .route("/api/pools/{slug}/my-pledge", get(pools::my_pledge))
+        .route("/api/pools/{slug}/subscribe", post(pools::subscribe))
+        .route("/api/v1/billing/checkout", post(tier_checkout::checkout))
+        .route("/admin/billing/coupons", get(coupons::list).post(coupons::create))
         .route("/admin/jobs/dead", get(admin_jobs::dead))
         .route("/admin/jobs/requeue-dead", post(admin_jobs::requeue_all))
         .route("/admin/jobs/{id}/requeue", post(admin_jobs::requeue))
@@ -68,6 +85,8 @@ pub fn router(state: AppState) -> Router {
 
     let public = Router::new()
         .route("/health", get(health::health))
+        .route("/plans", get(plans::list))
+        .route("/subscription/plans", get(plans::list_003))
         .route("/ready", get(health::ready))
         .route("/openapi.json", get(openapi::document))
         .route("/docs", get(openapi::page));

@@ -44,7 +44,14 @@ pub async fn status(State(state): State<AppState>, principal: Principal) -> Resu
         .filter_map(|(s, p)| p.as_ref().filter(|p| p.kind == PlanKind::Flat30d).map(|p| (s, p)))
         .max_by_key(|(_, p)| p.price_monthly.unwrap_or(0));
     let balance = billing::ledger::customer_balance(&state.db, principal.account_id).await?;
-    let overall = if !live.is_empty() {
+    let pools = billing::pools::list(&state.db).await?;
+    let mut pledges = Vec::new();
+    for p in billing::pools::pledges_of(&state.db, principal.account_id, None).await? {
+        let slug = pools.iter().find(|pool| pool.id == p.pool_id).map(|pool| pool.slug.clone()).unwrap_or_default();
+        pledges.push(crate::routes::pools::pledge_json(&state, &p, &slug).await?);
+    }
+    let live_pledge = pledges.iter().any(|p| p["status"] == json!("active") || p["status"] == json!("pending_key"));
+    let overall = if !live.is_empty() || live_pledge {
         "active"
     } else if lapsed {
         "expired" // 001: active past its end date reads as expired
@@ -53,7 +60,7 @@ pub async fn status(State(state): State<AppState>, principal: Principal) -> Resu
     };
     Ok(ok(json!({
         "subscriptions": subscriptions_json,
-        "poolPledges": [],
+        "poolPledges": pledges,
         "plan": plan.map(|(_, p)| p.slug.clone()),
         "status": overall,
         "creditBalance": balance.usd_json(),
@@ -104,6 +111,19 @@ pub async fn cancel(
             }
         }
     };
+    if let Some(stripe_id) = stripe_backed(&state, &principal, target).await? {
+        // A pool pledge or recurring subscription ends at Stripe, at the period's end.
+        let done = crate::routes::subscription::run_change(
+            &state,
+            &principal,
+            stripe_id,
+            billing::stripe::subscription::Change::CancelAtPeriodEnd,
+        )
+        .await?;
+        let ends = period_end(&state, target).await?;
+        let body = json!({"canceled": true, "subscriptionId": target, "expiresAt": ends, "pending": done.is_none()});
+        return Ok(ok(body).into_response());
+    }
     let sub = subscriptions::cancel_at_period_end(&state.db, principal.account_id, target)
         .await?
         .ok_or_else(|| ApiError::not_found("subscription"))?;
@@ -112,4 +132,29 @@ pub async fn cancel(
         Some(_) => ok(body).into_response(),
         None => Json(json!({"canceled": true, "expiresAt": sub.current_period_end})).into_response(),
     })
+}
+
+/// The Stripe subscription behind one of the account's pledges or recurring subscriptions.
+async fn stripe_backed(state: &AppState, principal: &Principal, id: Uuid) -> Result<Option<String>, ApiError> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let pledge = entities::pool_pledges::Entity::find_by_id(id)
+        .filter(entities::pool_pledges::Column::AccountId.eq(principal.account_id))
+        .one(&state.db)
+        .await?;
+    if let Some(p) = pledge {
+        return p.stripe_subscription_id.map(Some).ok_or_else(|| ApiError::not_found("subscription"));
+    }
+    let sub = entities::subscriptions::Entity::find_by_id(id)
+        .filter(entities::subscriptions::Column::AccountId.eq(principal.account_id))
+        .one(&state.db)
+        .await?;
+    Ok(sub.and_then(|s| s.stripe_subscription_id))
+}
+
+async fn period_end(state: &AppState, id: Uuid) -> Result<Option<chrono::DateTime<Utc>>, ApiError> {
+    use sea_orm::EntityTrait;
+    if let Some(p) = entities::pool_pledges::Entity::find_by_id(id).one(&state.db).await? {
+        return Ok(p.current_period_end);
+    }
+    Ok(entities::subscriptions::Entity::find_by_id(id).one(&state.db).await?.and_then(|s| s.current_period_end))
 }

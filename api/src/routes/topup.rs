@@ -71,15 +71,38 @@ pub enum Checkout {
     },
 }
 
+/// What some orders carry beyond [`billing::orders::NewOrder`].
+#[derive(Debug, Default)]
+pub struct OrderExtras {
+    pub pool_id: Option<uuid::Uuid>,
+    /// A coupon code, redeemed in the order's transaction (a refusal changes nothing).
+    pub coupon: Option<String>,
+}
+
 /// Records the order and its checkout job together, then waits briefly for the worker to
 /// create the Stripe session: the session if it is quick, the order id to poll if not.
 pub async fn stripe_checkout(state: &AppState, order: billing::orders::NewOrder) -> Result<Checkout, ApiError> {
+    stripe_checkout_with(state, order, OrderExtras::default()).await
+}
+
+pub async fn stripe_checkout_with(
+    state: &AppState,
+    order: billing::orders::NewOrder,
+    extras: OrderExtras,
+) -> Result<Checkout, ApiError> {
+    use sea_orm::ActiveValue::Set;
     if state.settings.stripe_secret_key.is_empty() {
         return Err(usdc::stripe_unavailable());
     }
     let policy = state.settings.queue(JobQueue::Checkout);
     let txn = state.db.begin().await?;
-    let order = entities::orders::Entity::insert(order.into_row()).exec_with_returning(&txn).await?;
+    let mut row = order.into_row();
+    row.pool_id = Set(extras.pool_id);
+    let order = entities::orders::Entity::insert(row).exec_with_returning(&txn).await?;
+    if let Some(code) = &extras.coupon {
+        let coupon = billing::coupons::redeem(&txn, code, order.account_id, order.id).await?;
+        billing::orders::set_coupon(&txn, order.id, coupon.id).await?;
+    }
     let job = outbox::enqueue(&txn, &JobPayload::Checkout { order_id: order.id }, &policy, PUSH_GRACE).await?;
     txn.commit().await?;
     state.push_job(JobQueue::Checkout, job.job_id).await;

@@ -1,0 +1,433 @@
+//! Recurring subscriptions (002): `GET/POST/PUT/DELETE /subscription`,
+//! `POST /subscription/resume`; and 003's `POST /payment/create-session`.
+//!
+//! Every change goes to Stripe through a worker job keyed by the request; the route waits
+//! briefly and answers with the mirrored state (202 with the job to poll if Stripe is slow).
+
+use crate::auth::{Principal, Scope};
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::routes::credits::ok;
+use crate::routes::plans::{microcents, plan_dto};
+use crate::routes::topup::{Checkout, OrderExtras, stripe_checkout_with};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use billing::jobs::{JobPayload, JobQueue, PUSH_GRACE, outbox};
+use billing::stripe::subscription::{Change, current_recurring};
+use entities::{BillingInterval, JobStatus, OrderKind, PayMethod};
+use sea_orm::{EntityTrait, TransactionTrait};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The longest URL accepted for redirects.
+pub const MAX_URL: usize = 2000;
+
+/// An absolute http(s) URL of at most 2,000 characters.
+pub fn valid_url(u: &str) -> bool {
+    u.len() <= MAX_URL
+        && (u.starts_with("https://") || u.starts_with("http://"))
+        && u.split_once("://").is_some_and(|(_, rest)| !rest.is_empty() && !rest.contains(char::is_whitespace))
+}
+
+/// 002's SubscriptionDTO (Stripe ids omitted).
+async fn dto(state: &AppState, sub: &entities::subscriptions::Model) -> Result<Value, ApiError> {
+    let plan = entities::plans::Entity::find_by_id(sub.plan_id).one(&state.db).await?;
+    let plan_json = match &plan {
+        Some(p) => plan_dto(state, p).await?,
+        None => Value::Null,
+    };
+    let pending = match sub.pending_plan_id {
+        Some(id) => entities::plans::Entity::find_by_id(id).one(&state.db).await?.map(|p| p.slug),
+        None => None,
+    };
+    Ok(json!({
+        "plan_id": plan.as_ref().map(|p| p.slug.clone()),
+        "plan": plan_json,
+        "interval": match sub.interval { Some(BillingInterval::Year) => "yearly", _ => "monthly" },
+        "status": sub.status,
+        "current_period_start": sub.current_period_start,
+        "current_period_end": sub.current_period_end,
+        "cancel_at_period_end": sub.cancel_at_period_end,
+        "credits_per_period": microcents(plan.as_ref().map_or(0, |p| p.credits_per_period)),
+        "pending_plan_id": pending,
+    }))
+}
+
+/// Get the current paid subscription, or null (Starter entitlements apply).
+#[utoipa::path(get, path = "/subscription", security(("bearer" = [])), responses((status = 200)))]
+pub async fn get(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
+    principal.require(Scope::Read)?;
+    match current_recurring(&state.db, principal.account_id).await? {
+        Some(sub) => Ok(Json(dto(&state, &sub).await?).into_response()),
+        None => Ok(Json(Value::Null).into_response()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CreateRequest {
+    plan_id: Option<String>,
+    interval: Option<String>,
+    success_url: Option<String>,
+    cancel_url: Option<String>,
+    coupon: Option<String>,
+}
+
+/// What a recurring checkout needs, validated.
+struct RecurringCheckout {
+    plan: entities::plans::Model,
+    interval: BillingInterval,
+    success_url: String,
+    cancel_url: String,
+    coupon: Option<String>,
+}
+
+fn origin(headers: &HeaderMap, state: &AppState) -> String {
+    headers
+        .get(axum::http::header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .filter(|o| valid_url(o))
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            let url = &state.settings.checkout_success_url;
+            url.find("://")
+                .and_then(|i| url[i + 3..].find('/').map(|j| url[..i + 3 + j].to_owned()))
+                .unwrap_or(url.clone())
+        })
+}
+
+async fn validate_recurring(
+    state: &AppState,
+    headers: &HeaderMap,
+    plan_id: Option<&str>,
+    interval: Option<&str>,
+    success: Option<String>,
+    cancel: Option<String>,
+    coupon: Option<String>,
+) -> Result<RecurringCheckout, ApiError> {
+    let mut errors = Vec::new();
+    let plan = match plan_id {
+        None | Some("") => {
+            errors.push("plan_id: required".to_owned());
+            None
+        }
+        Some(id) => match billing::catalog::plan_by_ref(&state.db, id).await? {
+            Some(p) if billing::catalog::self_serve(&p) => Some(p),
+            Some(_) => {
+                errors.push(format!("plan_id: {id:?} cannot be subscribed to through checkout"));
+                None
+            }
+            None => {
+                errors.push(format!("plan_id: no plan {id:?}"));
+                None
+            }
+        },
+    };
+    let interval = match interval.unwrap_or("monthly") {
+        "monthly" | "month" => BillingInterval::Month,
+        "yearly" | "year" => BillingInterval::Year,
+        other => {
+            errors.push(format!("interval: {other:?} is not monthly or yearly"));
+            BillingInterval::Month
+        }
+    };
+    for (name, url) in [("success_url", &success), ("cancel_url", &cancel)] {
+        if url.as_deref().is_some_and(|u| !valid_url(u)) {
+            errors.push(format!("{name}: not an http(s) URL of at most {MAX_URL} characters"));
+        }
+    }
+    if let Some(p) = &plan
+        && billing::catalog::price_for(p, interval).is_none_or(|a| !a.is_positive())
+    {
+        errors.push(format!(
+            "interval: {} has no {} price",
+            p.slug,
+            if interval == BillingInterval::Year { "yearly" } else { "monthly" }
+        ));
+    }
+    match plan {
+        Some(plan) if errors.is_empty() => {
+            let base = origin(headers, state);
+            Ok(RecurringCheckout {
+                plan,
+                interval,
+                success_url: success.unwrap_or_else(|| format!("{base}/settings/billing/subscription?success=1")),
+                cancel_url: cancel.unwrap_or_else(|| format!("{base}/settings/billing/subscription")),
+                coupon,
+            })
+        }
+        _ => Err(ApiError::bad_request("invalid_request", errors.join("; "))),
+    }
+}
+
+/// Starts a Stripe Checkout for a recurring plan, unless the account already has one.
+async fn start_recurring(state: &AppState, principal: &Principal, c: RecurringCheckout) -> Result<Checkout, ApiError> {
+    if current_recurring(&state.db, principal.account_id).await?.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_subscribed",
+            "the team already has a subscription: change it with PUT /subscription",
+        ));
+    }
+    let amount = billing::catalog::price_for(&c.plan, c.interval).unwrap_or(billing::Micros::ZERO);
+    let order = billing::orders::NewOrder {
+        account_id: principal.account_id,
+        kind: OrderKind::RecurringSubscription,
+        status: entities::OrderStatus::Pending,
+        method: PayMethod::Stripe,
+        amount,
+        plan_id: Some(c.plan.id),
+        details: json!({
+            "interval": if c.interval == BillingInterval::Year { "year" } else { "month" },
+            "successUrl": c.success_url, "cancelUrl": c.cancel_url,
+        }),
+    };
+    stripe_checkout_with(state, order, OrderExtras { pool_id: None, coupon: c.coupon }).await
+}
+
+/// Create a subscription: a Stripe Checkout URL.
+#[utoipa::path(post, path = "/subscription", security(("bearer" = [])), responses((status = 200), (status = 202), (status = 400), (status = 409)))]
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<CreateRequest>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Write)?;
+    let c = validate_recurring(
+        &state,
+        &headers,
+        req.plan_id.as_deref(),
+        req.interval.as_deref(),
+        req.success_url,
+        req.cancel_url,
+        req.coupon,
+    )
+    .await?;
+    Ok(match start_recurring(&state, &principal, c).await? {
+        Checkout::Ready(r) => Json(json!({"url": r["sessionUrl"]})).into_response(),
+        Checkout::Pending { order_id } => {
+            (StatusCode::ACCEPTED, Json(json!({"order_id": order_id, "status": "pending"}))).into_response()
+        }
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ChangeRequest {
+    plan_id: Option<String>,
+}
+
+/// Runs a subscription change job and waits for it; the mirrored subscription after it.
+async fn change(
+    state: &AppState,
+    principal: &Principal,
+    sub: &entities::subscriptions::Model,
+    change: Change,
+) -> Result<Response, ApiError> {
+    let Some(stripe_id) = sub.stripe_subscription_id.clone() else {
+        return Err(ApiError::not_found("subscription"));
+    };
+    let job = run_change(state, principal, stripe_id, change).await?;
+    match job {
+        Some(()) => {
+            let fresh = entities::subscriptions::Entity::find_by_id(sub.id)
+                .one(&state.db)
+                .await?
+                .ok_or_else(|| ApiError::not_found("subscription"))?;
+            Ok(Json(dto(state, &fresh).await?).into_response())
+        }
+        None => Ok((StatusCode::ACCEPTED, Json(json!({"status": "pending"}))).into_response()),
+    }
+}
+
+/// Enqueues a change of a Stripe subscription for this request and waits for it:
+/// `Some(())` once applied, `None` if still running after the wait.
+pub async fn run_change(
+    state: &AppState,
+    principal: &Principal,
+    stripe_subscription_id: String,
+    change: Change,
+) -> Result<Option<()>, ApiError> {
+    if state.settings.stripe_secret_key.is_empty() {
+        return Err(crate::routes::usdc::stripe_unavailable());
+    }
+    let payload = JobPayload::SubscriptionChange {
+        request_id: uuid::Uuid::now_v7(),
+        account_id: principal.account_id,
+        stripe_subscription_id,
+        change,
+    };
+    let policy = state.settings.queue(JobQueue::Checkout);
+    let txn = state.db.begin().await?;
+    let job = outbox::enqueue(&txn, &payload, &policy, PUSH_GRACE).await?;
+    txn.commit().await?;
+    state.push_job(JobQueue::Checkout, job.job_id).await;
+    let job = outbox::wait_finished(&state.db, job.job_id, state.settings.checkout_wait)
+        .await?
+        .ok_or_else(|| ApiError::internal("subscription job vanished"))?;
+    match job.status {
+        JobStatus::Done => Ok(Some(())),
+        JobStatus::Dead => {
+            tracing::warn!(error = ?job.last_error, "subscription change failed");
+            Err(ApiError::new(StatusCode::BAD_GATEWAY, "provider_error", "the payment provider refused the change"))
+        }
+        _ => Ok(None),
+    }
+}
+
+async fn current_or_404(state: &AppState, principal: &Principal) -> Result<entities::subscriptions::Model, ApiError> {
+    current_recurring(&state.db, principal.account_id).await?.ok_or_else(|| ApiError::not_found("subscription"))
+}
+
+/// Change plan: an upgrade applies now with a prorated invoice; a downgrade at period end.
+#[utoipa::path(put, path = "/subscription", security(("bearer" = [])), responses((status = 200), (status = 400), (status = 404)))]
+pub async fn update(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(req): ApiJson<ChangeRequest>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Write)?;
+    let Some(plan_ref) = req.plan_id.filter(|p| !p.is_empty()) else {
+        return Err(ApiError::bad_request("invalid_request", "plan_id: required"));
+    };
+    let plan = billing::catalog::plan_by_ref(&state.db, &plan_ref)
+        .await?
+        .filter(billing::catalog::self_serve)
+        .ok_or_else(|| ApiError::bad_request("invalid_request", format!("plan_id: no self-serve plan {plan_ref:?}")))?;
+    let sub = current_or_404(&state, &principal).await?;
+    if sub.status == entities::SubscriptionStatus::Canceled || sub.cancel_at_period_end {
+        return Err(ApiError::bad_request("invalid_request", "the subscription is set to end: resume it first"));
+    }
+    let interval = sub.interval.unwrap_or(BillingInterval::Month);
+    let target = sub.pending_plan_id.unwrap_or(sub.plan_id);
+    if plan.id == target {
+        return Err(ApiError::bad_request("invalid_request", "plan_id: already the subscription's plan"));
+    }
+    let current = entities::plans::Entity::find_by_id(sub.plan_id).one(&state.db).await?;
+    let price = |p: &entities::plans::Model| billing::catalog::price_for(p, interval).unwrap_or(billing::Micros::ZERO);
+    let new_price = billing::catalog::price_for(&plan, interval)
+        .ok_or_else(|| ApiError::bad_request("invalid_request", "plan_id: no price for the subscription's interval"))?;
+    let upgrade = current.as_ref().is_none_or(|c| new_price > price(c));
+    change(&state, &principal, &sub, Change::Plan { plan_id: plan.id, upgrade }).await
+}
+
+#[derive(Deserialize, Default)]
+pub struct CancelRequest {
+    at_period_end: Option<bool>,
+}
+
+/// Cancel at period end (default) or now.
+#[utoipa::path(delete, path = "/subscription", request_body(content = String, description = "optional `{at_period_end}`"), security(("bearer" = [])), responses((status = 200), (status = 404)))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    principal: Principal,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Write)?;
+    let req: CancelRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        CancelRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?
+    };
+    let sub = current_or_404(&state, &principal).await?;
+    let change_kind = if req.at_period_end.unwrap_or(true) { Change::CancelAtPeriodEnd } else { Change::CancelNow };
+    change(&state, &principal, &sub, change_kind).await
+}
+
+/// Resume a subscription set to cancel at period end (or a paused one).
+#[utoipa::path(post, path = "/subscription/resume", security(("bearer" = [])), responses((status = 200), (status = 400), (status = 404)))]
+pub async fn resume(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
+    principal.require(Scope::Write)?;
+    let sub = current_or_404(&state, &principal).await?;
+    if !sub.cancel_at_period_end && sub.status != entities::SubscriptionStatus::Paused {
+        return Err(ApiError::bad_request("invalid_request", "the subscription is not set to cancel nor paused"));
+    }
+    change(&state, &principal, &sub, Change::Resume).await
+}
+
+#[derive(Deserialize)]
+pub struct SessionRequest {
+    channel: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    plan_id: Option<String>,
+    interval: Option<String>,
+    /// Credits to buy, for `type: "credits"`.
+    amount: Option<i64>,
+    success_url: Option<String>,
+    cancel_url: Option<String>,
+    coupon: Option<String>,
+}
+
+/// 003: a payment session with a provider — a subscription or a credit purchase.
+#[utoipa::path(post, path = "/payment/create-session", security(("bearer" = [])), responses((status = 200), (status = 202), (status = 400)))]
+pub async fn create_session(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<SessionRequest>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Write)?;
+    match req.channel.as_deref() {
+        Some("stripe") => {}
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                format!("channel: {other:?} is not supported; use stripe"),
+            ));
+        }
+        None => return Err(ApiError::bad_request("invalid_request", "channel: required")),
+    }
+    let started = match req.kind.as_deref() {
+        Some("subscription") => {
+            let c = validate_recurring(
+                &state,
+                &headers,
+                req.plan_id.as_deref(),
+                req.interval.as_deref(),
+                req.success_url,
+                req.cancel_url,
+                req.coupon,
+            )
+            .await?;
+            start_recurring(&state, &principal, c).await?
+        }
+        Some("credits") => {
+            let credits =
+                req.amount.ok_or_else(|| ApiError::bad_request("invalid_request", "amount: required (credits)"))?;
+            let amount = credits
+                .checked_mul(billing::money::MICROS_PER_CREDIT)
+                .map(billing::Micros::new)
+                .filter(|a| *a >= billing::orders::MIN_TOPUP)
+                .ok_or_else(|| ApiError::bad_request("invalid_request", "amount: at least 1000 credits (10 USD)"))?;
+            for (name, url) in [("success_url", &req.success_url), ("cancel_url", &req.cancel_url)] {
+                if url.as_deref().is_some_and(|u| !valid_url(u)) {
+                    return Err(ApiError::bad_request("invalid_request", format!("{name}: not an http(s) URL")));
+                }
+            }
+            let order = billing::orders::NewOrder {
+                account_id: principal.account_id,
+                kind: OrderKind::Topup,
+                status: entities::OrderStatus::Pending,
+                method: PayMethod::Stripe,
+                amount,
+                plan_id: None,
+                details: json!({"successUrl": req.success_url, "cancelUrl": req.cancel_url}),
+            };
+            stripe_checkout_with(&state, order, OrderExtras::default()).await?
+        }
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                format!("type: {other:?} is not subscription or credits"),
+            ));
+        }
+        None => return Err(ApiError::bad_request("invalid_request", "type: required")),
+    };
+    Ok(match started {
+        Checkout::Ready(r) => ok(json!({"url": r["sessionUrl"], "session_id": r["sessionId"]})).into_response(),
+        Checkout::Pending { order_id } => crate::routes::topup::pending(order_id),
+    })
+}

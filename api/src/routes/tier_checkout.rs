@@ -1,0 +1,99 @@
+//! 004: `POST /api/v1/billing/checkout {planId, walletAddress?, successUrl?, cancelUrl?}` —
+//! a Stripe Checkout upgrading the caller's API keys to Starter or Growth. Paid, it raises
+//! the keys' tier; `customer.subscription.deleted` brings them back to Free.
+
+use crate::auth::{Principal, Scope};
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::routes::subscription::{MAX_URL, valid_url};
+use crate::routes::topup::{Checkout, OrderExtras, stripe_checkout_with};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use entities::{OrderKind, PayMethod};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TierCheckoutRequest {
+    plan_id: Option<Value>,
+    wallet_address: Option<Value>,
+    success_url: Option<Value>,
+    cancel_url: Option<Value>,
+    coupon: Option<String>,
+}
+
+/// Validates per 004's table; every bad field is named in `details`.
+fn validate(req: &TierCheckoutRequest) -> Result<(&'static str, Option<billing::chain::Address>), ApiError> {
+    let mut details = Map::new();
+    let plan = match req.plan_id.as_ref().and_then(Value::as_str) {
+        Some("starter") => Some("tier-starter"),
+        Some("growth") => Some("tier-growth"),
+        Some(_) => {
+            details.insert("planId".into(), json!("must be starter or growth"));
+            None
+        }
+        None => {
+            details.insert("planId".into(), json!("required"));
+            None
+        }
+    };
+    let wallet = match &req.wallet_address {
+        None | Some(Value::Null) => None,
+        Some(Value::String(w)) if billing::chain::Address::parse(w).is_some() => billing::chain::Address::parse(w),
+        Some(_) => {
+            details.insert("walletAddress".into(), json!("must be a valid Ethereum address (0x and 40 hex digits)"));
+            None
+        }
+    };
+    for (name, url) in [("successUrl", &req.success_url), ("cancelUrl", &req.cancel_url)] {
+        match url {
+            None | Some(Value::Null) => {}
+            Some(Value::String(u)) if valid_url(u) => {}
+            Some(_) => {
+                details.insert(name.into(), json!(format!("must be a valid URL of at most {MAX_URL} characters")));
+            }
+        }
+    }
+    match plan {
+        Some(slug) if details.is_empty() => Ok((slug, wallet)),
+        _ => Err(ApiError::bad_request("validation_error", "the request has invalid fields")
+            .with_details(Value::Object(details))),
+    }
+}
+
+/// Create a Stripe Checkout Session to upgrade the API key tier.
+#[utoipa::path(post, path = "/api/v1/billing/checkout", security(("bearer" = [])), responses((status = 200), (status = 400)))]
+pub async fn checkout(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(req): ApiJson<TierCheckoutRequest>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Write)?;
+    let (slug, wallet) = validate(&req)?;
+    let plan = billing::catalog::plan_by_slug(&state.db, slug)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("catalog lacks {slug}")))?;
+    if let Some(w) = &wallet {
+        billing::accounts::bind_wallet(&state.db, principal.account_id, w).await?;
+    }
+    let order = billing::orders::NewOrder {
+        account_id: principal.account_id,
+        kind: OrderKind::KeyTier,
+        status: entities::OrderStatus::Pending,
+        method: PayMethod::Stripe,
+        amount: billing::Micros::new(plan.price_monthly.unwrap_or(0)),
+        plan_id: Some(plan.id),
+        details: json!({"interval": "month", "successUrl": req.success_url, "cancelUrl": req.cancel_url}),
+    };
+    let extras = OrderExtras { pool_id: None, coupon: req.coupon.clone() };
+    Ok(match stripe_checkout_with(&state, order, extras).await? {
+        Checkout::Ready(r) => Json(json!({"sessionId": r["sessionId"], "url": r["sessionUrl"]})).into_response(),
+        Checkout::Pending { order_id } => {
+            (StatusCode::ACCEPTED, Json(json!({"orderId": order_id, "status": "pending"}))).into_response()
+        }
+    })
+}
