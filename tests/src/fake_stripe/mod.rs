@@ -718,3 +718,30 @@ async fn detach_payment_method(State(shared): State<Shared>, headers: HeaderMap,
     }
     res
 }
+
+impl FakeStripe {
+    /// Calls the fake's API as a Stripe client would (the Dashboard, the customer portal),
+    /// form-encoded: what it does is seen by the system only through the events it sends.
+    pub async fn api(&self, method: reqwest::Method, path: &str, form: &[(&str, &str)]) -> Value {
+        let res = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.base_url))
+            .bearer_auth(&self.secret_key)
+            .form(form)
+            .send()
+            .await
+            .expect("fake stripe answers");
+        res.json().await.unwrap_or(Value::Null)
+    }
+}
+
+/// An app (api + worker) wired to a fresh fake Stripe, whose events it receives.
+pub async fn app_with_fake_stripe() -> (crate::TestApp, FakeStripe) {
+    let stripe = FakeStripe::start().await;
+    let env = vec![
+        ("STRIPE_SECRET_KEY".to_owned(), stripe.secret_key.clone()),
+        ("STRIPE_API_BASE".to_owned(), stripe.base_url.clone()),
+    ];
+    let app = crate::TestApp::with(crate::TestOptions { env, ..Default::default() }).await;
+    stripe.deliver_to(&format!("{}/payment/webhook/stripe", app.base_url), crate::events::WEBHOOK_SECRET);
+    (app, stripe)
+}
