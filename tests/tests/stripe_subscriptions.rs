@@ -299,3 +299,21 @@ async fn create_session_starts_a_subscription_or_a_credit_purchase() {
     assert_eq!((session["mode"].clone(), session["amount_total"].clone()), (json!("payment"), json!(1500)));
     app.assert_ledger_invariants().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_subscription_resumes() {
+    let (app, stripe) = app_with_fake_stripe().await;
+    let token = app.jwt("team-pause", "billing:read billing:write");
+    let sub_id = subscribe_and_pay(&app, &stripe, &token, "plan_pro").await;
+    stripe.pause(&sub_id).await;
+    app.wait_drained(WAIT).await;
+    assert_eq!(subscription(&app, &token).await["status"], json!("paused"));
+    let (status, sub) = app.call(Method::POST, "/subscription/resume", Some(&token), None).await;
+    assert_eq!((status, sub["status"].clone()), (200, json!("active")), "{sub}");
+    assert_eq!(stripe.subscription(&sub_id).expect("at stripe")["status"], json!("active"));
+    let resumed = stripe.events().iter().any(|e| e["type"] == json!("customer.subscription.resumed"));
+    assert!(resumed, "Stripe announced the resume");
+    app.wait_drained(WAIT).await;
+    assert_eq!(subscription(&app, &token).await["status"], json!("active"));
+    app.assert_ledger_invariants().await;
+}

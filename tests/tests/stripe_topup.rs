@@ -252,6 +252,20 @@ async fn saved_card_topups_charge_now_or_answer_402() {
         (json!("succeeded"), json!(25))
     );
     assert_eq!(app.balance(account.id).await, Micros::from_usd(25).expect("25"));
+    // Stripe also announces the charge (payment_intent.succeeded): it credits nothing more.
+    eventually(Duration::from_secs(15), "payment_intent.succeeded processed", || async {
+        use sea_orm::{ColumnTrait, QueryFilter};
+        let processed = entities::stripe_events::Entity::find()
+            .filter(entities::stripe_events::Column::EventType.eq("payment_intent.succeeded"))
+            .filter(entities::stripe_events::Column::Status.eq(entities::StripeEventStatus::Processed))
+            .one(&app.db.conn)
+            .await
+            .ok()
+            .flatten();
+        processed.map(|_| ())
+    })
+    .await;
+    assert_eq!(app.balance(account.id).await, Micros::from_usd(25).expect("25"));
 
     // Another customer whose card declines: 402, nothing credited.
     let other = app.jwt("declined-card", "billing:read billing:write");

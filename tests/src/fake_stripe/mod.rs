@@ -571,7 +571,10 @@ async fn expire_session(State(shared): State<Shared>, headers: HeaderMap, Path(i
 }
 
 async fn create_payment_intent(State(shared): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    handle(&shared, &headers, "POST /v1/payment_intents", &body, |store, form| {
+    // A confirmed intent is announced as Stripe does: `payment_intent.succeeded` or
+    // `.payment_failed`, after the answer to the request that confirmed it.
+    let mut outcome: Option<(&'static str, Value)> = None;
+    let res = handle(&shared, &headers, "POST /v1/payment_intents", &body, |store, form| {
         let missing = |p: &str| {
             (
                 StatusCode::BAD_REQUEST,
@@ -618,6 +621,7 @@ async fn create_payment_intent(State(shared): State<Shared>, headers: HeaderMap,
         if confirm && pm.is_some_and(|p| store.declining.contains(p)) {
             intent["status"] = json!("requires_payment_method");
             store.payment_intents.insert(id, intent.clone());
+            outcome = Some(("payment_intent.payment_failed", intent.clone()));
             let mut body = err_body("card_error", "card_declined", "Your card was declined.", None);
             body["error"]["decline_code"] = json!("generic_decline");
             body["error"]["payment_intent"] = intent;
@@ -627,8 +631,18 @@ async fn create_payment_intent(State(shared): State<Shared>, headers: HeaderMap,
         intent["amount_received"] = json!(if confirm && pm.is_some() { amount } else { 0 });
         intent["latest_charge"] = if confirm && pm.is_some() { json!(random_id("ch")) } else { Value::Null };
         store.payment_intents.insert(id, intent.clone());
+        if intent["status"] == json!("succeeded") {
+            outcome = Some(("payment_intent.succeeded", intent.clone()));
+        }
         (StatusCode::OK, intent)
-    })
+    });
+    if let Some((kind, intent)) = outcome {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            shared.emit(kind, intent, json!({"status": "requires_confirmation"})).await;
+        });
+    }
+    res
 }
 
 async fn create_setup_intent(State(shared): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
