@@ -3,6 +3,7 @@
 
 use crate::auth::{Principal, Scope};
 use crate::error::ApiError;
+use crate::extract::OptionalJson;
 use crate::routes::credits::ok;
 use crate::routes::usdc::account;
 use crate::state::AppState;
@@ -82,15 +83,10 @@ pub struct CancelRequest {
 pub async fn cancel(
     State(state): State<AppState>,
     principal: Principal,
-    body: axum::body::Bytes,
+    // 001 sends no body at all; 000 sends `{subscriptionId}`.
+    OptionalJson(req): OptionalJson<CancelRequest>,
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
-    // 001 sends no body at all; 000 sends `{subscriptionId}`.
-    let req: CancelRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        CancelRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?
-    };
     let now = Utc::now();
     let target = match &req.subscription_id {
         Some(id) => Uuid::parse_str(id).map_err(|_| ApiError::not_found("subscription"))?,

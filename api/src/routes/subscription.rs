@@ -6,7 +6,7 @@
 
 use crate::auth::{Principal, Scope};
 use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, OptionalJson};
 use crate::routes::credits::ok;
 use crate::routes::plans::{microcents, plan_dto};
 use crate::routes::topup::{Checkout, OrderExtras, stripe_checkout_with};
@@ -66,6 +66,8 @@ pub async fn get(State(state): State<AppState>, principal: Principal) -> Result<
     }
 }
 
+/// The fields of a recurring checkout, shared by 002's `POST /subscription` and 003's
+/// `POST /payment/create-session`.
 #[derive(Deserialize)]
 pub struct CreateRequest {
     plan_id: Option<String>,
@@ -101,14 +103,11 @@ fn origin(headers: &HeaderMap, state: &AppState) -> String {
 async fn validate_recurring(
     state: &AppState,
     headers: &HeaderMap,
-    plan_id: Option<&str>,
-    interval: Option<&str>,
-    success: Option<String>,
-    cancel: Option<String>,
-    coupon: Option<String>,
+    req: CreateRequest,
 ) -> Result<RecurringCheckout, ApiError> {
+    let CreateRequest { plan_id, interval, success_url: success, cancel_url: cancel, coupon } = req;
     let mut errors = Vec::new();
-    let plan = match plan_id {
+    let plan = match plan_id.as_deref() {
         None | Some("") => {
             errors.push("plan_id: required".to_owned());
             None
@@ -125,7 +124,7 @@ async fn validate_recurring(
             }
         },
     };
-    let interval = match interval.unwrap_or("monthly") {
+    let interval = match interval.as_deref().unwrap_or("monthly") {
         "monthly" | "month" => BillingInterval::Month,
         "yearly" | "year" => BillingInterval::Year,
         other => {
@@ -196,16 +195,7 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateRequest>,
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
-    let c = validate_recurring(
-        &state,
-        &headers,
-        req.plan_id.as_deref(),
-        req.interval.as_deref(),
-        req.success_url,
-        req.cancel_url,
-        req.coupon,
-    )
-    .await?;
+    let c = validate_recurring(&state, &headers, req).await?;
     Ok(match start_recurring(&state, &principal, c).await? {
         Checkout::Ready(r) => Json(json!({"url": r["sessionUrl"]})).into_response(),
         Checkout::Pending { order_id } => {
@@ -323,14 +313,9 @@ pub struct CancelRequest {
 pub async fn cancel(
     State(state): State<AppState>,
     principal: Principal,
-    body: axum::body::Bytes,
+    OptionalJson(req): OptionalJson<CancelRequest>,
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
-    let req: CancelRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        CancelRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?
-    };
     let sub = current_or_404(&state, &principal).await?;
     let change_kind = if req.at_period_end.unwrap_or(true) { Change::CancelAtPeriodEnd } else { Change::CancelNow };
     change(&state, &principal, &sub, change_kind).await
@@ -352,13 +337,10 @@ pub struct SessionRequest {
     channel: Option<String>,
     #[serde(rename = "type")]
     kind: Option<String>,
-    plan_id: Option<String>,
-    interval: Option<String>,
     /// Credits to buy, for `type: "credits"`.
     amount: Option<i64>,
-    success_url: Option<String>,
-    cancel_url: Option<String>,
-    coupon: Option<String>,
+    #[serde(flatten)]
+    checkout: CreateRequest,
 }
 
 /// 003: a payment session with a provider — a subscription or a credit purchase.
@@ -382,16 +364,7 @@ pub async fn create_session(
     }
     let started = match req.kind.as_deref() {
         Some("subscription") => {
-            let c = validate_recurring(
-                &state,
-                &headers,
-                req.plan_id.as_deref(),
-                req.interval.as_deref(),
-                req.success_url,
-                req.cancel_url,
-                req.coupon,
-            )
-            .await?;
+            let c = validate_recurring(&state, &headers, req.checkout).await?;
             start_recurring(&state, &principal, c).await?
         }
         Some("credits") => {
@@ -402,7 +375,8 @@ pub async fn create_session(
                 .map(billing::Micros::new)
                 .filter(|a| *a >= billing::orders::MIN_TOPUP)
                 .ok_or_else(|| ApiError::bad_request("invalid_request", "amount: at least 1000 credits (10 USD)"))?;
-            for (name, url) in [("success_url", &req.success_url), ("cancel_url", &req.cancel_url)] {
+            let CreateRequest { success_url, cancel_url, .. } = req.checkout;
+            for (name, url) in [("success_url", &success_url), ("cancel_url", &cancel_url)] {
                 if url.as_deref().is_some_and(|u| !valid_url(u)) {
                     return Err(ApiError::bad_request("invalid_request", format!("{name}: not an http(s) URL")));
                 }
@@ -414,7 +388,7 @@ pub async fn create_session(
                 method: PayMethod::Stripe,
                 amount,
                 plan_id: None,
-                details: json!({"successUrl": req.success_url, "cancelUrl": req.cancel_url}),
+                details: json!({"successUrl": success_url, "cancelUrl": cancel_url}),
             };
             stripe_checkout_with(&state, order, OrderExtras::default()).await?
         }

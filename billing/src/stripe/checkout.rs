@@ -7,10 +7,9 @@ use crate::money::Micros;
 use crate::orders;
 use chrono::Utc;
 use entities::orders::Entity as Orders;
-use entities::payments::{self, Column as PayCol, Entity as Payments};
 use entities::plans::Entity as Plans;
-use entities::{OrderKind, PaymentProvider, PaymentStatus, TransferKind};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
+use entities::{OrderKind, TransferKind};
+use sea_orm::{ConnectionTrait, EntityTrait};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -135,22 +134,7 @@ pub async fn apply_paid_order<C: ConnectionTrait>(
     if let ledger::Posted::Existing(_) = posted {
         return Ok(Outcome::AlreadyApplied { order_id: order.id });
     }
-    let now = Utc::now();
-    Payments::insert(payments::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        account_id: Set(order.account_id),
-        order_id: Set(Some(order.id)),
-        provider: Set(PaymentProvider::Stripe),
-        provider_ref: Set(reference.to_owned()),
-        amount: Set(charged.get()),
-        amount_refunded: Set(0),
-        status: Set(PaymentStatus::Succeeded),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
-    .on_conflict_do_nothing_on([PayCol::Provider, PayCol::ProviderRef])
-    .exec_without_returning(db)
-    .await?;
+    super::payment::record(db, order.account_id, Some(order.id), reference, charged).await?;
     orders::mark_completed(db, order.id).await?;
     Ok(match plan {
         None => Outcome::Credited { order_id: order.id, amount },

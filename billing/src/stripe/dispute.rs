@@ -12,7 +12,7 @@ use crate::money::Micros;
 use chrono::Utc;
 use entities::ledger_transfers::Entity as Transfers;
 use entities::payments::{Column as PayCol, Entity as Payments};
-use entities::{PaymentProvider, PaymentStatus, TransferKind};
+use entities::{PaymentStatus, TransferKind};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
@@ -47,12 +47,7 @@ fn withdrawn_key(id: &str) -> String {
 
 pub async fn apply<C: ConnectionTrait>(db: &C, d: &Dispute, closed: bool) -> Result<Outcome, DomainError> {
     let Some(intent) = &d.payment_intent else { return Ok(Outcome::NotOurs) };
-    let Some(payment) = Payments::find()
-        .filter(PayCol::Provider.eq(PaymentProvider::Stripe))
-        .filter(PayCol::ProviderRef.eq(intent))
-        .one(db)
-        .await?
-    else {
+    let Some(payment) = super::payment::find(db, intent).await? else {
         return Ok(Outcome::NotOurs);
     };
     let withdrawn = withdraw(db, d, &payment).await?;

@@ -6,11 +6,9 @@
 use crate::error::DomainError;
 use crate::ledger::{self, SystemAccount, TransferRequest};
 use crate::money::Micros;
-use chrono::Utc;
-use entities::payments::{self, Column as PayCol, Entity as Payments};
+use entities::TransferKind;
 use entities::plans::{Column as PlanCol, Entity as Plans};
-use entities::{PaymentProvider, PaymentStatus, TransferKind};
-use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -113,26 +111,11 @@ pub async fn apply_paid<C: ConnectionTrait>(db: &C, inv: &Invoice) -> Result<Out
         return Err(DomainError::Invalid(format!("invoice {} is not in USD", inv.id)));
     }
     let paid = Micros::from_cents(inv.amount_paid).ok_or_else(|| DomainError::Invalid("amount out of range".into()))?;
-    let now = Utc::now();
-    let inserted = Payments::insert(payments::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        account_id: Set(account_id),
-        order_id: Set(inv
-            .metadata("order_id")
-            .and_then(|o| Uuid::parse_str(o).ok())
-            .filter(|_| inv.billing_reason.as_deref() == Some("subscription_create"))),
-        provider: Set(PaymentProvider::Stripe),
-        provider_ref: Set(inv.id.clone()),
-        amount: Set(paid.get()),
-        amount_refunded: Set(0),
-        status: Set(PaymentStatus::Succeeded),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
-    .on_conflict_do_nothing_on([PayCol::Provider, PayCol::ProviderRef])
-    .exec_without_returning(db)
-    .await?;
-    if !matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
+    let order_id = inv
+        .metadata("order_id")
+        .and_then(|o| Uuid::parse_str(o).ok())
+        .filter(|_| inv.billing_reason.as_deref() == Some("subscription_create"));
+    if !super::payment::record(db, account_id, order_id, &inv.id, paid).await? {
         return Ok(Outcome::AlreadyApplied);
     }
     if paid.is_positive() {

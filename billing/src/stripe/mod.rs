@@ -4,6 +4,7 @@ pub mod checkout;
 pub mod dispute;
 pub mod inbox;
 pub mod invoice;
+pub mod payment;
 pub mod refund;
 pub mod signature;
 pub mod subscription;

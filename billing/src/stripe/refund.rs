@@ -10,7 +10,7 @@ use crate::ledger::{self, SystemAccount, TransferRequest};
 use crate::money::Micros;
 use chrono::Utc;
 use entities::payments::{Column as PayCol, Entity as Payments};
-use entities::{PaymentProvider, PaymentStatus, TransferKind};
+use entities::{PaymentStatus, TransferKind};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
@@ -38,12 +38,7 @@ pub enum Outcome {
 
 pub async fn apply<C: ConnectionTrait>(db: &C, charge: &Charge) -> Result<Outcome, DomainError> {
     let Some(intent) = &charge.payment_intent else { return Ok(Outcome::NotOurs) };
-    let Some(payment) = Payments::find()
-        .filter(PayCol::Provider.eq(PaymentProvider::Stripe))
-        .filter(PayCol::ProviderRef.eq(intent))
-        .one(db)
-        .await?
-    else {
+    let Some(payment) = super::payment::find(db, intent).await? else {
         return Ok(Outcome::NotOurs);
     };
     let total =

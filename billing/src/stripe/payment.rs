@@ -1,0 +1,46 @@
+//! Card payments as we record them: one `payments` row per Stripe payment (a PaymentIntent
+//! or an invoice), unique by its Stripe reference.
+
+use crate::error::DomainError;
+use crate::money::Micros;
+use chrono::Utc;
+use entities::payments::{self, Column as PayCol, Entity as Payments};
+use entities::{PaymentProvider, PaymentStatus};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+/// Records a succeeded payment; false when `reference` was recorded before.
+pub async fn record<C: ConnectionTrait>(
+    db: &C,
+    account_id: Uuid,
+    order_id: Option<Uuid>,
+    reference: &str,
+    amount: Micros,
+) -> Result<bool, DomainError> {
+    let now = Utc::now();
+    let inserted = Payments::insert(payments::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        account_id: Set(account_id),
+        order_id: Set(order_id),
+        provider: Set(PaymentProvider::Stripe),
+        provider_ref: Set(reference.to_owned()),
+        amount: Set(amount.get()),
+        amount_refunded: Set(0),
+        status: Set(PaymentStatus::Succeeded),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .on_conflict_do_nothing_on([PayCol::Provider, PayCol::ProviderRef])
+    .exec_without_returning(db)
+    .await?;
+    Ok(matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0))
+}
+
+/// The payment a Stripe reference (PaymentIntent, invoice) stands for.
+pub async fn find<C: ConnectionTrait>(db: &C, reference: &str) -> Result<Option<payments::Model>, DomainError> {
+    Ok(Payments::find()
+        .filter(PayCol::Provider.eq(PaymentProvider::Stripe))
+        .filter(PayCol::ProviderRef.eq(reference))
+        .one(db)
+        .await?)
+}
