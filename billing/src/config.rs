@@ -48,6 +48,8 @@ pub struct Settings {
     pub chain_scan_interval: Duration,
     /// How often 30-day subscriptions and pledges past their end are expired.
     pub expiry_interval: Duration,
+    /// How often reconciliation runs (Stripe events catch-up, subscriptions re-fetched, report).
+    pub reconcile_interval: Duration,
     pub chain_scan_range: u64,
     /// The block the first scan starts from (later scans resume from the stored cursor).
     pub chain_scan_from_block: u64,
@@ -194,6 +196,7 @@ impl Settings {
         let usdc_pending_deadline = r.millis("USDC_PENDING_DEADLINE_MS", 30 * 60 * 1000);
         let chain_scan_interval = r.millis("CHAIN_SCAN_INTERVAL_MS", 15_000);
         let expiry_interval = r.millis("EXPIRY_INTERVAL_MS", 3_600_000);
+        let reconcile_interval = r.millis("RECONCILE_INTERVAL_MS", 300_000);
         let chain_scan_range = r.parse("CHAIN_SCAN_RANGE", 2_000u64);
         r.check(chain_scan_range >= 1, "CHAIN_SCAN_RANGE: must be at least 1");
         let chain_scan_from_block = r.parse("CHAIN_SCAN_FROM_BLOCK", 0u64);
@@ -254,6 +257,7 @@ impl Settings {
             usdc_pending_deadline,
             chain_scan_interval,
             expiry_interval,
+            reconcile_interval,
             chain_scan_range,
             chain_scan_from_block,
             log_format,

@@ -19,6 +19,7 @@ pub mod money;
 pub mod orders;
 pub mod payment_methods;
 pub mod pools;
+pub mod reconcile;
 pub mod secret;
 pub mod startup;
 pub mod stripe;

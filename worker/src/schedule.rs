@@ -10,18 +10,39 @@ use tokio::sync::watch;
 
 pub async fn run(db: DatabaseConnection, settings: Arc<Settings>, stop: watch::Receiver<bool>) {
     let mut loops = Vec::new();
-    loops.push(tokio::spawn(every(db.clone(), settings.clone(), stop.clone(), settings.expiry_interval, |tick| {
-        JobPayload::Expiry { tick }
-    })));
+    loops.push(tokio::spawn(every(
+        db.clone(),
+        settings.clone(),
+        stop.clone(),
+        settings.expiry_interval,
+        Start::Now,
+        |tick| JobPayload::Expiry { tick },
+    )));
+    // Reconciliation is not urgent at start-up; its first run is one interval in.
+    loops.push(tokio::spawn(every(
+        db.clone(),
+        settings.clone(),
+        stop.clone(),
+        settings.reconcile_interval,
+        Start::AfterInterval,
+        |tick| JobPayload::Reconcile { window: tick },
+    )));
     // The chain scan only where USDC is configured.
     if !settings.payment_address.is_empty() {
-        loops.push(tokio::spawn(every(db, settings.clone(), stop, settings.chain_scan_interval, |tick| {
+        loops.push(tokio::spawn(every(db, settings.clone(), stop, settings.chain_scan_interval, Start::Now, |tick| {
             JobPayload::ChainScan { tick }
         })));
     }
     for l in loops {
         let _ = l.await;
     }
+}
+
+/// When a schedule first fires.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Start {
+    Now,
+    AfterInterval,
 }
 
 /// Enqueues `make(tick)` at every multiple of `interval` (UTC); the tick names the start of
@@ -31,10 +52,15 @@ async fn every(
     settings: Arc<Settings>,
     mut stop: watch::Receiver<bool>,
     interval: Duration,
+    start: Start,
     make: impl Fn(String) -> JobPayload,
 ) {
     let interval = interval.max(Duration::from_millis(100));
-    let mut tick = tokio::time::interval(interval);
+    let first = match start {
+        Start::Now => tokio::time::Instant::now(),
+        Start::AfterInterval => tokio::time::Instant::now() + interval,
+    };
+    let mut tick = tokio::time::interval_at(first, interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {

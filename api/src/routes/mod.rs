@@ -9,6 +9,7 @@ pub mod health;
 pub mod history;
 pub mod plans;
 pub mod pools;
+pub mod reconciliation;
 pub mod status;
 pub mod subscription;
 pub mod tier_checkout;
@@ -69,6 +70,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/pools/{slug}/subscribe", post(pools::subscribe))
         .route("/api/v1/billing/checkout", post(tier_checkout::checkout))
         .route("/admin/billing/coupons", get(coupons::list).post(coupons::create))
+        .route("/admin/reconciliation", get(reconciliation::report))
+        .route("/admin/reconciliation/run", post(reconciliation::run))
         .route("/admin/jobs/dead", get(admin_jobs::dead))
         .route("/admin/jobs/requeue-dead", post(admin_jobs::requeue_all))
         .route("/admin/jobs/{id}/requeue", post(admin_jobs::requeue))

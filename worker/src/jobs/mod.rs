@@ -3,6 +3,7 @@
 pub mod chain_scan;
 pub mod checkout;
 pub mod expiry;
+pub mod reconcile;
 pub mod stripe_event;
 pub mod subscription_change;
 pub mod usdc_verify;
@@ -56,8 +57,8 @@ pub async fn handle(ctx: &Ctx, job: &jobs::Model, payload: JobPayload) -> Result
             checkout::detach_card(ctx, job, &payment_method_id, account_id).await.map(Some)
         }
         JobPayload::Expiry { .. } => expiry::handle(ctx).await.map(Some),
-        // The kinds below are produced by features not built yet (Stripe flows, metering,
-        // expiry, reconciliation). Until their handlers exist, a job of theirs is
+        JobPayload::Reconcile { .. } => reconcile::handle(ctx).await.map(Some),
+        // Usage metering is not built yet. Until its handler exists, a job of its kind is
         // dead-lettered, visible to operators, and requeueable once the handler ships.
         other => Err(JobError::Terminal(format!(
             "no handler for job kind {:?} ({}) in this version",

@@ -1,0 +1,141 @@
+//! Reconciliation, one per tick (and on demand): Stripe events the webhook never delivered
+//! are fetched from `GET /v1/events` since a stored cursor and put through the inbox like
+//! any delivery (so each is applied once); Stripe-backed subscriptions are re-fetched and
+//! mirrored, and those whose local state differed are listed; then the report is made
+//! (`billing::reconcile`), which logs any ledger invariant violation at error level.
+
+use super::JobError;
+use crate::runner::Ctx;
+use billing::stripe::inbox::{self, EventHead, Incoming};
+use chrono::Utc;
+use entities::chain_cursors::{self, Entity as Cursors};
+use entities::{JobQueue, PledgeStatus, SubscriptionStatus};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use serde_json::{Value, json};
+use stripe_client_core::{RequestBuilder, StripeMethod};
+
+/// The cursor row (in the cursor table the chain scan also uses): the `created` time of
+/// the newest Stripe event seen.
+const CURSOR: &str = "stripe:events";
+/// Events are listed again from a little before the cursor: events created in the same
+/// second may be listed in any order.
+const OVERLAP_SECS: i64 = 300;
+/// Stripe keeps events for 30 days.
+const RETENTION_SECS: i64 = 30 * 86_400;
+const MAX_PAGES: usize = 100;
+
+#[derive(miniserde::Deserialize)]
+struct Page {
+    data: Vec<miniserde::json::Value>,
+    has_more: bool,
+}
+
+pub async fn handle(ctx: &Ctx) -> Result<Value, JobError> {
+    let mut result = json!({});
+    if let Some(client) = &ctx.stripe {
+        result["stripeEvents"] = catch_up(ctx, client).await?;
+        result["subscriptionsDiffering"] = refresh_subscriptions(ctx, client).await?;
+    }
+    let report = billing::reconcile::report(&ctx.db).await?;
+    if report.total > 0 {
+        tracing::warn!(discrepancies = report.total, "reconciliation found discrepancies");
+    }
+    result["discrepancies"] = json!(report.total);
+    result["ledgerViolations"] = json!(report.ledger_violations.len());
+    Ok(result)
+}
+
+async fn catch_up(ctx: &Ctx, client: &stripe::Client) -> Result<Value, JobError> {
+    let now = Utc::now().timestamp();
+    let cursor = Cursors::find_by_id(CURSOR.to_owned()).one(&ctx.db).await?.map(|c| c.block_number);
+    let since = cursor.map_or(now - RETENTION_SECS, |c| c - OVERLAP_SECS).max(now - RETENTION_SECS);
+    let mut items = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let mut query = json!({"limit": 100, "created": {"gte": since}});
+        if let Some(a) = &after {
+            query["starting_after"] = json!(a);
+        }
+        let page: Page = RequestBuilder::new(StripeMethod::Get, "/events")
+            .query(&query)
+            .customize()
+            .send(client)
+            .await
+            .map_err(crate::stripe_api::classify)?;
+        for raw in &page.data {
+            let raw = miniserde::json::to_string(raw);
+            let head = EventHead::parse(raw.as_bytes()).map_err(|e| JobError::Terminal(e.to_string()))?;
+            after = Some(head.id.clone());
+            items.push(Incoming { head, raw });
+        }
+        if !page.has_more || page.data.is_empty() {
+            break;
+        }
+    }
+    let newest = items.iter().map(|i| i.head.created).max();
+    let policy = ctx.settings.queue(JobQueue::StripeEvent);
+    let stored = inbox::store_many(&ctx.db, &items, &policy, std::time::Duration::ZERO).await?;
+    let missed: Vec<&str> =
+        items.iter().zip(&stored).filter(|(_, s)| s.new_event).map(|(i, _)| i.head.id.as_str()).collect();
+    if !missed.is_empty() {
+        tracing::warn!(count = missed.len(), "Stripe events the webhook never delivered, now enqueued");
+    }
+    if let Some(newest) = newest.filter(|n| cursor.is_none_or(|c| *n > c)) {
+        Cursors::insert(chain_cursors::ActiveModel {
+            id: Set(CURSOR.to_owned()),
+            block_number: Set(newest),
+            updated_at: Set(Utc::now()),
+        })
+        .on_conflict(
+            OnConflict::column(chain_cursors::Column::Id)
+                .update_columns([chain_cursors::Column::BlockNumber, chain_cursors::Column::UpdatedAt])
+                .to_owned(),
+        )
+        .exec_without_returning(&ctx.db)
+        .await?;
+    }
+    Ok(json!({"listed": items.len(), "missed": missed}))
+}
+
+/// Re-fetches every Stripe-backed subscription that is not over; lists those whose local
+/// state was not Stripe's.
+async fn refresh_subscriptions(ctx: &Ctx, client: &stripe::Client) -> Result<Value, JobError> {
+    use entities::pool_pledges::{Column as P, Entity as Pledges};
+    use entities::subscriptions::{Column as S, Entity as Subs};
+    let subs: Vec<(String, SubscriptionStatus)> = Subs::find()
+        .select_only()
+        .columns([S::StripeSubscriptionId, S::Status])
+        .filter(S::StripeSubscriptionId.is_not_null())
+        .filter(S::Status.is_not_in([SubscriptionStatus::Canceled, SubscriptionStatus::Expired]))
+        .into_tuple::<(Option<String>, SubscriptionStatus)>()
+        .all(&ctx.db)
+        .await?
+        .into_iter()
+        .filter_map(|(id, s)| id.map(|id| (id, s)))
+        .collect();
+    let pledges: Vec<(String, PledgeStatus)> = Pledges::find()
+        .select_only()
+        .columns([P::StripeSubscriptionId, P::Status])
+        .filter(P::StripeSubscriptionId.is_not_null())
+        .filter(P::Status.is_not_in([PledgeStatus::Canceled, PledgeStatus::Expired]))
+        .into_tuple::<(Option<String>, PledgeStatus)>()
+        .all(&ctx.db)
+        .await?
+        .into_iter()
+        .filter_map(|(id, s)| id.map(|id| (id, s)))
+        .collect();
+    let mut differing = Vec::new();
+    for (id, before) in subs.iter().map(|(i, s)| (i, s.as_str())).chain(pledges.iter().map(|(i, s)| (i, s.as_str()))) {
+        let after = match crate::stripe_sync::refresh(&ctx.db, client, id).await? {
+            billing::stripe::subscription::Synced::Subscription { status, .. } => status.as_str(),
+            billing::stripe::subscription::Synced::Pledge { status, .. } => status.as_str(),
+            billing::stripe::subscription::Synced::NotOurs => continue,
+        };
+        if after != before {
+            tracing::warn!(subscription = %id, before, after, "local subscription lagged behind Stripe");
+            differing.push(json!({"stripeSubscription": id, "before": before, "after": after}));
+        }
+    }
+    Ok(Value::Array(differing))
+}
