@@ -24,6 +24,7 @@ pub mod plan_limits;
 pub mod plans;
 pub mod pool_pledges;
 pub mod pools;
+pub mod queue_controls;
 pub mod stripe_events;
 pub mod subscriptions;
 pub mod usage_counters;

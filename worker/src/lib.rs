@@ -33,10 +33,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
     let chain = chain::ChainClient::from_settings(&settings).map_err(|e| anyhow::anyhow!(e))?;
     let stripe = stripe_api::client(&settings).map_err(|e| anyhow::anyhow!(e))?;
-    let ctx = Arc::new(Ctx { db: db.clone(), settings: settings.clone(), chain, stripe });
+    let paused = Arc::default();
+    let ctx = Arc::new(Ctx { db: db.clone(), settings: settings.clone(), chain, stripe, paused: Arc::clone(&paused) });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let relay = tokio::spawn(relay::run(db.clone(), dispatcher.clone(), settings.clone(), stop_rx.clone()));
+    let relay = tokio::spawn(relay::run(db.clone(), dispatcher.clone(), settings.clone(), paused, stop_rx.clone()));
     let scheduler = tokio::spawn(schedule::run(db.clone(), settings.clone(), stop_rx));
 
     let mut monitor = Monitor::new().shutdown_timeout(settings.shutdown_timeout);

@@ -19,6 +19,7 @@ pub async fn run(
     db: DatabaseConnection,
     dispatcher: Dispatcher,
     settings: Arc<Settings>,
+    paused: Arc<std::sync::RwLock<std::collections::HashSet<JobQueue>>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(settings.relay_interval);
@@ -28,7 +29,18 @@ pub async fn run(
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
-        for queue in JobQueue::iter() {
+        // Paused queues (read each pass, shared with this process's workers) are skipped.
+        let now_paused = match billing::jobs::control::paused(&db).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read queue controls");
+                continue;
+            }
+        };
+        if let Ok(mut shared) = paused.write() {
+            shared.clone_from(&now_paused);
+        }
+        for queue in JobQueue::iter().filter(|q| !now_paused.contains(q)) {
             if let Err(e) = relay_queue(&db, &dispatcher, &settings, queue).await {
                 tracing::warn!(queue = queue.as_str(), error = %e, "relay pass failed");
             }

@@ -18,6 +18,14 @@ pub struct Ctx {
     pub chain: Option<crate::chain::ChainClient>,
     /// The Stripe client, when `STRIPE_SECRET_KEY` is set.
     pub stripe: Option<stripe::Client>,
+    /// Queues an operator paused, as the relay last read them.
+    pub paused: Arc<std::sync::RwLock<std::collections::HashSet<JobQueue>>>,
+}
+
+impl Ctx {
+    pub fn is_paused(&self, queue: JobQueue) -> bool {
+        self.paused.read().is_ok_and(|p| p.contains(&queue))
+    }
 }
 
 /// One queue's worker: the shared context plus the queue it serves.
@@ -33,6 +41,10 @@ pub async fn run(msg: JobMessage, qctx: Data<Arc<QueueCtx>>) -> Result<(), BoxDy
     let ctx = &qctx.ctx;
     let queue = qctx.queue;
     let policy = ctx.settings.queue(queue);
+    if ctx.is_paused(queue) {
+        // Left unclaimed: the relay pushes it again once the queue is resumed.
+        return Ok(());
+    }
     let Some(job) = outbox::claim(&ctx.db, msg.job_id, policy.timeout + ctx.settings.lease_margin).await? else {
         // Done, dead, or running elsewhere: a duplicate message.
         return Ok(());

@@ -51,3 +51,47 @@ pub async fn requeue_all(
     let n = outbox::requeue_all_dead(&state.db).await?;
     Ok(ok(json!({"requeued": n})))
 }
+
+/// `GET /admin/queues`: each queue, paused or not, with its job counts.
+#[utoipa::path(get, path = "/admin/queues", security(("bearer" = [])), responses((status = 200), (status = 403)))]
+pub async fn queues(State(state): State<AppState>, principal: Principal) -> Result<Json<Envelope<Value>>, ApiError> {
+    principal.require(Scope::Admin)?;
+    let states = billing::jobs::control::states(&state.db).await?;
+    Ok(ok(serde_json::to_value(states).map_err(ApiError::internal)?))
+}
+
+async fn set_paused(
+    state: &AppState,
+    principal: &Principal,
+    name: &str,
+    pause: bool,
+) -> Result<Json<Envelope<Value>>, ApiError> {
+    principal.require(Scope::Admin)?;
+    let queue = billing::jobs::control::parse_queue(name).ok_or_else(|| ApiError::not_found("queue"))?;
+    if pause {
+        billing::jobs::control::pause(&state.db, queue).await?;
+    } else {
+        billing::jobs::control::resume(&state.db, queue).await?;
+    }
+    Ok(ok(json!({"queue": queue, "paused": pause})))
+}
+
+/// `POST /admin/queues/:queue/pause`: its jobs wait in the outbox (within one relay pass).
+#[utoipa::path(post, path = "/admin/queues/{queue}/pause", security(("bearer" = [])), responses((status = 200), (status = 404)))]
+pub async fn pause(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(queue): Path<String>,
+) -> Result<Json<Envelope<Value>>, ApiError> {
+    set_paused(&state, &principal, &queue, true).await
+}
+
+/// `POST /admin/queues/:queue/resume`
+#[utoipa::path(post, path = "/admin/queues/{queue}/resume", security(("bearer" = [])), responses((status = 200), (status = 404)))]
+pub async fn resume(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(queue): Path<String>,
+) -> Result<Json<Envelope<Value>>, ApiError> {
+    set_paused(&state, &principal, &queue, false).await
+}

@@ -75,6 +75,9 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/jobs/dead", get(admin_jobs::dead))
         .route("/admin/jobs/requeue-dead", post(admin_jobs::requeue_all))
         .route("/admin/jobs/{id}/requeue", post(admin_jobs::requeue))
+        .route("/admin/queues", get(admin_jobs::queues))
+        .route("/admin/queues/{queue}/pause", post(admin_jobs::pause))
+        .route("/admin/queues/{queue}/resume", post(admin_jobs::resume))
         .route_layer(from_fn_with_state(state.clone(), idempotency::middleware))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes));

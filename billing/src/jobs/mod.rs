@@ -8,6 +8,7 @@
 //! or whose worker died. Redis is the fast path, the database the truth.
 
 pub mod contracts;
+pub mod control;
 pub mod dispatch;
 pub mod outbox;
 

@@ -7,6 +7,8 @@
 //! tollgate-admin requeue <job id>  requeue one dead job
 //! tollgate-admin requeue-dead      requeue every dead job
 //! tollgate-admin reconcile         schedule a reconciliation run now (a worker runs it)
+//! tollgate-admin queues            each queue: paused or not, job counts
+//! tollgate-admin pause <queue>     pause a queue (its jobs wait); resume <queue> resumes it
 //! ```
 
 use anyhow::{Context as _, bail};
@@ -31,13 +33,25 @@ async fn main() -> anyhow::Result<()> {
             serde_json::json!({"requeued": outbox::requeue(&db, id).await?})
         }
         ["requeue-dead"] => serde_json::json!({"requeued": outbox::requeue_all_dead(&db).await?}),
+        ["queues"] => serde_json::to_value(billing::jobs::control::states(&db).await?)?,
+        [verb @ ("pause" | "resume"), name] => {
+            let Some(queue) = billing::jobs::control::parse_queue(name) else { bail!("no queue {name:?}") };
+            if *verb == "pause" {
+                billing::jobs::control::pause(&db, queue).await?;
+            } else {
+                billing::jobs::control::resume(&db, queue).await?;
+            }
+            serde_json::json!({"queue": queue, "paused": *verb == "pause"})
+        }
         ["reconcile"] => {
             let payload = JobPayload::Reconcile { window: format!("manual:{}", uuid::Uuid::now_v7()) };
             let policy = billing::jobs::QueuePolicy::default_for(payload.queue());
             let job = outbox::enqueue(&db, &payload, &policy, std::time::Duration::ZERO).await?;
             serde_json::json!({"jobId": job.job_id})
         }
-        _ => bail!("usage: tollgate-admin report | dead-jobs | requeue <job id> | requeue-dead | reconcile"),
+        _ => bail!(
+            "usage: tollgate-admin report | dead-jobs | requeue <job id> | requeue-dead | reconcile | queues | pause <queue> | resume <queue>"
+        ),
     };
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())

@@ -1,0 +1,92 @@
+//! Pausing and resuming a queue. A paused queue's jobs stay in the outbox: the relay does
+//! not push them and workers do not claim them. Resuming makes its dispatched jobs due at
+//! once, so they run without waiting out their dispatch lease.
+
+use chrono::Utc;
+use entities::JobQueue;
+use entities::JobStatus;
+use entities::jobs::{Column as JobCol, Entity as Jobs};
+use entities::queue_controls::{self, Column, Entity as Controls};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use std::collections::HashSet;
+
+async fn set<C: ConnectionTrait>(db: &C, queue: JobQueue, paused: bool) -> Result<(), DbErr> {
+    Controls::insert(queue_controls::ActiveModel {
+        queue: Set(queue),
+        paused: Set(paused),
+        updated_at: Set(Utc::now()),
+    })
+    .on_conflict(OnConflict::column(Column::Queue).update_columns([Column::Paused, Column::UpdatedAt]).to_owned())
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn pause<C: ConnectionTrait>(db: &C, queue: JobQueue) -> Result<(), DbErr> {
+    set(db, queue, true).await
+}
+
+pub async fn resume<C: ConnectionTrait>(db: &C, queue: JobQueue) -> Result<(), DbErr> {
+    set(db, queue, false).await?;
+    Jobs::update_many()
+        .col_expr(JobCol::AvailableAt, Expr::value(Utc::now()))
+        .filter(JobCol::Queue.eq(queue))
+        .filter(JobCol::Status.eq(JobStatus::Dispatched))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The queues paused now.
+pub async fn paused<C: ConnectionTrait>(db: &C) -> Result<HashSet<JobQueue>, DbErr> {
+    Ok(Controls::find().filter(Column::Paused.eq(true)).all(db).await?.into_iter().map(|c| c.queue).collect())
+}
+
+/// A queue's state for operators: paused or not, and how many jobs in each status.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueState {
+    pub queue: JobQueue,
+    pub paused: bool,
+    pub pending: u64,
+    pub dispatched: u64,
+    pub running: u64,
+    pub dead: u64,
+}
+
+pub async fn states<C: ConnectionTrait>(db: &C) -> Result<Vec<QueueState>, DbErr> {
+    use sea_orm::{Iterable, QuerySelect};
+    let counts: Vec<(JobQueue, JobStatus, i64)> = Jobs::find()
+        .select_only()
+        .column(JobCol::Queue)
+        .column(JobCol::Status)
+        .column_as(JobCol::Id.count(), "n")
+        .filter(JobCol::Status.ne(JobStatus::Done))
+        .group_by(JobCol::Queue)
+        .group_by(JobCol::Status)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let paused = paused(db).await?;
+    Ok(JobQueue::iter()
+        .map(|queue| {
+            let n = |status: JobStatus| {
+                counts.iter().filter(|(q, s, _)| *q == queue && *s == status).map(|(_, _, n)| *n as u64).sum()
+            };
+            QueueState {
+                queue,
+                paused: paused.contains(&queue),
+                pending: n(JobStatus::Pending),
+                dispatched: n(JobStatus::Dispatched),
+                running: n(JobStatus::Running),
+                dead: n(JobStatus::Dead),
+            }
+        })
+        .collect())
+}
+
+/// A queue by its name (`stripe_event`, `checkout`, …).
+pub fn parse_queue(name: &str) -> Option<JobQueue> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
+}
