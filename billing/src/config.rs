@@ -28,6 +28,8 @@ pub struct Settings {
     /// Prefix of every Redis key, so several deployments (or tests) share one Redis.
     pub redis_prefix: String,
     pub bind_addr: SocketAddr,
+    /// Where a worker serves `/metrics`; unset: not served (the api serves it on `BIND_ADDR`).
+    pub metrics_addr: Option<SocketAddr>,
     pub jwt_secret: Secret,
     pub service_token: Secret,
     pub stripe_secret_key: Secret,
@@ -142,6 +144,8 @@ impl Settings {
         );
         let redis_prefix = r.string("REDIS_PREFIX", "tollgate:");
         let bind_addr = r.parse("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let metrics_addr =
+            r.raw("METRICS_ADDR").map(|_| r.parse("METRICS_ADDR", SocketAddr::from(([127, 0, 0, 1], 0))));
 
         let jwt_secret = r.raw("JWT_SECRET").unwrap_or_else(|| {
             dev_defaults.push("JWT_SECRET");
@@ -242,6 +246,7 @@ impl Settings {
             redis_url: Secret::new(redis_url),
             redis_prefix,
             bind_addr,
+            metrics_addr,
             jwt_secret: Secret::new(jwt_secret),
             service_token: Secret::new(service_token),
             stripe_secret_key: Secret::new(stripe_secret_key),

@@ -15,6 +15,7 @@ pub mod error;
 pub mod idempotency;
 pub mod jobs;
 pub mod ledger;
+pub mod metrics;
 pub mod money;
 pub mod orders;
 pub mod payment_methods;

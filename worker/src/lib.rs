@@ -4,6 +4,7 @@
 pub mod chain;
 pub mod failpoint;
 pub mod jobs;
+pub mod metrics;
 pub mod relay;
 pub mod runner;
 pub mod schedule;
@@ -39,6 +40,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let relay = tokio::spawn(relay::run(db.clone(), dispatcher.clone(), settings.clone(), paused, stop_rx.clone()));
     let scheduler = tokio::spawn(schedule::run(db.clone(), settings.clone(), stop_rx));
+    if let Some(addr) = settings.metrics_addr {
+        tokio::spawn(metrics::serve(addr, db.clone()));
+    }
 
     let mut monitor = Monitor::new().shutdown_timeout(settings.shutdown_timeout);
     for queue in JobQueue::iter() {

@@ -52,6 +52,7 @@ pub async fn run(msg: JobMessage, qctx: Data<Arc<QueueCtx>>) -> Result<(), BoxDy
     let span =
         tracing::info_span!("job", id = %job.id, key = %job.job_key, queue = queue.as_str(), attempt = job.attempts);
     async move {
+        let started = std::time::Instant::now();
         let result = match serde_json::from_value::<JobPayload>(job.payload.clone()) {
             Err(e) => Err(JobError::Terminal(format!("unreadable payload: {e}"))),
             Ok(payload) => match tokio::time::timeout(policy.timeout, jobs::handle(ctx, &job, payload)).await {
@@ -59,9 +60,15 @@ pub async fn run(msg: JobMessage, qctx: Data<Arc<QueueCtx>>) -> Result<(), BoxDy
                 Err(_) => Err(JobError::Retryable(format!("timed out after {:?}", policy.timeout))),
             },
         };
+        billing::metrics::observe(
+            "tollgate_job_duration_seconds",
+            &[("queue", queue.as_str())],
+            started.elapsed().as_secs_f64(),
+        );
         match result {
             Ok(result) => {
                 outbox::complete(&ctx.db, job.id, result).await?;
+                billing::metrics::inc("tollgate_jobs_total", &[("queue", queue.as_str()), ("outcome", "done")]);
                 tracing::debug!("job done");
             }
             Err(err) => {
@@ -71,9 +78,16 @@ pub async fn run(msg: JobMessage, qctx: Data<Arc<QueueCtx>>) -> Result<(), BoxDy
                 };
                 match outbox::fail(&ctx.db, &job, message, retryable, &policy).await? {
                     Failure::RetryAt(at) => {
+                        billing::metrics::inc(
+                            "tollgate_jobs_total",
+                            &[("queue", queue.as_str()), ("outcome", "retry")],
+                        );
                         tracing::warn!(error = %message, retry_at = %at, "job failed; will retry")
                     }
-                    Failure::Dead => tracing::error!(error = %message, "job dead-lettered"),
+                    Failure::Dead => {
+                        billing::metrics::inc("tollgate_jobs_total", &[("queue", queue.as_str()), ("outcome", "dead")]);
+                        tracing::error!(error = %message, "job dead-lettered")
+                    }
                 }
             }
         }

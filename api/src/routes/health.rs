@@ -38,3 +38,14 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
         ))
     }
 }
+
+/// Prometheus metrics (text format): this process's counters and the shared gauges.
+pub async fn metrics(
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match billing::metrics::render(&state.db).await {
+        Ok(text) => ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
+        Err(e) => crate::error::ApiError::internal(e).into_response(),
+    }
+}

@@ -91,6 +91,7 @@ pub fn router(state: AppState) -> Router {
 
     let public = Router::new()
         .route("/health", get(health::health))
+        .route("/metrics", get(health::metrics))
         .route("/plans", get(plans::list))
         .route("/subscription/plans", get(plans::list_003))
         .route("/ready", get(health::ready))

@@ -20,6 +20,19 @@ use serde_json::{Value, json};
     responses((status = 200, description = "Stored"), (status = 400, description = "Bad signature or payload"))
 )]
 pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Json<Value>, ApiError> {
+    let res = receive(&state, &headers, body).await;
+    let outcome = match &res {
+        Ok(true) => "stored",
+        Ok(false) => "duplicate",
+        Err(e) if e.status == StatusCode::BAD_REQUEST => "rejected",
+        Err(_) => "failed",
+    };
+    billing::metrics::inc("tollgate_webhooks_total", &[("outcome", outcome)]);
+    res.map(|_| Json(json!({"received": true})))
+}
+
+/// Verifies and stores one delivery; whether it was new.
+async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> Result<bool, ApiError> {
     let settings = &state.settings;
     let raw = to_bytes(body, settings.max_body_bytes)
         .await
@@ -43,5 +56,5 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Bod
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "temporarily unavailable; retry later")
     })?;
     tracing::info!(event = %event_id, %event_type, duplicate = !stored.new_event, "webhook stored");
-    Ok(Json(json!({"received": true})))
+    Ok(stored.new_event)
 }
