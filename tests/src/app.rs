@@ -199,6 +199,39 @@ impl TestApp {
             .expect("order")
     }
 
+    /// `n` pending card top-up orders of `micros` each, inserted in bulk; their ids.
+    pub async fn seed_topup_orders(&self, account_id: uuid::Uuid, n: usize, micros: i64) -> Vec<uuid::Uuid> {
+        use entities::{OrderKind, OrderStatus, PayMethod};
+        use sea_orm::{ActiveValue::Set, EntityTrait};
+        let now = chrono::Utc::now();
+        let ids: Vec<uuid::Uuid> = (0..n).map(|_| uuid::Uuid::now_v7()).collect();
+        for chunk in ids.chunks(1000) {
+            entities::orders::Entity::insert_many(chunk.iter().map(|id| entities::orders::ActiveModel {
+                id: Set(*id),
+                account_id: Set(account_id),
+                kind: Set(OrderKind::Topup),
+                status: Set(OrderStatus::Pending),
+                method: Set(PayMethod::Stripe),
+                amount: Set(micros),
+                currency: Set("usd".into()),
+                plan_id: Set(None),
+                pool_id: Set(None),
+                coupon_id: Set(None),
+                details: Set(serde_json::json!({})),
+                provider_session_id: Set(None),
+                checkout_url: Set(None),
+                last_error: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+                completed_at: Set(None),
+            }))
+            .exec(&self.db.conn)
+            .await
+            .expect("insert orders");
+        }
+        ids
+    }
+
     /// The customer's credit balance, straight from the ledger.
     pub async fn balance(&self, account_id: uuid::Uuid) -> billing::Micros {
         billing::ledger::customer_balance(&self.db.conn, account_id).await.expect("balance")

@@ -5,7 +5,7 @@
 
 use billing::Micros;
 use chrono::Utc;
-use entities::{OrderKind, OrderStatus, PayMethod};
+use entities::OrderStatus;
 use futures::StreamExt;
 use reqwest::Method;
 use sea_orm::sea_query::Expr;
@@ -128,7 +128,7 @@ async fn a_rolling_restart_during_a_burst_loses_and_doubles_nothing() {
     .await;
     app.start_worker(&[]).await;
     let account = billing::accounts::ensure(&app.db.conn, "burst-user").await.expect("account");
-    let orders = seed_orders(&app, account.id, BURST).await;
+    let orders = app.seed_topup_orders(account.id, BURST, 1_000_000).await;
     let deliveries = futures::stream::iter(orders.iter().enumerate())
         .map(|(i, id)| {
             let app = &app;
@@ -168,73 +168,4 @@ async fn count_done(app: &TestApp) -> u64 {
         .count(&app.db.conn)
         .await
         .unwrap_or(0)
-}
-
-/// `n` one-dollar top-up orders waiting for payment.
-async fn seed_orders(app: &TestApp, account_id: uuid::Uuid, n: usize) -> Vec<uuid::Uuid> {
-    let now = Utc::now();
-    let ids: Vec<uuid::Uuid> = (0..n).map(|_| uuid::Uuid::now_v7()).collect();
-    for chunk in ids.chunks(1000) {
-        entities::orders::Entity::insert_many(chunk.iter().map(|id| entities::orders::ActiveModel {
-            id: Set(*id),
-            account_id: Set(account_id),
-            kind: Set(OrderKind::Topup),
-            status: Set(OrderStatus::Pending),
-            method: Set(PayMethod::Stripe),
-            amount: Set(1_000_000),
-            currency: Set("usd".into()),
-            plan_id: Set(None),
-            pool_id: Set(None),
-            coupon_id: Set(None),
-            details: Set(json!({})),
-            provider_session_id: Set(None),
-            checkout_url: Set(None),
-            last_error: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            completed_at: Set(None),
-        }))
-        .exec(&app.db.conn)
-        .await
-        .expect("insert orders");
-    }
-    ids
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_paused_queue_holds_its_jobs_until_resumed() {
-    let app = TestApp::spawn().await;
-    let admin = app.jwt("queue-admin", "admin");
-    let user = app.jwt("queue-user", "billing:read");
-    let account = billing::accounts::ensure(&app.db.conn, "queue-user").await.expect("account");
-    assert_eq!(app.post("/admin/queues/stripe_event/pause", &user, &json!({})).await.0, 403);
-    assert_eq!(app.post("/admin/queues/nope/pause", &admin, &json!({})).await.0, 404);
-    let (status, res) = app.post("/admin/queues/stripe_event/pause", &admin, &json!({})).await;
-    assert_eq!((status, res["data"]["paused"].clone()), (200, json!(true)), "{res}");
-    // Within one relay pass (100 ms in tests) every worker has seen it.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-
-    let order = seed_orders(&app, account.id, 1).await[0];
-    assert_eq!(app.deliver(&checkout_session_completed("evt_paused_1", order, 100)).await.status(), 200);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(app.balance(account.id).await, Micros::ZERO, "held while paused");
-    let (_, queues) = app.get("/admin/queues", &admin).await;
-    let stripe_queue =
-        queues["data"].as_array().expect("queues").iter().find(|q| q["queue"] == json!("stripe_event")).cloned();
-    let stripe_queue = stripe_queue.expect("the stripe_event queue");
-    assert_eq!(stripe_queue["paused"], json!(true));
-    assert_eq!(
-        stripe_queue["pending"].as_u64().unwrap_or(0) + stripe_queue["dispatched"].as_u64().unwrap_or(0),
-        1,
-        "{queues}"
-    );
-
-    let out = std::process::Command::new(tollgate_tests::bin_dir().join("tollgate-admin"))
-        .args(["resume", "stripe_event"])
-        .env("DATABASE_URL", &app.db.url)
-        .output()
-        .expect("run tollgate-admin");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    app.wait_drained(WAIT).await;
-    assert_eq!(app.balance(account.id).await, Micros::from_usd(1).expect("1"), "run once resumed");
 }

@@ -2,10 +2,9 @@
 //! starts later processes all of it, once each, and stays alive.
 
 use billing::jobs::JobQueue;
-use chrono::Utc;
-use entities::{JobStatus, OrderKind, OrderStatus, PayMethod, StripeEventStatus};
+use entities::{JobStatus, StripeEventStatus};
 use futures::StreamExt;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use std::time::{Duration, Instant};
 use tollgate_tests::events::checkout_session_completed;
 use tollgate_tests::{TestApp, TestOptions};
@@ -26,33 +25,8 @@ async fn twenty_thousand_jobs_queued_without_a_worker_all_run_once() {
     .await;
     let account = billing::accounts::ensure(&app.db.conn, "backlog-user").await.expect("account");
 
-    // 20,000 one-dollar top-up orders, inserted in bulk.
-    let now = Utc::now();
-    let orders: Vec<uuid::Uuid> = (0..JOBS).map(|_| uuid::Uuid::now_v7()).collect();
-    for chunk in orders.chunks(1000) {
-        entities::orders::Entity::insert_many(chunk.iter().map(|id| entities::orders::ActiveModel {
-            id: Set(*id),
-            account_id: Set(account.id),
-            kind: Set(OrderKind::Topup),
-            status: Set(OrderStatus::Pending),
-            method: Set(PayMethod::Stripe),
-            amount: Set(10_000_000),
-            currency: Set("usd".into()),
-            plan_id: Set(None),
-            pool_id: Set(None),
-            coupon_id: Set(None),
-            details: Set(serde_json::json!({})),
-            provider_session_id: Set(None),
-            checkout_url: Set(None),
-            last_error: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            completed_at: Set(None),
-        }))
-        .exec(&app.db.conn)
-        .await
-        .expect("insert orders");
-    }
+    // 20,000 ten-dollar top-up orders, inserted in bulk.
+    let orders = app.seed_topup_orders(account.id, JOBS, 10_000_000).await;
 
     // Deliver one event per order while no worker runs.
     let started = Instant::now();

@@ -6,7 +6,7 @@
 //! Stripe's 2025 shape: the subscription is at `parent.subscription_details.subscription`,
 //! the price at `lines.data[].pricing.price_details.price`, the period on the items.
 
-use super::{FakeStripe, Shared, Store, err_body, fixture, handle, metadata, now, random_id};
+use super::{FakeStripe, Shared, Store, err_body, fixture, handle, metadata, no_such, now, random_id};
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -70,13 +70,6 @@ fn missing(param: &str) -> (StatusCode, Value) {
             &format!("Missing required param: {param}."),
             Some(param),
         ),
-    )
-}
-
-fn no_such(kind: &str, id: &str) -> (StatusCode, Value) {
-    (
-        StatusCode::NOT_FOUND,
-        err_body("invalid_request_error", "resource_missing", &format!("No such {kind}: '{id}'"), Some("id")),
     )
 }
 

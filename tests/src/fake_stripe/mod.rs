@@ -359,6 +359,14 @@ fn handle(
     (status, Json(body)).into_response()
 }
 
+/// Stripe's 404 for an object id it does not know.
+fn no_such(kind: &str, id: &str) -> (StatusCode, Value) {
+    (
+        StatusCode::NOT_FOUND,
+        err_body("invalid_request_error", "resource_missing", &format!("No such {kind}: '{id}'"), Some("id")),
+    )
+}
+
 /// Stripe's answer for a customer id it does not know.
 fn no_such_customer(id: &str, param: &str) -> (StatusCode, Value) {
     (
@@ -389,10 +397,7 @@ async fn create_customer(State(shared): State<Shared>, headers: HeaderMap, body:
 async fn get_customer(State(shared): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     handle(&shared, &headers, "GET /v1/customers", b"", |store, _| match store.customers.get(&id) {
         Some(c) => (StatusCode::OK, c.clone()),
-        None => (
-            StatusCode::NOT_FOUND,
-            err_body("invalid_request_error", "resource_missing", &format!("No such customer: '{id}'"), Some("id")),
-        ),
+        None => no_such("customer", &id),
     })
 }
 
@@ -536,15 +541,7 @@ async fn create_session(State(shared): State<Shared>, headers: HeaderMap, body: 
 async fn get_session(State(shared): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     handle(&shared, &headers, "GET /v1/checkout/sessions", b"", |store, _| match store.sessions.get(&id) {
         Some(s) => (StatusCode::OK, s.clone()),
-        None => (
-            StatusCode::NOT_FOUND,
-            err_body(
-                "invalid_request_error",
-                "resource_missing",
-                &format!("No such checkout.session: '{id}'"),
-                Some("id"),
-            ),
-        ),
+        None => no_such("checkout.session", &id),
     })
 }
 
@@ -558,15 +555,7 @@ async fn expire_session(State(shared): State<Shared>, headers: HeaderMap, Path(i
             StatusCode::BAD_REQUEST,
             err_body("invalid_request_error", "checkout_session_not_open", "Only open sessions can be expired.", None),
         ),
-        None => (
-            StatusCode::NOT_FOUND,
-            err_body(
-                "invalid_request_error",
-                "resource_missing",
-                &format!("No such checkout.session: '{id}'"),
-                Some("id"),
-            ),
-        ),
+        None => no_such("checkout.session", &id),
     })
 }
 
