@@ -169,3 +169,41 @@ async fn count_done(app: &TestApp) -> u64 {
         .await
         .unwrap_or(0)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_queue_holds_its_jobs_until_resumed() {
+    let app = TestApp::spawn().await;
+    let admin = app.jwt("queue-admin", "admin");
+    let user = app.jwt("queue-user", "billing:read");
+    let account = billing::accounts::ensure(&app.db.conn, "queue-user").await.expect("account");
+    assert_eq!(app.post("/admin/queues/stripe_event/pause", &user, &json!({})).await.0, 403);
+    assert_eq!(app.post("/admin/queues/nope/pause", &admin, &json!({})).await.0, 404);
+    let (status, res) = app.post("/admin/queues/stripe_event/pause", &admin, &json!({})).await;
+    assert_eq!((status, res["data"]["paused"].clone()), (200, json!(true)), "{res}");
+    // Within one relay pass (100 ms in tests) every worker has seen it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let order = app.seed_topup_orders(account.id, 1, 1_000_000).await[0];
+    assert_eq!(app.deliver(&checkout_session_completed("evt_paused_1", order, 100)).await.status(), 200);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(app.balance(account.id).await, Micros::ZERO, "held while paused");
+    let (_, queues) = app.get("/admin/queues", &admin).await;
+    let stripe_queue =
+        queues["data"].as_array().expect("queues").iter().find(|q| q["queue"] == json!("stripe_event")).cloned();
+    let stripe_queue = stripe_queue.expect("the stripe_event queue");
+    assert_eq!(stripe_queue["paused"], json!(true));
+    assert_eq!(
+        stripe_queue["pending"].as_u64().unwrap_or(0) + stripe_queue["dispatched"].as_u64().unwrap_or(0),
+        1,
+        "{queues}"
+    );
+
+    let out = std::process::Command::new(tollgate_tests::bin_dir().join("tollgate-admin"))
+        .args(["resume", "stripe_event"])
+        .env("DATABASE_URL", &app.db.url)
+        .output()
+        .expect("run tollgate-admin");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    app.wait_drained(WAIT).await;
+    assert_eq!(app.balance(account.id).await, Micros::from_usd(1).expect("1"), "run once resumed");
+}
