@@ -1,8 +1,8 @@
 //! The OpenAPI document at `/openapi.json` and an interactive page at `/docs`.
 
 use crate::routes::{
-    admin_jobs, cards, checkin, coupons, credits, health, history, plans, pools, reconciliation, status, subscription,
-    tier_checkout, topup, usdc, webhooks,
+    admin_jobs, cards, checkin, coupons, credits, health, history, keys, plans, pools, reconciliation, status,
+    subscription, tier_checkout, topup, usdc, webhooks,
 };
 use axum::Json;
 use axum::response::Html;
@@ -18,7 +18,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         admin_jobs::dead, admin_jobs::requeue, admin_jobs::requeue_all, admin_jobs::queues, admin_jobs::pause, admin_jobs::resume,
         plans::list, plans::list_003, subscription::get, subscription::create, subscription::update, subscription::cancel,
         subscription::resume, subscription::create_session, pools::list, pools::one, pools::my_pledge, pools::subscribe,
-        tier_checkout::checkout, coupons::list, coupons::create, reconciliation::report, reconciliation::run),
+        tier_checkout::checkout, coupons::list, coupons::create, reconciliation::report, reconciliation::run,
+        keys::create_tier_key, keys::create_subscription_key, keys::create_credit_key, keys::list, keys::rotate, keys::revoke),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -5,6 +5,7 @@
 //! HTTP; handlers in `api` and jobs in `worker` are thin layers over these functions.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod catalog;
 pub mod chain;
 pub mod checkin;

@@ -7,6 +7,7 @@ pub mod coupons;
 pub mod credits;
 pub mod health;
 pub mod history;
+pub mod keys;
 pub mod plans;
 pub mod pools;
 pub mod reconciliation;
@@ -69,6 +70,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/pools/{slug}/my-pledge", get(pools::my_pledge))
         .route("/api/pools/{slug}/subscribe", post(pools::subscribe))
         .route("/api/v1/billing/checkout", post(tier_checkout::checkout))
+        .route("/api/v1/billing/api-keys", post(keys::create_tier_key))
+        .route("/api/keys", get(keys::list))
+        .route("/api/keys/subscription", post(keys::create_subscription_key))
+        .route("/api/keys/credit", post(keys::create_credit_key))
+        .route("/api/keys/{id}/rotate", post(keys::rotate))
+        .route("/api/keys/{id}", axum::routing::delete(keys::revoke))
         .route("/admin/billing/coupons", get(coupons::list).post(coupons::create))
         .route("/admin/reconciliation", get(reconciliation::report))
         .route("/admin/reconciliation/run", post(reconciliation::run))
