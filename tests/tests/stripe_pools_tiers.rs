@@ -43,6 +43,11 @@ async fn pool_pledge_from_subscribe_to_cancel() {
     }
     let (status, _) = app.post("/api/pools/nope/subscribe", &token, &json!({"blocks": ["asia"]})).await;
     assert_eq!(status, 404);
+    let (status, body) =
+        app.post("/api/pools/kimi26/subscribe", &token, &json!({"blocks": ["asia"], "coupon": "NOPE"})).await;
+    assert_eq!(status, 400, "{body}");
+    let pledges = entities::pool_pledges::Entity::find().all(&app.db.conn).await.expect("pledges");
+    assert!(pledges.is_empty(), "refused subscribes leave no pledge: {pledges:?}");
 
     let body = json!({"blocks": ["europe", "asia"], "quantity": 1, "billingCycle": "month"});
     let (status, res) = app.post("/api/pools/kimi26/subscribe", &token, &body).await;

@@ -144,7 +144,16 @@ pub async fn subscribe(
         }),
     };
     let extras = OrderExtras { pool_id: Some(pool.id), coupon: req.coupon };
-    Ok(match stripe_checkout_with(&state, order, extras).await? {
+    let started = match stripe_checkout_with(&state, order, extras).await {
+        Ok(started) => started,
+        Err(e) => {
+            // A refused checkout (a bad coupon, no Stripe) leaves no pledge behind.
+            use sea_orm::EntityTrait;
+            entities::pool_pledges::Entity::delete_by_id(pledge.id).exec(&state.db).await?;
+            return Err(e);
+        }
+    };
+    Ok(match started {
         Checkout::Ready(r) => {
             ok(json!({"sessionUrl": r["sessionUrl"], "sessionId": r["sessionId"], "pledgeId": pledge.id}))
                 .into_response()

@@ -67,7 +67,9 @@ pub async fn handle(
                 .await?
                 .ok_or_else(|| JobError::Terminal(format!("plan {plan_id} not found")))?;
             let price = crate::stripe_catalog::ensure_price(ctx, client, &plan, interval).await?;
-            let old_plan = current.metadata.get("plan_id").cloned().unwrap_or_default();
+            // The plan in force now (a downgrade that already took effect included).
+            let old_plan =
+                crate::stripe_sync::snapshot(&current).effective_plan().map(|p| p.to_string()).unwrap_or_default();
             let end = item.current_period_end;
             let (behavior, metadata) = if upgrade {
                 let m = [
