@@ -8,6 +8,10 @@ use entities::{PlanKind, SubscriptionStatus};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
 use uuid::Uuid;
 
+/// How long past its period end a live pool pledge waits for its renewal before it expires
+/// (Stripe retries a failed renewal charge for days).
+pub const PLEDGE_RENEWAL_GRACE_DAYS: i64 = 3;
+
 /// How long a 30-day plan lasts.
 pub const FLAT_PERIOD_DAYS: i64 = 30;
 
@@ -138,6 +142,14 @@ pub async fn expire_due(db: &sea_orm::DatabaseConnection, now: DateTime<Utc>) ->
         .column(PledgeCol::Id)
         .filter(PledgeCol::Status.is_in(pledge_live))
         .filter(PledgeCol::CurrentPeriodEnd.lt(now))
+        // A pledge is a Stripe subscription: at its period end Stripe renews it and the
+        // events follow, so only one whose subscription ended (canceled) expires at once;
+        // a live one expires only if no renewal arrived within the grace.
+        .filter(
+            PledgeCol::Status
+                .eq(PledgeStatus::Canceled)
+                .or(PledgeCol::CurrentPeriodEnd.lt(now - Duration::days(PLEDGE_RENEWAL_GRACE_DAYS))),
+        )
         .into_tuple()
         .all(&txn)
         .await?;

@@ -116,3 +116,55 @@ async fn expiry_with_three_workers_has_one_effect() {
     assert_eq!(status["data"]["status"], serde_json::json!("active"), "the live subscription remains");
     app.assert_ledger_invariants().await;
 }
+
+/// Pool pledges are Stripe subscriptions: one whose subscription ended expires at its period
+/// end; a live one whose renewal events are late is left alone for the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pledges_expire_when_ended_or_when_no_renewal_came() {
+    use entities::PledgeStatus;
+    let db = tollgate_tests::db::TestDb::postgres().await;
+    let account = billing::accounts::ensure(&db.conn, "pledger").await.expect("account").id;
+    let pool = billing::pools::find(&db.conn, "kimi26").await.expect("q").expect("pool");
+    let now = Utc::now();
+    let pledge = |status: PledgeStatus, ended: Days| {
+        let conn = db.conn.clone();
+        let pool = pool.clone();
+        async move {
+            let p = billing::pools::create_pledge(
+                &conn,
+                &pool,
+                account,
+                &["asia".to_owned()],
+                1,
+                entities::BillingInterval::Month,
+            )
+            .await
+            .expect("pledge");
+            entities::pool_pledges::Entity::update(entities::pool_pledges::ActiveModel {
+                id: Set(p.id),
+                status: Set(status),
+                current_period_end: Set(Some(now - ended)),
+                ..Default::default()
+            })
+            .exec(&conn)
+            .await
+            .expect("update");
+            p.id
+        }
+    };
+    let canceled = pledge(PledgeStatus::Canceled, Days::minutes(5)).await;
+    let renewing = pledge(PledgeStatus::Active, Days::hours(1)).await;
+    let abandoned = pledge(PledgeStatus::PastDue, Days::days(4)).await;
+    let done = billing::subscriptions::expire_due(&db.conn, now).await.expect("expiry");
+    let mut expired = done.pledges.clone();
+    expired.sort();
+    let mut expected = vec![canceled, abandoned];
+    expected.sort();
+    assert_eq!(expired, expected, "a renewal an hour late is not an expiry");
+    let status = |id| {
+        let conn = db.conn.clone();
+        async move { entities::pool_pledges::Entity::find_by_id(id).one(&conn).await.expect("q").expect("row").status }
+    };
+    assert_eq!(status(renewing).await, PledgeStatus::Active);
+    assert_eq!(status(abandoned).await, PledgeStatus::Expired);
+}
