@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod openapi;
 pub mod routes;
 pub mod state;
+pub mod validate;
 
 use anyhow::Context as _;
 use billing::config::Settings;

@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::routes::credits::ok;
 use crate::state::AppState;
+use crate::validate::Fields;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -13,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use billing::api_keys::{self, NewKey, tier_limits};
 use entities::{ApiKeyKind, KeyTier, PledgeStatus};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 fn key_json(k: &entities::api_keys::Model) -> Value {
@@ -68,40 +69,34 @@ pub async fn create_tier_key(
     ApiJson(req): ApiJson<TierKeyRequest>,
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
-    let mut details = Map::new();
-    let org = match req.organization_name.as_ref().and_then(Value::as_str).map(str::trim) {
-        Some(o) if (2..=200).contains(&o.chars().count()) => Some(o.to_owned()),
-        Some(_) => {
-            details.insert("organizationName".into(), json!("must be 2–200 characters"));
-            None
-        }
-        None => {
-            details.insert("organizationName".into(), json!("required"));
-            None
-        }
-    };
-    let email = match req.contact_email.as_ref().and_then(Value::as_str) {
-        Some(e) if e.len() <= 320 && valid_email(e) => Some(e.to_owned()),
-        Some(_) => {
-            details.insert("contactEmail".into(), json!("must be a valid email of at most 320 characters"));
-            None
-        }
-        None => {
-            details.insert("contactEmail".into(), json!("required"));
-            None
-        }
-    };
+    let mut f = Fields::default();
+    let org = f
+        .required(
+            "organizationName",
+            req.organization_name.as_ref(),
+            |o| (2..=200).contains(&o.trim().chars().count()),
+            "must be 2–200 characters",
+        )
+        .map(|o| o.trim().to_owned());
+    let email = f
+        .required(
+            "contactEmail",
+            req.contact_email.as_ref(),
+            |e| e.len() <= 320 && valid_email(e),
+            "must be a valid email of at most 320 characters",
+        )
+        .map(str::to_owned);
     let tier = match &req.tier {
         None | Some(Value::Null) => Some(KeyTier::Free),
         Some(Value::String(t)) => parse_tier(t),
         Some(_) => None,
     };
     if tier.is_none() {
-        details.insert("tier".into(), json!("must be Free, Starter, Growth or Enterprise"));
+        f.bad::<()>("tier", "must be Free, Starter, Growth or Enterprise");
     }
+    f.finish()?;
     let (Some(org), Some(email), Some(tier)) = (org, email, tier) else {
-        return Err(ApiError::bad_request("validation_error", "the request has invalid fields")
-            .with_details(Value::Object(details)));
+        return Err(ApiError::internal("validated fields missing"));
     };
     let entitled = api_keys::entitled_tier(&state.db, principal.account_id).await?;
     if api_keys::rank(tier) > api_keys::rank(entitled) {

@@ -8,13 +8,14 @@ use crate::extract::ApiJson;
 use crate::routes::subscription::{MAX_URL, valid_url};
 use crate::routes::topup::{Checkout, OrderExtras, stripe_checkout_with};
 use crate::state::AppState;
+use crate::validate::Fields;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use entities::{OrderKind, PayMethod};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -28,41 +29,23 @@ pub struct TierCheckoutRequest {
 
 /// Validates per 004's table; every bad field is named in `details`.
 fn validate(req: &TierCheckoutRequest) -> Result<(&'static str, Option<billing::chain::Address>), ApiError> {
-    let mut details = Map::new();
-    let plan = match req.plan_id.as_ref().and_then(Value::as_str) {
-        Some("starter") => Some("tier-starter"),
-        Some("growth") => Some("tier-growth"),
-        Some(_) => {
-            details.insert("planId".into(), json!("must be starter or growth"));
-            None
-        }
-        None => {
-            details.insert("planId".into(), json!("required"));
-            None
-        }
-    };
-    let wallet = match &req.wallet_address {
-        None | Some(Value::Null) => None,
-        Some(Value::String(w)) if billing::chain::Address::parse(w).is_some() => billing::chain::Address::parse(w),
-        Some(_) => {
-            details.insert("walletAddress".into(), json!("must be a valid Ethereum address (0x and 40 hex digits)"));
-            None
-        }
-    };
-    for (name, url) in [("successUrl", &req.success_url), ("cancelUrl", &req.cancel_url)] {
-        match url {
-            None | Some(Value::Null) => {}
-            Some(Value::String(u)) if valid_url(u) => {}
-            Some(_) => {
-                details.insert(name.into(), json!(format!("must be a valid URL of at most {MAX_URL} characters")));
-            }
-        }
-    }
-    match plan {
-        Some(slug) if details.is_empty() => Ok((slug, wallet)),
-        _ => Err(ApiError::bad_request("validation_error", "the request has invalid fields")
-            .with_details(Value::Object(details))),
-    }
+    let mut f = Fields::default();
+    let plan =
+        f.required("planId", req.plan_id.as_ref(), |p| p == "starter" || p == "growth", "must be starter or growth");
+    let wallet = f
+        .optional(
+            "walletAddress",
+            req.wallet_address.as_ref(),
+            |w| billing::chain::Address::parse(w).is_some(),
+            "must be a valid Ethereum address (0x and 40 hex digits)",
+        )
+        .and_then(billing::chain::Address::parse);
+    let url_rule = format!("must be a valid URL of at most {MAX_URL} characters");
+    f.optional("successUrl", req.success_url.as_ref(), valid_url, &url_rule);
+    f.optional("cancelUrl", req.cancel_url.as_ref(), valid_url, &url_rule);
+    f.finish()?;
+    let slug = if plan == Some("growth") { "tier-growth" } else { "tier-starter" };
+    Ok((slug, wallet))
 }
 
 /// Create a Stripe Checkout Session to upgrade the API key tier.

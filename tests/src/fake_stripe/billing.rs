@@ -6,7 +6,7 @@
 //! Stripe's 2025 shape: the subscription is at `parent.subscription_details.subscription`,
 //! the price at `lines.data[].pricing.price_details.price`, the period on the items.
 
-use super::{FakeStripe, Shared, Store, err_body, fixture, handle, metadata, no_such, now, random_id};
+use super::{FakeStripe, Shared, Store, err_body, fixture, handle, lookup, metadata, no_such, now, random_id};
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -479,10 +479,7 @@ async fn create_price(State(shared): State<Shared>, headers: HeaderMap, body: ax
 }
 
 async fn get_price(State(shared): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    handle(&shared, &headers, "GET /v1/prices", b"", |store, _| match store.prices.get(&id) {
-        Some(p) => (StatusCode::OK, p.clone()),
-        None => no_such("price", &id),
-    })
+    handle(&shared, &headers, "GET /v1/prices", b"", |store, _| lookup(&store.prices, "price", &id))
 }
 
 async fn create_coupon(State(shared): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
@@ -529,24 +526,17 @@ async fn create_coupon(State(shared): State<Shared>, headers: HeaderMap, body: a
 }
 
 async fn get_coupon(State(shared): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    handle(&shared, &headers, "GET /v1/coupons", b"", |store, _| match store.coupons.get(&id) {
-        Some(c) => (StatusCode::OK, c.clone()),
-        None => no_such("coupon", &id),
-    })
+    handle(&shared, &headers, "GET /v1/coupons", b"", |store, _| lookup(&store.coupons, "coupon", &id))
 }
 
 async fn get_subscription(State(shared): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    handle(&shared, &headers, "GET /v1/subscriptions", b"", |store, _| match store.subscriptions.get(&id) {
-        Some(s) => (StatusCode::OK, s.clone()),
-        None => no_such("subscription", &id),
+    handle(&shared, &headers, "GET /v1/subscriptions", b"", |store, _| {
+        lookup(&store.subscriptions, "subscription", &id)
     })
 }
 
 async fn get_invoice(State(shared): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    handle(&shared, &headers, "GET /v1/invoices", b"", |store, _| match store.invoices.get(&id) {
-        Some(s) => (StatusCode::OK, s.clone()),
-        None => no_such("invoice", &id),
-    })
+    handle(&shared, &headers, "GET /v1/invoices", b"", |store, _| lookup(&store.invoices, "invoice", &id))
 }
 
 /// `POST /v1/subscriptions/:id`: price change (with `proration_behavior`), cancel at period

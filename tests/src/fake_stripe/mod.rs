@@ -367,6 +367,14 @@ fn no_such(kind: &str, id: &str) -> (StatusCode, Value) {
     )
 }
 
+/// A stored object by id, or Stripe's 404.
+fn lookup(objects: &HashMap<String, Value>, kind: &str, id: &str) -> (StatusCode, Value) {
+    match objects.get(id) {
+        Some(o) => (StatusCode::OK, o.clone()),
+        None => no_such(kind, id),
+    }
+}
+
 /// Stripe's answer for a customer id it does not know.
 fn no_such_customer(id: &str, param: &str) -> (StatusCode, Value) {
     (
@@ -395,10 +403,7 @@ async fn create_customer(State(shared): State<Shared>, headers: HeaderMap, body:
 }
 
 async fn get_customer(State(shared): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    handle(&shared, &headers, "GET /v1/customers", b"", |store, _| match store.customers.get(&id) {
-        Some(c) => (StatusCode::OK, c.clone()),
-        None => no_such("customer", &id),
-    })
+    handle(&shared, &headers, "GET /v1/customers", b"", |store, _| lookup(&store.customers, "customer", &id))
 }
 
 async fn create_session(State(shared): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
@@ -539,9 +544,8 @@ async fn create_session(State(shared): State<Shared>, headers: HeaderMap, body: 
 }
 
 async fn get_session(State(shared): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    handle(&shared, &headers, "GET /v1/checkout/sessions", b"", |store, _| match store.sessions.get(&id) {
-        Some(s) => (StatusCode::OK, s.clone()),
-        None => no_such("checkout.session", &id),
+    handle(&shared, &headers, "GET /v1/checkout/sessions", b"", |store, _| {
+        lookup(&store.sessions, "checkout.session", &id)
     })
 }
 

@@ -1,0 +1,54 @@
+//! 004's validation: every bad field of a request is named at once in `details`, as
+//! `{field: rule}`, in a 400 `validation_error`.
+
+use crate::error::ApiError;
+use serde_json::{Map, Value, json};
+
+#[derive(Default)]
+pub struct Fields(Map<String, Value>);
+
+impl Fields {
+    /// A required string field that must pass `ok`; its value when it does.
+    pub fn required<'a>(
+        &mut self,
+        name: &str,
+        v: Option<&'a Value>,
+        ok: impl Fn(&str) -> bool,
+        rule: &str,
+    ) -> Option<&'a str> {
+        match v.and_then(Value::as_str) {
+            Some(s) if ok(s) => Some(s),
+            Some(_) => self.bad(name, rule),
+            None => self.bad(name, "required"),
+        }
+    }
+
+    /// An optional string field (absent or null is fine) that must pass `ok` when given.
+    pub fn optional<'a>(
+        &mut self,
+        name: &str,
+        v: Option<&'a Value>,
+        ok: impl Fn(&str) -> bool,
+        rule: &str,
+    ) -> Option<&'a str> {
+        match v {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if ok(s) => Some(s),
+            Some(_) => self.bad(name, rule),
+        }
+    }
+
+    pub fn bad<T>(&mut self, name: &str, rule: &str) -> Option<T> {
+        self.0.insert(name.to_owned(), json!(rule));
+        None
+    }
+
+    /// `Ok` when every field passed.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        Err(ApiError::bad_request("validation_error", "the request has invalid fields")
+            .with_details(Value::Object(self.0)))
+    }
+}
