@@ -62,6 +62,30 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     }
 }
 
+/// The gateway: `Authorization: Bearer <SERVICE_TOKEN>`, compared in constant time. With
+/// no `SERVICE_TOKEN` configured, the service routes refuse everyone.
+#[derive(Debug, Clone, Copy)]
+pub struct Service;
+
+impl FromRequestParts<AppState> for Service {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let expected = state.settings.service_token.expose().as_bytes();
+        let given = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .unwrap_or("");
+        if expected.is_empty() || !bool::from(given.as_bytes().ct_eq(expected)) {
+            return Err(ApiError::unauthorized());
+        }
+        Ok(Service)
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct Claims {
     sub: String,

@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod ingest;
+pub mod key_cache;
 pub mod openapi;
 pub mod routes;
 pub mod state;

@@ -19,6 +19,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub dispatcher: Dispatcher,
     pub inbox: crate::ingest::Inbox,
+    pub limiter: billing::verify::Limiter,
+    pub keys: crate::key_cache::KeyCache,
     backends: Arc<HashMap<JobQueue, Mutex<QueueBackend>>>,
 }
 
@@ -37,9 +39,11 @@ impl AppState {
                     .map_err(|e| anyhow::anyhow!("queue backend {queue:?}: {e}"))?;
             backends.insert(queue, Mutex::new(backend));
         }
+        let limiter = billing::verify::Limiter::new(conn.clone(), &settings.redis_prefix);
+        let keys = crate::key_cache::KeyCache::new(settings.key_cache_ttl);
         let dispatcher = Dispatcher::new(conn, settings.redis_prefix.clone());
         let inbox = crate::ingest::Inbox::start(db.clone(), dispatcher.clone(), settings.clone());
-        Ok(AppState { db, settings, dispatcher, inbox, backends: Arc::new(backends) })
+        Ok(AppState { db, settings, dispatcher, inbox, limiter, keys, backends: Arc::new(backends) })
     }
 
     /// Pushes a committed job to its queue through apalis. A failed push is only logged:

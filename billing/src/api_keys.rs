@@ -168,3 +168,22 @@ pub fn rank(t: KeyTier) -> u8 {
         KeyTier::Enterprise => 3,
     }
 }
+
+/// Credit keys follow the balance: disabled when it reaches zero, enabled again when it is
+/// positive (a top-up, a grant, a check-in). Called in the transaction that moved it.
+pub async fn sync_credit_keys<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<(), DomainError> {
+    let balance = crate::ledger::customer_balance(db, account_id).await?;
+    let (from, to) = if balance.is_positive() {
+        (KeyStatus::Disabled, KeyStatus::Active)
+    } else {
+        (KeyStatus::Active, KeyStatus::Disabled)
+    };
+    Keys::update_many()
+        .col_expr(Column::Status, Expr::value(to.as_str()))
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::Kind.eq(ApiKeyKind::Credit))
+        .filter(Column::Status.eq(from))
+        .exec(db)
+        .await?;
+    Ok(())
+}

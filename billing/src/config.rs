@@ -71,6 +71,11 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub shutdown_timeout: Duration,
+    /// How long an api process trusts what it read about a key before reading it again:
+    /// the most a revocation or a top-up takes to reach every api process.
+    pub key_cache_ttl: Duration,
+    /// How late a usage event may arrive and still count (in its own period).
+    pub usage_lateness: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -237,6 +242,9 @@ impl Settings {
         r.check(max_body_bytes >= 1024, "MAX_BODY_BYTES: must be at least 1024");
         let request_timeout = r.millis("REQUEST_TIMEOUT_MS", 30_000);
         let shutdown_timeout = r.millis("SHUTDOWN_TIMEOUT_MS", 30_000);
+        let key_cache_ttl = r.millis("KEY_CACHE_TTL_MS", 1_000);
+        // Three days: a gateway whose reporter was down over a weekend can still settle.
+        let usage_lateness = Duration::from_secs(r.parse("USAGE_LATENESS_SECS", 3 * 86_400u64));
 
         if !r.errors.is_empty() {
             return Err(ConfigError(r.errors));
@@ -277,6 +285,8 @@ impl Settings {
             max_body_bytes,
             request_timeout,
             shutdown_timeout,
+            key_cache_ttl,
+            usage_lateness,
         })
     }
 

@@ -202,6 +202,10 @@ pub async fn post<C: ConnectionTrait>(db: &C, req: TransferRequest) -> Result<Po
             });
         }
     }
+    if let Some(account) = req.account_id {
+        // A customer's balance moved: their credit keys follow it.
+        crate::api_keys::sync_credit_keys(db, account).await?;
+    }
     let created = Transfers::find_by_id(req.id.clone())
         .one(db)
         .await?

@@ -27,7 +27,10 @@ pub mod startup;
 pub mod stripe;
 pub mod subscriptions;
 pub mod telemetry;
+pub mod upgrade;
+pub mod usage;
 pub mod usdc;
+pub mod verify;
 
 pub use error::DomainError;
 pub use money::Micros;

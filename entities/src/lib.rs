@@ -27,6 +27,7 @@ pub mod pools;
 pub mod queue_controls;
 pub mod stripe_events;
 pub mod subscriptions;
+pub mod usage_batches;
 pub mod usage_counters;
 pub mod usage_events;
 pub mod usdc_transfers;

@@ -5,12 +5,17 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_initial_schema;
 mod m20261123_000002_queue_controls;
+mod m20261123_000003_usage_batches;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_initial_schema::Migration), Box::new(m20261123_000002_queue_controls::Migration)]
+        vec![
+            Box::new(m20261123_000001_initial_schema::Migration),
+            Box::new(m20261123_000002_queue_controls::Migration),
+            Box::new(m20261123_000003_usage_batches::Migration),
+        ]
     }
 }

@@ -258,6 +258,7 @@ pub async fn rotate(
     let (row, key) = api_keys::rotate(&state.db, principal.account_id, key_id(&id)?)
         .await?
         .ok_or_else(|| ApiError::not_found("key"))?;
+    state.keys.forget(row.id);
     let mut body = key_json(&row);
     body["key"] = json!(key);
     Ok(ok(body).into_response())
@@ -274,5 +275,6 @@ pub async fn revoke(
     if !api_keys::revoke(&state.db, principal.account_id, key_id(&id)?).await? {
         return Err(ApiError::not_found("key"));
     }
+    state.keys.forget(key_id(&id)?);
     Ok(ok(json!({"revoked": true})).into_response())
 }

@@ -15,7 +15,9 @@ pub mod status;
 pub mod subscription;
 pub mod tier_checkout;
 pub mod topup;
+pub mod usage;
 pub mod usdc;
+pub mod verify;
 pub mod webhooks;
 
 use crate::state::AppState;
@@ -96,6 +98,13 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/stripe", post(webhooks::stripe))
         .layer(DefaultBodyLimit::disable());
 
+    // The gateway's routes: the service token, no account; usage batches may be large.
+    let service = Router::new()
+        .route("/api/v1/keys/verify", post(verify::verify))
+        .route("/api/v1/usage", post(usage::ingest))
+        .route("/api/v1/billing/usage", get(usage::key_usage))
+        .layer(DefaultBodyLimit::max(usage::MAX_BODY_BYTES));
+
     let public = Router::new()
         .route("/health", get(health::health))
         .route("/metrics", get(health::metrics))
@@ -108,6 +117,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(authed)
         .merge(webhooks)
+        .merge(service)
         .merge(public)
         .layer(from_fn(error::render))
         .layer(

@@ -6,6 +6,7 @@ pub mod expiry;
 pub mod reconcile;
 pub mod stripe_event;
 pub mod subscription_change;
+pub mod usage_batch;
 pub mod usdc_verify;
 
 use crate::runner::Ctx;
@@ -58,12 +59,6 @@ pub async fn handle(ctx: &Ctx, job: &jobs::Model, payload: JobPayload) -> Result
         }
         JobPayload::Expiry { .. } => expiry::handle(ctx).await.map(Some),
         JobPayload::Reconcile { .. } => reconcile::handle(ctx).await.map(Some),
-        // Usage metering is not built yet. Until its handler exists, a job of its kind is
-        // dead-lettered, visible to operators, and requeueable once the handler ships.
-        other => Err(JobError::Terminal(format!(
-            "no handler for job kind {:?} ({}) in this version",
-            other.queue(),
-            job.job_key
-        ))),
+        JobPayload::UsageBatch { batch_id } => usage_batch::handle(ctx, &batch_id).await.map(Some),
     }
 }

@@ -1,0 +1,108 @@
+//! 002's structured limit errors: for a refused request, the status and code to answer
+//! (402 `limit_exceeded`, 403 `feature_not_available`) and the cheapest plan that would
+//! have let it through — what the workspace's upgrade modal marks as recommended.
+
+use crate::api_keys::{rank, tier_limits};
+use crate::error::DomainError;
+use crate::verify::{KeyInfo, Reason};
+use entities::{ApiKeyKind, KeyTier, PlanKind};
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+
+/// How a refusal reads to the gateway's client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub metadata: Value,
+}
+
+fn plan_json(p: &entities::plans::Model) -> Value {
+    json!({"id": p.slug, "name": p.name, "price_monthly": p.price_monthly.map(|m| m / crate::money::MICROS_PER_CENT)})
+}
+
+/// The refusal, explained; `None` for reasons no plan resolves (revoked, expired, unknown).
+pub async fn explain<C: ConnectionTrait>(
+    db: &C,
+    info: &KeyInfo,
+    reason: Reason,
+    used: u64,
+) -> Result<Option<LimitError>, DomainError> {
+    let limits = info.limits();
+    Ok(Some(match reason {
+        Reason::RateLimited | Reason::QuotaExceeded if info.key.kind == ApiKeyKind::Tier => {
+            let current = info.tier();
+            // Key tiers sold by checkout, cheapest first; past them, Enterprise by contract.
+            let mut tiers: Vec<(KeyTier, entities::plans::Model)> =
+                crate::catalog::plans_of_kind(db, PlanKind::KeyTier)
+                    .await?
+                    .into_iter()
+                    .filter_map(|p| crate::stripe::subscription::tier_of_slug(&p.slug).map(|t| (t, p)))
+                    .filter(|(t, _)| rank(*t) > rank(current))
+                    .collect();
+            tiers.sort_by_key(|(_, p)| p.price_monthly.unwrap_or(i64::MAX));
+            let recommended = match tiers.first() {
+                Some((t, p)) => json!({"tier": t, "plan": plan_json(p), "rateLimit": tier_limits(*t).0,
+                                       "monthlyQueryLimit": tier_limits(*t).1}),
+                None => json!({"tier": KeyTier::Enterprise, "plan": null, "contact": "sales",
+                               "rateLimit": tier_limits(KeyTier::Enterprise).0, "monthlyQueryLimit": null}),
+            };
+            let (resource, limit) = if reason == Reason::RateLimited {
+                ("requests_per_second", limits.per_second.map(u64::from))
+            } else {
+                ("monthly_queries", limits.monthly)
+            };
+            LimitError {
+                status: 402,
+                code: "limit_exceeded",
+                message: format!("the {resource} limit of the {current:?} tier is reached"),
+                metadata: json!({"resource": resource, "limit": limit, "used": used, "current_tier": current,
+                                 "recommended": recommended}),
+            }
+        }
+        Reason::RateLimited => LimitError {
+            status: 402,
+            code: "limit_exceeded",
+            message: "the requests_per_second limit is reached".into(),
+            metadata: json!({"resource": "requests_per_second", "limit": limits.per_second, "recommended": null}),
+        },
+        Reason::NoCredits => {
+            // The cheapest recurring plan that includes monthly credits, or a top-up.
+            let mut plans: Vec<entities::plans::Model> = crate::catalog::plans_of_kind(db, PlanKind::Recurring)
+                .await?
+                .into_iter()
+                .filter(|p| p.credits_per_period > 0 && crate::catalog::self_serve(p))
+                .collect();
+            plans.sort_by_key(|p| p.price_monthly.unwrap_or(i64::MAX));
+            LimitError {
+                status: 402,
+                code: "limit_exceeded",
+                message: "the account has no credits left".into(),
+                metadata: json!({"resource": "credits", "limit": 0, "used": 0,
+                                 "recommended": plans.first().map(plan_json), "topup": "/api/billing/topup"}),
+            }
+        }
+        Reason::OutsideReservedHours => {
+            let now = chrono::Utc::now();
+            let block = crate::pools::BLOCKS
+                .iter()
+                .find(|(_, start, end)| crate::verify::in_blocks(&[(*start, *end)], now))
+                .map(|(name, _, _)| *name);
+            LimitError {
+                status: 403,
+                code: "feature_not_available",
+                message: "this pool key is outside its reserved hours".into(),
+                metadata: json!({"resource": "reserved_block", "current_block": block,
+                                 "recommended": {"add_block": block, "subscribe": "/api/pools/{slug}/subscribe"}}),
+            }
+        }
+        Reason::QuotaExceeded => LimitError {
+            status: 402,
+            code: "limit_exceeded",
+            message: "the monthly quota is reached".into(),
+            metadata: json!({"resource": "monthly_queries", "limit": limits.monthly, "used": used, "recommended": null}),
+        },
+        Reason::NotFound | Reason::Revoked | Reason::Expired => return Ok(None),
+    }))
+}

@@ -1,0 +1,292 @@
+//! Key verification for the gateway: is this key good for one more request, and why not.
+//!
+//! Two halves. [`KeyInfo::load`] reads what Postgres knows about a key (status, expiry, its
+//! subscription or pledge, the credit balance); [`KeyInfo::check`] turns that into a reason
+//! or a go-ahead. Then [`Limiter::admit`] runs the counters that must be exact across api
+//! processes — the per-second rate and the monthly quota — in one Redis script, so a
+//! request is admitted by both or charged to neither.
+//!
+//! Limits by kind (decided where 004 is silent): tier keys use 004's table; credit and
+//! subscription keys the Starter rate (100/s) with no monthly cap (credits and the plan's
+//! period are their caps); pool keys are unlimited inside their reserved blocks.
+
+use crate::api_keys::tier_limits;
+use crate::error::DomainError;
+use crate::money::Micros;
+use chrono::{DateTime, Timelike, Utc};
+use entities::api_keys::{self, Column, Entity as Keys};
+use entities::{ApiKeyKind, KeyStatus, KeyTier, PledgeStatus, SubscriptionStatus};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// Why a key is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    NotFound,
+    Revoked,
+    Expired,
+    RateLimited,
+    QuotaExceeded,
+    NoCredits,
+    OutsideReservedHours,
+}
+
+/// Everything about a key the verdict depends on, as of one read.
+#[derive(Debug, Clone)]
+pub struct KeyInfo {
+    pub key: api_keys::Model,
+    /// The end of the subscription or pledge period behind the key, if any.
+    pub period_end: Option<DateTime<Utc>>,
+    /// Whether the subscription or pledge behind the key still runs.
+    pub backing_live: bool,
+    /// Reserved daily blocks (pool keys): `(start hour, end hour)` in UTC.
+    pub blocks: Vec<(u32, u32)>,
+    pub credits: Micros,
+}
+
+/// The counters that apply to a key: requests per second, and a monthly quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub per_second: Option<u32>,
+    pub monthly: Option<u64>,
+}
+
+impl KeyInfo {
+    /// Reads a key by its hash, or by id; `None` when there is no such key.
+    pub async fn load<C: ConnectionTrait>(db: &C, by: KeyRef<'_>) -> Result<Option<KeyInfo>, DomainError> {
+        let found = match by {
+            KeyRef::Hash(h) => Keys::find().filter(Column::KeyHash.eq(h)).one(db).await?,
+            KeyRef::Id(id) => Keys::find_by_id(id).one(db).await?,
+        };
+        let Some(key) = found else { return Ok(None) };
+        let mut info = KeyInfo { period_end: None, backing_live: true, blocks: Vec::new(), credits: Micros::ZERO, key };
+        if let Some(sub) = info.key.subscription_id {
+            let s = entities::subscriptions::Entity::find_by_id(sub).one(db).await?;
+            info.period_end = s.as_ref().and_then(|s| s.current_period_end);
+            info.backing_live = s.is_some_and(|s| {
+                matches!(
+                    s.status,
+                    SubscriptionStatus::Active | SubscriptionStatus::Trialing | SubscriptionStatus::PastDue
+                )
+            });
+        }
+        if let Some(pledge) = info.key.pledge_id {
+            let p = entities::pool_pledges::Entity::find_by_id(pledge).one(db).await?;
+            info.blocks = p.as_ref().map(|p| block_hours(&p.blocks)).unwrap_or_default();
+            info.backing_live = p.is_some_and(|p| {
+                matches!(p.status, PledgeStatus::Active | PledgeStatus::PendingKey | PledgeStatus::PastDue)
+            });
+        }
+        if info.key.kind == ApiKeyKind::Credit {
+            info.credits = crate::ledger::customer_balance(db, info.key.account_id).await?;
+        }
+        Ok(Some(info))
+    }
+
+    /// The tier a key is reported with (non-tier keys report the account's Starter row).
+    pub fn tier(&self) -> KeyTier {
+        self.key.tier.unwrap_or(KeyTier::Starter)
+    }
+
+    pub fn limits(&self) -> Limits {
+        match self.key.kind {
+            ApiKeyKind::Tier => {
+                let (rps, monthly) = tier_limits(self.tier());
+                Limits { per_second: Some(rps), monthly }
+            }
+            ApiKeyKind::Credit | ApiKeyKind::Subscription => {
+                Limits { per_second: Some(tier_limits(KeyTier::Starter).0), monthly: None }
+            }
+            ApiKeyKind::Pool => Limits { per_second: None, monthly: None },
+        }
+    }
+
+    /// The verdict that needs no counter: revoked, expired, out of hours, out of credits.
+    pub fn check(&self, now: DateTime<Utc>) -> Result<(), Reason> {
+        if self.key.status == KeyStatus::Revoked {
+            return Err(Reason::Revoked);
+        }
+        let ended = self.key.expires_at.is_some_and(|t| t <= now) || self.period_end.is_some_and(|t| t <= now);
+        if !self.backing_live || ended {
+            return Err(Reason::Expired);
+        }
+        if self.key.kind == ApiKeyKind::Pool && !in_blocks(&self.blocks, now) {
+            return Err(Reason::OutsideReservedHours);
+        }
+        if self.key.kind == ApiKeyKind::Credit
+            && (self.key.status == KeyStatus::Disabled || !self.credits.is_positive())
+        {
+            return Err(Reason::NoCredits);
+        }
+        Ok(())
+    }
+}
+
+/// How the gateway names a key.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyRef<'a> {
+    Hash(&'a str),
+    Id(Uuid),
+}
+
+/// A pledge's block names as UTC hour ranges.
+fn block_hours(blocks: &serde_json::Value) -> Vec<(u32, u32)> {
+    let names: Vec<String> = serde_json::from_value(blocks.clone()).unwrap_or_default();
+    crate::pools::BLOCKS
+        .iter()
+        .filter(|(n, _, _)| names.iter().any(|b| b == n))
+        .map(|(_, start, end)| (*start, *end))
+        .collect()
+}
+
+/// Whether `now` falls in one of the blocks: `[start, end)` in whole UTC hours.
+pub fn in_blocks(blocks: &[(u32, u32)], now: DateTime<Utc>) -> bool {
+    let hour = now.hour();
+    blocks.iter().any(|(start, end)| (*start..*end).contains(&hour))
+}
+
+/// What the counters said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    pub allowed: bool,
+    pub reason: Option<Reason>,
+    /// Requests per second; 0 when unlimited.
+    pub rate_limit: u32,
+    pub rate_remaining: u32,
+    /// Unix milliseconds at which one more request will be admitted by the rate limit.
+    pub rate_reset_ms: i64,
+    /// This month's admitted cost, after this request when admitted.
+    pub used: u64,
+}
+
+/// The rate limit is a sliding log over the last second (a sorted set of admitted request
+/// times, from Redis's clock so every api process agrees): no burst at a window's edge, so
+/// any 5 s see at most 5 × the limit. The quota is a monthly counter. Nothing is recorded
+/// for a refused request.
+const ADMIT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local quota = tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
+local count = 0
+local reset = now
+if limit > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+  count = redis.call('ZCARD', KEYS[1])
+  if count >= limit then
+    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    reset = tonumber(oldest[2]) + window
+  end
+end
+local used = tonumber(redis.call('GET', KEYS[2]) or '0')
+if limit > 0 and count >= limit then return {0, 1, limit, 0, reset, used} end
+if quota >= 0 and used + cost > quota then return {0, 2, limit, limit - count, reset, used} end
+if limit > 0 then
+  redis.call('ZADD', KEYS[1], now, ARGV[6])
+  redis.call('PEXPIRE', KEYS[1], window * 2)
+  count = count + 1
+end
+if cost > 0 then
+  used = redis.call('INCRBY', KEYS[2], cost)
+  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))
+end
+return {1, 0, limit, limit - count, reset, used}";
+
+/// The rate window: one second.
+const WINDOW_MS: i64 = 1_000;
+/// How long a month's quota counter outlives its month (for the usage read after it).
+const QUOTA_TTL_SECS: i64 = 40 * 86_400;
+
+#[derive(Clone)]
+pub struct Limiter {
+    conn: redis::aio::ConnectionManager,
+    prefix: String,
+    script: redis::Script,
+}
+
+impl Limiter {
+    pub fn new(conn: redis::aio::ConnectionManager, prefix: &str) -> Limiter {
+        Limiter { conn, prefix: prefix.to_owned(), script: redis::Script::new(ADMIT) }
+    }
+
+    fn quota_key(&self, key_id: Uuid, period: &str) -> String {
+        format!("{}quota:{key_id}:{period}", self.prefix)
+    }
+
+    /// Admits one request costing `cost` against the key's counters, or says which refused.
+    pub async fn admit(
+        &self,
+        key_id: Uuid,
+        limits: Limits,
+        cost: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Admission, DomainError> {
+        let period = crate::usage::period_of(now);
+        let quota = limits.monthly.map(|q| q as i64).unwrap_or(-1);
+        let mut conn = self.conn.clone();
+        let (allowed, code, limit, remaining, reset, used): (i64, i64, i64, i64, i64, i64) = self
+            .script
+            .key(format!("{}rate:{key_id}", self.prefix))
+            .key(self.quota_key(key_id, &period))
+            .arg(limits.per_second.unwrap_or(0))
+            .arg(WINDOW_MS)
+            .arg(quota)
+            .arg(cost)
+            .arg(QUOTA_TTL_SECS)
+            .arg(Uuid::new_v4().simple().to_string())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(Admission {
+            allowed: allowed == 1,
+            reason: match code {
+                1 => Some(Reason::RateLimited),
+                2 => Some(Reason::QuotaExceeded),
+                _ => None,
+            },
+            rate_limit: u32::try_from(limit).unwrap_or(0),
+            rate_remaining: u32::try_from(remaining.max(0)).unwrap_or(0),
+            rate_reset_ms: reset,
+            used: u64::try_from(used.max(0)).unwrap_or(0),
+        })
+    }
+
+    /// This month's admitted cost for a key (004's `queriesThisMonth`).
+    pub async fn used(&self, key_id: Uuid, now: DateTime<Utc>) -> Result<u64, DomainError> {
+        use redis::AsyncCommands;
+        let mut conn = self.conn.clone();
+        let used: Option<u64> = conn.get(self.quota_key(key_id, &crate::usage::period_of(now))).await?;
+        Ok(used.unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_block_starts_and_ends_on_the_hour() {
+        let europe = [(8, 16)];
+        assert!(!in_blocks(&europe, at("2026-11-23T07:59:59.999Z")), "just before");
+        assert!(in_blocks(&europe, at("2026-11-23T08:00:00Z")), "just inside, at the start");
+        assert!(in_blocks(&europe, at("2026-11-23T15:59:59.999Z")), "just inside, at the end");
+        assert!(!in_blocks(&europe, at("2026-11-23T16:00:00Z")), "just after");
+        let asia_americas = [(0, 8), (16, 24)];
+        assert!(in_blocks(&asia_americas, at("2026-11-23T23:59:59Z")));
+        assert!(in_blocks(&asia_americas, at("2026-11-24T00:00:00Z")));
+        assert!(!in_blocks(&asia_americas, at("2026-11-23T12:00:00Z")));
+    }
+
+    #[test]
+    fn block_names_map_to_their_hours() {
+        assert_eq!(block_hours(&serde_json::json!(["americas", "asia"])), vec![(0, 8), (16, 24)]);
+        assert_eq!(block_hours(&serde_json::json!("garbage")), Vec::<(u32, u32)>::new());
+    }
+}

@@ -1,0 +1,188 @@
+//! Issue 5's hot path: key verification for the gateway (exact quota under concurrency,
+//! reasons, 402 metadata) and usage metering (duplicates, retried batches, the lateness
+//! window, counters and ledger agreeing with the events sent, credit keys following the
+//! balance).
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use tollgate_tests::events::checkout_session_completed;
+use tollgate_tests::{TestApp, TestOptions};
+
+const SERVICE: &str = "gateway-service-token-0123456789";
+
+async fn app() -> TestApp {
+    TestApp::with(TestOptions {
+        env: vec![("SERVICE_TOKEN".into(), SERVICE.into()), ("KEY_CACHE_TTL_MS".into(), "0".into())],
+        ..TestOptions::default()
+    })
+    .await
+}
+
+async fn verify(app: &TestApp, key: &str, cost: u64) -> Value {
+    let (status, res) = app.post("/api/v1/keys/verify", SERVICE, &json!({"key": key, "cost": cost})).await;
+    assert_eq!(status, 200, "{res}");
+    res
+}
+
+/// A key of a paid tier, made as the 004 checkout would leave it.
+async fn tier_key(app: &TestApp, subject: &str, tier: entities::KeyTier) -> String {
+    let account = billing::accounts::ensure(&app.db.conn, subject).await.expect("account");
+    let new = billing::api_keys::NewKey {
+        account_id: account.id,
+        kind: entities::ApiKeyKind::Tier,
+        name: "gateway".into(),
+        tier: Some(tier),
+        subscription_id: None,
+        pledge_id: None,
+        organization_name: Some("Acme".into()),
+        contact_email: Some("dev@acme.com".into()),
+    };
+    billing::api_keys::create(&app.db.conn, new).await.expect("key").1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_concurrent_verifies_against_ten_remaining_pass_exactly_ten() {
+    let app = app().await;
+    let key = tier_key(&app, "quota-user", entities::KeyTier::Starter).await;
+    let (status, _) = app.post("/api/v1/keys/verify", "wrong-token-wrong-token-wrong", &json!({"key": key})).await;
+    assert_eq!(status, 401, "the gateway's token is required");
+
+    let first = verify(&app, &key, 9_990).await;
+    assert_eq!((first["valid"].clone(), first["usage"]["remaining"].clone()), (json!(true), json!(10)), "{first}");
+    assert_eq!((first["tier"].clone(), first["ratelimit"]["limit"].clone()), (json!("starter"), json!(100)));
+    // A fresh second, so the 100 below stay inside Starter's 100 requests per second.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+
+    let calls = (0..100).map(|_| verify(&app, &key, 1));
+    let answers = futures::future::join_all(calls).await;
+    let passed = answers.iter().filter(|a| a["valid"] == json!(true)).count();
+    let refused: Vec<&Value> = answers.iter().filter(|a| a["valid"] == json!(false)).collect();
+    assert_eq!(passed, 10, "exactly the remaining quota passes");
+    assert!(refused.iter().all(|a| a["reason"] == json!("quota_exceeded")), "{:?}", refused.first());
+    let e = &refused[0]["error"];
+    assert_eq!((e["status"].clone(), e["code"].clone()), (json!(402), json!("limit_exceeded")), "{e}");
+    assert_eq!(e["metadata"]["recommended"]["plan"]["id"], json!("tier-growth"), "the cheapest tier above: {e}");
+
+    let res = app
+        .http
+        .get(format!("{}/api/v1/billing/usage", app.base_url))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .expect("usage");
+    let usage: Value = res.json().await.expect("json");
+    assert_eq!(usage, json!({"queriesThisMonth": 10_000, "monthlyLimit": 10_000, "remaining": 0}));
+    let unknown = verify(&app, "tg_tier_0000", 1).await;
+    assert_eq!((unknown["valid"].clone(), unknown["reason"].clone()), (json!(false), json!("not_found")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_free_tier_rate_limit_refuses_the_eleventh_request_in_a_second() {
+    let app = app().await;
+    let key = tier_key(&app, "rate-user", entities::KeyTier::Free).await;
+    let answers = futures::future::join_all((0..15).map(|_| verify(&app, &key, 0))).await;
+    let passed = answers.iter().filter(|a| a["valid"] == json!(true)).count();
+    let limited = answers.iter().filter(|a| a["reason"] == json!("rate_limited")).count();
+    assert_eq!((passed, limited), (10, 5), "10 per second, the rest rate limited");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(verify(&app, &key, 0).await["valid"], json!(true), "the window slides on");
+}
+
+async fn send(app: &TestApp, events: &Value) -> Value {
+    let (status, res) = app.post("/api/v1/usage", SERVICE, &json!({"events": events})).await;
+    assert_eq!(status, 202, "{res}");
+    res
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_counts_once_debits_credits_and_credit_keys_follow_the_balance() {
+    let app = app().await;
+    let token = app.jwt("meter-user", "billing:read billing:write");
+    // 10 USD of credits, paid by card.
+    let order = app.topup_order("meter-user", 10).await;
+    app.deliver(&checkout_session_completed("evt_meter_topup", order.id, 1_000)).await;
+    app.wait_drained(Duration::from_secs(20)).await;
+    let (status, res) = app.post("/api/keys/credit", &token, &json!({"name": "agent"})).await;
+    assert_eq!(status, 201, "{res}");
+    let key = res["data"]["key"].as_str().expect("key").to_owned();
+    let key_id = res["data"]["id"].as_str().expect("id").to_owned();
+    let ok = verify(&app, &key, 1).await;
+    assert_eq!((ok["valid"].clone(), ok["credits"]["remaining"].clone()), (json!(true), json!(10_000_000)), "{ok}");
+
+    let now = chrono::Utc::now();
+    let ts = |ago_secs: i64| (now - chrono::Duration::seconds(ago_secs)).to_rfc3339();
+    let ev = |id: &str, cost: i64, at: String| json!({"id": id, "key": key, "metric": "tokens", "quantity": 100, "cost": cost, "timestamp": at});
+    // Two batches: a duplicate inside the first, the second a retry of the first plus one
+    // new event, one late event inside the window and one outside it.
+    let first = json!([ev("e1", 2_500_000, ts(5)), ev("e2", 2_500_000, ts(4)), ev("e1", 2_500_000, ts(5))]);
+    let res = send(&app, &first).await;
+    assert_eq!(res["accepted"], json!(3));
+    let mut second = first.as_array().expect("array").clone();
+    second.push(ev("e3", 2_500_000, ts(3_600)));
+    second.push(ev("e-too-late", 2_500_000, ts(4 * 86_400)));
+    second.push(json!({"id": "e-unknown", "key": "tg_cr_nope", "metric": "tokens", "quantity": 1, "timestamp": ts(1)}));
+    let res = send(&app, &json!(second)).await;
+    let reasons: Vec<(Value, Value)> =
+        res["rejected"].as_array().expect("rejected").iter().map(|r| (r["id"].clone(), r["reason"].clone())).collect();
+    assert_eq!(reasons, [(json!("e-too-late"), json!("too_late")), (json!("e-unknown"), json!("unknown_key"))]);
+    app.wait_drained(Duration::from_secs(20)).await;
+
+    // Counted: e1, e2, e3 once each.
+    let counters = billing::usage::key_counters(&app.db.conn, key_id.parse().expect("uuid")).await.expect("counters");
+    let total: (i64, i64) = counters.iter().fold((0, 0), |(q, c), r| (q + r.quantity, c + r.cost));
+    assert_eq!(total, (300, 7_500_000), "{counters:?}");
+    let account = billing::accounts::ensure(&app.db.conn, "meter-user").await.expect("account");
+    assert_eq!(app.balance(account.id).await.get(), 2_500_000, "10 USD less 7.50");
+    let (_, history) = app.get("/credits/transactions", &token).await;
+    let usage: Vec<&Value> =
+        history["data"].as_array().expect("data").iter().filter(|t| t["type"] == json!("ai_usage")).collect();
+    assert_eq!(usage.len(), 2, "one debit per batch and key: {history}");
+
+    // The last quarter, then more than is left: the key stops at zero.
+    send(&app, &json!([ev("e4", 2_500_000, ts(1)), ev("e5", 900_000, ts(1))])).await;
+    app.wait_drained(Duration::from_secs(20)).await;
+    assert_eq!(app.balance(account.id).await.get(), 0);
+    let refused = verify(&app, &key, 1).await;
+    assert_eq!(refused["reason"], json!("no_credits"), "{refused}");
+    assert_eq!(refused["error"]["metadata"]["recommended"]["id"], json!("plan_pro"), "{refused}");
+
+    // A top-up turns it back on.
+    let order = app.topup_order("meter-user", 20).await;
+    app.deliver(&checkout_session_completed("evt_meter_topup2", order.id, 2_000)).await;
+    app.wait_drained(Duration::from_secs(20)).await;
+    let again = verify(&app, &key, 1).await;
+    assert_eq!((again["valid"].clone(), again["credits"]["remaining"].clone()), (json!(true), json!(20_000_000)));
+
+    // Revoked keys stop at once (this api's cache is off).
+    app.call(reqwest::Method::DELETE, &format!("/api/keys/{key_id}"), Some(&token), None).await;
+    assert_eq!(verify(&app, &key, 1).await["reason"], json!("revoked"));
+    assert!(app.dead_jobs().await.is_empty());
+    app.assert_ledger_invariants().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_count_in_their_own_month_across_the_rollover() {
+    // A window wide enough to reach back past the turn of a month.
+    let app = TestApp::with(TestOptions {
+        env: vec![("SERVICE_TOKEN".into(), SERVICE.into()), ("USAGE_LATENESS_SECS".into(), "7776000".into())],
+        ..TestOptions::default()
+    })
+    .await;
+    let key = tier_key(&app, "rollover-user", entities::KeyTier::Free).await;
+    let ev = |id: &str, at: &str| json!({"id": id, "key": key, "metric": "queries", "quantity": 1, "timestamp": at});
+    let res = send(
+        &app,
+        &json!([
+            ev("before", "2026-10-31T23:59:59.999Z"),
+            ev("at", "2026-11-01T00:00:00Z"),
+            ev("after", "2026-11-01T00:00:00.001Z")
+        ]),
+    )
+    .await;
+    assert_eq!(res["accepted"], json!(3), "{res}");
+    app.wait_drained(Duration::from_secs(20)).await;
+    let account = billing::accounts::ensure(&app.db.conn, "rollover-user").await.expect("account");
+    let oct = billing::usage::account_total(&app.db.conn, account.id, "queries", "2026-10").await.expect("oct");
+    let nov = billing::usage::account_total(&app.db.conn, account.id, "queries", "2026-11").await.expect("nov");
+    assert_eq!((oct, nov), (1, 2));
+}
