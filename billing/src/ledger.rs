@@ -194,17 +194,21 @@ pub async fn post<C: ConnectionTrait>(db: &C, req: TransferRequest) -> Result<Po
         if delta < 0 {
             update = update.filter(AccCol::AllowNegative.eq(true).or(AccCol::Balance.gte(-delta)));
         }
-        if update.exec(db).await?.rows_affected != 1 {
+        let Some(after) = update.exec_with_returning(db).await?.into_iter().next() else {
             return Err(if delta < 0 {
                 DomainError::InsufficientFunds
             } else {
                 DomainError::NotFound("ledger account")
             });
+        };
+        // A customer's balance reaching zero, or leaving it: their credit keys follow.
+        let crossed = (delta < 0 && after.balance == 0) || (delta > 0 && after.balance - delta <= 0);
+        if after.kind == LedgerAccountKind::CustomerCredits
+            && crossed
+            && let Some(account) = after.account_id
+        {
+            crate::api_keys::sync_credit_keys(db, account).await?;
         }
-    }
-    if let Some(account) = req.account_id {
-        // A customer's balance moved: their credit keys follow it.
-        crate::api_keys::sync_credit_keys(db, account).await?;
     }
     let created = Transfers::find_by_id(req.id.clone())
         .one(db)
