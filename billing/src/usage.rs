@@ -15,10 +15,10 @@ use crate::jobs::{JobPayload, QueuePolicy, outbox};
 use crate::ledger::{self, SystemAccount, TransferRequest};
 use crate::money::Micros;
 use chrono::{DateTime, Datelike, TimeZone, Utc};
+use entities::TransferKind;
 use entities::usage_batches::{self, Entity as Batches};
 use entities::usage_counters::{self, Column as CounterCol, Entity as Counters};
 use entities::usage_events::{self, Column as EventCol, Entity as Events};
-use entities::{ApiKeyKind, TransferKind};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, QueryTrait, TransactionTrait};
 use serde::{Deserialize, Serialize};
@@ -307,16 +307,12 @@ pub async fn key_counters<C: ConnectionTrait>(db: &C, key_id: Uuid) -> Result<Ve
     Ok(Counters::find().filter(CounterCol::ApiKeyId.eq(key_id)).all(db).await?)
 }
 
-/// Whether a key of this kind may draw on credits at all (for the docs and the checks).
-pub fn draws_credits(kind: ApiKeyKind) -> bool {
-    kind == ApiKeyKind::Credit
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn at(s: &str) -> DateTime<Utc> {
+    /// An RFC 3339 instant, for tests.
+    pub(crate) fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
     }
 

@@ -266,10 +266,7 @@ impl Limiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
-    }
+    use crate::usage::tests::at;
 
     #[test]
     fn a_block_starts_and_ends_on_the_hour() {
