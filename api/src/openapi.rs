@@ -1,8 +1,8 @@
 //! The OpenAPI document at `/openapi.json` and an interactive page at `/docs`.
 
 use crate::routes::{
-    admin_jobs, cards, checkin, coupons, credits, health, history, keys, plans, pools, reconciliation, status,
-    subscription, tier_checkout, topup, usdc, webhooks,
+    admin_credits, admin_jobs, admin_plans, cards, checkin, coupons, credits, entitlements, health, history, keys,
+    plans, pools, reconciliation, status, subscription, tier_checkout, topup, usdc, webhooks,
 };
 use axum::Json;
 use axum::response::Html;
@@ -19,7 +19,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         plans::list, plans::list_003, subscription::get, subscription::create, subscription::update, subscription::cancel,
         subscription::resume, subscription::create_session, pools::list, pools::one, pools::my_pledge, pools::subscribe,
         tier_checkout::checkout, coupons::list, coupons::create, reconciliation::report, reconciliation::run,
-        keys::create_tier_key, keys::create_subscription_key, keys::create_credit_key, keys::list, keys::rotate, keys::revoke),
+        keys::create_tier_key, keys::create_subscription_key, keys::create_credit_key, keys::list, keys::rotate, keys::revoke,
+        admin_plans::list, admin_plans::create, admin_plans::update, admin_credits::transactions, admin_credits::manual,
+        checkin::get_config, checkin::put_config, entitlements::list, entitlements::usage),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

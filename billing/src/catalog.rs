@@ -19,15 +19,16 @@ struct CatalogFile {
     pools: Vec<PoolEntry>,
 }
 
-#[derive(Debug, Deserialize)]
+/// One limit of a plan, as the catalog file and the admin routes give it.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct LimitEntry {
-    key: String,
-    label: String,
+pub struct LimitEntry {
+    pub key: String,
+    pub label: String,
     #[serde(default)]
-    unit: String,
+    pub unit: String,
     /// Absent: unlimited.
-    value: Option<i64>,
+    pub value: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,7 +121,8 @@ pub async fn load<C: ConnectionTrait>(db: &C, text: &str) -> Result<usize, Domai
     Ok(file.plans.len())
 }
 
-async fn load_limits<C: ConnectionTrait>(db: &C, plan_id: Uuid, limits: &[LimitEntry]) -> Result<(), DomainError> {
+/// Upserts a plan's limits by key (limits not named are left as they are).
+pub async fn load_limits<C: ConnectionTrait>(db: &C, plan_id: Uuid, limits: &[LimitEntry]) -> Result<(), DomainError> {
     use entities::plan_limits::{self, Column as L, Entity as Limits};
     for l in limits {
         Limits::insert(plan_limits::ActiveModel {

@@ -22,6 +22,39 @@ pub async fn config<C: ConnectionTrait>(db: &C) -> Result<checkin_config::Model,
     }))
 }
 
+/// Most credits one check-in may grant.
+pub const MAX_DAILY_CREDITS: i64 = 1_000_000;
+
+/// Sets the check-in configuration (admin). Takes effect for the next check-in.
+pub async fn set_config(
+    db: &DatabaseConnection,
+    daily_credits: i64,
+    enabled: bool,
+) -> Result<checkin_config::Model, DomainError> {
+    use sea_orm::sea_query::OnConflict;
+    if !(0..=MAX_DAILY_CREDITS).contains(&daily_credits) {
+        return Err(DomainError::Invalid(format!("daily_credits: 0–{MAX_DAILY_CREDITS}")));
+    }
+    Config::insert(checkin_config::ActiveModel {
+        id: Set(1),
+        daily_credits: Set(daily_credits),
+        enabled: Set(enabled),
+        updated_at: Set(Utc::now()),
+    })
+    .on_conflict(
+        OnConflict::column(checkin_config::Column::Id)
+            .update_columns([
+                checkin_config::Column::DailyCredits,
+                checkin_config::Column::Enabled,
+                checkin_config::Column::UpdatedAt,
+            ])
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    config(db).await
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedIn {
     pub day: NaiveDate,

@@ -45,7 +45,8 @@ impl SystemAccount {
     }
 }
 
-fn customer_code(account_id: Uuid) -> String {
+/// The code of a customer's credit account.
+pub fn customer_code(account_id: Uuid) -> String {
     format!("credits:{account_id}")
 }
 

@@ -301,6 +301,26 @@ pub async fn account_total<C: ConnectionTrait>(
     Ok(total.unwrap_or(0))
 }
 
+/// An account's counters for one month, summed by metric over every key.
+pub async fn account_totals<C: ConnectionTrait>(
+    db: &C,
+    account_id: Uuid,
+    period: &str,
+) -> Result<std::collections::HashMap<String, i64>, DomainError> {
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+    let rows: Vec<(String, Option<i64>)> = Counters::find()
+        .select_only()
+        .column(CounterCol::Metric)
+        .column_as(Expr::col(CounterCol::Quantity).sum().cast_as("bigint"), "total")
+        .filter(CounterCol::AccountId.eq(account_id))
+        .filter(CounterCol::Period.eq(period))
+        .group_by(CounterCol::Metric)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|(m, t)| (m, t.unwrap_or(0))).collect())
+}
+
 /// A key's counters, every metric and month.
 pub async fn key_counters<C: ConnectionTrait>(db: &C, key_id: Uuid) -> Result<Vec<usage_counters::Model>, DomainError> {
     use sea_orm::{ColumnTrait, QueryFilter};

@@ -33,3 +33,43 @@ pub async fn check_in(
     })?;
     Ok(ok(CheckIn { date: done.day.to_string(), credits: done.credits, balance: done.balance.to_credits() }))
 }
+
+fn config_json(c: &entities::checkin_config::Model) -> serde_json::Value {
+    serde_json::json!({"daily_credits": c.daily_credits, "enabled": c.enabled, "updated_at": c.updated_at})
+}
+
+/// The check-in configuration (admin).
+#[utoipa::path(get, path = "/admin/checkin/config", security(("bearer" = [])), responses((status = 200), (status = 403)))]
+pub async fn get_config(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Envelope<serde_json::Value>>, ApiError> {
+    principal.require(Scope::Admin)?;
+    let cfg = billing::checkin::config(&state.db).await?;
+    Ok(ok(config_json(&cfg)))
+}
+
+#[derive(serde::Deserialize)]
+pub struct ConfigUpdate {
+    daily_credits: Option<i64>,
+    enabled: Option<bool>,
+}
+
+/// Change the check-in configuration (admin): `daily_credits` (0–1,000,000), `enabled`.
+/// Fields left out keep their value; the next check-in uses the new one.
+#[utoipa::path(put, path = "/admin/checkin/config", security(("bearer" = [])), responses((status = 200), (status = 400), (status = 403)))]
+pub async fn put_config(
+    State(state): State<AppState>,
+    principal: Principal,
+    crate::extract::ApiJson(req): crate::extract::ApiJson<ConfigUpdate>,
+) -> Result<Json<Envelope<serde_json::Value>>, ApiError> {
+    principal.require(Scope::Admin)?;
+    let current = billing::checkin::config(&state.db).await?;
+    let cfg = billing::checkin::set_config(
+        &state.db,
+        req.daily_credits.unwrap_or(current.daily_credits),
+        req.enabled.unwrap_or(current.enabled),
+    )
+    .await?;
+    Ok(ok(config_json(&cfg)))
+}

@@ -46,7 +46,7 @@ fn order_json(o: &entities::orders::Model) -> Value {
 }
 
 /// Kinds as the 003 history names them (usage debits are `ai_usage`).
-fn kind_name(kind: TransferKind) -> &'static str {
+pub fn kind_name(kind: TransferKind) -> &'static str {
     match kind {
         TransferKind::Usage => "ai_usage",
         other => other.as_str(),

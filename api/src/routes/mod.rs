@@ -1,10 +1,13 @@
 //! The router: routes grouped by resource, with the layers every request passes.
 
+pub mod admin_credits;
 pub mod admin_jobs;
+pub mod admin_plans;
 pub mod cards;
 pub mod checkin;
 pub mod coupons;
 pub mod credits;
+pub mod entitlements;
 pub mod health;
 pub mod history;
 pub mod keys;
@@ -79,6 +82,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/keys/{id}/rotate", post(keys::rotate))
         .route("/api/keys/{id}", axum::routing::delete(keys::revoke))
         .route("/admin/billing/coupons", get(coupons::list).post(coupons::create))
+        .route("/admin/billing/plans", get(admin_plans::list).post(admin_plans::create))
+        .route("/admin/billing/plans/{id}", axum::routing::put(admin_plans::update))
+        .route("/admin/credits/transactions", get(admin_credits::transactions))
+        .route("/admin/credits/manual", post(admin_credits::manual))
+        .route("/admin/checkin/config", get(checkin::get_config).put(checkin::put_config))
+        .route("/entitlements", get(entitlements::list))
+        .route("/entitlements/usage", get(entitlements::usage))
         .route("/admin/reconciliation", get(reconciliation::report))
         .route("/admin/reconciliation/run", post(reconciliation::run))
         .route("/admin/jobs/dead", get(admin_jobs::dead))

@@ -1,0 +1,136 @@
+//! Admin plans (003): `GET/POST /admin/billing/plans`, `PUT /admin/billing/plans/:id`.
+//! Prices in cents, included credits in credits (003's units); every bad field named at
+//! once. The admin view shows what the public one hides: Stripe price ids, inactive plans.
+
+use crate::auth::{Principal, Scope};
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::routes::credits::ok;
+use crate::state::AppState;
+use crate::validate::Fields;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use billing::Micros;
+use billing::catalog::LimitEntry;
+use billing::plan_admin::PlanFields;
+use entities::PlanKind;
+use serde_json::{Map, Value, json};
+
+async fn plan_json(state: &AppState, p: &entities::plans::Model) -> Result<Value, ApiError> {
+    let limits = billing::catalog::limits(&state.db, p.id).await?;
+    Ok(json!({
+        "id": p.id, "slug": p.slug, "name": p.name, "description": p.description, "kind": p.kind,
+        "price_monthly": p.price_monthly.map(|m| Micros::new(m).to_cents()),
+        "price_yearly": p.price_yearly.map(|m| Micros::new(m).to_cents()),
+        "credits_included": Micros::new(p.credits_per_period).to_credits(),
+        "features": p.features,
+        "limits": limits.iter().map(|l| json!({"key": l.key, "label": l.label, "unit": l.unit, "value": l.value})).collect::<Vec<_>>(),
+        "is_active": p.is_active, "sort_order": p.sort_order, "self_serve": billing::catalog::self_serve(p),
+        "stripe_price_monthly": p.stripe_price_monthly, "stripe_price_yearly": p.stripe_price_yearly,
+        "created_at": p.created_at, "updated_at": p.updated_at,
+    }))
+}
+
+/// Reads the plan fields of a request body, naming every field of the wrong type or range.
+fn fields(body: &Value) -> Result<PlanFields, ApiError> {
+    let obj = body.as_object().cloned().unwrap_or_default();
+    let mut bad = Fields::default();
+    let mut f = PlanFields::default();
+    let text = |bad: &mut Fields, name: &str, obj: &Map<String, Value>| match obj.get(name) {
+        None => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => bad.bad(name, "a string"),
+    };
+    f.slug = text(&mut bad, "slug", &obj);
+    f.name = text(&mut bad, "name", &obj);
+    f.description = text(&mut bad, "description", &obj);
+    f.kind = match obj.get("kind") {
+        None => None,
+        Some(v) => serde_json::from_value::<PlanKind>(v.clone())
+            .ok()
+            .or_else(|| bad.bad("kind", "recurring, flat_30d or key_tier")),
+    };
+    for (name, slot) in [("price_monthly", &mut f.price_monthly), ("price_yearly", &mut f.price_yearly)] {
+        *slot = match obj.get(name) {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(v) => v.as_i64().map(|c| Some(Some(c))).unwrap_or_else(|| bad.bad(name, "integer cents or null")),
+        };
+    }
+    f.credits_included = match obj.get("credits_included") {
+        None => None,
+        Some(v) => v.as_i64().or_else(|| bad.bad("credits_included", "an integer")),
+    };
+    f.features = match obj.get("features") {
+        None => None,
+        Some(v) => serde_json::from_value(v.clone()).ok().or_else(|| bad.bad("features", "an array of strings")),
+    };
+    f.limits = match obj.get("limits") {
+        None => None,
+        Some(v) => serde_json::from_value::<Vec<LimitEntry>>(v.clone())
+            .ok()
+            .or_else(|| bad.bad("limits", "an array of {key, label, unit?, value}")),
+    };
+    f.is_active = match obj.get("is_active") {
+        None => None,
+        Some(v) => v.as_bool().or_else(|| bad.bad("is_active", "a boolean")),
+    };
+    f.sort_order = match obj.get("sort_order") {
+        None => None,
+        Some(v) => v.as_i64().and_then(|o| i32::try_from(o).ok()).or_else(|| bad.bad("sort_order", "an integer")),
+    };
+    for (name, rule) in billing::plan_admin::problems(&f) {
+        bad.bad::<()>(name, rule);
+    }
+    bad.finish()?;
+    Ok(f)
+}
+
+/// Every plan, active or not.
+#[utoipa::path(get, path = "/admin/billing/plans", security(("bearer" = [])), responses((status = 200), (status = 403)))]
+pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
+    principal.require(Scope::Admin)?;
+    let plans = billing::plan_admin::list(&state.db).await?;
+    let mut out = Vec::with_capacity(plans.len());
+    for p in &plans {
+        out.push(plan_json(&state, p).await?);
+    }
+    Ok(ok(out).into_response())
+}
+
+/// Create a plan: `slug` and `name` required; `kind` defaults to recurring.
+#[utoipa::path(post, path = "/admin/billing/plans", security(("bearer" = [])), responses((status = 201), (status = 400), (status = 403), (status = 409)))]
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Admin)?;
+    let f = fields(&body)?;
+    let mut missing = Fields::default();
+    if f.slug.is_none() {
+        missing.bad::<()>("slug", "required");
+    }
+    if f.name.is_none() {
+        missing.bad::<()>("name", "required");
+    }
+    missing.finish()?;
+    let plan = billing::plan_admin::create(&state.db, f).await?;
+    Ok((StatusCode::CREATED, ok(plan_json(&state, &plan).await?)).into_response())
+}
+
+/// Change a plan (by id or slug): any field but `slug` and `kind`. A new price is a new
+/// Stripe Price at the next checkout; running subscriptions keep theirs.
+#[utoipa::path(put, path = "/admin/billing/plans/{id}", security(("bearer" = [])), responses((status = 200), (status = 400), (status = 403), (status = 404)))]
+pub async fn update(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Admin)?;
+    let f = fields(&body)?;
+    let plan = billing::plan_admin::update(&state.db, &id, f).await?;
+    Ok(ok(plan_json(&state, &plan).await?).into_response())
+}

@@ -1,0 +1,97 @@
+//! Entitlements (002): what a team's plan allows — the plan of its live recurring
+//! subscription, or Starter without one — and this month's usage against each limit.
+//!
+//! Usage is what the gateway reported through `POST /api/v1/usage` under a metric named
+//! like the limit (`concurrent_tasks`, `storage_mb`, …), summed over every key of the
+//! account for the current UTC month — the same counters metering keeps.
+
+use crate::error::DomainError;
+use crate::usage::{next_period_start, period_of};
+use chrono::{DateTime, Utc};
+use entities::plans;
+use sea_orm::ConnectionTrait;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// The plan every team has without a paid subscription.
+pub const DEFAULT_PLAN: &str = "starter";
+
+/// One limit of the plan in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entitlement {
+    pub resource: String,
+    pub label: String,
+    pub unit: String,
+    /// `None`: unlimited. `Some(0)`: the feature is not part of the plan.
+    pub limit: Option<i64>,
+    /// This month's usage, when asked for.
+    pub used: Option<i64>,
+}
+
+impl Entitlement {
+    /// What is left before the cap; `None` when unlimited or not measured.
+    pub fn remaining(&self) -> Option<i64> {
+        Some(self.limit?.saturating_sub(self.used?).max(0))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Entitlements {
+    pub plan: plans::Model,
+    /// `YYYY-MM`, UTC.
+    pub period: String,
+    pub resets_at: DateTime<Utc>,
+    pub rows: Vec<Entitlement>,
+}
+
+/// The plan whose limits apply to the account now.
+pub async fn plan_in_force<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<plans::Model, DomainError> {
+    if let Some(sub) = crate::stripe::subscription::current_recurring(db, account_id).await?
+        && let Some(plan) = <plans::Entity as sea_orm::EntityTrait>::find_by_id(sub.plan_id).one(db).await?
+    {
+        return Ok(plan);
+    }
+    crate::catalog::plan_by_slug(db, DEFAULT_PLAN).await?.ok_or(DomainError::NotFound("plan"))
+}
+
+/// The account's entitlements; with `with_usage`, this month's usage beside each.
+pub async fn for_account<C: ConnectionTrait>(
+    db: &C,
+    account_id: Uuid,
+    with_usage: bool,
+    now: DateTime<Utc>,
+) -> Result<Entitlements, DomainError> {
+    let plan = plan_in_force(db, account_id).await?;
+    let period = period_of(now);
+    let totals: HashMap<String, i64> =
+        if with_usage { crate::usage::account_totals(db, account_id, &period).await? } else { HashMap::new() };
+    let rows = crate::catalog::limits(db, plan.id)
+        .await?
+        .into_iter()
+        .map(|l| Entitlement {
+            used: with_usage.then(|| totals.get(&l.key).copied().unwrap_or(0)),
+            resource: l.key,
+            label: l.label,
+            unit: l.unit,
+            limit: l.value,
+        })
+        .collect();
+    Ok(Entitlements { plan, period, resets_at: next_period_start(now), rows })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(limit: Option<i64>, used: Option<i64>) -> Entitlement {
+        Entitlement { resource: "triggers".into(), label: "triggers".into(), unit: String::new(), limit, used }
+    }
+
+    #[test]
+    fn remaining_is_never_negative_and_unknown_when_unlimited() {
+        assert_eq!(row(Some(10), Some(3)).remaining(), Some(7));
+        assert_eq!(row(Some(10), Some(12)).remaining(), Some(0));
+        assert_eq!(row(None, Some(12)).remaining(), None);
+        assert_eq!(row(Some(10), None).remaining(), None);
+    }
+}
