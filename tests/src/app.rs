@@ -45,6 +45,8 @@ pub struct TestApp {
     pub db_proxy: Option<Proxy>,
     pub redis_proxy: Option<Proxy>,
     api: Child,
+    /// Further api processes sharing the database and Redis (see [`TestApp::start_api`]).
+    more_apis: Vec<Child>,
     pub workers: Vec<Child>,
     env: Vec<(String, String)>,
 }
@@ -99,6 +101,7 @@ impl TestApp {
             db_proxy,
             redis_proxy,
             api,
+            more_apis: Vec::new(),
             workers: Vec::new(),
             env,
         };
@@ -111,16 +114,21 @@ impl TestApp {
 
     async fn wait_healthy(&mut self) {
         let url = format!("{}/health", self.base_url);
-        for _ in 0..300 {
-            if let Ok(Some(status)) = self.api.try_wait() {
-                panic!("api exited at start: {status}");
-            }
-            if self.http.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("api did not become healthy");
+        wait_healthy(&self.http, &mut self.api, &url).await;
+    }
+
+    /// Starts another api process on its own port, sharing the database, Redis and its key
+    /// prefix with the first; returns its base URL.
+    pub async fn start_api(&mut self) -> String {
+        let port = free_port();
+        let mut env = self.env.clone();
+        env.retain(|(k, _)| k != "BIND_ADDR");
+        env.push(("BIND_ADDR".into(), format!("127.0.0.1:{port}")));
+        let mut api = spawn_bin("api", &env);
+        let base = format!("http://127.0.0.1:{port}");
+        wait_healthy(&self.http, &mut api, &format!("{base}/health")).await;
+        self.more_apis.push(api);
+        base
     }
 
     /// Starts another worker process; `extra` overrides the environment. Returns its index.
@@ -317,6 +325,19 @@ impl TestApp {
     }
 }
 
+async fn wait_healthy(http: &reqwest::Client, api: &mut Child, url: &str) {
+    for _ in 0..300 {
+        if let Ok(Some(status)) = api.try_wait() {
+            panic!("api exited at start: {status}");
+        }
+        if http.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("api did not become healthy");
+}
+
 fn spawn_bin(name: &str, env: &[(String, String)]) -> Child {
     let path = crate::bin_dir().join(name);
     assert!(path.exists(), "{} is missing: build the binaries first (cargo build --workspace --bins)", path.display());
@@ -333,6 +354,9 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         // Stop the processes before the database is dropped under them.
         let _ = self.api.start_kill();
+        for a in &mut self.more_apis {
+            let _ = a.start_kill();
+        }
         for w in &mut self.workers {
             let _ = w.start_kill();
         }

@@ -8,6 +8,8 @@ use std::time::Duration;
 use tollgate_tests::{TestApp, TestOptions, eventually};
 use uuid::Uuid;
 
+const SERVICE: &str = "gateway-service-token-0123456789";
+
 async fn subscription(app: &TestApp, account: Uuid, ends_in: Days) -> Uuid {
     let plan = billing::catalog::plan_by_slug(&app.db.conn, "pro").await.expect("q").expect("pro");
     let id = Uuid::now_v7();
@@ -34,7 +36,8 @@ async fn subscription(app: &TestApp, account: Uuid, ends_in: Days) -> Uuid {
     id
 }
 
-async fn key(app: &TestApp, account: Uuid, kind: ApiKeyKind, subscription: Option<Uuid>) -> Uuid {
+/// A key row; returns its id and the key itself.
+async fn key(app: &TestApp, account: Uuid, kind: ApiKeyKind, subscription: Option<Uuid>) -> (Uuid, String) {
     let id = Uuid::now_v7();
     let secret = billing::accounts::generate_key("tg_");
     entities::api_keys::Entity::insert(entities::api_keys::ActiveModel {
@@ -57,7 +60,7 @@ async fn key(app: &TestApp, account: Uuid, kind: ApiKeyKind, subscription: Optio
     .exec_without_returning(&app.db.conn)
     .await
     .expect("key");
-    id
+    (id, secret)
 }
 
 async fn key_status(app: &TestApp, id: Uuid) -> KeyStatus {
@@ -66,17 +69,22 @@ async fn key_status(app: &TestApp, id: Uuid) -> KeyStatus {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expiry_with_three_workers_has_one_effect() {
-    let mut app =
-        TestApp::with(TestOptions { env: vec![("EXPIRY_INTERVAL_MS".into(), "300".into())], ..Default::default() })
-            .await;
+    let mut app = TestApp::with(TestOptions {
+        env: vec![("EXPIRY_INTERVAL_MS".into(), "300".into()), ("SERVICE_TOKEN".into(), SERVICE.into())],
+        ..Default::default()
+    })
+    .await;
     app.start_worker(&[]).await;
     app.start_worker(&[]).await;
     let account = billing::accounts::ensure(&app.db.conn, "expiring").await.expect("account").id;
     let lapsed = subscription(&app, account, -Days::minutes(5)).await;
     let live = subscription(&app, account, Days::days(10)).await;
-    let lapsed_key = key(&app, account, ApiKeyKind::Subscription, Some(lapsed)).await;
-    let live_key = key(&app, account, ApiKeyKind::Subscription, Some(live)).await;
-    let credit_key = key(&app, account, ApiKeyKind::Credit, None).await;
+    let (lapsed_key, lapsed_secret) = key(&app, account, ApiKeyKind::Subscription, Some(lapsed)).await;
+    let (live_key, _) = key(&app, account, ApiKeyKind::Subscription, Some(live)).await;
+    let (credit_key, credit_secret) = key(&app, account, ApiKeyKind::Credit, None).await;
+    // Credits for the credit key to draw on: today's check-in.
+    let writer = app.jwt("expiring", "billing:write");
+    assert_eq!(app.post("/checkin", &writer, &serde_json::json!({})).await.0, 200);
 
     eventually(Duration::from_secs(20), "the lapsed subscription to expire", || async {
         let s = entities::subscriptions::Entity::find_by_id(lapsed).one(&app.db.conn).await.ok()??;
@@ -111,6 +119,14 @@ async fn expiry_with_three_workers_has_one_effect() {
         ticks.iter().map(|j| (j.attempts, j.status)).collect::<Vec<_>>()
     );
     assert!(ticks.iter().filter(|j| j.status == entities::JobStatus::Done).count() >= 3);
+    // The gateway's view: the lapsed subscription's key is refused, the credit key verifies.
+    let verify = |secret: String| {
+        let app = &app;
+        async move { app.post("/api/v1/keys/verify", SERVICE, &serde_json::json!({"key": secret})).await.1 }
+    };
+    assert_eq!(verify(lapsed_secret).await["reason"], serde_json::json!("revoked"));
+    let credit = verify(credit_secret).await;
+    assert_eq!(credit["valid"], serde_json::json!(true), "credit keys still verify: {credit}");
     let token = app.jwt("expiring", "billing:read");
     let (_, status) = app.get("/api/billing/status", &token).await;
     assert_eq!(status["data"]["status"], serde_json::json!("active"), "the live subscription remains");

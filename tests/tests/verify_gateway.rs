@@ -1,0 +1,153 @@
+//! Key verification seen from the gateway: the rate limit holds across two api processes
+//! sharing Redis, and a pool key works inside its reserved block only.
+
+use chrono::{Timelike, Utc};
+use sea_orm::{ActiveValue::Set, EntityTrait};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tollgate_tests::{TestApp, TestOptions};
+use uuid::Uuid;
+
+const SERVICE: &str = "gateway-service-token-0123456789";
+
+async fn app() -> TestApp {
+    TestApp::with(TestOptions {
+        worker: false,
+        env: vec![("SERVICE_TOKEN".into(), SERVICE.into())],
+        ..TestOptions::default()
+    })
+    .await
+}
+
+async fn new_key(
+    app: &TestApp,
+    subject: &str,
+    kind: entities::ApiKeyKind,
+    tier: Option<entities::KeyTier>,
+    pledge: Option<Uuid>,
+) -> String {
+    let account = billing::accounts::ensure(&app.db.conn, subject).await.expect("account");
+    let new = billing::api_keys::NewKey {
+        account_id: account.id,
+        kind,
+        name: "gateway".into(),
+        tier,
+        subscription_id: None,
+        pledge_id: pledge,
+        organization_name: None,
+        contact_email: None,
+    };
+    billing::api_keys::create(&app.db.conn, new).await.expect("key").1
+}
+
+async fn verify_at(http: &reqwest::Client, base: &str, key: &str) -> Value {
+    let res = http
+        .post(format!("{base}/api/v1/keys/verify"))
+        .bearer_auth(SERVICE)
+        .json(&json!({"key": key, "cost": 0}))
+        .send()
+        .await
+        .expect("verify");
+    assert_eq!(res.status(), 200);
+    res.json().await.expect("json")
+}
+
+/// Starter: 100 requests per second. Six callers on each of two api processes press one
+/// key for 5 s; together they are admitted 500 ± 10 %, not 100 per second per process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_limit_holds_across_two_api_processes() {
+    let mut app = app().await;
+    let second = app.start_api().await;
+    let key = new_key(&app, "two-apis", entities::ApiKeyKind::Tier, Some(entities::KeyTier::Starter), None).await;
+    let bases = [app.base_url.clone(), second];
+    let admitted: [Arc<AtomicUsize>; 2] = [Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0))];
+    let sent = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut callers = Vec::new();
+    for (i, base) in bases.iter().enumerate() {
+        for _ in 0..6 {
+            let (http, base, key, admitted, sent) =
+                (app.http.clone(), base.clone(), key.clone(), admitted[i].clone(), sent.clone());
+            callers.push(tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    let v = verify_at(&http, &base, &key).await;
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    match v["reason"].as_str() {
+                        None => {
+                            admitted.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Some(r) => assert_eq!(r, "rate_limited", "{v}"),
+                    }
+                }
+            }));
+        }
+    }
+    for c in callers {
+        c.await.expect("caller");
+    }
+    let (a, b) = (admitted[0].load(Ordering::Relaxed), admitted[1].load(Ordering::Relaxed));
+    let sent = sent.load(Ordering::Relaxed);
+    println!("two api processes, 5 s at Starter's 100/s: admitted {a} + {b} = {} of {sent} sent", a + b);
+    assert!(sent > 1_000, "the load must exceed the limit for the test to mean anything: {sent}");
+    assert!(a > 0 && b > 0, "both processes admit: {a}, {b}");
+    assert!((450..=550).contains(&(a + b)), "500 ± 10 % admitted in 5 s, got {}", a + b);
+}
+
+/// A pool key is valid inside its reserved UTC block, without limits, and refused outside
+/// it with 403 `feature_not_available` naming the block to add. (The exact edges —
+/// 07:59:59.999 in, 08:00:00 out — are unit tests of `verify::in_blocks`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_key_works_inside_its_block_only() {
+    // Keep clear of a block edge while the test runs.
+    let now = Utc::now();
+    if now.hour() % 8 == 7 && now.minute() == 59 && now.second() >= 50 {
+        tokio::time::sleep(Duration::from_secs(15)).await;
+    }
+    let app = app().await;
+    let blocks = billing::pools::BLOCKS;
+    let hour = Utc::now().hour();
+    let current = blocks.iter().position(|(_, s, e)| (*s..*e).contains(&hour)).expect("a block holds every hour");
+    let next = (current + 1) % blocks.len();
+    let pool = billing::pools::find(&app.db.conn, "kimi26").await.expect("q").expect("pool");
+    let account = billing::accounts::ensure(&app.db.conn, "pool-gw").await.expect("account").id;
+    let mut keys = Vec::new();
+    for block in [current, next] {
+        let p = billing::pools::create_pledge(
+            &app.db.conn,
+            &pool,
+            account,
+            &[blocks[block].0.to_owned()],
+            1,
+            entities::BillingInterval::Month,
+        )
+        .await
+        .expect("pledge");
+        entities::pool_pledges::Entity::update(entities::pool_pledges::ActiveModel {
+            id: Set(p.id),
+            status: Set(entities::PledgeStatus::Active),
+            current_period_end: Set(Some(Utc::now() + chrono::Duration::days(20))),
+            ..Default::default()
+        })
+        .exec(&app.db.conn)
+        .await
+        .expect("paid");
+        keys.push(new_key(&app, "pool-gw", entities::ApiKeyKind::Pool, None, Some(p.id)).await);
+    }
+
+    // Inside: valid, and no rate limit — 300 at once all pass.
+    let inside = futures::future::join_all((0..300).map(|_| verify_at(&app.http, &app.base_url, &keys[0]))).await;
+    assert!(
+        inside.iter().all(|v| v["valid"] == json!(true)),
+        "{:?}",
+        inside.iter().find(|v| v["valid"] != json!(true))
+    );
+    assert_eq!(inside[0]["kind"], json!("pool"));
+
+    let outside = verify_at(&app.http, &app.base_url, &keys[1]).await;
+    assert_eq!((outside["valid"].clone(), outside["reason"].clone()), (json!(false), json!("outside_reserved_hours")));
+    let e = &outside["error"];
+    assert_eq!((e["status"].clone(), e["code"].clone()), (json!(403), json!("feature_not_available")), "{e}");
+    assert_eq!(e["metadata"]["recommended"]["add_block"], json!(blocks[current].0), "the block in force now: {e}");
+}
