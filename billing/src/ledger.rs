@@ -21,6 +21,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+pub mod batch;
+
 /// The system accounts, one of each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SystemAccount {

@@ -22,7 +22,7 @@ use entities::usage_events::{self, Column as EventCol, Entity as Events};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, QueryTrait, TransactionTrait};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -163,43 +163,74 @@ pub async fn meter_batch(db: &DatabaseConnection, batch_id: Uuid) -> Result<Mete
     }
     upsert_counters(&txn, &counters).await?;
 
-    // One debit per account and key, keyed by the batch: traceable to the batch's events
-    // (usage_events.batch_id) and never posted twice.
-    for ((account_id, key_id), (cost, n)) in costs {
-        let balance = ledger::customer_balance(&txn, account_id).await?.get();
-        let charge = Ord::min(cost, Ord::max(balance, 0));
-        metered.uncovered += cost - charge;
-        if charge > 0 {
-            let debit = ledger::customer_account(&txn, account_id).await?;
-            let credit = ledger::system_account(&txn, SystemAccount::Usage).await?;
-            let uncovered = cost - charge;
-            let mut description = format!("API usage: {n} events on key {key_id}");
-            if uncovered > 0 {
-                description.push_str(&format!(" ({uncovered} micro-USD not covered by credits)"));
-            }
-            ledger::post(
-                &txn,
-                TransferRequest {
-                    id: format!("usage:{batch_id}:{key_id}"),
-                    debit,
-                    credit,
-                    amount: Micros::new(charge),
-                    kind: TransferKind::Usage,
-                    account_id: Some(account_id),
-                    reference: batch_id.to_string(),
-                    description,
-                },
-            )
-            .await?;
-            metered.debited += charge;
-        } else {
-            // Nothing to take: the balance is already zero, so its credit keys stop.
-            crate::api_keys::sync_credit_keys(&txn, account_id).await?;
-        }
-    }
+    let (debited, uncovered) = debit(&txn, batch_id, &costs).await?;
+    metered.debited = debited;
+    metered.uncovered = uncovered;
     Batches::delete_by_id(batch_id).exec(&txn).await?;
     txn.commit().await?;
     Ok(metered)
+}
+
+/// One debit per account and key, keyed by the batch: traceable to the batch's events
+/// (`usage_events.batch_id`) and never posted twice. The balances are read under a lock and
+/// every debit posted in a fixed number of statements (`ledger::batch`). Usage that already
+/// happened is taken up to the balance; what the balance could not cover is noted on the
+/// debit. Returns what was debited and what was not covered, in micro-USD.
+async fn debit<C: ConnectionTrait>(
+    db: &C,
+    batch_id: Uuid,
+    costs: &BTreeMap<(Uuid, Uuid), (i64, usize)>,
+) -> Result<(i64, i64), DomainError> {
+    if costs.is_empty() {
+        return Ok((0, 0));
+    }
+    let mut owners: Vec<Uuid> = costs.keys().map(|(account, _)| *account).collect();
+    owners.dedup();
+    let mut balances: HashMap<Uuid, (Uuid, i64)> = ledger::batch::lock_customer_accounts(db, &owners)
+        .await?
+        .into_iter()
+        .filter_map(|a| a.account_id.map(|owner| (owner, (a.id, a.balance))))
+        .collect();
+    let usage = ledger::system_account(db, SystemAccount::Usage).await?;
+    let (mut transfers, mut uncovered, mut exhausted) = (Vec::new(), 0, Vec::new());
+    for ((account_id, key_id), (cost, n)) in costs {
+        let Some((ledger_id, balance)) = balances.get_mut(account_id) else {
+            // Never credited: nothing to take.
+            uncovered += cost;
+            exhausted.push(*account_id);
+            continue;
+        };
+        let charge = Ord::min(*cost, Ord::max(*balance, 0));
+        *balance -= charge;
+        let short = cost - charge;
+        uncovered += short;
+        if charge == 0 {
+            exhausted.push(*account_id);
+            continue;
+        }
+        let mut description = format!("API usage: {n} events on key {key_id}");
+        if short > 0 {
+            description.push_str(&format!(" ({short} micro-USD not covered by credits)"));
+        }
+        transfers.push(TransferRequest {
+            id: format!("usage:{batch_id}:{key_id}"),
+            debit: *ledger_id,
+            credit: usage,
+            amount: Micros::new(charge),
+            kind: TransferKind::Usage,
+            account_id: Some(*account_id),
+            reference: batch_id.to_string(),
+            description,
+        });
+    }
+    let posted = ledger::batch::post_many(db, &transfers).await?;
+    let debited = transfers.iter().filter(|t| posted.contains(&t.id)).map(|t| t.amount.get()).sum();
+    // Nothing to take: the balance is already zero, so the account's credit keys stop.
+    exhausted.dedup();
+    for account_id in exhausted {
+        crate::api_keys::sync_credit_keys(db, account_id).await?;
+    }
+    Ok((debited, uncovered))
 }
 
 /// Inserts the batch's events, skipping ids the account already has; returns those new.

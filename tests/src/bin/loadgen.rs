@@ -3,7 +3,12 @@
 //! percentiles as one JSON line.
 //!
 //! usage: loadgen <url> [--connections 64] [--seconds 30] [--webhook SECRET]
+//!                      [--token T --verify KEYS_FILE | --token T --usage KEYS_FILE --batch N]
 //! With `--webhook`, every request is a new signed Stripe event (a unique id each).
+//! With `--verify`, every request verifies the next key of the file (the gateway's call).
+//! With `--usage`, every request is a batch of N usage events with unique ids over the
+//! keys of the file, 1 unit and 1 micro-USD each. `accepted` counts the events the api
+//! accepted (usage) or the answers that said valid (verify).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -18,18 +23,65 @@ struct Args {
     connections: usize,
     seconds: u64,
     webhook_secret: Option<String>,
+    token: Option<String>,
+    verify_keys: Option<String>,
+    usage_keys: Option<String>,
+    batch: usize,
+}
+
+/// What each request carries.
+#[derive(Clone)]
+enum Mode {
+    Get,
+    Webhook(String),
+    Verify(Arc<Vec<String>>),
+    Usage(Arc<Vec<String>>, usize),
+}
+
+fn read_keys(path: &str) -> Result<Arc<Vec<String>>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let keys: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+    if keys.is_empty() {
+        return Err(format!("{path}: no keys"));
+    }
+    Ok(Arc::new(keys))
+}
+
+fn usage_body(keys: &[String], batch: usize, n: u64, run: &str) -> Vec<u8> {
+    let now = chrono::Utc::now().to_rfc3339();
+    let events: Vec<serde_json::Value> = (0..batch)
+        .map(|j| {
+            let i = n as usize * batch + j;
+            serde_json::json!({"id": format!("{run}-{n}-{j}"), "key": keys[i % keys.len()], "metric": "tokens",
+                               "quantity": 1, "cost": 1, "timestamp": now})
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({"events": events})).unwrap_or_default()
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let url = it.next().ok_or("usage: loadgen <url> [--connections N] [--seconds S] [--webhook SECRET]")?;
-    let mut args = Args { url, connections: 64, seconds: 30, webhook_secret: None };
+    let mut args = Args {
+        url,
+        connections: 64,
+        seconds: 30,
+        webhook_secret: None,
+        token: None,
+        verify_keys: None,
+        usage_keys: None,
+        batch: 1000,
+    };
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--connections" => args.connections = value.parse().map_err(|_| "bad --connections")?,
             "--seconds" => args.seconds = value.parse().map_err(|_| "bad --seconds")?,
             "--webhook" => args.webhook_secret = Some(value),
+            "--token" => args.token = Some(value),
+            "--verify" => args.verify_keys = Some(value),
+            "--usage" => args.usage_keys = Some(value),
+            "--batch" => args.batch = value.parse().map_err(|_| "bad --batch")?,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -56,21 +108,36 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client: Client<_, Full<Bytes>> =
         Client::builder(TokioExecutor::new()).pool_max_idle_per_host(args.connections).build_http();
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let mode = match (&args.webhook_secret, &args.verify_keys, &args.usage_keys) {
+        (Some(secret), None, None) => Mode::Webhook(secret.clone()),
+        (None, Some(path), None) => Mode::Verify(read_keys(path)?),
+        (None, None, Some(path)) => Mode::Usage(read_keys(path)?, args.batch.max(1)),
+        (None, None, None) => Mode::Get,
+        _ => return Err("one of --webhook, --verify, --usage".into()),
+    };
+    let token = args.token.clone().unwrap_or_default();
     let counter = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
+    let accepted = Arc::new(AtomicU64::new(0));
     let run = uuid::Uuid::new_v4().simple().to_string();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.connections {
         let (client, counter, errors, run) = (client.clone(), counter.clone(), errors.clone(), run.clone());
+        let (mode, token, accepted) = (mode.clone(), token.clone(), accepted.clone());
         let url: hyper::Uri = args.url.parse()?;
-        let secret = args.webhook_secret.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(100_000);
             while Instant::now() < deadline {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
-                let req = match &secret {
-                    Some(secret) => {
+                let post = |body: Vec<u8>| {
+                    hyper::Request::post(url.clone())
+                        .header("content-type", "application/json")
+                        .header("authorization", format!("Bearer {token}"))
+                        .body(Full::new(Bytes::from(body)))
+                };
+                let req = match &mode {
+                    Mode::Webhook(secret) => {
                         let body = webhook_body(n, &run);
                         let sig = billing::stripe::signature::header(secret, chrono::Utc::now().timestamp(), &body);
                         hyper::Request::post(url.clone())
@@ -78,14 +145,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                             .header("stripe-signature", sig)
                             .body(Full::new(Bytes::from(body)))
                     }
-                    None => hyper::Request::get(url.clone()).body(Full::new(Bytes::new())),
+                    Mode::Verify(keys) => {
+                        let key = &keys[n as usize % keys.len()];
+                        post(serde_json::to_vec(&serde_json::json!({"key": key})).unwrap_or_default())
+                    }
+                    Mode::Usage(keys, batch) => post(usage_body(keys, *batch, n, &run)),
+                    Mode::Get => hyper::Request::get(url.clone()).body(Full::new(Bytes::new())),
                 };
                 let Ok(req) = req else { continue };
                 let t = Instant::now();
                 match client.request(req).await {
                     Ok(res) => {
                         let ok = res.status().is_success();
-                        let _ = res.into_body().collect().await;
+                        let body = res.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        // Usage: the events accepted; verify: the keys answered valid.
+                        let n = match &mode {
+                            Mode::Usage(..) if ok => serde_json::from_slice::<serde_json::Value>(&body)
+                                .ok()
+                                .and_then(|v| v["accepted"].as_u64())
+                                .unwrap_or(0),
+                            Mode::Verify(_) if ok => u64::from(body.windows(12).any(|w| w == b"\"valid\":true")),
+                            _ => 0,
+                        };
+                        accepted.fetch_add(n, Ordering::Relaxed);
                         if ok {
                             latencies.push(t.elapsed().as_micros() as u64);
                         } else {
@@ -122,6 +204,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "p50_ms": pct(0.50),
             "p99_ms": pct(0.99),
             "max_ms": pct(1.0),
+            "accepted": accepted.load(Ordering::Relaxed),
+            "accepted_per_s": (accepted.load(Ordering::Relaxed) as f64 / elapsed).round(),
         })
     );
     Ok(())
