@@ -186,3 +186,46 @@ async fn events_count_in_their_own_month_across_the_rollover() {
     let nov = billing::usage::account_total(&app.db.conn, account.id, "queries", "2026-11").await.expect("nov");
     assert_eq!((oct, nov), (1, 2));
 }
+
+/// The quick start's SQLite meters the same way: one debit per key, the counters, and a
+/// retried batch counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metering_on_sqlite_debits_once() {
+    let app = TestApp::with(TestOptions {
+        backend: tollgate_tests::Backend::Sqlite,
+        env: vec![("SERVICE_TOKEN".into(), SERVICE.into())],
+        ..TestOptions::default()
+    })
+    .await;
+    let user = app.jwt("lite-user", "billing:write");
+    assert_eq!(app.post("/checkin", &user, &json!({})).await.0, 200, "10 credits = 100,000 micro-USD");
+    let key = tier_key(&app, "lite-user", entities::KeyTier::Free).await;
+    let now = chrono::Utc::now().to_rfc3339();
+    let events: Vec<Value> = (0..5)
+        .map(|i| json!({"id": format!("lite-{i}"), "key": key, "metric": "tokens", "quantity": 2, "cost": 30_000, "timestamp": now}))
+        .collect();
+    send(&app, &json!(events)).await;
+    send(&app, &json!(events)).await;
+    app.wait_drained(Duration::from_secs(20)).await;
+    let account = billing::accounts::ensure(&app.db.conn, "lite-user").await.expect("account");
+    assert_eq!(
+        app.balance(account.id).await.get(),
+        0,
+        "150,000 asked, 100,000 there: all of it taken, never below zero"
+    );
+    let (_, history) = app.get("/credits/transactions", &user).await;
+    let usage: Vec<&Value> =
+        history["data"].as_array().expect("data").iter().filter(|t| t["type"] == json!("ai_usage")).collect();
+    assert_eq!(usage.len(), 1, "one debit for the key: {history}");
+    assert_eq!(usage[0]["amount"], json!(-10));
+    let total = billing::usage::account_total(
+        &app.db.conn,
+        account.id,
+        "tokens",
+        &billing::usage::period_of(chrono::Utc::now()),
+    )
+    .await
+    .expect("total");
+    assert_eq!(total, 10, "five events of 2, counted once");
+    app.assert_ledger_invariants().await;
+}
