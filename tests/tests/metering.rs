@@ -229,3 +229,69 @@ async fn metering_on_sqlite_debits_once() {
     assert_eq!(total, 10, "five events of 2, counted once");
     app.assert_ledger_invariants().await;
 }
+
+/// A backlog of batches, overlapping ids between neighbours, metered by two workers that
+/// each take several batches per transaction: every event counts once, the counters and the
+/// ledger agree with the events sent, and every batch was metered exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_is_metered_in_merged_transactions_exactly_once() {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let mut app = TestApp::with(TestOptions {
+        worker: false,
+        env: vec![("SERVICE_TOKEN".into(), SERVICE.into())],
+        ..TestOptions::default()
+    })
+    .await;
+    let mut keys = Vec::new();
+    for user in ["merge-a", "merge-b", "merge-c"] {
+        assert_eq!(app.post("/checkin", &app.jwt(user, "billing:write"), &json!({})).await.0, 200);
+        keys.push(tier_key(&app, user, entities::KeyTier::Growth).await);
+        keys.push(tier_key(&app, user, entities::KeyTier::Growth).await);
+    }
+    let now = chrono::Utc::now().to_rfc3339();
+    let mut unique = std::collections::HashSet::new();
+    for b in 0..20 {
+        // 40 new events, and 10 of the previous batch's again.
+        let ids =
+            (0..40).map(|j| format!("b{b}-e{j}")).chain((0..10).filter(|_| b > 0).map(|j| format!("b{}-e{j}", b - 1)));
+        let events: Vec<Value> = ids
+            .map(|id| {
+                let n: usize = id.bytes().map(usize::from).sum();
+                let key = &keys[n % keys.len()];
+                unique.insert((key.clone(), id.clone()));
+                json!({"id": id, "key": key, "metric": "tokens", "quantity": 1, "cost": 100, "timestamp": now})
+            })
+            .collect();
+        send(&app, &json!(events)).await;
+    }
+    // An id is unique per account: the same id on two keys of one account counts once.
+    let per_account: std::collections::HashSet<(usize, String)> =
+        unique.iter().map(|(k, id)| (keys.iter().position(|x| x == k).unwrap_or(0) / 2, id.clone())).collect();
+    let expected = per_account.len() as i64;
+
+    app.start_worker(&[("QUEUE_USAGE_METERING_CONCURRENCY", "2")]).await;
+    app.start_worker(&[("QUEUE_USAGE_METERING_CONCURRENCY", "2")]).await;
+    app.wait_drained(Duration::from_secs(30)).await;
+
+    let db = &app.db.conn;
+    assert_eq!(entities::usage_batches::Entity::find().count(db).await.expect("batches"), 0, "every batch metered");
+    assert_eq!(entities::usage_events::Entity::find().count(db).await.expect("events") as i64, expected);
+    let counters = entities::usage_counters::Entity::find().all(db).await.expect("counters");
+    assert_eq!(counters.iter().map(|c| c.quantity).sum::<i64>(), expected, "counters agree with the events");
+    let debits = entities::ledger_transfers::Entity::find()
+        .filter(entities::ledger_transfers::Column::Kind.eq(entities::TransferKind::Usage))
+        .all(db)
+        .await
+        .expect("debits");
+    assert_eq!(debits.iter().map(|t| t.amount).sum::<i64>(), expected * 100, "the ledger agrees with the events");
+    let jobs = entities::jobs::Entity::find()
+        .filter(entities::jobs::Column::Queue.eq(entities::JobQueue::UsageMetering))
+        .all(db)
+        .await
+        .expect("jobs");
+    let merged: Vec<u64> = jobs.iter().filter_map(|j| j.result.as_ref()?["batches"].as_u64()).collect();
+    assert_eq!(merged.iter().sum::<u64>(), 20, "each batch metered once: {merged:?}");
+    assert!(merged.iter().any(|n| *n > 1), "a backlog is metered several batches at a time: {merged:?}");
+    assert!(app.dead_jobs().await.is_empty());
+    app.assert_ledger_invariants().await;
+}
