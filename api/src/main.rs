@@ -1,3 +1,8 @@
+// mimalloc: glibc's malloc serialises threads on its arena locks under load (seen in
+// profiles of the verify benchmark); mimalloc keeps per-thread heaps.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let settings = match billing::startup::init() {
