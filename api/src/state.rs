@@ -13,15 +13,26 @@ use uuid::Uuid;
 /// A push slower than this is abandoned to the relay rather than delaying the response.
 const PUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// Cloned for every request (axum's `State`), so one `Arc` rather than a clone of each
+/// part (the limiter's script alone is two strings).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub db: DatabaseConnection,
     pub settings: Arc<Settings>,
     pub dispatcher: Dispatcher,
     pub inbox: crate::ingest::Inbox,
     pub limiter: billing::verify::Limiter,
     pub keys: crate::key_cache::KeyCache,
-    backends: Arc<HashMap<JobQueue, Mutex<QueueBackend>>>,
+    backends: HashMap<JobQueue, Mutex<QueueBackend>>,
 }
 
 impl AppState {
@@ -43,7 +54,7 @@ impl AppState {
         let keys = crate::key_cache::KeyCache::new(settings.key_cache_ttl);
         let dispatcher = Dispatcher::new(conn, settings.redis_prefix.clone());
         let inbox = crate::ingest::Inbox::start(db.clone(), dispatcher.clone(), settings.clone());
-        Ok(AppState { db, settings, dispatcher, inbox, limiter, keys, backends: Arc::new(backends) })
+        Ok(AppState(Arc::new(Shared { db, settings, dispatcher, inbox, limiter, keys, backends })))
     }
 
     /// Pushes a committed job to its queue through apalis. A failed push is only logged:
