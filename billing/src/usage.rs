@@ -20,6 +20,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 mod meter;
+mod stored;
 pub use meter::{MERGE, Metered, meter_batch};
 
 /// Longest event id and metric name accepted.
@@ -101,7 +102,7 @@ pub async fn record_batch(
     push_grace: Duration,
 ) -> Result<(Uuid, Uuid), DomainError> {
     let batch_id = Uuid::now_v7();
-    let json = serde_json::to_string(events).map_err(|e| DomainError::Internal(e.to_string()))?;
+    let json = stored::encode(events).map_err(|e| DomainError::Internal(e.to_string()))?;
     let txn = db.begin().await?;
     Batches::insert(usage_batches::ActiveModel {
         id: Set(batch_id),

@@ -67,8 +67,8 @@ pub async fn meter_batch(db: &DatabaseConnection, batch_id: Uuid) -> Result<Mete
     }
     let mut events: Vec<(Uuid, UsageEvent)> = Vec::new();
     for b in &batches {
-        let parsed: Vec<UsageEvent> =
-            serde_json::from_str(&b.events).map_err(|e| DomainError::Internal(format!("batch {}: {e}", b.id)))?;
+        let parsed =
+            super::stored::decode(&b.events).map_err(|e| DomainError::Internal(format!("batch {}: {e}", b.id)))?;
         events.extend(parsed.into_iter().map(|e| (b.id, e)));
     }
     let total = events.len();
