@@ -19,12 +19,7 @@ cargo build --release --workspace --bins -q
 cleanup() { kill "${HELLO:-}" "${API:-}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-echo "# axum hello world"
-./target/release/hello 127.0.0.1:18099 & HELLO=$!
-sleep 0.5
-HELLO_OUT=$(./target/release/loadgen http://127.0.0.1:18099/ --connections "$CONNECTIONS" --seconds "$SECONDS_RUN")
-echo "$HELLO_OUT"
-kill $HELLO; wait $HELLO 2>/dev/null || true
+source scripts/bench/hello.sh
 
 echo "# pgbench: ledger transaction (insert transfer + two balance updates)"
 psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null

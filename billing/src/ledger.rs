@@ -131,6 +131,23 @@ pub struct TransferRequest {
     pub description: String,
 }
 
+impl TransferRequest {
+    /// The transfer's row, stamped `now`.
+    fn row(&self, now: chrono::DateTime<Utc>) -> ledger_transfers::ActiveModel {
+        ledger_transfers::ActiveModel {
+            id: Set(self.id.clone()),
+            debit_account_id: Set(self.debit),
+            credit_account_id: Set(self.credit),
+            amount: Set(self.amount.get()),
+            kind: Set(self.kind),
+            account_id: Set(self.account_id),
+            reference: Set(self.reference.clone()),
+            description: Set(self.description.clone()),
+            created_at: Set(now),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Posted {
     New(ledger_transfers::Model),
@@ -158,20 +175,8 @@ pub async fn post<C: ConnectionTrait>(db: &C, req: TransferRequest) -> Result<Po
         return Err(DomainError::Invalid("a transfer needs two different accounts".into()));
     }
     let now = Utc::now();
-    let inserted = Transfers::insert(ledger_transfers::ActiveModel {
-        id: Set(req.id.clone()),
-        debit_account_id: Set(req.debit),
-        credit_account_id: Set(req.credit),
-        amount: Set(req.amount.get()),
-        kind: Set(req.kind),
-        account_id: Set(req.account_id),
-        reference: Set(req.reference.clone()),
-        description: Set(req.description.clone()),
-        created_at: Set(now),
-    })
-    .on_conflict_do_nothing_on([TrCol::Id])
-    .exec_without_returning(db)
-    .await?;
+    let inserted =
+        Transfers::insert(req.row(now)).on_conflict_do_nothing_on([TrCol::Id]).exec_without_returning(db).await?;
     if !matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
         let existing = Transfers::find_by_id(req.id.clone())
             .one(db)

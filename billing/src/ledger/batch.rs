@@ -9,11 +9,9 @@ use crate::error::DomainError;
 use chrono::Utc;
 use entities::LedgerAccountKind;
 use entities::ledger_accounts::{self, Column as AccCol, Entity as Accounts};
-use entities::ledger_transfers::{self, Column as TrCol, Entity as Transfers};
+use entities::ledger_transfers::{Column as TrCol, Entity as Transfers};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, OnConflict, Query};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
 use std::collections::{BTreeMap, HashSet};
 use uuid::Uuid;
 
@@ -46,18 +44,7 @@ pub async fn post_many<C: ConnectionTrait>(db: &C, reqs: &[TransferRequest]) -> 
     let now = Utc::now();
     let mut posted = HashSet::new();
     for chunk in reqs.chunks(CHUNK) {
-        let rows = chunk.iter().map(|r| ledger_transfers::ActiveModel {
-            id: Set(r.id.clone()),
-            debit_account_id: Set(r.debit),
-            credit_account_id: Set(r.credit),
-            amount: Set(r.amount.get()),
-            kind: Set(r.kind),
-            account_id: Set(r.account_id),
-            reference: Set(r.reference.clone()),
-            description: Set(r.description.clone()),
-            created_at: Set(now),
-        });
-        let mut stmt = Transfers::insert_many(rows)
+        let mut stmt = Transfers::insert_many(chunk.iter().map(|r| r.row(now)))
             .on_conflict(OnConflict::column(TrCol::Id).do_nothing().to_owned())
             .into_query();
         stmt.returning(Query::returning().column(TrCol::Id));
