@@ -76,14 +76,16 @@ pub async fn load<C: ConnectionTrait>(db: &C, text: &str) -> Result<usize, Domai
     let file: CatalogFile = serde_json::from_str(text).map_err(|e| DomainError::Invalid(format!("catalog: {e}")))?;
     let now = Utc::now();
     for (i, p) in file.plans.iter().enumerate() {
+        let (monthly, yearly) = (price(&p.price_monthly, &p.slug)?, price(&p.price_yearly, &p.slug)?);
+        let before = Plans::find().filter(Column::Slug.eq(&p.slug)).one(db).await?;
         let row = plans::ActiveModel {
             id: Set(Uuid::now_v7()),
             slug: Set(p.slug.clone()),
             name: Set(p.name.clone()),
             description: Set(p.description.clone()),
             kind: Set(p.kind),
-            price_monthly: Set(price(&p.price_monthly, &p.slug)?),
-            price_yearly: Set(price(&p.price_yearly, &p.slug)?),
+            price_monthly: Set(monthly),
+            price_yearly: Set(yearly),
             credits_per_period: Set(p.credits_per_period),
             stripe_price_monthly: Set(None),
             stripe_price_yearly: Set(None),
@@ -111,6 +113,22 @@ pub async fn load<C: ConnectionTrait>(db: &C, text: &str) -> Result<usize, Domai
             )
             .exec_without_returning(db)
             .await?;
+        // Stripe Prices are immutable: a changed price must not keep selling the old one.
+        // Forgetting the id makes the next checkout create a Price for the new amount.
+        if let Some(b) = &before {
+            for (changed, column) in [
+                (b.price_monthly != monthly, Column::StripePriceMonthly),
+                (b.price_yearly != yearly, Column::StripePriceYearly),
+            ] {
+                if changed {
+                    Plans::update_many()
+                        .col_expr(column, sea_orm::sea_query::Expr::value(Option::<String>::None))
+                        .filter(Column::Id.eq(b.id))
+                        .exec(db)
+                        .await?;
+                }
+            }
+        }
         let plan =
             Plans::find().filter(Column::Slug.eq(&p.slug)).one(db).await?.ok_or(DomainError::NotFound("plan"))?;
         load_limits(db, plan.id, &p.limits).await?;

@@ -235,3 +235,38 @@ async fn entitlements_follow_the_plan_in_force_with_usage() {
     let (status, err) = app.get("/entitlements", "not-a-token").await;
     assert_eq!((status, err["error"]["type"].clone()), (401, json!("unauthorized")), "002's envelope: {err}");
 }
+
+/// Re-running `migrate` with a catalog whose price changed forgets the Stripe Price (they
+/// are immutable), so checkouts sell the new price; an unchanged price keeps its Price.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_price_change_forgets_the_stripe_price() {
+    let db = tollgate_tests::db::TestDb::postgres().await;
+    let catalog = include_str!("../../catalog.json");
+    entities::plans::Entity::update_many()
+        .col_expr(entities::plans::Column::StripePriceMonthly, sea_orm::sea_query::Expr::value("price_old_m"))
+        .col_expr(entities::plans::Column::StripePriceYearly, sea_orm::sea_query::Expr::value("price_old_y"))
+        .filter(entities::plans::Column::Slug.eq("plan_pro"))
+        .exec(&db.conn)
+        .await
+        .expect("set price ids");
+    let pro = |conn: sea_orm::DatabaseConnection| async move {
+        billing::catalog::plan_by_slug(&conn, "plan_pro").await.expect("q").expect("pro")
+    };
+    billing::catalog::load(&db.conn, catalog).await.expect("same catalog");
+    let same = pro(db.conn.clone()).await;
+    assert_eq!(
+        (same.stripe_price_monthly.as_deref(), same.stripe_price_yearly.as_deref()),
+        (Some("price_old_m"), Some("price_old_y"))
+    );
+
+    let repriced = catalog.replacen(r#""priceMonthly": "20""#, r#""priceMonthly": "25""#, 1);
+    assert_ne!(repriced, catalog, "the catalog has plan_pro at 20 USD a month");
+    billing::catalog::load(&db.conn, &repriced).await.expect("new price");
+    let after = pro(db.conn.clone()).await;
+    assert_eq!(after.price_monthly, Some(25_000_000));
+    assert_eq!(
+        (after.stripe_price_monthly, after.stripe_price_yearly.as_deref()),
+        (None, Some("price_old_y")),
+        "only the changed price"
+    );
+}
