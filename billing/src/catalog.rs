@@ -95,40 +95,32 @@ pub async fn load<C: ConnectionTrait>(db: &C, text: &str) -> Result<usize, Domai
             created_at: Set(now),
             updated_at: Set(now),
         };
-        Plans::insert(row)
-            .on_conflict(
-                OnConflict::column(Column::Slug)
-                    .update_columns([
-                        Column::Name,
-                        Column::Description,
-                        Column::Kind,
-                        Column::PriceMonthly,
-                        Column::PriceYearly,
-                        Column::CreditsPerPeriod,
-                        Column::Features,
-                        Column::SortOrder,
-                        Column::UpdatedAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
+        let mut refreshed = vec![
+            Column::Name,
+            Column::Description,
+            Column::Kind,
+            Column::PriceMonthly,
+            Column::PriceYearly,
+            Column::CreditsPerPeriod,
+            Column::Features,
+            Column::SortOrder,
+            Column::UpdatedAt,
+        ];
         // Stripe Prices are immutable: a changed price must not keep selling the old one.
-        // Forgetting the id makes the next checkout create a Price for the new amount.
+        // The row's Stripe price id is null, so updating it too forgets the old Price and the
+        // next checkout creates one for the new amount.
         if let Some(b) = &before {
-            for (changed, column) in [
-                (b.price_monthly != monthly, Column::StripePriceMonthly),
-                (b.price_yearly != yearly, Column::StripePriceYearly),
-            ] {
-                if changed {
-                    Plans::update_many()
-                        .col_expr(column, sea_orm::sea_query::Expr::value(Option::<String>::None))
-                        .filter(Column::Id.eq(b.id))
-                        .exec(db)
-                        .await?;
-                }
+            if b.price_monthly != monthly {
+                refreshed.push(Column::StripePriceMonthly);
+            }
+            if b.price_yearly != yearly {
+                refreshed.push(Column::StripePriceYearly);
             }
         }
+        Plans::insert(row)
+            .on_conflict(OnConflict::column(Column::Slug).update_columns(refreshed).to_owned())
+            .exec_without_returning(db)
+            .await?;
         let plan =
             Plans::find().filter(Column::Slug.eq(&p.slug)).one(db).await?.ok_or(DomainError::NotFound("plan"))?;
         load_limits(db, plan.id, &p.limits).await?;

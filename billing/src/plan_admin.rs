@@ -98,14 +98,13 @@ pub async fn create(db: &DatabaseConnection, f: PlanFields) -> Result<plans::Mod
     let slug = f.slug.clone().ok_or_else(|| DomainError::Invalid("slug is required".into()))?;
     let name = f.name.clone().ok_or_else(|| DomainError::Invalid("name is required".into()))?;
     let txn = db.begin().await?;
-    if Plans::find().filter(Column::Slug.eq(&slug)).one(&txn).await?.is_some() {
-        return Err(DomainError::Conflict(format!("a plan with slug {slug} exists")));
-    }
     let now = Utc::now();
     let id = Uuid::now_v7();
-    Plans::insert(plans::ActiveModel {
+    // The unique slug decides, so two admins creating the same plan at once get one 201
+    // and one 409, never a 500.
+    let inserted = Plans::insert(plans::ActiveModel {
         id: Set(id),
-        slug: Set(slug),
+        slug: Set(slug.clone()),
         name: Set(name),
         description: Set(f.description.clone().unwrap_or_default()),
         kind: Set(f.kind.unwrap_or(PlanKind::Recurring)),
@@ -120,8 +119,12 @@ pub async fn create(db: &DatabaseConnection, f: PlanFields) -> Result<plans::Mod
         created_at: Set(now),
         updated_at: Set(now),
     })
+    .on_conflict_do_nothing_on([Column::Slug])
     .exec_without_returning(&txn)
     .await?;
+    if !matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
+        return Err(DomainError::Conflict(format!("a plan with slug {slug} exists")));
+    }
     if let Some(limits) = &f.limits {
         crate::catalog::load_limits(&txn, id, limits).await?;
     }

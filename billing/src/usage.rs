@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 mod meter;
 mod stored;
-pub use meter::{MERGE, Metered, meter_batch};
+pub use meter::{Metered, meter_batch};
 
 /// Longest event id and metric name accepted.
 pub const MAX_EVENT_ID: usize = 255;

@@ -50,7 +50,7 @@ async fn admins_create_and_edit_plans() {
         .post(
             "/admin/billing/plans",
             &admin,
-            &json!({"slug": "Not A Slug", "price_monthly": -5, "credits_included": "lots"}),
+            &json!({"slug": "Not A Slug", "name": "Bad", "price_monthly": -5, "credits_included": "lots"}),
         )
         .await;
     assert_eq!(status, 400, "{bad}");
@@ -58,6 +58,11 @@ async fn admins_create_and_edit_plans() {
     let mut named: Vec<&str> = details.keys().map(String::as_str).collect();
     named.sort_unstable();
     assert_eq!(named, ["credits_included", "price_monthly", "slug"], "every bad field named: {bad}");
+    let (status, bad) = app.post("/admin/billing/plans", &admin, &json!({"price_yearly": "ten"})).await;
+    let mut named: Vec<&str> =
+        bad["error"]["details"].as_object().expect("details").keys().map(String::as_str).collect();
+    named.sort_unstable();
+    assert_eq!((status, named), (400, vec!["name", "price_yearly", "slug"]), "missing and bad fields at once: {bad}");
 
     let new = json!({"slug": "plan_scale", "name": "Scale", "description": "For scale", "price_monthly": 4900,
                      "price_yearly": 49000, "credits_included": 3000, "features": ["More"],

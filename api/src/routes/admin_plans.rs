@@ -32,8 +32,9 @@ async fn plan_json(state: &AppState, p: &entities::plans::Model) -> Result<Value
     }))
 }
 
-/// Reads the plan fields of a request body, naming every field of the wrong type or range.
-fn fields(body: &Value) -> Result<PlanFields, ApiError> {
+/// Reads the plan fields of a request body, naming every field that is missing (`creating`:
+/// slug and name), of the wrong type or out of range, all at once.
+fn fields(body: &Value, creating: bool) -> Result<PlanFields, ApiError> {
     let obj = body.as_object().cloned().unwrap_or_default();
     let mut bad = Fields::default();
     let mut f = PlanFields::default();
@@ -83,6 +84,13 @@ fn fields(body: &Value) -> Result<PlanFields, ApiError> {
     for (name, rule) in billing::plan_admin::problems(&f) {
         bad.bad::<()>(name, rule);
     }
+    if creating {
+        for (name, given) in [("slug", obj.contains_key("slug")), ("name", obj.contains_key("name"))] {
+            if !given {
+                bad.bad::<()>(name, "required");
+            }
+        }
+    }
     bad.finish()?;
     Ok(f)
 }
@@ -107,15 +115,7 @@ pub async fn create(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Admin)?;
-    let f = fields(&body)?;
-    let mut missing = Fields::default();
-    if f.slug.is_none() {
-        missing.bad::<()>("slug", "required");
-    }
-    if f.name.is_none() {
-        missing.bad::<()>("name", "required");
-    }
-    missing.finish()?;
+    let f = fields(&body, true)?;
     let plan = billing::plan_admin::create(&state.db, f).await?;
     Ok((StatusCode::CREATED, ok(plan_json(&state, &plan).await?)).into_response())
 }
@@ -130,7 +130,7 @@ pub async fn update(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Admin)?;
-    let f = fields(&body)?;
+    let f = fields(&body, false)?;
     let plan = billing::plan_admin::update(&state.db, &id, f).await?;
     Ok(ok(plan_json(&state, &plan).await?).into_response())
 }

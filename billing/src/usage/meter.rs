@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 
 /// Most batches one transaction meters.
-pub const MERGE: u64 = 8;
+const MERGE: u64 = 8;
 /// Rows per INSERT statement: 10 columns each, under SQLite's (32,766) and Postgres's
 /// (65,535) bind-parameter limits.
 const INSERT_CHUNK: usize = 3_000;
