@@ -35,7 +35,7 @@ echo "{\"pgbench_ledger_tps\": $PGBENCH_TPS}"
 echo "# usage ingestion and metering"
 psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
 export DATABASE_URL="$PG/$DB" REDIS_PREFIX="tgbench:$$:" BIND_ADDR=127.0.0.1:18082 SERVICE_TOKEN=$TOKEN \
-  JWT_SECRET=bench-jwt-secret-0123456789abcdef0123 RUST_LOG=error MAX_BODY_BYTES=8388608
+  JWT_SECRET=bench-jwt-secret-0123456789abcdef0123 STRIPE_WEBHOOK_SECRET=whsec_bench_unused RUST_LOG=error MAX_BODY_BYTES=8388608
 ./target/release/migrate >/dev/null
 ./target/release/bench-seed "$DATABASE_URL" "$KEYS" 50 1000 tier > "$WORK/keys.txt"
 ./target/release/api & PIDS+=($!)

@@ -25,7 +25,7 @@ source scripts/bench/hello.sh
 echo "# key verification"
 psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
 export DATABASE_URL="$PG/$DB" REDIS_PREFIX="tgbench:$$:" BIND_ADDR=127.0.0.1:18081 SERVICE_TOKEN=$TOKEN \
-  JWT_SECRET=bench-jwt-secret-0123456789abcdef0123 RUST_LOG=error
+  JWT_SECRET=bench-jwt-secret-0123456789abcdef0123 STRIPE_WEBHOOK_SECRET=whsec_bench_unused RUST_LOG=error
 ./target/release/migrate >/dev/null
 ./target/release/bench-seed "$DATABASE_URL" "$KEYS" 20 0 tier > "$WORK/keys.txt"
 ./target/release/api & API=$!

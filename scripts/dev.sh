@@ -5,6 +5,8 @@
 # the project's fake Stripe runs beside them (open a checkout URL and press Pay).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Development mode: the published development secrets are allowed (never outside it).
+export TOLLGATE_ENV="${TOLLGATE_ENV:-development}"
 if ! redis-cli -u "${REDIS_URL:-redis://127.0.0.1:6379}" ping >/dev/null 2>&1; then
   echo "Redis is not answering at ${REDIS_URL:-redis://127.0.0.1:6379}; starting a local one"
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no

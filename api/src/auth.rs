@@ -71,18 +71,40 @@ impl FromRequestParts<AppState> for Service {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let expected = state.settings.service_token.expose().as_bytes();
-        let given = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .unwrap_or("");
-        if expected.is_empty() || !bool::from(given.as_bytes().ct_eq(expected)) {
-            return Err(ApiError::unauthorized());
+        if bearer_is(&parts.headers, state.settings.service_token.expose()) {
+            Ok(Service)
+        } else {
+            Err(ApiError::unauthorized())
         }
-        Ok(Service)
+    }
+}
+
+/// Whether the request carries `Authorization: Bearer <expected>`, compared in constant
+/// time. An empty `expected` (the token is not configured) matches nothing.
+pub fn bearer_is(headers: &axum::http::HeaderMap, expected: &str) -> bool {
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or("");
+    !expected.is_empty() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+}
+
+/// `aud` is a string or a list of strings (RFC 7519 §4.1.3).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn contains(&self, wanted: &str) -> bool {
+        match self {
+            Audience::One(a) => a == wanted,
+            Audience::Many(list) => list.iter().any(|a| a == wanted),
+        }
     }
 }
 
@@ -91,10 +113,23 @@ struct Claims {
     sub: String,
     #[serde(default)]
     scope: Option<String>,
-    #[serde(default)]
-    exp: Option<i64>,
+    /// Required: a token without an end would be valid forever once leaked.
+    exp: i64,
     #[serde(default)]
     nbf: Option<i64>,
+    #[serde(default)]
+    iss: Option<String>,
+    #[serde(default)]
+    aud: Option<Audience>,
+}
+
+/// What a token must satisfy besides its signature.
+pub struct JwtRules<'a> {
+    pub secret: &'a [u8],
+    /// `iss` must equal this when set.
+    pub issuer: Option<&'a str>,
+    /// `aud` must contain this when set.
+    pub audience: Option<&'a str>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,7 +142,7 @@ const LEEWAY_SECS: i64 = 30;
 
 /// Verifies an HS256 JWT and returns its claims. Only HS256 is accepted: the header's
 /// `alg` is checked, so a token cannot downgrade itself to `none`.
-fn verify_jwt(token: &str, secret: &[u8], now: i64) -> Option<Claims> {
+fn verify_jwt(token: &str, rules: &JwtRules<'_>, now: i64) -> Option<Claims> {
     let mut parts = token.split('.');
     let (h, p, s) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() {
@@ -117,7 +152,7 @@ fn verify_jwt(token: &str, secret: &[u8], now: i64) -> Option<Claims> {
     if header.alg != "HS256" {
         return None;
     }
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).ok()?;
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(rules.secret).ok()?;
     mac.update(h.as_bytes());
     mac.update(b".");
     mac.update(p.as_bytes());
@@ -127,7 +162,13 @@ fn verify_jwt(token: &str, secret: &[u8], now: i64) -> Option<Claims> {
         return None;
     }
     let claims: Claims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).ok()?).ok()?;
-    if claims.exp.is_some_and(|exp| now > exp + LEEWAY_SECS) || claims.nbf.is_some_and(|nbf| now + LEEWAY_SECS < nbf) {
+    if now > claims.exp + LEEWAY_SECS || claims.nbf.is_some_and(|nbf| now + LEEWAY_SECS < nbf) {
+        return None;
+    }
+    if rules.issuer.is_some_and(|want| claims.iss.as_deref() != Some(want)) {
+        return None;
+    }
+    if rules.audience.is_some_and(|want| !claims.aud.as_ref().is_some_and(|aud| aud.contains(want))) {
         return None;
     }
     if claims.sub.is_empty() || claims.sub.len() > 255 {
@@ -153,7 +194,13 @@ async fn principal_for(state: &AppState, token: &str) -> Result<Option<Principal
         }));
     }
     let now = chrono::Utc::now().timestamp();
-    let Some(claims) = verify_jwt(token, state.settings.jwt_secret.expose().as_bytes(), now) else {
+    let settings = &state.settings;
+    let rules = JwtRules {
+        secret: settings.jwt_secret.expose().as_bytes(),
+        issuer: settings.jwt_issuer.as_deref(),
+        audience: settings.jwt_audience.as_deref(),
+    };
+    let Some(claims) = verify_jwt(token, &rules, now) else {
         return Ok(None);
     };
     let account = billing::accounts::ensure(&state.db, &claims.sub).await?;
@@ -191,14 +238,43 @@ mod tests {
         format!("{h}.{p}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
     }
 
+    const HS256: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+
+    fn rules(secret: &[u8]) -> JwtRules<'_> {
+        JwtRules { secret, issuer: None, audience: None }
+    }
+
     #[test]
     fn accepts_a_good_token_and_nothing_else() {
-        let good = sign(r#"{"alg":"HS256","typ":"JWT"}"#, r#"{"sub":"u1","scope":"admin","exp":2000}"#, b"k");
-        assert_eq!(verify_jwt(&good, b"k", 1000).map(|c| c.sub), Some("u1".to_owned()));
-        assert!(verify_jwt(&good, b"other", 1000).is_none(), "wrong secret");
-        assert!(verify_jwt(&good, b"k", 3000).is_none(), "expired");
-        let none = sign(r#"{"alg":"none"}"#, r#"{"sub":"u1"}"#, b"k");
-        assert!(verify_jwt(&none, b"k", 1000).is_none(), "alg none");
-        assert!(verify_jwt("a.b", b"k", 1000).is_none(), "malformed");
+        let good = sign(HS256, r#"{"sub":"u1","scope":"admin","exp":2000}"#, b"k");
+        assert_eq!(verify_jwt(&good, &rules(b"k"), 1000).map(|c| c.sub), Some("u1".to_owned()));
+        assert!(verify_jwt(&good, &rules(b"other"), 1000).is_none(), "wrong secret");
+        assert!(verify_jwt(&good, &rules(b"k"), 3000).is_none(), "expired");
+        let none = sign(r#"{"alg":"none"}"#, r#"{"sub":"u1","exp":2000}"#, b"k");
+        assert!(verify_jwt(&none, &rules(b"k"), 1000).is_none(), "alg none");
+        assert!(verify_jwt("a.b", &rules(b"k"), 1000).is_none(), "malformed");
+    }
+
+    #[test]
+    fn a_token_without_exp_is_refused() {
+        let forever = sign(HS256, r#"{"sub":"u1","scope":"admin"}"#, b"k");
+        assert!(verify_jwt(&forever, &rules(b"k"), 1000).is_none());
+    }
+
+    #[test]
+    fn issuer_and_audience_are_checked_when_configured() {
+        let strict = JwtRules { secret: b"k", issuer: Some("https://id.example"), audience: Some("tollgate") };
+        let good = sign(HS256, r#"{"sub":"u1","exp":2000,"iss":"https://id.example","aud":["x","tollgate"]}"#, b"k");
+        assert!(verify_jwt(&good, &strict, 1000).is_some());
+        let one = sign(HS256, r#"{"sub":"u1","exp":2000,"iss":"https://id.example","aud":"tollgate"}"#, b"k");
+        assert!(verify_jwt(&one, &strict, 1000).is_some());
+        for claims in [
+            r#"{"sub":"u1","exp":2000,"aud":"tollgate"}"#,
+            r#"{"sub":"u1","exp":2000,"iss":"https://evil.example","aud":"tollgate"}"#,
+            r#"{"sub":"u1","exp":2000,"iss":"https://id.example"}"#,
+            r#"{"sub":"u1","exp":2000,"iss":"https://id.example","aud":["other"]}"#,
+        ] {
+            assert!(verify_jwt(&sign(HS256, claims, b"k"), &strict, 1000).is_none(), "{claims}");
+        }
     }
 }

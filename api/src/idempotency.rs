@@ -8,7 +8,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use billing::idempotency::{self, Begin};
+use billing::idempotency::{self, Begin, Sealer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -36,6 +36,7 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
     }
     let scope =
         req.extensions().get::<Principal>().map(|p| p.account_id.to_string()).unwrap_or_else(|| "anonymous".into());
+    let sealer = Sealer::new(state.settings.jwt_secret.expose().as_bytes(), &scope, &key);
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, state.settings.max_body_bytes)
         .await
@@ -48,7 +49,7 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
     hasher.update(&bytes);
     let hash = hex::encode(hasher.finalize());
 
-    match idempotency::begin(&state.db, &scope, &key, &hash).await? {
+    match idempotency::begin(&state.db, &scope, &sealer.key_hash, &hash).await? {
         Begin::Mismatch => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "idempotency_key_reused",
@@ -59,7 +60,16 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
             "idempotency_key_in_use",
             "a request with this Idempotency-Key is still being processed",
         )),
-        Begin::Replay { status, body } => Ok(replay(status, &body)),
+        Begin::Replay { status, body } => Ok(match sealer.open(&body) {
+            Some(text) => replay(status, &text),
+            // Sealed under a server secret that has since been rotated.
+            None => ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_record_unreadable",
+                "the first response to this Idempotency-Key can no longer be replayed; use a new key",
+            )
+            .into_response(),
+        }),
         Begin::Fresh(id) => {
             let res = next.run(Request::from_parts(parts, Body::from(bytes))).await;
             if res.status().is_server_error() {
@@ -78,7 +88,7 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
                 }
             };
             let text = serde_json::to_string(&stored).map_err(ApiError::internal)?;
-            idempotency::finish(&state.db, id, status, text).await?;
+            idempotency::finish(&state.db, id, status, sealer.seal(&text)).await?;
             Ok(replay_stored(status, stored, false))
         }
     }

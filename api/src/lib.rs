@@ -23,6 +23,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", settings.bind_addr))?;
     let state = AppState::connect(Arc::new(settings)).await?;
+    if let Some(addr) = state.settings.metrics_addr {
+        tokio::spawn(billing::metrics::serve(addr, state.db.clone()));
+    }
     tracing::info!(addr = %listener.local_addr()?, "api listening");
     axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())

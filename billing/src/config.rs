@@ -11,9 +11,18 @@ use std::time::Duration;
 
 /// The quick start's database: an embedded SQLite file, no server needed.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tollgate.sqlite?mode=rwc";
-/// Used only when `JWT_SECRET` is unset, with a warning at start; never for production.
+/// Published values, used only in explicit development mode (`TOLLGATE_ENV=development`)
+/// when the real ones are unset. Outside development they are refused even when set, so a
+/// deployment cannot run on a secret anyone can read in this file.
 const DEV_JWT_SECRET: &str = "dev-only-insecure-jwt-secret-change-me-000000";
 const DEV_WEBHOOK_SECRET: &str = "whsec_dev_only_insecure";
+
+/// `TOLLGATE_ENV`: production unless development is asked for by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Production,
+    Development,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -23,6 +32,7 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone)]
 pub struct Settings {
+    pub environment: Environment,
     pub database_url: Secret,
     pub redis_url: Secret,
     /// Prefix of every Redis key, so several deployments (or tests) share one Redis.
@@ -31,6 +41,13 @@ pub struct Settings {
     /// Where a worker serves `/metrics`; unset: not served (the api serves it on `BIND_ADDR`).
     pub metrics_addr: Option<SocketAddr>,
     pub jwt_secret: Secret,
+    /// When set, a JWT's `iss` must equal it.
+    pub jwt_issuer: Option<String>,
+    /// When set, a JWT's `aud` (a string or a list) must contain it.
+    pub jwt_audience: Option<String>,
+    /// Bearer token for `/metrics` on `BIND_ADDR`; unset: `/metrics` is served only on
+    /// `METRICS_ADDR` (an internal address), never publicly.
+    pub metrics_token: Secret,
     pub service_token: Secret,
     pub stripe_secret_key: Secret,
     pub stripe_webhook_secret: Secret,
@@ -115,6 +132,35 @@ impl Reader<'_> {
         Duration::from_millis(self.parse(name, default))
     }
 
+    /// A secret with a published development value: in development an unset one takes
+    /// that value (and is listed as a development default); anywhere else it is required,
+    /// and the published value itself is refused.
+    fn secret(
+        &mut self,
+        name: &'static str,
+        dev_value: &str,
+        dev: bool,
+        dev_defaults: &mut Vec<&'static str>,
+    ) -> String {
+        match self.raw(name) {
+            Some(v) if !dev && v == dev_value => {
+                self.errors.push(format!("{name}: the published development value is refused outside development"));
+                v
+            }
+            Some(v) => v,
+            None if dev => {
+                dev_defaults.push(name);
+                dev_value.to_owned()
+            }
+            None => {
+                self.errors.push(format!(
+                    "{name}: required (or set TOLLGATE_ENV=development to run on published development values)"
+                ));
+                dev_value.to_owned()
+            }
+        }
+    }
+
     fn check(&mut self, ok: bool, message: impl Into<String>) {
         if !ok {
             self.errors.push(message.into());
@@ -134,6 +180,15 @@ impl Settings {
     pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
         let mut r = Reader { get, errors: Vec::new() };
         let mut dev_defaults = Vec::new();
+        let environment = match r.string("TOLLGATE_ENV", "production").as_str() {
+            "production" => Environment::Production,
+            "development" => Environment::Development,
+            other => {
+                r.errors.push(format!("TOLLGATE_ENV: {other:?} is neither production nor development"));
+                Environment::Production
+            }
+        };
+        let dev = environment == Environment::Development;
 
         let database_url = r.string("DATABASE_URL", DEFAULT_DATABASE_URL);
         r.check(
@@ -152,11 +207,12 @@ impl Settings {
         let metrics_addr =
             r.raw("METRICS_ADDR").map(|_| r.parse("METRICS_ADDR", SocketAddr::from(([127, 0, 0, 1], 0))));
 
-        let jwt_secret = r.raw("JWT_SECRET").unwrap_or_else(|| {
-            dev_defaults.push("JWT_SECRET");
-            DEV_JWT_SECRET.to_owned()
-        });
+        let jwt_secret = r.secret("JWT_SECRET", DEV_JWT_SECRET, dev, &mut dev_defaults);
         r.check(jwt_secret.len() >= 32, "JWT_SECRET: must be at least 32 bytes");
+        let jwt_issuer = r.raw("JWT_ISSUER");
+        let jwt_audience = r.raw("JWT_AUDIENCE");
+        let metrics_token = r.raw("METRICS_TOKEN").unwrap_or_default();
+        r.check(metrics_token.is_empty() || metrics_token.len() >= 24, "METRICS_TOKEN: must be at least 24 characters");
         let service_token = r.raw("SERVICE_TOKEN").unwrap_or_default();
         r.check(service_token.is_empty() || service_token.len() >= 24, "SERVICE_TOKEN: must be at least 24 characters");
         let stripe_secret_key = r.raw("STRIPE_SECRET_KEY").unwrap_or_default();
@@ -166,10 +222,7 @@ impl Settings {
                 || stripe_secret_key.starts_with("rk_"),
             "STRIPE_SECRET_KEY: must start with sk_ or rk_",
         );
-        let stripe_webhook_secret = r.raw("STRIPE_WEBHOOK_SECRET").unwrap_or_else(|| {
-            dev_defaults.push("STRIPE_WEBHOOK_SECRET");
-            DEV_WEBHOOK_SECRET.to_owned()
-        });
+        let stripe_webhook_secret = r.secret("STRIPE_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET, dev, &mut dev_defaults);
         r.check(stripe_webhook_secret.starts_with("whsec_"), "STRIPE_WEBHOOK_SECRET: must start with whsec_");
         let stripe_api_base = r.string("STRIPE_API_BASE", "https://api.stripe.com");
         r.check(
@@ -250,12 +303,16 @@ impl Settings {
             return Err(ConfigError(r.errors));
         }
         Ok(Settings {
+            environment,
             database_url: Secret::new(database_url),
             redis_url: Secret::new(redis_url),
             redis_prefix,
             bind_addr,
             metrics_addr,
             jwt_secret: Secret::new(jwt_secret),
+            jwt_issuer,
+            jwt_audience,
+            metrics_token: Secret::new(metrics_token),
             service_token: Secret::new(service_token),
             stripe_secret_key: Secret::new(stripe_secret_key),
             stripe_webhook_secret: Secret::new(stripe_webhook_secret),
@@ -305,11 +362,29 @@ mod tests {
     }
 
     #[test]
-    fn defaults_start_the_quick_start() {
-        let s = from(&[]).expect("defaults are valid");
+    fn development_mode_starts_the_quick_start() {
+        let s = from(&[("TOLLGATE_ENV", "development")]).expect("defaults are valid in development");
         assert_eq!(s.database_url.expose(), DEFAULT_DATABASE_URL);
         assert_eq!(s.chain_id, 8453);
         assert!(s.dev_defaults.contains(&"JWT_SECRET"));
+        assert!(s.dev_defaults.contains(&"STRIPE_WEBHOOK_SECRET"));
+    }
+
+    #[test]
+    fn outside_development_the_secrets_are_required_and_the_published_ones_refused() {
+        let text = from(&[]).expect_err("no secrets").to_string();
+        assert!(text.contains("JWT_SECRET: required"), "{text}");
+        assert!(text.contains("STRIPE_WEBHOOK_SECRET: required"), "{text}");
+        let text = from(&[("JWT_SECRET", DEV_JWT_SECRET), ("STRIPE_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET)])
+            .expect_err("published secrets")
+            .to_string();
+        assert!(text.contains("JWT_SECRET: the published development value"), "{text}");
+        assert!(text.contains("STRIPE_WEBHOOK_SECRET: the published development value"), "{text}");
+        let s =
+            from(&[("JWT_SECRET", "a-real-secret-of-at-least-32-bytes-000"), ("STRIPE_WEBHOOK_SECRET", "whsec_real")])
+                .expect("real secrets");
+        assert_eq!(s.environment, Environment::Production);
+        assert!(s.dev_defaults.is_empty());
     }
 
     #[test]

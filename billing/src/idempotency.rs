@@ -1,13 +1,76 @@
 //! HTTP `Idempotency-Key` records: the first response to a key is replayed for 24 hours;
 //! the same key with another request is refused; a key whose request is still running is
 //! refused until it finishes.
+//!
+//! A response may carry a secret shown once (a new API key, a management key), so a record
+//! never holds a response in clear: the body is sealed (ChaCha20-Poly1305) under a key
+//! derived from the server secret and the client's `Idempotency-Key`, and the record stores
+//! only the SHA-256 of that `Idempotency-Key`. Whoever reads the database learns nothing from
+//! it; the server can open a record only when the client presents the key again, which is
+//! exactly a replay. Expired records are swept by the hourly expiry job.
 
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use chrono::{Duration, Utc};
 use entities::IdempotencyStatus;
 use entities::idempotency_keys::{self, Column, Entity as Keys};
+use hmac::{Hmac, Mac};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
+
+/// Prefix of a sealed body, naming the scheme so it can change later.
+const SEALED_V1: &str = "sealed-v1:";
+
+/// Seals and opens the responses of one `Idempotency-Key` of one caller.
+pub struct Sealer {
+    cipher: ChaCha20Poly1305,
+    /// What the record stores instead of the key: its SHA-256.
+    pub key_hash: String,
+}
+
+impl Sealer {
+    /// `server_secret` never leaves the process; `scope` is the caller (an account id).
+    pub fn new(server_secret: &[u8], scope: &str, idempotency_key: &str) -> Sealer {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(server_secret).expect("HMAC takes any key length");
+        mac.update(b"tollgate idempotency record v1\0");
+        mac.update(scope.as_bytes());
+        mac.update(b"\0");
+        mac.update(idempotency_key.as_bytes());
+        let key = mac.finalize().into_bytes();
+        Sealer {
+            cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
+            key_hash: hex::encode(Sha256::digest(idempotency_key.as_bytes())),
+        }
+    }
+
+    pub fn seal(&self, plain: &str) -> String {
+        let nonce: [u8; 12] = rand::random();
+        // Encryption fails only for inputs beyond 256 GiB.
+        let sealed = self.cipher.encrypt(Nonce::from_slice(&nonce), plain.as_bytes()).unwrap_or_default();
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        format!("{SEALED_V1}{}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, out))
+    }
+
+    /// `None` when the record was sealed under another secret (rotated) or altered.
+    pub fn open(&self, stored: &str) -> Option<String> {
+        let b64 = stored.strip_prefix(SEALED_V1)?;
+        let raw = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).ok()?;
+        if raw.len() < 12 {
+            return None;
+        }
+        let (nonce, sealed) = raw.split_at(12);
+        let plain = self.cipher.decrypt(Nonce::from_slice(nonce), sealed).ok()?;
+        String::from_utf8(plain).ok()
+    }
+}
+
+/// Deletes the records past their 24 hours; how many went.
+pub async fn sweep_expired<C: ConnectionTrait>(db: &C, now: chrono::DateTime<Utc>) -> Result<u64, DbErr> {
+    Ok(Keys::delete_many().filter(Column::ExpiresAt.lt(now)).exec(db).await?.rows_affected)
+}
 
 pub const TTL_HOURS: i64 = 24;
 
@@ -25,6 +88,7 @@ pub enum Begin {
     InFlight,
 }
 
+/// `key` is what the record is looked up by: the SHA-256 of the client's key ([`Sealer::key_hash`]).
 pub async fn begin<C: ConnectionTrait>(db: &C, scope: &str, key: &str, request_hash: &str) -> Result<Begin, DbErr> {
     let now = Utc::now();
     // An expired record no longer binds its key.
@@ -83,4 +147,22 @@ pub async fn finish<C: ConnectionTrait>(db: &C, id: Uuid, status: u16, body: Str
 pub async fn release<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<(), DbErr> {
     Keys::delete_by_id(id).exec(db).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_body_opens_only_with_the_same_secret_scope_and_key() {
+        let sealer = Sealer::new(b"server-secret", "acct-1", "idem-1");
+        let sealed = sealer.seal(r#"{"key":"tg_credit_secret"}"#);
+        assert!(!sealed.contains("tg_credit_secret"));
+        assert_eq!(sealer.open(&sealed).as_deref(), Some(r#"{"key":"tg_credit_secret"}"#));
+        assert!(Sealer::new(b"other-secret", "acct-1", "idem-1").open(&sealed).is_none());
+        assert!(Sealer::new(b"server-secret", "acct-2", "idem-1").open(&sealed).is_none());
+        assert!(Sealer::new(b"server-secret", "acct-1", "idem-2").open(&sealed).is_none());
+        assert!(sealer.open("plain text").is_none());
+        assert_ne!(sealer.key_hash, "idem-1");
+    }
 }

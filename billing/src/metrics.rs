@@ -3,10 +3,17 @@
 //! time (queue depth and age, dead jobs, ledger totals, the last reconciliation's
 //! discrepancies) so every process reports the same shared truth.
 
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use entities::{JobQueue, JobStatus};
+use sea_orm::DatabaseConnection;
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::sync::Mutex;
 
 /// Upper bounds of the job latency histogram, in seconds.
@@ -147,4 +154,31 @@ pub async fn render<C: ConnectionTrait>(db: &C) -> Result<String, DbErr> {
     let _ = writeln!(out, "# TYPE tollgate_reconciliation_discrepancies gauge");
     series(&mut out, "tollgate_reconciliation_discrepancies", "", discrepancies);
     Ok(out)
+}
+
+async fn scrape(State(db): State<DatabaseConnection>) -> Response {
+    match render(&db).await {
+        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "metrics");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// Serves `/metrics` without credentials on an internal address (`METRICS_ADDR`, which
+/// the operator keeps off the public network) until the process ends.
+pub async fn serve(addr: SocketAddr, db: DatabaseConnection) {
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(%addr, error = %e, "cannot bind METRICS_ADDR; metrics not served");
+            return;
+        }
+    };
+    tracing::info!(addr = %listener.local_addr().map_or(addr, |a| a), "metrics listening");
+    let app = Router::new().route("/metrics", get(scrape)).with_state(db);
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!(error = %e, "metrics server stopped");
+    }
 }

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_initial_schema;
 mod m20261123_000002_queue_controls;
 mod m20261123_000003_usage_batches;
+mod m20261127_000004_jobs_unfinished_index;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_initial_schema::Migration),
             Box::new(m20261123_000002_queue_controls::Migration),
             Box::new(m20261123_000003_usage_batches::Migration),
+            Box::new(m20261127_000004_jobs_unfinished_index::Migration),
         ]
     }
 }

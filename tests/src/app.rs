@@ -164,14 +164,23 @@ impl TestApp {
 
     /// A JWT for `sub` with `scope`, signed HS256 as an identity provider would.
     pub fn jwt(&self, sub: &str, scope: &str) -> String {
-        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
         let exp = chrono::Utc::now().timestamp() + 3600;
-        let claims = URL_SAFE_NO_PAD.encode(serde_json::json!({"sub": sub, "scope": scope, "exp": exp}).to_string());
+        sign_jwt(&serde_json::json!({"sub": sub, "scope": scope, "exp": exp}))
+    }
+}
+
+/// Any claims, signed HS256 with the tests' `JWT_SECRET`.
+pub fn sign_jwt(claims: &Value) -> String {
+    {
+        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
+        let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(JWT_SECRET.as_bytes()).expect("key");
         mac.update(format!("{header}.{claims}").as_bytes());
         format!("{header}.{claims}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
     }
+}
 
+impl TestApp {
     /// Posts raw bytes to the Stripe webhook with the given signature header.
     pub async fn post_webhook(&self, body: Vec<u8>, signature_header: Option<String>) -> reqwest::Response {
         let mut req = self
@@ -338,7 +347,7 @@ async fn wait_healthy(http: &reqwest::Client, api: &mut Child, url: &str) {
     panic!("api did not become healthy");
 }
 
-fn spawn_bin(name: &str, env: &[(String, String)]) -> Child {
+pub fn spawn_bin(name: &str, env: &[(String, String)]) -> Child {
     let path = crate::bin_dir().join(name);
     assert!(path.exists(), "{} is missing: build the binaries first (cargo build --workspace --bins)", path.display());
     let mut cmd = Command::new(path);

@@ -4,15 +4,18 @@ use std::time::Duration;
 use tollgate_tests::events::checkout_session_completed;
 use tollgate_tests::{TestApp, TestOptions};
 
+const TOKEN: &str = "metrics-token-0123456789abcdef";
+
 async fn scrape(app: &TestApp, url: &str) -> String {
-    let res = app.http.get(url).send().await.expect("scrape");
+    let res = app.http.get(url).bearer_auth(TOKEN).send().await.expect("scrape");
     assert_eq!(res.status(), 200);
     res.text().await.expect("text")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_and_worker_serve_their_metrics() {
-    let mut app = TestApp::with(TestOptions { worker: false, ..Default::default() }).await;
+    let env = vec![("METRICS_TOKEN".to_owned(), TOKEN.to_owned())];
+    let mut app = TestApp::with(TestOptions { worker: false, env, ..Default::default() }).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let addr = format!("127.0.0.1:{port}");
     app.start_worker(&[("METRICS_ADDR", &addr)]).await;

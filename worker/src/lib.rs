@@ -4,7 +4,6 @@
 pub mod chain;
 pub mod failpoint;
 pub mod jobs;
-pub mod metrics;
 pub mod relay;
 pub mod runner;
 pub mod schedule;
@@ -41,7 +40,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let relay = tokio::spawn(relay::run(db.clone(), dispatcher.clone(), settings.clone(), paused, stop_rx.clone()));
     let scheduler = tokio::spawn(schedule::run(db.clone(), settings.clone(), stop_rx));
     if let Some(addr) = settings.metrics_addr {
-        tokio::spawn(metrics::serve(addr, db.clone()));
+        tokio::spawn(billing::metrics::serve(addr, db.clone()));
     }
 
     let mut monitor = Monitor::new().shutdown_timeout(settings.shutdown_timeout);

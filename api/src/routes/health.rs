@@ -39,11 +39,18 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
     }
 }
 
-/// Prometheus metrics (text format): this process's counters and the shared gauges.
-pub async fn metrics(
-    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
-) -> axum::response::Response {
+/// Prometheus metrics (text format): this process's counters and the shared gauges. They
+/// tell revenue and outstanding credits, so on the public address they need
+/// `Authorization: Bearer $METRICS_TOKEN`; with no token configured they are served only on
+/// `METRICS_ADDR`, and here every caller gets 404.
+pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> axum::response::Response {
     use axum::response::IntoResponse;
+    if state.settings.metrics_token.is_empty() {
+        return ApiError::not_found("metrics are served on METRICS_ADDR").into_response();
+    }
+    if !crate::auth::bearer_is(&headers, state.settings.metrics_token.expose()) {
+        return ApiError::unauthorized().into_response();
+    }
     match billing::metrics::render(&state.db).await {
         Ok(text) => ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         Err(e) => crate::error::ApiError::internal(e).into_response(),
