@@ -48,6 +48,13 @@ impl Micros {
         dollars.checked_mul(MICROS_PER_USD).map(Micros)
     }
 
+    /// Whether the amount is a whole number of cents: the only amounts a card can be
+    /// charged exactly. A card amount that is not is refused, never rounded, so what is
+    /// charged is what is credited.
+    pub fn is_whole_cents(self) -> bool {
+        self.0 % MICROS_PER_CENT == 0
+    }
+
     /// Whole cents, rounded toward zero (what Stripe charges for an amount).
     pub fn to_cents(self) -> i64 {
         self.0 / MICROS_PER_CENT
@@ -155,6 +162,8 @@ mod tests {
     fn converts_units() {
         assert_eq!(Micros::from_cents(1999).map(Micros::get), Some(19_990_000));
         assert_eq!(Micros::new(19_990_000).to_cents(), 1999);
+        assert!(Micros::new(10_000_000).is_whole_cents());
+        assert!(!Micros::new(10_009_999).is_whole_cents());
         assert_eq!(Micros::new(19_990_000).to_credits(), 1999);
         assert_eq!(Micros::from_cents(i64::MAX), None);
     }

@@ -15,12 +15,13 @@ pub const PLEDGE_RENEWAL_GRACE_DAYS: i64 = 3;
 /// How long a 30-day plan lasts.
 pub const FLAT_PERIOD_DAYS: i64 = 30;
 
-/// Starts a paid 30-day subscription now; returns when it ends. Runs in the payment's
-/// transaction.
+/// Starts a paid 30-day subscription now, bought by `order_id`; returns when it ends. Runs
+/// in the payment's transaction.
 pub async fn activate_flat<C: ConnectionTrait>(
     db: &C,
     account_id: Uuid,
     plan: &entities::plans::Model,
+    order_id: Uuid,
 ) -> Result<DateTime<Utc>, DomainError> {
     let now = Utc::now();
     let expires_at = now + Duration::days(FLAT_PERIOD_DAYS);
@@ -37,6 +38,7 @@ pub async fn activate_flat<C: ConnectionTrait>(
         cancel_at_period_end: Set(true),
         pending_plan_id: Set(None),
         provider_version: Set(0),
+        order_id: Set(Some(order_id)),
         created_at: Set(now),
         updated_at: Set(now),
     })
@@ -210,4 +212,43 @@ pub async fn expire_due(db: &sea_orm::DatabaseConnection, now: DateTime<Utc>) ->
     }
     txn.commit().await?;
     Ok(done)
+}
+
+/// Ends now the 30-day subscription `order_id` bought, and revokes its keys: the payment
+/// was wholly refunded or lost in a dispute. How many subscriptions ended (0 when already
+/// over, so a repeated event changes nothing).
+pub async fn end_bought_by<C: ConnectionTrait>(db: &C, order_id: Uuid) -> Result<u64, DomainError> {
+    use entities::api_keys::{Column as KeyCol, Entity as ApiKeys};
+    use entities::subscriptions::Column;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+    let now = Utc::now();
+    let ids: Vec<Uuid> = Subscriptions::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::OrderId.eq(order_id))
+        .filter(Column::Status.ne(SubscriptionStatus::Canceled))
+        .into_tuple()
+        .all(db)
+        .await?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let ended = Subscriptions::update_many()
+        .col_expr(Column::Status, Expr::value(SubscriptionStatus::Canceled.as_str()))
+        .col_expr(Column::CurrentPeriodEnd, Expr::value(Some(now)))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.is_in(ids.clone()))
+        .filter(Column::Status.ne(SubscriptionStatus::Canceled))
+        .exec(db)
+        .await?
+        .rows_affected;
+    ApiKeys::update_many()
+        .col_expr(KeyCol::Status, Expr::value(entities::KeyStatus::Revoked.as_str()))
+        .col_expr(KeyCol::RevokedAt, Expr::value(Some(now)))
+        .filter(KeyCol::SubscriptionId.is_in(ids))
+        .filter(KeyCol::Status.ne(entities::KeyStatus::Revoked))
+        .exec(db)
+        .await?;
+    Ok(ended)
 }

@@ -261,6 +261,7 @@ pub async fn apply(
         amount: Set(t.amount.get()),
         amount_refunded: Set(0),
         status: Set(PaymentStatus::Succeeded),
+        subscription_ref: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     })
@@ -294,7 +295,7 @@ pub async fn apply(
     let result = match plan {
         None => UsdcResult::Credited { amount: t.amount, tx_hash: t.tx_hash.clone() },
         Some(plan) => {
-            let expires_at = crate::subscriptions::activate_flat(&txn, account_id, &plan).await?;
+            let expires_at = crate::subscriptions::activate_flat(&txn, account_id, &plan, order_id).await?;
             UsdcResult::Activated { plan_slug: plan.slug, expires_at, amount: t.amount }
         }
     };

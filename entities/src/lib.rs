@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod applied_effects;
 pub mod audit_log;
 pub mod chain_cursors;
 pub mod checkin_config;

@@ -17,6 +17,9 @@ pub struct Model {
     pub amount: i64,
     pub amount_refunded: i64,
     pub status: PaymentStatus,
+    /// For an invoice payment: the provider subscription it paid for.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub subscription_ref: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

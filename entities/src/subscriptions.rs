@@ -21,6 +21,8 @@ pub struct Model {
     pub cancel_at_period_end: bool,
     pub pending_plan_id: Option<Uuid>,
     pub provider_version: i64,
+    /// The order that bought a 30-day plan (none for Stripe subscriptions).
+    pub order_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -7,6 +7,7 @@ mod m20261123_000001_initial_schema;
 mod m20261123_000002_queue_controls;
 mod m20261123_000003_usage_batches;
 mod m20261127_000004_jobs_unfinished_index;
+mod m20261127_000005_payment_links;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_queue_controls::Migration),
             Box::new(m20261123_000003_usage_batches::Migration),
             Box::new(m20261127_000004_jobs_unfinished_index::Migration),
+            Box::new(m20261127_000005_payment_links::Migration),
         ]
     }
 }

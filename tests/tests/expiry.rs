@@ -27,6 +27,7 @@ async fn subscription(app: &TestApp, account: Uuid, ends_in: Days) -> Uuid {
         cancel_at_period_end: Set(true),
         pending_plan_id: Set(None),
         provider_version: Set(0),
+        order_id: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     })

@@ -71,6 +71,7 @@ async fn a_planted_discrepancy_appears_in_the_report_and_the_cli() {
         amount: Set(25_000_000),
         amount_refunded: Set(0),
         status: Set(entities::PaymentStatus::Succeeded),
+        subscription_ref: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     })

@@ -176,3 +176,25 @@ async fn expired_idempotency_records_are_swept() {
     })
     .await;
 }
+
+/// What is charged is what is credited: a card top-up finer than a cent (which Stripe
+/// would charge rounded down) is refused and creates no order; USDC keeps its micro-dollars.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sub_cent_card_topup_is_refused() {
+    use sea_orm::EntityTrait;
+    let (app, stripe) = tollgate_tests::fake_stripe::app_with_fake_stripe().await;
+    let token = app.jwt("sub-cent", "billing:read billing:write");
+    for method in ["stripe", "stripe_direct"] {
+        for amount in [json!(10.009999), json!("10.001")] {
+            let (status, body) =
+                app.post("/api/billing/topup", &token, &json!({"amount": amount, "method": method})).await;
+            assert_eq!(status, 400, "{method} {amount}: {body}");
+            assert!(body.to_string().contains("whole number of cents"), "{body}");
+        }
+    }
+    assert!(entities::orders::Entity::find().all(&app.db.conn).await.expect("orders").is_empty());
+    assert!(stripe.sessions().is_empty(), "nothing reached Stripe");
+    let (status, body) = app.post("/api/billing/topup", &token, &json!({"amount": 10.01, "method": "stripe"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(stripe.sessions()[0]["amount_total"], json!(1001));
+}

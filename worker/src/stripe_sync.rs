@@ -37,3 +37,15 @@ pub async fn refresh(db: &DatabaseConnection, client: &stripe::Client, stripe_id
     txn.commit().await?;
     Ok(synced)
 }
+
+/// The invoice a PaymentIntent paid, asked of Stripe: since API version 2025-03-31 a
+/// charge no longer names its invoice, and our invoice payments are recorded by invoice.
+pub async fn invoice_paid_by(client: &stripe::Client, payment_intent: &str) -> Result<Option<String>, JobError> {
+    use stripe_billing::invoice_payment::{
+        ListInvoicePayment, ListInvoicePaymentPayment, ListInvoicePaymentPaymentType,
+    };
+    let mut filter = ListInvoicePaymentPayment::new(ListInvoicePaymentPaymentType::PaymentIntent);
+    filter.payment_intent = Some(payment_intent.to_owned());
+    let list = ListInvoicePayment::new().payment(filter).send(client).await.map_err(crate::stripe_api::classify)?;
+    Ok(list.data.into_iter().next().and_then(|p| p.invoice.id().as_ref().map(|id| id.to_string())))
+}

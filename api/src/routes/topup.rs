@@ -35,6 +35,10 @@ pub async fn topup(
     if amount < billing::orders::MIN_TOPUP {
         return Err(ApiError::bad_request("invalid_request", "amount: the minimum top-up is 10 USD"));
     }
+    // A card is charged in whole cents: a finer amount would credit more than it charges.
+    if matches!(req.method.as_str(), "stripe" | "stripe_direct") && !amount.is_whole_cents() {
+        return Err(ApiError::bad_request("invalid_request", "amount: a card top-up is a whole number of cents"));
+    }
     match req.method.as_str() {
         "usdc" => usdc::start_topup(&state, &principal, amount).await,
         "stripe" => {

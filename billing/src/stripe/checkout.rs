@@ -134,12 +134,12 @@ pub async fn apply_paid_order<C: ConnectionTrait>(
     if let ledger::Posted::Existing(_) = posted {
         return Ok(Outcome::AlreadyApplied { order_id: order.id });
     }
-    super::payment::record(db, order.account_id, Some(order.id), reference, charged).await?;
+    super::payment::record(db, order.account_id, Some(order.id), reference, charged, None).await?;
     orders::mark_completed(db, order.id).await?;
     Ok(match plan {
         None => Outcome::Credited { order_id: order.id, amount },
         Some(plan) => {
-            let expires_at = crate::subscriptions::activate_flat(db, order.account_id, &plan).await?;
+            let expires_at = crate::subscriptions::activate_flat(db, order.account_id, &plan, order.id).await?;
             Outcome::Activated { order_id: order.id, expires_at }
         }
     })

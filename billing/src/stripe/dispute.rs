@@ -1,11 +1,15 @@
 //! `charge.dispute.created` / `.closed`: a disputed payment's money is held by the bank.
 //!
-//! On creation the disputed amount leaves the customer's credits (as far as the balance
-//! goes, never below zero; the rest is recorded as a shortfall) or, for a plan payment,
-//! revenue. A dispute closed as `won` puts back exactly what was taken. Both transfers are
-//! keyed by the dispute id, and `closed` first applies `created` itself, so the two events
-//! in either order, or repeated, end the same way.
+//! On creation the disputed amount is withdrawn: from the customer's credits for a top-up
+//! (as far as the balance goes, read under a row lock, never below zero; the rest a
+//! recorded shortfall), from revenue for a plan or a subscription period — together with
+//! the period credits it granted, in the disputed proportion. A dispute closed as `won`
+//! puts back exactly what was taken; closed as `lost`, the payment is gone for good and the
+//! access it bought ends (`reversal::end_access`). Every effect is keyed by the dispute id,
+//! and `closed` first applies `created` itself, so the two events in either order, or
+//! repeated, end the same way.
 
+use super::reversal::{self, Bought, Take};
 use crate::error::DomainError;
 use crate::ledger::{self, SystemAccount, TransferRequest};
 use crate::money::Micros;
@@ -14,7 +18,7 @@ use entities::ledger_transfers::Entity as Transfers;
 use entities::payments::{Column as PayCol, Entity as Payments};
 use entities::{PaymentStatus, TransferKind};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -36,7 +40,9 @@ pub enum Outcome {
     Reinstated {
         returned: Micros,
     },
-    /// Lost, or nothing new.
+    /// Lost: the access the payment bought has ended.
+    Lost,
+    /// Nothing new.
     Unchanged,
     NotOurs,
 }
@@ -45,101 +51,133 @@ fn withdrawn_key(id: &str) -> String {
     format!("dispute:{id}:withdrawn")
 }
 
-pub async fn apply<C: ConnectionTrait>(db: &C, d: &Dispute, closed: bool) -> Result<Outcome, DomainError> {
-    let Some(intent) = &d.payment_intent else { return Ok(Outcome::NotOurs) };
-    let Some(payment) = super::payment::find(db, intent).await? else {
+fn credits_key(id: &str) -> String {
+    format!("dispute:{id}:credits")
+}
+
+/// `invoice` is the invoice the worker resolved for the dispute's PaymentIntent, if any.
+pub async fn apply<C: ConnectionTrait>(
+    db: &C,
+    d: &Dispute,
+    closed: bool,
+    invoice: Option<&str>,
+) -> Result<Outcome, DomainError> {
+    let refs: Vec<&str> = [d.payment_intent.as_deref(), invoice].into_iter().flatten().collect();
+    let Some(payment) = super::payment::find_any(db, &refs).await? else {
         return Ok(Outcome::NotOurs);
     };
-    let withdrawn = withdraw(db, d, &payment).await?;
+    let bought = reversal::bought(db, &payment).await?;
+    let withdrawn = withdraw(db, d, &payment, &bought).await?;
     if !closed {
         return Ok(withdrawn);
     }
-    if d.status != "won" {
-        return Ok(Outcome::Unchanged);
+    match d.status.as_str() {
+        "won" => reinstate(db, d, &payment).await,
+        "lost" => {
+            if reversal::first_time(db, &format!("dispute:{}:lost", d.id)).await? {
+                reversal::end_access(db, &payment, &bought, "dispute_lost").await?;
+                return Ok(Outcome::Lost);
+            }
+            Ok(Outcome::Unchanged)
+        }
+        _ => Ok(Outcome::Unchanged),
     }
-    let Some(taken) = Transfers::find_by_id(withdrawn_key(&d.id)).one(db).await? else {
-        return Ok(Outcome::Unchanged);
-    };
-    let back_to = if taken.account_id == Some(payment.account_id)
-        && taken.debit_account_id == ledger::customer_account(db, payment.account_id).await?
-    {
-        ledger::customer_account(db, payment.account_id).await?
-    } else {
-        taken.debit_account_id
-    };
-    let posted = ledger::post(
-        db,
-        TransferRequest {
-            id: format!("dispute:{}:reinstated", d.id),
-            debit: ledger::system_account(db, SystemAccount::StripeClearing).await?,
-            credit: back_to,
-            amount: Micros::new(taken.amount),
-            kind: TransferKind::Dispute,
-            account_id: Some(payment.account_id),
-            reference: d.id.clone(),
-            description: "Dispute won: funds reinstated".into(),
-        },
-    )
-    .await?;
-    set_status(db, payment.id, PaymentStatus::Succeeded).await?;
-    Ok(match posted {
-        ledger::Posted::New(t) => Outcome::Reinstated { returned: Micros::new(t.amount) },
-        ledger::Posted::Existing(_) => Outcome::Unchanged,
-    })
 }
 
 async fn withdraw<C: ConnectionTrait>(
     db: &C,
     d: &Dispute,
     payment: &entities::payments::Model,
+    bought: &Bought,
 ) -> Result<Outcome, DomainError> {
-    if Transfers::find_by_id(withdrawn_key(&d.id)).one(db).await?.is_some() {
+    if !reversal::first_time(db, &withdrawn_key(&d.id)).await? {
         return Ok(Outcome::Unchanged);
     }
     let amount = Micros::from_cents(d.amount).ok_or_else(|| DomainError::Invalid("amount out of range".into()))?;
-    let order = match payment.order_id {
-        Some(id) => entities::orders::Entity::find_by_id(id).one(db).await?,
-        None => None,
+    let take = |want: Micros, to: SystemAccount, key: String, description: &'static str| Take {
+        account_id: payment.account_id,
+        want,
+        to,
+        key,
+        kind: TransferKind::Dispute,
+        reference: &d.id,
+        description,
+        shortfall_action: "dispute_shortfall",
+        target: format!("payment:{}", payment.id),
     };
-    let is_topup = order.as_ref().is_some_and(|o| o.kind == entities::OrderKind::Topup);
-    let (source, taken) = if is_topup {
-        let balance = ledger::customer_balance(db, payment.account_id).await?;
-        (ledger::customer_account(db, payment.account_id).await?, amount.min(balance))
-    } else {
-        (ledger::system_account(db, SystemAccount::Revenue).await?, amount)
+    let (taken, shortfall) = match bought {
+        Bought::Credits => {
+            let t =
+                take(amount, SystemAccount::StripeClearing, withdrawn_key(&d.id), "Payment disputed: funds withdrawn");
+            reversal::take_credits(db, t).await?
+        }
+        Bought::FlatPlan { .. } | Bought::Period { .. } => {
+            ledger::post(
+                db,
+                TransferRequest {
+                    id: withdrawn_key(&d.id),
+                    debit: ledger::system_account(db, SystemAccount::Revenue).await?,
+                    credit: ledger::system_account(db, SystemAccount::StripeClearing).await?,
+                    amount,
+                    kind: TransferKind::Dispute,
+                    account_id: Some(payment.account_id),
+                    reference: d.id.clone(),
+                    description: "Payment disputed: funds withdrawn".into(),
+                },
+            )
+            .await?;
+            if let Bought::Period { granted, .. } = bought {
+                let want = reversal::share(*granted, amount, Micros::new(payment.amount));
+                if want.is_positive() {
+                    let t = take(
+                        want,
+                        SystemAccount::Grants,
+                        credits_key(&d.id),
+                        "Payment disputed: period credits withdrawn",
+                    );
+                    reversal::take_credits(db, t).await?;
+                }
+            }
+            (amount, Micros::ZERO)
+        }
     };
-    if taken.is_positive() {
-        ledger::post(
+    set_status(db, payment.id, PaymentStatus::Disputed).await?;
+    Ok(Outcome::Withdrawn { taken, shortfall })
+}
+
+/// Puts back exactly what the dispute took: the funds and any period credits.
+async fn reinstate<C: ConnectionTrait>(
+    db: &C,
+    d: &Dispute,
+    payment: &entities::payments::Model,
+) -> Result<Outcome, DomainError> {
+    let mut returned = Micros::ZERO;
+    for (taken_key, back_key, description) in [
+        (withdrawn_key(&d.id), format!("dispute:{}:reinstated", d.id), "Dispute won: funds reinstated"),
+        (credits_key(&d.id), format!("dispute:{}:credits-reinstated", d.id), "Dispute won: credits reinstated"),
+    ] {
+        let Some(taken) = Transfers::find_by_id(taken_key).one(db).await? else { continue };
+        let posted = ledger::post(
             db,
             TransferRequest {
-                id: withdrawn_key(&d.id),
-                debit: source,
-                credit: ledger::system_account(db, SystemAccount::StripeClearing).await?,
-                amount: taken,
+                id: back_key,
+                debit: taken.credit_account_id,
+                credit: taken.debit_account_id,
+                amount: Micros::new(taken.amount),
                 kind: TransferKind::Dispute,
                 account_id: Some(payment.account_id),
                 reference: d.id.clone(),
-                description: "Payment disputed: funds withdrawn".into(),
+                description: description.into(),
             },
         )
         .await?;
+        if let ledger::Posted::New(t) = posted {
+            returned = returned.checked_add(Micros::new(t.amount)).unwrap_or(returned);
+        }
     }
-    set_status(db, payment.id, PaymentStatus::Disputed).await?;
-    let shortfall = amount.checked_sub(taken).unwrap_or(Micros::ZERO);
-    if shortfall.is_positive() {
-        entities::audit_log::Entity::insert(entities::audit_log::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            actor: Set("stripe".into()),
-            action: Set("dispute_shortfall".into()),
-            target: Set(format!("payment:{}", payment.id)),
-            details: Set(serde_json::json!({"dispute": d.id, "taken": taken.get(), "shortfall": shortfall.get()})),
-            request_id: Set(None),
-            created_at: Set(Utc::now()),
-        })
-        .exec_without_returning(db)
-        .await?;
-    }
-    Ok(Outcome::Withdrawn { taken, shortfall })
+    set_status(db, payment.id, PaymentStatus::Succeeded).await?;
+    crate::api_keys::sync_credit_keys(db, payment.account_id).await?;
+    Ok(if returned.is_positive() { Outcome::Reinstated { returned } } else { Outcome::Unchanged })
 }
 
 async fn set_status<C: ConnectionTrait>(db: &C, payment_id: Uuid, status: PaymentStatus) -> Result<(), DomainError> {

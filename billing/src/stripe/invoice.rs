@@ -115,7 +115,7 @@ pub async fn apply_paid<C: ConnectionTrait>(db: &C, inv: &Invoice) -> Result<Out
         .metadata("order_id")
         .and_then(|o| Uuid::parse_str(o).ok())
         .filter(|_| inv.billing_reason.as_deref() == Some("subscription_create"));
-    if !super::payment::record(db, account_id, order_id, &inv.id, paid).await? {
+    if !super::payment::record(db, account_id, order_id, &inv.id, paid, inv.subscription()).await? {
         return Ok(Outcome::AlreadyApplied);
     }
     if paid.is_positive() {

@@ -6,5 +6,6 @@ pub mod inbox;
 pub mod invoice;
 pub mod payment;
 pub mod refund;
+pub mod reversal;
 pub mod signature;
 pub mod subscription;

@@ -10,12 +10,14 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use uuid::Uuid;
 
 /// Records a succeeded payment; false when `reference` was recorded before.
+/// `subscription_ref` is the Stripe subscription an invoice payment paid for.
 pub async fn record<C: ConnectionTrait>(
     db: &C,
     account_id: Uuid,
     order_id: Option<Uuid>,
     reference: &str,
     amount: Micros,
+    subscription_ref: Option<&str>,
 ) -> Result<bool, DomainError> {
     let now = Utc::now();
     let inserted = Payments::insert(payments::ActiveModel {
@@ -27,6 +29,7 @@ pub async fn record<C: ConnectionTrait>(
         amount: Set(amount.get()),
         amount_refunded: Set(0),
         status: Set(PaymentStatus::Succeeded),
+        subscription_ref: Set(subscription_ref.map(str::to_owned)),
         created_at: Set(now),
         updated_at: Set(now),
     })
@@ -34,6 +37,17 @@ pub async fn record<C: ConnectionTrait>(
     .exec_without_returning(db)
     .await?;
     Ok(matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0))
+}
+
+/// The payment the first of `references` that is known stands for (a charge names its
+/// PaymentIntent; an invoice payment is recorded by the invoice).
+pub async fn find_any<C: ConnectionTrait>(db: &C, references: &[&str]) -> Result<Option<payments::Model>, DomainError> {
+    for r in references {
+        if let Some(p) = find(db, r).await? {
+            return Ok(Some(p));
+        }
+    }
+    Ok(None)
 }
 
 /// The payment a Stripe reference (PaymentIntent, invoice) stands for.

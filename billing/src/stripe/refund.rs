@@ -1,10 +1,14 @@
-//! `charge.refunded`: money paid back to the customer leaves their credits again.
+//! `charge.refunded`: money paid back to the customer takes back what it bought.
 //!
 //! The charge carries the cumulative `amount_refunded`; we apply only the part not applied
 //! yet, so duplicated or reordered events (an older, smaller total arriving late) change
-//! nothing. Credits are clawed back only as far as the balance goes — it never goes below
-//! zero — and the part already spent is recorded as a shortfall for operators.
+//! nothing. A refund is matched to its payment by the charge's PaymentIntent, or, for a
+//! subscription invoice, by the invoice (the worker resolves which invoice a PaymentIntent
+//! paid). What is taken back, and when access ends, is `reversal`'s rule: revenue and
+//! credits in proportion, never below zero (the rest a recorded shortfall), access only
+//! on a full refund.
 
+use super::reversal::{self, Bought, Take};
 use crate::error::DomainError;
 use crate::ledger::{self, SystemAccount, TransferRequest};
 use crate::money::Micros;
@@ -12,33 +16,45 @@ use chrono::Utc;
 use entities::payments::{Column as PayCol, Entity as Payments};
 use entities::{PaymentStatus, TransferKind};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
-use uuid::Uuid;
 
 #[derive(Debug, Deserialize)]
 pub struct Charge {
     pub id: String,
     #[serde(default)]
     pub payment_intent: Option<String>,
+    /// Present in API versions before 2025-03-31; later ones name only the PaymentIntent.
+    #[serde(default)]
+    pub invoice: Option<String>,
     pub amount_refunded: i64,
+}
+
+impl Charge {
+    /// What the charge's payment may be recorded under; `invoice` is the one the worker
+    /// resolved for the PaymentIntent, if any.
+    pub fn references<'a>(&'a self, invoice: Option<&'a str>) -> Vec<&'a str> {
+        [self.payment_intent.as_deref(), self.invoice.as_deref(), invoice].into_iter().flatten().collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// `clawed_back` left the credits; `shortfall` had been spent already.
+    /// `clawed_back` credits left the customer; `shortfall` had been spent already;
+    /// `revenue` was reversed; `ended` when the payment was wholly refunded and its access ended.
     Refunded {
         clawed_back: Micros,
         shortfall: Micros,
+        revenue: Micros,
+        ended: bool,
     },
     /// Nothing new in this event.
     AlreadyApplied,
     NotOurs,
 }
 
-pub async fn apply<C: ConnectionTrait>(db: &C, charge: &Charge) -> Result<Outcome, DomainError> {
-    let Some(intent) = &charge.payment_intent else { return Ok(Outcome::NotOurs) };
-    let Some(payment) = super::payment::find(db, intent).await? else {
+pub async fn apply<C: ConnectionTrait>(db: &C, charge: &Charge, invoice: Option<&str>) -> Result<Outcome, DomainError> {
+    let Some(payment) = super::payment::find_any(db, &charge.references(invoice)).await? else {
         return Ok(Outcome::NotOurs);
     };
     let total =
@@ -49,8 +65,9 @@ pub async fn apply<C: ConnectionTrait>(db: &C, charge: &Charge) -> Result<Outcom
     }
     // Claim the new part of the refund first, conditionally on what we read.
     let now = Utc::now();
-    let status =
-        if total >= Micros::new(payment.amount) { PaymentStatus::Refunded } else { PaymentStatus::PartiallyRefunded };
+    let paid = Micros::new(payment.amount);
+    let whole = total >= paid;
+    let status = if whole { PaymentStatus::Refunded } else { PaymentStatus::PartiallyRefunded };
     let moved = Payments::update_many()
         .col_expr(PayCol::AmountRefunded, Expr::value(total.get()))
         .col_expr(PayCol::Status, Expr::value(status.as_str()))
@@ -65,53 +82,61 @@ pub async fn apply<C: ConnectionTrait>(db: &C, charge: &Charge) -> Result<Outcom
         return Err(DomainError::Internal(format!("payment {} refunded concurrently; retrying", payment.id)));
     }
     let delta = total.checked_sub(already).unwrap_or(Micros::ZERO);
-    let clearing = ledger::system_account(db, SystemAccount::StripeClearing).await?;
-    let order = match payment.order_id {
-        Some(id) => entities::orders::Entity::find_by_id(id).one(db).await?,
-        None => None,
+    let bought = reversal::bought(db, &payment).await?;
+    let target = format!("payment:{}", payment.id);
+    let take = |want: Micros, to: SystemAccount, key: String, description: &'static str| Take {
+        account_id: payment.account_id,
+        want,
+        to,
+        key,
+        kind: TransferKind::Refund,
+        reference: &charge.id,
+        description,
+        shortfall_action: "refund_shortfall",
+        target: target.clone(),
     };
-    let is_topup = order.as_ref().is_some_and(|o| o.kind == entities::OrderKind::Topup);
-    let (source, clawed_back) = if is_topup {
-        let credits = ledger::customer_account(db, payment.account_id).await?;
-        let balance = ledger::customer_balance(db, payment.account_id).await?;
-        (credits, delta.min(balance))
-    } else {
-        (ledger::system_account(db, SystemAccount::Revenue).await?, delta)
-    };
-    if clawed_back.is_positive() {
-        ledger::post(
-            db,
-            TransferRequest {
-                id: format!("refund:{}:{}", payment.id, total.get()),
-                debit: source,
-                credit: clearing,
-                amount: clawed_back,
-                kind: TransferKind::Refund,
-                account_id: Some(payment.account_id),
-                reference: charge.id.clone(),
-                description: "Refund".into(),
-            },
-        )
-        .await?;
+    let (mut clawed_back, mut shortfall, mut revenue) = (Micros::ZERO, Micros::ZERO, Micros::ZERO);
+    match &bought {
+        Bought::Credits => {
+            let key = format!("refund:{}:{}", payment.id, total.get());
+            (clawed_back, shortfall) =
+                reversal::take_credits(db, take(delta, SystemAccount::StripeClearing, key, "Refund")).await?;
+        }
+        Bought::FlatPlan { .. } | Bought::Period { .. } => {
+            revenue = delta;
+            ledger::post(
+                db,
+                TransferRequest {
+                    id: format!("refund:{}:{}", payment.id, total.get()),
+                    debit: ledger::system_account(db, SystemAccount::Revenue).await?,
+                    credit: ledger::system_account(db, SystemAccount::StripeClearing).await?,
+                    amount: delta,
+                    kind: TransferKind::Refund,
+                    account_id: Some(payment.account_id),
+                    reference: charge.id.clone(),
+                    description: "Refund".into(),
+                },
+            )
+            .await?;
+            if let Bought::Period { granted, .. } = &bought {
+                // The credits the period granted, in the refunded proportion (cumulative,
+                // so the parts of several partial refunds add up to the whole).
+                let want = reversal::share(*granted, total, paid)
+                    .checked_sub(reversal::share(*granted, already, paid))
+                    .unwrap_or(Micros::ZERO);
+                if want.is_positive() {
+                    let key = format!("refund-credits:{}:{}", payment.id, total.get());
+                    (clawed_back, shortfall) = reversal::take_credits(
+                        db,
+                        take(want, SystemAccount::Grants, key, "Refund: period credits withdrawn"),
+                    )
+                    .await?;
+                }
+            }
+        }
     }
-    let shortfall = delta.checked_sub(clawed_back).unwrap_or(Micros::ZERO);
-    if shortfall.is_positive() {
-        // Refunded money the customer had already spent: no credits left to take back.
-        tracing::warn!(payment = %payment.id, shortfall = %shortfall, "refund exceeds the remaining credits");
-        entities::audit_log::Entity::insert(entities::audit_log::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            actor: Set("stripe".into()),
-            action: Set("refund_shortfall".into()),
-            target: Set(format!("payment:{}", payment.id)),
-            details: Set(serde_json::json!({
-                "accountId": payment.account_id, "charge": charge.id,
-                "refunded": delta.get(), "clawedBack": clawed_back.get(), "shortfall": shortfall.get(),
-            })),
-            request_id: Set(None),
-            created_at: Set(now),
-        })
-        .exec_without_returning(db)
-        .await?;
+    if whole {
+        reversal::end_access(db, &payment, &bought, "refunded").await?;
     }
-    Ok(Outcome::Refunded { clawed_back, shortfall })
+    Ok(Outcome::Refunded { clawed_back, shortfall, revenue, ended: whole })
 }

@@ -160,6 +160,7 @@ pub async fn sync<C: ConnectionTrait>(db: &C, snap: &Snapshot) -> Result<Synced,
         cancel_at_period_end: Set(snap.cancel_at_period_end),
         pending_plan_id: Set(snap.pending_plan()),
         provider_version: Set(0),
+        order_id: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     })

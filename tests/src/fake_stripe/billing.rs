@@ -33,6 +33,7 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/v1/subscriptions/{id}", get(get_subscription).post(update_subscription).delete(cancel_subscription))
         .route("/v1/subscriptions/{id}/resume", post(resume_subscription))
         .route("/v1/invoices/{id}", get(get_invoice))
+        .route("/v1/invoice_payments", get(list_invoice_payments))
         .route("/v1/events", get(list_events))
 }
 
@@ -226,8 +227,24 @@ impl Store {
                 "proration_details": {"credited_items": null}, "subscription": sub["id"], "subscription_item": item["id"]}});
         inv["lines"] = json!({"object": "list", "data": [line], "has_more": false,
             "url": format!("/v1/invoices/{id}/lines")});
+        if paid {
+            self.record_invoice_payment(&inv);
+        }
         self.invoices.insert(id, inv.clone());
         inv
+    }
+
+    /// A paid invoice's InvoicePayment: the PaymentIntent that paid it.
+    fn record_invoice_payment(&mut self, inv: &Value) {
+        let id = inv["id"].as_str().unwrap_or_default().to_owned();
+        let paid = inv["amount_paid"].clone();
+        let payment = json!({
+            "id": random_id("inpay"), "object": "invoice_payment", "amount_paid": paid, "amount_requested": paid,
+            "created": now(), "currency": "usd", "invoice": id, "is_default": true, "livemode": false,
+            "payment": {"type": "payment_intent", "payment_intent": random_id("pi")},
+            "status": "paid", "status_transitions": {"canceled_at": null, "paid_at": now()},
+        });
+        self.invoice_payments.insert(id, payment);
     }
 
     /// Moves a subscription to its next period; returns the previous attributes.
@@ -392,6 +409,7 @@ impl FakeStripe {
             inv["amount_paid"] = inv["amount_due"].clone();
             inv["amount_remaining"] = json!(0);
             let invoice = inv.clone();
+            s.record_invoice_payment(&invoice);
             let sub_id = invoice["parent"]["subscription_details"]["subscription"].as_str().map(str::to_owned);
             if let Some(sub) = sub_id.as_ref().and_then(|id| s.subscriptions.get_mut(id)) {
                 sub["status"] = json!("active");
@@ -417,15 +435,30 @@ impl FakeStripe {
 
     /// The cardholder disputes a paid session's charge: `charge.dispute.created`.
     pub async fn dispute(&self, session_id: &str) -> String {
+        let (intent, amount) = {
+            let s = self.shared.store.lock().expect("store");
+            let session = s.sessions.get(session_id).expect("known session");
+            (session["payment_intent"].as_str().expect("a paid session").to_owned(), session["amount_total"].clone())
+        };
+        self.dispute_intent(&intent, amount).await
+    }
+
+    /// The cardholder disputes a paid invoice's charge: `charge.dispute.created`, naming
+    /// only the PaymentIntent.
+    pub async fn dispute_invoice(&self, invoice_id: &str) -> String {
+        let (intent, amount, _) = self.invoice_intent(invoice_id);
+        self.dispute_intent(&intent, amount).await
+    }
+
+    async fn dispute_intent(&self, intent: &str, amount: Value) -> String {
         let dispute = {
             let mut s = self.shared.store.lock().expect("store");
-            let session = s.sessions.get(session_id).cloned().expect("known session");
             let mut d = fixture("dispute");
             let id = random_id("dp");
             d["id"] = json!(id);
-            d["amount"] = session["amount_total"].clone();
+            d["amount"] = amount;
             d["charge"] = json!(random_id("ch"));
-            d["payment_intent"] = session["payment_intent"].clone();
+            d["payment_intent"] = json!(intent);
             d["status"] = json!("needs_response");
             d["created"] = json!(now());
             s.disputes.insert(id, d.clone());
@@ -699,5 +732,22 @@ async fn list_events(
         let has_more = matching.len() > limit;
         let data: Vec<Value> = matching.into_iter().take(limit).cloned().collect();
         (StatusCode::OK, json!({"object": "list", "data": data, "has_more": has_more, "url": "/v1/events"}))
+    })
+}
+
+async fn list_invoice_payments(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    handle(&shared, &headers, "GET /v1/invoice_payments", b"", |store, _| {
+        let data: Vec<Value> = store
+            .invoice_payments
+            .values()
+            .filter(|p| query.get("invoice").is_none_or(|i| p["invoice"] == json!(i)))
+            .filter(|p| query.get("payment[payment_intent]").is_none_or(|i| p["payment"]["payment_intent"] == json!(i)))
+            .cloned()
+            .collect();
+        (StatusCode::OK, json!({"object": "list", "data": data, "has_more": false, "url": "/v1/invoice_payments"}))
     })
 }

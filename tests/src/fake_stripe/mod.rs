@@ -55,6 +55,8 @@ struct Store {
     coupons: HashMap<String, Value>,
     subscriptions: HashMap<String, Value>,
     invoices: HashMap<String, Value>,
+    /// invoice id → its InvoicePayment (which names the PaymentIntent that paid it).
+    invoice_payments: HashMap<String, Value>,
     disputes: HashMap<String, Value>,
     /// What a subscription-mode session will subscribe to: (price, quantity), metadata, coupon.
     session_plans: HashMap<String, billing::SessionPlan>,
@@ -195,19 +197,43 @@ impl FakeStripe {
     /// The merchant refunds `cents` of a completed session's payment: `charge.refunded`
     /// with the charge's cumulative `amount_refunded`.
     pub async fn refund(&self, session_id: &str, cents: i64) -> Value {
+        let (intent, amount, customer) = {
+            let s = self.shared.store.lock().expect("store");
+            let session = s.sessions.get(session_id).expect("known session");
+            let intent = session["payment_intent"].as_str().expect("a paid session").to_owned();
+            (intent, session["amount_total"].clone(), session["customer"].clone())
+        };
+        self.refund_intent(&intent, amount, customer, cents).await
+    }
+
+    /// The merchant refunds `cents` of a paid invoice. The charge names only its
+    /// PaymentIntent, as in API versions since 2025-03-31 (no `invoice` field).
+    pub async fn refund_invoice(&self, invoice_id: &str, cents: i64) -> Value {
+        let (intent, amount, customer) = self.invoice_intent(invoice_id);
+        self.refund_intent(&intent, amount, customer, cents).await
+    }
+
+    /// The PaymentIntent that paid an invoice, with the invoice's amount and customer.
+    fn invoice_intent(&self, invoice_id: &str) -> (String, Value, Value) {
+        let s = self.shared.store.lock().expect("store");
+        let payment = s.invoice_payments.get(invoice_id).expect("a paid invoice");
+        let invoice = &s.invoices[invoice_id];
+        let intent = payment["payment"]["payment_intent"].as_str().expect("an intent").to_owned();
+        (intent, invoice["amount_paid"].clone(), invoice["customer"].clone())
+    }
+
+    async fn refund_intent(&self, intent: &str, amount: Value, customer: Value, cents: i64) -> Value {
         let (charge, previous) = {
             let mut s = self.shared.store.lock().expect("store");
-            let session = s.sessions.get(session_id).expect("known session").clone();
-            let intent = session["payment_intent"].as_str().expect("a paid session").to_owned();
-            let charge = s.charges.entry(intent.clone()).or_insert_with(|| {
+            let charge = s.charges.entry(intent.to_owned()).or_insert_with(|| {
                 let mut c = fixture("charge");
                 c["id"] = json!(random_id("ch"));
                 c["payment_intent"] = json!(intent);
-                c["amount"] = session["amount_total"].clone();
-                c["amount_captured"] = session["amount_total"].clone();
+                c["amount"] = amount.clone();
+                c["amount_captured"] = amount.clone();
                 c["captured"] = json!(true);
                 c["amount_refunded"] = json!(0);
-                c["customer"] = session["customer"].clone();
+                c["customer"] = customer.clone();
                 c
             });
             let before = charge["amount_refunded"].as_i64().unwrap_or(0);

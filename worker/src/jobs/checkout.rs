@@ -63,7 +63,7 @@ pub async fn handle(ctx: &Ctx, job: &entities::jobs::Model, order_id: Uuid) -> R
         other => return Err(JobError::Terminal(format!("checkout for {other:?} orders is not built yet"))),
     };
     let customer = customer_for(ctx, client, order.account_id).await?;
-    let cents = billing::Micros::new(order.amount).to_cents();
+    let cents = charge_cents(&order)?;
     let line = CreateCheckoutSessionLineItems {
         price_data: Some(CreateCheckoutSessionLineItemsPriceData {
             unit_amount: Some(cents),
@@ -155,7 +155,7 @@ async fn charge_saved_card(
         return Err(JobError::Terminal("direct charge without a payment method".into()));
     };
     let customer = customer_for(ctx, client, order.account_id).await?;
-    let cents = billing::Micros::new(order.amount).to_cents();
+    let cents = charge_cents(order)?;
     let sent = CreatePaymentIntent::new(cents, stripe_types::Currency::USD)
         .customer(customer)
         .payment_method(pm)
@@ -303,7 +303,7 @@ async fn subscription_session(
         (OrderKind::KeyTier, Some(plan)) => {
             metadata.insert("kind".into(), "key_tier".into());
             metadata.insert("plan_id".into(), plan.id.to_string());
-            let cents = billing::Micros::new(order.amount).to_cents();
+            let cents = charge_cents(order)?;
             CreateCheckoutSessionLineItems {
                 price_data: Some(inline(format!("{} API tier", plan.name), cents)),
                 quantity: Some(1),
@@ -315,7 +315,7 @@ async fn subscription_session(
                 details["pledgeId"].as_str().ok_or_else(|| JobError::Terminal("pool order without a pledge".into()))?;
             metadata.insert("kind".into(), "pool".into());
             metadata.insert("pledge_id".into(), pledge.to_owned());
-            let cents = billing::Micros::new(order.amount).to_cents();
+            let cents = charge_cents(order)?;
             let name = details["description"].as_str().unwrap_or("Pool time blocks").to_owned();
             CreateCheckoutSessionLineItems {
                 price_data: Some(inline(name, cents)),
@@ -356,4 +356,14 @@ async fn subscription_session(
         .await
         .map_err(crate::stripe_api::classify)?;
     store_session(ctx, order, &session).await
+}
+
+/// What the card is charged for an order, in cents: exactly the order's amount, or nothing.
+/// The api refuses sub-cent card amounts; this guards every other way an order is made.
+fn charge_cents(order: &entities::orders::Model) -> Result<i64, JobError> {
+    let amount = billing::Micros::new(order.amount);
+    if !amount.is_whole_cents() {
+        return Err(JobError::Terminal(format!("order amount {amount} is not a whole number of cents")));
+    }
+    Ok(amount.to_cents())
 }

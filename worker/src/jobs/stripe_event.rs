@@ -158,8 +158,11 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
         }
         "charge.dispute.created" | "charge.dispute.closed" => {
             let dispute: billing::stripe::dispute::Dispute = parse(payload, "dispute")?;
+            let refs: Vec<&str> = dispute.payment_intent.as_deref().into_iter().collect();
+            let invoice = invoice_of(ctx, &refs, dispute.payment_intent.as_deref()).await?;
             let txn = ctx.db.begin().await?;
-            let outcome = billing::stripe::dispute::apply(&txn, &dispute, event.event_type.ends_with("closed")).await?;
+            let closed = event.event_type.ends_with("closed");
+            let outcome = billing::stripe::dispute::apply(&txn, &dispute, closed, invoice.as_deref()).await?;
             finish(txn, event_id, outcome != billing::stripe::dispute::Outcome::NotOurs).await?;
             tracing::info!(event = event_id, ?outcome, "dispute applied");
             Ok(())
@@ -177,8 +180,9 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
         }
         "charge.refunded" => {
             let charge: billing::stripe::refund::Charge = parse(payload, "charge")?;
+            let invoice = invoice_of(ctx, &charge.references(None), charge.payment_intent.as_deref()).await?;
             let txn = ctx.db.begin().await?;
-            let outcome = billing::stripe::refund::apply(&txn, &charge).await?;
+            let outcome = billing::stripe::refund::apply(&txn, &charge, invoice.as_deref()).await?;
             finish(txn, event_id, outcome != billing::stripe::refund::Outcome::NotOurs).await?;
             tracing::info!(event = event_id, ?outcome, "refund applied");
             Ok(())
@@ -189,6 +193,18 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
             tracing::debug!(event = event_id, event_type = other, "event stored, nothing to apply");
             Ok(())
         }
+    }
+}
+
+/// For a refund or dispute whose references match no recorded payment: the invoice its
+/// PaymentIntent paid, if Stripe knows one (subscription payments are recorded by invoice).
+async fn invoice_of(ctx: &Ctx, references: &[&str], payment_intent: Option<&str>) -> Result<Option<String>, JobError> {
+    if billing::stripe::payment::find_any(&ctx.db, references).await?.is_some() {
+        return Ok(None);
+    }
+    match (payment_intent, ctx.stripe.as_ref()) {
+        (Some(pi), Some(client)) => crate::stripe_sync::invoice_paid_by(client, pi).await,
+        _ => Ok(None),
     }
 }
 
