@@ -75,19 +75,3 @@ pub async fn find_management_key<C: ConnectionTrait>(
 ) -> Result<Option<management_keys::Model>, DbErr> {
     ManagementKeys::find().filter(MkCol::KeyHash.eq(hash_key(key))).filter(MkCol::RevokedAt.is_null()).one(db).await
 }
-
-/// Binds a wallet to the account: USDC transfers it verifies must then come from it.
-pub async fn bind_wallet<C: ConnectionTrait>(
-    db: &C,
-    account_id: Uuid,
-    wallet: &crate::chain::Address,
-) -> Result<(), DbErr> {
-    use sea_orm::sea_query::Expr;
-    Accounts::update_many()
-        .col_expr(Column::WalletAddress, Expr::value(Some(wallet.to_string())))
-        .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(Column::Id.eq(account_id))
-        .exec(db)
-        .await?;
-    Ok(())
-}

@@ -38,6 +38,8 @@ pub struct Settings {
     /// Prefix of every Redis key, so several deployments (or tests) share one Redis.
     pub redis_prefix: String,
     pub bind_addr: SocketAddr,
+    /// Where users reach the api (`PUBLIC_URL`); its host is the domain wallets sign for.
+    pub public_url: String,
     /// Where a worker serves `/metrics`; unset: not served (the api serves it on `BIND_ADDR`).
     pub metrics_addr: Option<SocketAddr>,
     pub jwt_secret: Secret,
@@ -204,6 +206,11 @@ impl Settings {
         );
         let redis_prefix = r.string("REDIS_PREFIX", "tollgate:");
         let bind_addr = r.parse("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let public_url = r.string("PUBLIC_URL", &format!("http://{bind_addr}"));
+        r.check(
+            public_url.starts_with("http://") || public_url.starts_with("https://"),
+            "PUBLIC_URL: must be an http(s) URL",
+        );
         let metrics_addr =
             r.raw("METRICS_ADDR").map(|_| r.parse("METRICS_ADDR", SocketAddr::from(([127, 0, 0, 1], 0))));
 
@@ -308,6 +315,7 @@ impl Settings {
             redis_url: Secret::new(redis_url),
             redis_prefix,
             bind_addr,
+            public_url,
             metrics_addr,
             jwt_secret: Secret::new(jwt_secret),
             jwt_issuer,

@@ -34,6 +34,7 @@ pub mod upgrade;
 pub mod usage;
 pub mod usdc;
 pub mod verify;
+pub mod wallet;
 
 pub use error::DomainError;
 pub use money::Micros;

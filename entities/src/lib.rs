@@ -32,5 +32,6 @@ pub mod usage_batches;
 pub mod usage_counters;
 pub mod usage_events;
 pub mod usdc_transfers;
+pub mod wallet_challenges;
 
 pub use enums::*;

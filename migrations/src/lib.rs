@@ -8,6 +8,7 @@ mod m20261123_000002_queue_controls;
 mod m20261123_000003_usage_batches;
 mod m20261127_000004_jobs_unfinished_index;
 mod m20261127_000005_payment_links;
+mod m20261127_000006_wallet_proofs;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_usage_batches::Migration),
             Box::new(m20261127_000004_jobs_unfinished_index::Migration),
             Box::new(m20261127_000005_payment_links::Migration),
+            Box::new(m20261127_000006_wallet_proofs::Migration),
         ]
     }
 }

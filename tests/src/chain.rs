@@ -121,6 +121,35 @@ impl TestChain {
         format!("{:#x}", receipt.transaction_hash)
     }
 
+    /// The wallet signs `message` (EIP-191 `personal_sign`), as a browser wallet does: anvil
+    /// holds the keys of its unlocked accounts.
+    pub async fn sign(&self, wallet: Address, message: &str) -> String {
+        let hex_message = format!("0x{}", hex::encode(message.as_bytes()));
+        self.provider
+            .raw_request::<_, String>("personal_sign".into(), (hex_message, wallet))
+            .await
+            .expect("personal_sign")
+    }
+
+    /// Binds `wallet` to `token`'s account the only way there is: a challenge, signed by
+    /// `signer` (the wallet itself unless a test plays an impostor). The bind's answer.
+    pub async fn prove_wallet(
+        &self,
+        app: &crate::TestApp,
+        token: &str,
+        wallet: Address,
+        signer: Address,
+    ) -> (u16, serde_json::Value) {
+        let (status, ch) = app
+            .post("/api/billing/wallet/challenge", token, &serde_json::json!({"walletAddress": format!("{wallet:#x}")}))
+            .await;
+        assert_eq!(status, 200, "{ch}");
+        let message = ch["data"]["message"].as_str().expect("message").to_owned();
+        let signature = self.sign(signer, &message).await;
+        let body = serde_json::json!({"nonce": ch["data"]["nonce"], "signature": signature, "message": message});
+        app.call(reqwest::Method::PUT, "/api/billing/wallet", Some(token), Some(&body)).await
+    }
+
     /// USDC from `from` to the payment address.
     pub async fn pay_usdc(&self, from: Address, amount: u64) -> String {
         self.pay(self.usdc, from, self.payment, amount).await

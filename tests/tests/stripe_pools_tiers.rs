@@ -135,8 +135,14 @@ async fn key_tier_checkout_upgrades_then_downgrades_to_free() {
     assert!(res["url"].as_str().is_some_and(|u| u.contains(session_id)), "{res}");
     let session = session_of(&stripe, res["url"].as_str().expect("url"));
     assert_eq!(session["amount_total"], json!(19900));
+    // A typed address is recorded on the order, never bound: binding takes the wallet's signature.
     let bound = billing::accounts::ensure(&app.db.conn, "tier-user").await.expect("account").wallet_address;
-    assert_eq!(bound.map(|w| w.to_lowercase()), Some(wallet.to_owned()));
+    assert_eq!(bound, None);
+    let order = {
+        use sea_orm::EntityTrait;
+        entities::orders::Entity::find().one(&app.db.conn).await.expect("q").expect("order")
+    };
+    assert_eq!(order.details["walletAddress"], json!(wallet));
     assert_eq!(tier().await, Some(entities::KeyTier::Free), "not before payment");
 
     stripe.complete_session(session_id).await;

@@ -176,15 +176,8 @@ async fn unconfirmed_is_pending_until_enough_blocks() {
 async fn bound_wallet_must_be_the_sender() {
     let (app, chain) = setup(1, &[]).await;
     let token = app.jwt("usdc-bound", "billing:read billing:write");
-    let res = app
-        .http
-        .put(format!("{}/api/billing/wallet", app.base_url))
-        .bearer_auth(&token)
-        .json(&json!({"walletAddress": format!("{:#x}", chain.payers[3])}))
-        .send()
-        .await
-        .expect("bind");
-    assert_eq!(res.status(), 200);
+    let (status, body) = chain.prove_wallet(&app, &token, chain.payers[3], chain.payers[3]).await;
+    assert_eq!(status, 200, "{body}");
     // Someone else's transfer, seen on chain: refused and left unclaimed.
     let watched = chain.pay_usdc(chain.payers[0], 40 * USD).await;
     let (status, body) = app.post("/api/billing/verify-topup", &token, &json!({"txHash": watched, "amount": 40})).await;

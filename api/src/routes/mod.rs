@@ -74,7 +74,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/billing/verify-payment", post(usdc::verify_payment))
         .route("/api/billing/topup", post(topup::topup))
         .route("/api/billing/verify-topup", post(usdc::verify_topup))
-        .route("/api/billing/wallet", axum::routing::put(usdc::bind_wallet))
+        .route("/api/billing/wallet", axum::routing::put(usdc::bind_wallet).delete(usdc::unbind_wallet))
+        .route("/api/billing/wallet/challenge", post(usdc::wallet_challenge))
         .route("/admin/usdc/unmatched", get(usdc::unmatched))
         .route(
             "/subscription",

@@ -60,9 +60,6 @@ pub async fn checkout(
     let plan = billing::catalog::plan_by_slug(&state.db, slug)
         .await?
         .ok_or_else(|| ApiError::internal(format!("catalog lacks {slug}")))?;
-    if let Some(w) = &wallet {
-        billing::accounts::bind_wallet(&state.db, principal.account_id, w).await?;
-    }
     let order = billing::orders::NewOrder {
         account_id: principal.account_id,
         kind: OrderKind::KeyTier,
@@ -70,7 +67,11 @@ pub async fn checkout(
         method: PayMethod::Stripe,
         amount: billing::Micros::new(plan.price_monthly.unwrap_or(0)),
         plan_id: Some(plan.id),
-        details: json!({"interval": "month", "successUrl": req.success_url, "cancelUrl": req.cancel_url}),
+        // `walletAddress` is recorded as the customer's stated payer, never bound: a binding
+        // decides whose USDC is whose, so it takes the wallet's signature
+        // (`POST /api/billing/wallet/challenge`, then `PUT /api/billing/wallet`).
+        details: json!({"interval": "month", "successUrl": req.success_url, "cancelUrl": req.cancel_url,
+                        "walletAddress": wallet}),
     };
     let extras = OrderExtras { pool_id: None, coupon: req.coupon.clone() };
     Ok(match stripe_checkout_with(&state, order, extras).await? {

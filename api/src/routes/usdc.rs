@@ -275,23 +275,95 @@ pub async fn verify_topup(
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WalletRequest {
+pub struct ChallengeRequest {
     wallet_address: String,
 }
 
-/// `PUT /api/billing/wallet`: bind the wallet USDC payments of this account come from.
-#[utoipa::path(put, path = "/api/billing/wallet", security(("bearer" = [])), responses((status = 200)))]
-pub async fn bind_wallet(
+/// `POST /api/billing/wallet/challenge`: the EIP-4361 message the wallet must sign to be
+/// bound to this account (valid 10 minutes, once).
+#[utoipa::path(post, path = "/api/billing/wallet/challenge", security(("bearer" = [])), responses((status = 200), (status = 400)))]
+pub async fn wallet_challenge(
     State(state): State<AppState>,
     principal: Principal,
-    ApiJson(req): ApiJson<WalletRequest>,
+    ApiJson(req): ApiJson<ChallengeRequest>,
 ) -> Result<Json<Envelope<Value>>, ApiError> {
     principal.require(Scope::Write)?;
     let wallet = Address::parse(&req.wallet_address).ok_or_else(|| {
         ApiError::bad_request("invalid_request", "walletAddress must be 0x followed by 40 hex digits")
     })?;
-    billing::accounts::bind_wallet(&state.db, principal.account_id, &wallet).await?;
-    Ok(ok(json!({"walletAddress": wallet})))
+    let origin = billing::wallet::Origin { public_url: &state.settings.public_url, chain_id: state.settings.chain_id };
+    let ch = billing::wallet::challenge(&state.db, principal.account_id, &wallet, &origin, chrono::Utc::now()).await?;
+    Ok(ok(json!({"walletAddress": wallet, "nonce": ch.nonce, "message": ch.message, "expiresAt": ch.expires_at})))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WalletRequest {
+    #[serde(default)]
+    nonce: Option<String>,
+    #[serde(default)]
+    signature: Option<String>,
+    /// The signed message; when given it must be the one issued.
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// `PUT /api/billing/wallet {nonce, signature, message?}`: bind the wallet that signed the
+/// challenge. USDC it sends is credited to this account; verifications must come from it.
+#[utoipa::path(put, path = "/api/billing/wallet", security(("bearer" = [])), responses((status = 200), (status = 400), (status = 409)))]
+pub async fn bind_wallet(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(req): ApiJson<WalletRequest>,
+) -> Result<Json<Envelope<Value>>, ApiError> {
+    use billing::wallet::Refusal;
+    principal.require(Scope::Write)?;
+    let (Some(nonce), Some(signature)) = (req.nonce.as_deref(), req.signature.as_deref()) else {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "nonce and signature are required: sign the message from POST /api/billing/wallet/challenge with the wallet",
+        ));
+    };
+    if nonce.len() > 64 || signature.len() > 200 || req.message.as_ref().is_some_and(|m| m.len() > 2_000) {
+        return Err(ApiError::bad_request("invalid_request", "nonce, signature or message is too long"));
+    }
+    let proved = billing::wallet::prove(
+        &state.db,
+        principal.account_id,
+        nonce,
+        req.message.as_deref(),
+        signature,
+        chrono::Utc::now(),
+    )
+    .await?;
+    match proved {
+        Ok(wallet) => Ok(ok(json!({"walletAddress": wallet}))),
+        Err(r) => Err(match r {
+            Refusal::UnknownChallenge => ApiError::bad_request(
+                "invalid_challenge",
+                "no unused, unexpired challenge with this nonce for this account; ask for a new one",
+            ),
+            Refusal::MessageMismatch => ApiError::bad_request("message_mismatch", "message is not the one issued"),
+            Refusal::BadSignature => ApiError::bad_request("invalid_signature", "signature is not a valid signature"),
+            Refusal::WrongSigner => {
+                ApiError::bad_request("wrong_signer", "the message was not signed by the challenged wallet")
+            }
+            Refusal::BoundElsewhere => {
+                ApiError::new(StatusCode::CONFLICT, "wallet_bound_elsewhere", "this wallet is bound to another account")
+            }
+        }),
+    }
+}
+
+/// `DELETE /api/billing/wallet`: unbind the account's wallet.
+#[utoipa::path(delete, path = "/api/billing/wallet", security(("bearer" = [])), responses((status = 200)))]
+pub async fn unbind_wallet(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Envelope<Value>>, ApiError> {
+    principal.require(Scope::Write)?;
+    billing::wallet::unbind(&state.db, principal.account_id).await?;
+    Ok(ok(json!({"walletAddress": null})))
 }
 
 /// `GET /admin/usdc/unmatched`: transfers the scan saw that no order or verification claimed.
