@@ -71,6 +71,8 @@ pub struct Settings {
     pub expiry_interval: Duration,
     /// How often reconciliation runs (Stripe events catch-up, subscriptions re-fetched, report).
     pub reconcile_interval: Duration,
+    /// Most Stripe events one reconciliation run lists; a longer listing resumes next run.
+    pub reconcile_max_events: usize,
     pub chain_scan_range: u64,
     /// The block the first scan starts from (later scans resume from the stored cursor).
     pub chain_scan_from_block: u64,
@@ -266,6 +268,8 @@ impl Settings {
         let chain_scan_interval = r.millis("CHAIN_SCAN_INTERVAL_MS", 15_000);
         let expiry_interval = r.millis("EXPIRY_INTERVAL_MS", 3_600_000);
         let reconcile_interval = r.millis("RECONCILE_INTERVAL_MS", 300_000);
+        let reconcile_max_events = r.parse("RECONCILE_MAX_EVENTS", 10_000usize);
+        r.check(reconcile_max_events >= 1, "RECONCILE_MAX_EVENTS: must be at least 1");
         let chain_scan_range = r.parse("CHAIN_SCAN_RANGE", 2_000u64);
         r.check(chain_scan_range >= 1, "CHAIN_SCAN_RANGE: must be at least 1");
         let chain_scan_from_block = r.parse("CHAIN_SCAN_FROM_BLOCK", 0u64);
@@ -336,6 +340,7 @@ impl Settings {
             chain_scan_interval,
             expiry_interval,
             reconcile_interval,
+            reconcile_max_events,
             chain_scan_range,
             chain_scan_from_block,
             log_format,

@@ -9,6 +9,7 @@ mod m20261123_000003_usage_batches;
 mod m20261127_000004_jobs_unfinished_index;
 mod m20261127_000005_payment_links;
 mod m20261127_000006_wallet_proofs;
+mod m20261127_000007_cursor_position;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_jobs_unfinished_index::Migration),
             Box::new(m20261127_000005_payment_links::Migration),
             Box::new(m20261127_000006_wallet_proofs::Migration),
+            Box::new(m20261127_000007_cursor_position::Migration),
         ]
     }
 }

@@ -208,3 +208,40 @@ async fn a_paused_queue_holds_its_jobs_until_resumed() {
     app.wait_drained(WAIT).await;
     assert_eq!(app.balance(account.id).await, Micros::from_usd(1).expect("1"), "run once resumed");
 }
+
+/// More missed events than one run lists: the next runs resume below the last event read
+/// (Stripe lists newest first) instead of moving the cursor past events never fetched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catch_up_longer_than_one_run_resumes_and_skips_nothing() {
+    let stripe = tollgate_tests::fake_stripe::FakeStripe::start().await;
+    let env = vec![
+        ("STRIPE_SECRET_KEY".to_owned(), stripe.secret_key.clone()),
+        ("STRIPE_API_BASE".to_owned(), stripe.base_url.clone()),
+        ("RECONCILE_MAX_EVENTS".to_owned(), "2".to_owned()),
+    ];
+    let app = TestApp::with(TestOptions { env, ..Default::default() }).await;
+    stripe.deliver_to(&format!("{}/payment/webhook/stripe", app.base_url), tollgate_tests::events::WEBHOOK_SECRET);
+    let user = app.jwt("walk-user", "billing:read billing:write");
+    let admin = app.jwt("walk-admin", "admin");
+    let account = billing::accounts::ensure(&app.db.conn, "walk-user").await.expect("account");
+    stripe.hold_deliveries();
+    for _ in 0..5 {
+        let (status, res) = app.post("/api/billing/topup", &user, &json!({"amount": 10, "method": "stripe"})).await;
+        assert_eq!(status, 200, "{res}");
+        stripe.complete_session(res["data"]["sessionId"].as_str().expect("session")).await;
+    }
+    assert!(stripe.lose_held().len() >= 5, "the webhook never hears of the payments");
+    app.wait_drained(WAIT).await;
+    let fifty = Micros::from_usd(50).expect("50");
+    for run in 0..6 {
+        let (status, body) = app.post("/admin/reconciliation/run", &admin, &json!({})).await;
+        assert_eq!(status, 200, "{body}");
+        app.wait_drained(WAIT).await;
+        if app.balance(account.id).await == fifty {
+            assert!(run >= 2, "two events a run: at least three runs, not {}", run + 1);
+            break;
+        }
+    }
+    assert_eq!(app.balance(account.id).await, fifty, "every missed payment credited, once");
+    app.assert_ledger_invariants().await;
+}

@@ -721,6 +721,7 @@ async fn list_events(
             .rev()
             .filter(|e| num("created[gte]").is_none_or(|t| e["created"].as_i64().unwrap_or(0) >= t))
             .filter(|e| num("created[gt]").is_none_or(|t| e["created"].as_i64().unwrap_or(0) > t))
+            .filter(|e| num("created[lte]").is_none_or(|t| e["created"].as_i64().unwrap_or(0) <= t))
             .filter(|e| query.get("type").is_none_or(|t| e["type"] == json!(t)))
             .collect();
         if let Some(after) = query.get("starting_after") {

@@ -43,6 +43,7 @@ pub async fn handle(ctx: &Ctx) -> Result<Value, JobError> {
         Cursors::insert(chain_cursors::ActiveModel {
             id: Set(cursor_id.clone()),
             block_number: Set(to as i64),
+            position: Set(None),
             updated_at: Set(Utc::now()),
         })
         .on_conflict(

@@ -23,7 +23,8 @@ const CURSOR: &str = "stripe:events";
 const OVERLAP_SECS: i64 = 300;
 /// Stripe keeps events for 30 days.
 const RETENTION_SECS: i64 = 30 * 86_400;
-const MAX_PAGES: usize = 100;
+/// The walk under way, if the last run's listing was cut short.
+const WALK: &str = "stripe:events:walk";
 
 #[derive(miniserde::Deserialize)]
 struct Page {
@@ -46,14 +47,40 @@ pub async fn handle(ctx: &Ctx) -> Result<Value, JobError> {
     Ok(result)
 }
 
+/// Where an unfinished walk through the event list resumes.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Walk {
+    /// The walk's lower bound (`created >= since`), fixed until it ends.
+    since: i64,
+    /// The last (oldest) event read: the next page starts after it.
+    after: String,
+    /// The newest `created` read so far: the cursor once the walk ends.
+    newest: i64,
+}
+
+/// Lists Stripe's events since the cursor, newest first, and stores the ones the inbox has
+/// not seen. A listing longer than one run's budget (`RECONCILE_MAX_EVENTS`) is a walk:
+/// the next run resumes below the last event read, and the cursor moves only when the walk
+/// has reached its lower bound, so no event is ever skipped.
 async fn catch_up(ctx: &Ctx, client: &stripe::Client) -> Result<Value, JobError> {
     let now = Utc::now().timestamp();
     let cursor = Cursors::find_by_id(CURSOR.to_owned()).one(&ctx.db).await?.map(|c| c.block_number);
-    let since = cursor.map_or(now - RETENTION_SECS, |c| c - OVERLAP_SECS).max(now - RETENTION_SECS);
+    let walk: Option<Walk> = Cursors::find_by_id(WALK.to_owned())
+        .one(&ctx.db)
+        .await?
+        .and_then(|w| w.position)
+        .and_then(|p| serde_json::from_str(&p).ok());
+    let since = match &walk {
+        Some(w) => w.since,
+        None => cursor.map_or(now - RETENTION_SECS, |c| c - OVERLAP_SECS).max(now - RETENTION_SECS),
+    };
+    let budget = ctx.settings.reconcile_max_events.max(1);
+    let page_size = budget.min(100);
     let mut items = Vec::new();
-    let mut after: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let mut query = json!({"limit": 100, "created": {"gte": since}});
+    let mut after: Option<String> = walk.as_ref().map(|w| w.after.clone());
+    let mut more = false;
+    while items.len() < budget {
+        let mut query = json!({"limit": page_size, "created": {"gte": since}});
         if let Some(a) = &after {
             query["starting_after"] = json!(a);
         }
@@ -69,11 +96,12 @@ async fn catch_up(ctx: &Ctx, client: &stripe::Client) -> Result<Value, JobError>
             after = Some(head.id.clone());
             items.push(Incoming { head, raw });
         }
-        if !page.has_more || page.data.is_empty() {
+        more = page.has_more && !page.data.is_empty();
+        if !more {
             break;
         }
     }
-    let newest = items.iter().map(|i| i.head.created).max();
+    let newest = items.iter().map(|i| i.head.created).chain(walk.as_ref().map(|w| w.newest)).max();
     let policy = ctx.settings.queue(JobQueue::StripeEvent);
     let stored = inbox::store_many(&ctx.db, &items, &policy, std::time::Duration::ZERO).await?;
     let missed: Vec<&str> =
@@ -81,21 +109,41 @@ async fn catch_up(ctx: &Ctx, client: &stripe::Client) -> Result<Value, JobError>
     if !missed.is_empty() {
         tracing::warn!(count = missed.len(), "Stripe events the webhook never delivered, now enqueued");
     }
-    if let Some(newest) = newest.filter(|n| cursor.is_none_or(|c| *n > c)) {
-        Cursors::insert(chain_cursors::ActiveModel {
-            id: Set(CURSOR.to_owned()),
-            block_number: Set(newest),
-            updated_at: Set(Utc::now()),
-        })
-        .on_conflict(
-            OnConflict::column(chain_cursors::Column::Id)
-                .update_columns([chain_cursors::Column::BlockNumber, chain_cursors::Column::UpdatedAt])
-                .to_owned(),
-        )
-        .exec_without_returning(&ctx.db)
-        .await?;
+    match (more, after, newest) {
+        (true, Some(after), Some(newest)) => {
+            let position =
+                serde_json::to_string(&Walk { since, after, newest }).map_err(|e| JobError::Terminal(e.to_string()))?;
+            save_cursor(ctx, WALK, since, Some(position)).await?;
+        }
+        _ => {
+            if let Some(newest) = newest.filter(|n| cursor.is_none_or(|c| *n > c)) {
+                save_cursor(ctx, CURSOR, newest, None).await?;
+            }
+            Cursors::delete_by_id(WALK.to_owned()).exec(&ctx.db).await?;
+        }
     }
-    Ok(json!({"listed": items.len(), "missed": missed}))
+    Ok(json!({"listed": items.len(), "missed": missed, "resumesNextRun": more}))
+}
+
+async fn save_cursor(ctx: &Ctx, id: &str, value: i64, position: Option<String>) -> Result<(), JobError> {
+    Cursors::insert(chain_cursors::ActiveModel {
+        id: Set(id.to_owned()),
+        block_number: Set(value),
+        position: Set(position),
+        updated_at: Set(Utc::now()),
+    })
+    .on_conflict(
+        OnConflict::column(chain_cursors::Column::Id)
+            .update_columns([
+                chain_cursors::Column::BlockNumber,
+                chain_cursors::Column::Position,
+                chain_cursors::Column::UpdatedAt,
+            ])
+            .to_owned(),
+    )
+    .exec_without_returning(&ctx.db)
+    .await?;
+    Ok(())
 }
 
 /// Re-fetches every Stripe-backed subscription that is not over; lists those whose local
