@@ -239,3 +239,46 @@ async fn a_dispute_withdraws_credits_and_a_won_one_puts_them_back() {
     assert_eq!(app.balance(id).await, Micros::from_usd(25).expect("25"));
     app.assert_ledger_invariants().await;
 }
+
+/// Two tier subscriptions at once: the keys carry the higher tier, whichever was synced
+/// last, and keep it when the lower one ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_tiers_follow_the_highest_live_tier_subscription() {
+    let (app, stripe) = app_with_fake_stripe().await;
+    let token = app.jwt("two-tiers", "billing:read billing:write");
+    let id = account(&app, "two-tiers").await;
+    let (status, body) = app
+        .post(
+            "/api/v1/billing/api-keys",
+            &token,
+            &json!({"organizationName": "Acme", "contactEmail": "a@acme.com", "tier": "Free"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let tiers = || async {
+        use sea_orm::{ColumnTrait, QueryFilter};
+        entities::api_keys::Entity::find()
+            .filter(entities::api_keys::Column::AccountId.eq(id))
+            .all(&app.db.conn)
+            .await
+            .expect("keys")
+            .into_iter()
+            .map(|k| k.tier)
+            .collect::<Vec<_>>()
+    };
+    let mut subs = Vec::new();
+    for plan in ["growth", "starter"] {
+        let (status, res) = app.post("/api/v1/billing/checkout", &token, &json!({"planId": plan})).await;
+        assert_eq!(status, 200, "{res}");
+        let event = stripe.complete_session(res["sessionId"].as_str().expect("session")).await;
+        app.wait_drained(WAIT).await;
+        subs.push(event["data"]["object"]["subscription"].as_str().expect("subscription").to_owned());
+    }
+    assert_eq!(tiers().await, [Some(entities::KeyTier::Growth)], "Starter synced last does not lower Growth");
+    stripe.api(Method::DELETE, &format!("/v1/subscriptions/{}", subs[1]), &[]).await;
+    app.wait_drained(WAIT).await;
+    assert_eq!(tiers().await, [Some(entities::KeyTier::Growth)], "the lower tier ending leaves Growth");
+    stripe.api(Method::DELETE, &format!("/v1/subscriptions/{}", subs[0]), &[]).await;
+    app.wait_drained(WAIT).await;
+    assert_eq!(tiers().await, [Some(entities::KeyTier::Free)]);
+}

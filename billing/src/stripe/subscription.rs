@@ -191,28 +191,17 @@ pub async fn sync<C: ConnectionTrait>(db: &C, snap: &Snapshot) -> Result<Synced,
         audit(db, &row, before.as_ref()).await?;
     }
     if purpose == Purpose::KeyTier {
-        apply_key_tier(db, account_id, plan_id, status).await?;
+        apply_key_tier(db, account_id).await?;
     }
     Ok(Synced::Subscription { id: row.id, status })
 }
 
-/// 004: while a tier subscription is live the account's tier keys carry its tier; when it
-/// ends they fall back to Free.
-async fn apply_key_tier<C: ConnectionTrait>(
-    db: &C,
-    account_id: Uuid,
-    plan_id: Uuid,
-    status: SubscriptionStatus,
-) -> Result<(), DomainError> {
+/// 004: the account's tier keys carry the highest tier among its live tier subscriptions
+/// (Free when none is live) — never simply the one synced last, which may be a lower tier
+/// ending while a higher one runs on.
+async fn apply_key_tier<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<(), DomainError> {
     use entities::api_keys::{Column as K, Entity as Keys};
-    let live =
-        matches!(status, SubscriptionStatus::Active | SubscriptionStatus::Trialing | SubscriptionStatus::PastDue);
-    let tier = if live {
-        let plan = entities::plans::Entity::find_by_id(plan_id).one(db).await?;
-        plan.and_then(|p| tier_of_slug(&p.slug)).unwrap_or(KeyTier::Free)
-    } else {
-        KeyTier::Free
-    };
+    let tier = crate::api_keys::entitled_tier(db, account_id).await?;
     Keys::update_many()
         .col_expr(K::Tier, Expr::value(Some(tier.as_str())))
         .filter(K::AccountId.eq(account_id))
