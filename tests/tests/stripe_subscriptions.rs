@@ -317,3 +317,29 @@ async fn a_paused_subscription_resumes() {
     assert_eq!(subscription(&app, &token).await["status"], json!("active"));
     app.assert_ledger_invariants().await;
 }
+
+/// An upgrade takes effect when paid: with the prorated invoice declined, the caller gets a
+/// 402 and the old plan stays in force, at Stripe and here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_whose_invoice_is_declined_leaves_the_old_plan() {
+    let (app, stripe) = app_with_fake_stripe().await;
+    let token = app.jwt("team-declined", "billing:read billing:write");
+    let sub_id = subscribe_and_pay(&app, &stripe, &token, "plan_pro").await;
+    stripe.decline_invoices(true);
+    let (status, body) =
+        app.call(Method::PUT, "/subscription", Some(&token), Some(&json!({"plan_id": "plan_team"}))).await;
+    assert_eq!((status, body["error"]["type"].clone()), (402, json!("payment_failed")), "{body}");
+    app.wait_drained(WAIT).await;
+    let sub = subscription(&app, &token).await;
+    assert_eq!((sub["plan_id"].clone(), sub["status"].clone()), (json!("plan_pro"), json!("active")), "{sub}");
+    let at_stripe = stripe.subscription(&sub_id).expect("at stripe");
+    assert_eq!(at_stripe["items"]["data"][0]["price"]["unit_amount"], json!(2000), "Stripe kept the old price");
+    assert_eq!(at_stripe["status"], json!("active"));
+
+    // Paid this time: the upgrade applies.
+    stripe.decline_invoices(false);
+    let (status, sub) =
+        app.call(Method::PUT, "/subscription", Some(&token), Some(&json!({"plan_id": "plan_team"}))).await;
+    assert_eq!((status, sub["plan_id"].clone()), (200, json!("plan_team")), "{sub}");
+    app.assert_ledger_invariants().await;
+}

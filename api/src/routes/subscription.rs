@@ -258,6 +258,12 @@ pub async fn run_change(
         .await?
         .ok_or_else(|| ApiError::internal("subscription job vanished"))?;
     match job.status {
+        // An upgrade whose prorated invoice was declined: nothing changed.
+        JobStatus::Done if job.result.as_ref().is_some_and(|r| r["outcome"] == "payment_failed") => Err(ApiError::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "payment_failed",
+            "the prorated invoice for the upgrade was declined; the current plan stays in force",
+        )),
         JobStatus::Done => Ok(Some(())),
         JobStatus::Dead => {
             tracing::warn!(error = ?job.last_error, "subscription change failed");

@@ -303,6 +303,13 @@ impl FakeStripe {
         self.shared.store.lock().map(|s| s.subscriptions.values().cloned().collect()).unwrap_or_default()
     }
 
+    /// From now on invoices charged at once (an upgrade's proration) are declined.
+    pub fn decline_invoices(&self, decline: bool) {
+        if let Ok(mut s) = self.shared.store.lock() {
+            s.decline_invoices = decline;
+        }
+    }
+
     pub fn invoices(&self) -> Vec<Value> {
         self.shared.store.lock().map(|s| s.invoices.values().cloned().collect()).unwrap_or_default()
     }
@@ -596,6 +603,18 @@ async fn update_subscription(
         }
         let mut sub = sub;
         let mut previous = serde_json::Map::new();
+        let pending_if_incomplete = form.get("payment_behavior").is_some_and(|b| b == "pending_if_incomplete");
+        if pending_if_incomplete && form.keys().any(|k| k.starts_with("metadata[") || k == "cancel_at_period_end") {
+            return (
+                StatusCode::BAD_REQUEST,
+                err_body(
+                    "invalid_request_error",
+                    "parameter_invalid_empty",
+                    "When `payment_behavior` is `pending_if_incomplete`, you can only pass the supported parameters.",
+                    Some("payment_behavior"),
+                ),
+            );
+        }
         if let Some(flag) = form.get("cancel_at_period_end") {
             previous.insert("cancel_at_period_end".into(), sub["cancel_at_period_end"].clone());
             sub["cancel_at_period_end"] = json!(flag == "true");
@@ -620,22 +639,45 @@ async fn update_subscription(
                 return missing("items[0][id]");
             }
             let old = sub["items"]["data"][0]["price"].clone();
-            previous.insert("items".into(), json!({"data": [{"price": old}]}));
-            sub["items"]["data"][0]["price"] = price.clone();
-            sub["items"]["data"][0]["plan"]["id"] = price["id"].clone();
-            sub["items"]["data"][0]["plan"]["amount"] = price["unit_amount"].clone();
             let behavior = form.get("proration_behavior").map_or("create_prorations", String::as_str);
             let (old_unit, new_unit) =
                 (old["unit_amount"].as_i64().unwrap_or(0), price["unit_amount"].as_i64().unwrap_or(0));
-            let item = &sub["items"]["data"][0];
+            let item = sub["items"]["data"][0].clone();
             let (start, end) =
                 (item["current_period_start"].as_i64().unwrap_or(0), item["current_period_end"].as_i64().unwrap_or(0));
-            if behavior == "always_invoice" && new_unit > old_unit && end > start {
-                let remaining = (end - now()).clamp(0, end - start);
-                let amount = (new_unit - old_unit) * remaining / (end - start);
-                let invoice = store.new_invoice(&sub, "subscription_update", amount, true);
+            let invoiced = behavior == "always_invoice" && new_unit > old_unit && end > start;
+            let declined = invoiced && store.decline_invoices;
+            if declined && pending_if_incomplete {
+                // The change waits for payment; the subscription keeps its price.
+                let invoice = store.new_invoice(&sub, "subscription_update", new_unit - old_unit, false);
                 sub["latest_invoice"] = invoice["id"].clone();
-                out.push(("invoice.paid", invoice, json!({"status": "open"})));
+                let mut pending_item = item.clone();
+                pending_item["price"] = price.clone();
+                sub["pending_update"] = json!({"billing_cycle_anchor": null, "expires_at": now() + 23 * 3600,
+                    "subscription_items": [pending_item], "trial_end": null, "trial_from_plan": null});
+                previous.insert("pending_update".into(), Value::Null);
+                out.push(("invoice.payment_failed", invoice, json!({"attempted": false})));
+            } else {
+                // Applied: any change that was waiting for payment is replaced.
+                sub["pending_update"] = Value::Null;
+                previous.insert("items".into(), json!({"data": [{"price": old}]}));
+                sub["items"]["data"][0]["price"] = price.clone();
+                sub["items"]["data"][0]["plan"]["id"] = price["id"].clone();
+                sub["items"]["data"][0]["plan"]["amount"] = price["unit_amount"].clone();
+                if invoiced {
+                    let remaining = (end - now()).clamp(0, end - start);
+                    let amount = (new_unit - old_unit) * remaining / (end - start);
+                    let invoice = store.new_invoice(&sub, "subscription_update", amount, !declined);
+                    sub["latest_invoice"] = invoice["id"].clone();
+                    if declined {
+                        // Stripe's default (`allow_incomplete`): the new price applies, unpaid.
+                        previous.insert("status".into(), sub["status"].clone());
+                        sub["status"] = json!("past_due");
+                        out.push(("invoice.payment_failed", invoice, json!({"attempted": false})));
+                    } else {
+                        out.push(("invoice.paid", invoice, json!({"status": "open"})));
+                    }
+                }
             }
         }
         store.subscriptions.insert(id.clone(), sub.clone());

@@ -67,6 +67,8 @@ struct Store {
     held: Vec<Value>,
     /// key → (parameter fingerprint, status, body)
     idempotency: HashMap<String, (String, u16, Value)>,
+    /// Decline invoices charged at once (see `FakeStripe::decline_invoices`).
+    decline_invoices: bool,
     /// Answer this many API requests with a 500 before doing anything.
     fail_next: u32,
     /// Every API request as `METHOD path` with its Idempotency-Key.

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use stripe_billing::subscription::{
     CancelSubscription, ResumeSubscription, RetrieveSubscription, UpdateSubscription, UpdateSubscriptionItems,
-    UpdateSubscriptionProrationBehavior,
+    UpdateSubscriptionPaymentBehavior, UpdateSubscriptionProrationBehavior,
 };
 use stripe_client_core::StripeRequest;
 
@@ -46,6 +46,13 @@ pub async fn handle(
             }
         }
         Change::CancelNow => {
+            let current =
+                RetrieveSubscription::new(stripe_id).send(client).await.map_err(crate::stripe_api::classify)?;
+            if current.status.as_str() == "canceled" {
+                // Ended already (the customer, a refund and a dispute may all end it).
+                let synced = crate::stripe_sync::refresh(&ctx.db, client, stripe_id).await?;
+                return Ok(json!({"synced": format!("{synced:?}")}));
+            }
             CancelSubscription::new(stripe_id)
                 .customize()
                 .request_strategy(strategy)
@@ -71,38 +78,62 @@ pub async fn handle(
             let old_plan =
                 crate::stripe_sync::snapshot(&current).effective_plan().map(|p| p.to_string()).unwrap_or_default();
             let end = item.current_period_end;
-            let (behavior, metadata) = if upgrade {
-                let m = [
-                    ("plan_id", plan_id.to_string()),
-                    ("pending_plan_id", String::new()),
-                    ("pending_from", String::new()),
-                ];
-                (UpdateSubscriptionProrationBehavior::AlwaysInvoice, m)
-            } else {
-                // Stripe bills the new price from the next period; our entitlements switch
-                // when that period starts (`Snapshot::effective_plan`).
-                let m = [
-                    ("plan_id", old_plan),
-                    ("pending_plan_id", plan_id.to_string()),
-                    ("pending_from", end.to_string()),
-                ];
-                (UpdateSubscriptionProrationBehavior::None, m)
-            };
-            let metadata: HashMap<String, String> = metadata.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
             let items = vec![UpdateSubscriptionItems {
                 id: Some(item.id.to_string()),
                 price: Some(price),
                 ..UpdateSubscriptionItems::new()
             }];
-            UpdateSubscription::new(stripe_id)
-                .items(items)
-                .proration_behavior(behavior)
-                .metadata(metadata)
-                .customize()
-                .request_strategy(strategy)
-                .send(client)
-                .await
-                .map_err(crate::stripe_api::classify)?;
+            let to_map = |m: [(&str, String); 3]| -> HashMap<String, String> {
+                m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+            };
+            if upgrade {
+                // An upgrade takes effect when paid: with `pending_if_incomplete` a declined
+                // proration invoice leaves the old price in force (Stripe holds the change
+                // as `pending_update` and drops it after 23 hours). Stripe takes no metadata
+                // in such an update, so the plan is named in a second call, once paid.
+                let updated = UpdateSubscription::new(stripe_id)
+                    .items(items)
+                    .proration_behavior(UpdateSubscriptionProrationBehavior::AlwaysInvoice)
+                    .payment_behavior(UpdateSubscriptionPaymentBehavior::PendingIfIncomplete)
+                    .customize()
+                    .request_strategy(strategy)
+                    .send(client)
+                    .await
+                    .map_err(crate::stripe_api::classify)?;
+                if updated.pending_update.is_some() {
+                    let synced = crate::stripe_sync::refresh(&ctx.db, client, stripe_id).await?;
+                    return Ok(json!({"outcome": "payment_failed", "synced": format!("{synced:?}")}));
+                }
+                let metadata = to_map([
+                    ("plan_id", plan_id.to_string()),
+                    ("pending_plan_id", String::new()),
+                    ("pending_from", String::new()),
+                ]);
+                UpdateSubscription::new(stripe_id)
+                    .metadata(metadata)
+                    .customize()
+                    .request_strategy(crate::stripe_api::idempotent(&format!("{}:plan", job.job_key))?)
+                    .send(client)
+                    .await
+                    .map_err(crate::stripe_api::classify)?;
+            } else {
+                // Stripe bills the new price from the next period; our entitlements switch
+                // when that period starts (`Snapshot::effective_plan`).
+                let metadata = to_map([
+                    ("plan_id", old_plan),
+                    ("pending_plan_id", plan_id.to_string()),
+                    ("pending_from", end.to_string()),
+                ]);
+                UpdateSubscription::new(stripe_id)
+                    .items(items)
+                    .proration_behavior(UpdateSubscriptionProrationBehavior::None)
+                    .metadata(metadata)
+                    .customize()
+                    .request_strategy(strategy)
+                    .send(client)
+                    .await
+                    .map_err(crate::stripe_api::classify)?;
+            }
         }
     }
     let synced = crate::stripe_sync::refresh(&ctx.db, client, stripe_id).await?;
