@@ -2,8 +2,11 @@
 //!
 //! A redemption is counted when the checkout is recorded — a conditional increment that
 //! refuses past `max_redemptions`, in the order's transaction — so two customers racing
-//! for the last redemption cannot both get it. A checkout that expires unpaid gives its
-//! redemption back.
+//! for the last redemption cannot both get it. One account redeems a coupon at most
+//! `max_per_account` times (1 unless the admin says otherwise), counted after the increment
+//! has locked the coupon's row, so an account racing itself is refused too. An order that
+//! ends unpaid — its checkout expired, its payment failed, or its checkout job gave up —
+//! gives its redemption back.
 
 use crate::error::DomainError;
 use chrono::{DateTime, Utc};
@@ -20,6 +23,8 @@ pub struct NewCoupon {
     /// Micro-USD.
     pub amount_off: Option<i64>,
     pub max_redemptions: Option<i32>,
+    /// Most redemptions per account; `None` means the default, one.
+    pub max_per_account: Option<i32>,
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -39,6 +44,9 @@ pub async fn create<C: ConnectionTrait>(db: &C, c: NewCoupon) -> Result<coupons:
     if c.max_redemptions.is_some_and(|m| m < 1) {
         errors.push("maxRedemptions: at least 1");
     }
+    if c.max_per_account.is_some_and(|m| m < 1) {
+        errors.push("maxRedemptionsPerAccount: at least 1");
+    }
     if !errors.is_empty() {
         return Err(DomainError::Invalid(errors.join("; ")));
     }
@@ -53,6 +61,7 @@ pub async fn create<C: ConnectionTrait>(db: &C, c: NewCoupon) -> Result<coupons:
         amount_off: Set(c.amount_off),
         max_redemptions: Set(c.max_redemptions),
         times_redeemed: Set(0),
+        max_per_account: Set(Some(c.max_per_account.unwrap_or(1))),
         stripe_coupon_id: Set(None),
         expires_at: Set(c.expires_at),
         is_active: Set(true),
@@ -93,6 +102,19 @@ pub async fn redeem<C: ConnectionTrait>(
         .await?;
     if taken.rows_affected == 0 {
         return Err(DomainError::Invalid(format!("coupon: {code:?} has expired or is fully redeemed")));
+    }
+    // The increment holds the coupon's row lock until the caller commits: a concurrent
+    // redemption of the same coupon waits here and then counts ours.
+    if let Some(limit) = coupon.max_per_account {
+        use sea_orm::PaginatorTrait;
+        let mine = Redemptions::find()
+            .filter(RedCol::CouponId.eq(coupon.id))
+            .filter(RedCol::AccountId.eq(account_id))
+            .count(db)
+            .await?;
+        if mine >= u64::try_from(limit).unwrap_or(0) {
+            return Err(DomainError::Invalid(format!("coupon: {code:?} was already used by this account")));
+        }
     }
     Redemptions::insert(coupon_redemptions::ActiveModel {
         id: Set(Uuid::now_v7()),

@@ -138,7 +138,12 @@ pub async fn mark_expired<C: ConnectionTrait>(db: &C, order_id: Uuid) -> Result<
         .filter(Column::Status.is_in([OrderStatus::Pending, OrderStatus::AwaitingPayment]))
         .exec(db)
         .await?;
-    Ok(res.rows_affected == 1)
+    let ended = res.rows_affected == 1;
+    if ended {
+        // Never paid: its coupon redemption goes back.
+        crate::coupons::release(db, order_id).await?;
+    }
+    Ok(ended)
 }
 
 /// The account's orders, newest first; `None` for an order of another account.
@@ -166,9 +171,10 @@ pub async fn find_for<C: ConnectionTrait>(
     Ok(Orders::find_by_id(order_id).filter(Column::AccountId.eq(account_id)).one(db).await?)
 }
 
-/// Marks an unpaid order failed (a declined card), with the reason.
+/// Marks an unpaid order failed (a declined card, a checkout that could not be created),
+/// with the reason; its coupon redemption goes back.
 pub async fn mark_failed<C: ConnectionTrait>(db: &C, order_id: Uuid, reason: &str) -> Result<(), DomainError> {
-    Orders::update_many()
+    let res = Orders::update_many()
         .col_expr(Column::Status, Expr::value(OrderStatus::Failed.as_str()))
         .col_expr(Column::LastError, Expr::value(Some(reason.to_owned())))
         .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
@@ -176,6 +182,9 @@ pub async fn mark_failed<C: ConnectionTrait>(db: &C, order_id: Uuid, reason: &st
         .filter(Column::Status.is_in([OrderStatus::Pending, OrderStatus::AwaitingPayment]))
         .exec(db)
         .await?;
+    if res.rows_affected == 1 {
+        crate::coupons::release(db, order_id).await?;
+    }
     Ok(())
 }
 

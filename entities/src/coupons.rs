@@ -14,6 +14,8 @@ pub struct Model {
     pub amount_off: Option<i64>,
     pub max_redemptions: Option<i32>,
     pub times_redeemed: i32,
+    /// Most redemptions by one account; `None`: no limit.
+    pub max_per_account: Option<i32>,
     #[sea_orm(column_type = "Text")]
     pub stripe_coupon_id: Option<String>,
     pub expires_at: Option<DateTimeUtc>,

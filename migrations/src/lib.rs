@@ -10,6 +10,7 @@ mod m20261127_000004_jobs_unfinished_index;
 mod m20261127_000005_payment_links;
 mod m20261127_000006_wallet_proofs;
 mod m20261127_000007_cursor_position;
+mod m20261127_000008_coupon_per_account;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000005_payment_links::Migration),
             Box::new(m20261127_000006_wallet_proofs::Migration),
             Box::new(m20261127_000007_cursor_position::Migration),
+            Box::new(m20261127_000008_coupon_per_account::Migration),
         ]
     }
 }

@@ -282,3 +282,53 @@ async fn key_tiers_follow_the_highest_live_tier_subscription() {
     app.wait_drained(WAIT).await;
     assert_eq!(tiers().await, [Some(entities::KeyTier::Free)]);
 }
+
+/// One redemption per account by default (Stripe's "once per customer"), and an order that
+/// can never be paid — its checkout job gave up — gives its redemption back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coupons_are_once_per_account_and_released_when_the_checkout_dies() {
+    let stripe = tollgate_tests::fake_stripe::FakeStripe::start().await;
+    let env = vec![
+        ("STRIPE_SECRET_KEY".to_owned(), stripe.secret_key.clone()),
+        ("STRIPE_API_BASE".to_owned(), stripe.base_url.clone()),
+        ("QUEUE_CHECKOUT_MAX_ATTEMPTS".to_owned(), "1".to_owned()),
+        ("CHECKOUT_WAIT_MS".to_owned(), "500".to_owned()),
+    ];
+    let app = TestApp::with(tollgate_tests::TestOptions { env, ..Default::default() }).await;
+    stripe.deliver_to(&format!("{}/payment/webhook/stripe", app.base_url), tollgate_tests::events::WEBHOOK_SECRET);
+    let admin = app.jwt("coupon-admin2", "admin");
+    let alice = app.jwt("coupon-alice2", "billing:read billing:write");
+    let bob = app.jwt("coupon-bob2", "billing:read billing:write");
+    let (status, res) = app
+        .post("/admin/billing/coupons", &admin, &json!({"code": "ONCE", "percentOff": 10, "maxRedemptions": 1}))
+        .await;
+    assert_eq!((status, res["data"]["maxRedemptionsPerAccount"].clone()), (201, json!(1)), "{res}");
+    let with_coupon = json!({"plan_id": "plan_pro", "coupon": "ONCE"});
+
+    // Stripe is down for good: the checkout job dies, the order fails, the coupon is free again.
+    stripe.fail_next(100);
+    let (status, res) = app.call(Method::POST, "/subscription", Some(&alice), Some(&with_coupon)).await;
+    assert!(status >= 400 || status == 202, "{status} {res}");
+    app.wait_drained(WAIT).await;
+    assert_eq!(app.dead_jobs().await.len(), 1);
+    let (_, orders) = app.get("/orders", &alice).await;
+    assert_eq!(orders["data"][0]["status"], json!("failed"), "{orders}");
+    let (_, list) = app.get("/admin/billing/coupons", &admin).await;
+    assert_eq!(list["data"][0]["timesRedeemed"], json!(0), "given back: {list}");
+    stripe.fail_next(0);
+
+    // Bob takes it; a second checkout of his with the same coupon is refused.
+    let (status, res) = app.call(Method::POST, "/subscription", Some(&bob), Some(&with_coupon)).await;
+    assert_eq!(status, 200, "{res}");
+    let (status, res) = app
+        .post("/admin/billing/coupons", &admin, &json!({"code": "MANY", "percentOff": 10, "maxRedemptions": 100}))
+        .await;
+    assert_eq!(status, 201, "{res}");
+    let with_many = json!({"plan_id": "plan_team", "coupon": "MANY"});
+    let (status, res) = app.call(Method::POST, "/subscription", Some(&alice), Some(&with_many)).await;
+    assert_eq!(status, 200, "{res}");
+    let (status, res) =
+        app.post("/api/v1/billing/checkout", &alice, &json!({"planId": "growth", "coupon": "MANY"})).await;
+    assert_eq!(status, 400, "once per account: {res}");
+    assert!(res.to_string().contains("already used by this account"), "{res}");
+}

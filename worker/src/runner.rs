@@ -86,7 +86,13 @@ pub async fn run(msg: JobMessage, qctx: Data<Arc<QueueCtx>>) -> Result<(), BoxDy
                     }
                     Failure::Dead => {
                         billing::metrics::inc("tollgate_jobs_total", &[("queue", queue.as_str()), ("outcome", "dead")]);
-                        tracing::error!(error = %message, "job dead-lettered")
+                        tracing::error!(error = %message, "job dead-lettered");
+                        // A checkout that could not be created leaves an order nobody can
+                        // pay: it fails, and gives its coupon redemption back.
+                        if let Ok(JobPayload::Checkout { order_id }) = serde_json::from_value(job.payload.clone()) {
+                            let reason = format!("the checkout could not be created: {message}");
+                            billing::orders::mark_failed(&ctx.db, order_id, &reason).await?;
+                        }
                     }
                 }
             }

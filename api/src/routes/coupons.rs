@@ -15,7 +15,8 @@ fn coupon_json(c: &entities::coupons::Model) -> Value {
     json!({
         "id": c.id, "code": c.code, "percentOff": c.percent_off,
         "amountOff": c.amount_off.map(|a| billing::Micros::new(a).usd_json()),
-        "maxRedemptions": c.max_redemptions, "timesRedeemed": c.times_redeemed,
+        "maxRedemptions": c.max_redemptions, "maxRedemptionsPerAccount": c.max_per_account,
+        "timesRedeemed": c.times_redeemed,
         "expiresAt": c.expires_at, "isActive": c.is_active, "createdAt": c.created_at,
     })
 }
@@ -36,6 +37,8 @@ pub struct CreateCoupon {
     /// USD.
     amount_off: Option<Value>,
     max_redemptions: Option<i32>,
+    /// Default 1.
+    max_redemptions_per_account: Option<i32>,
     expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -58,6 +61,7 @@ pub async fn create(
             percent_off: req.percent_off,
             amount_off,
             max_redemptions: req.max_redemptions,
+            max_per_account: req.max_redemptions_per_account,
             expires_at: req.expires_at,
         },
     )

@@ -91,15 +91,12 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
             let session: CheckoutSession = parse(payload, "checkout session")?;
             let txn = ctx.db.begin().await?;
             let ours = match session.order_id() {
+                // Either gives the order's coupon redemption back.
                 Some(order_id) => {
-                    let ended = if event.event_type.ends_with("expired") {
-                        billing::orders::mark_expired(&txn, order_id).await?
+                    if event.event_type.ends_with("expired") {
+                        billing::orders::mark_expired(&txn, order_id).await?;
                     } else {
                         billing::orders::mark_failed(&txn, order_id, "the payment failed").await?;
-                        true
-                    };
-                    if ended {
-                        billing::coupons::release(&txn, order_id).await?;
                     }
                     true
                 }
