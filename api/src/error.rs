@@ -58,6 +58,7 @@ impl From<DomainError> for ApiError {
             DomainError::Invalid(m) => ApiError::bad_request("invalid_request", m),
             DomainError::NotFound(what) => ApiError::not_found(what),
             DomainError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            DomainError::LimitReached { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
             DomainError::InsufficientFunds => {
                 ApiError::new(StatusCode::PAYMENT_REQUIRED, "insufficient_credits", "insufficient credits")
             }

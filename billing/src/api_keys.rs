@@ -85,6 +85,51 @@ pub async fn create<C: ConnectionTrait>(db: &C, new: NewKey) -> Result<(api_keys
     Ok((row, key))
 }
 
+/// Creates a key within the account's limits: at most `max_active` keys that are not
+/// revoked, and for a pool pledge at most its `quantity` (a seat per key). The account's
+/// row is locked for the count (Postgres), so parallel requests cannot pass it together.
+/// Quotas and rates never grow with the keys (they are counted per account, subscription
+/// or pledge), so the cap only bounds what one account can make the system store.
+pub async fn create_limited(
+    db: &sea_orm::DatabaseConnection,
+    new: NewKey,
+    max_active: u64,
+) -> Result<(api_keys::Model, String), DomainError> {
+    use sea_orm::{PaginatorTrait, QuerySelect, TransactionTrait};
+    let txn = db.begin().await?;
+    let lock =
+        entities::accounts::Entity::find_by_id(new.account_id).select_only().column(entities::accounts::Column::Id);
+    let lock =
+        if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres { lock.lock_exclusive() } else { lock };
+    lock.into_tuple::<Uuid>().one(&txn).await?;
+    let live = |q: sea_orm::Select<Keys>| q.filter(Column::Status.ne(KeyStatus::Revoked));
+    let active = live(Keys::find().filter(Column::AccountId.eq(new.account_id))).count(&txn).await?;
+    if active >= max_active {
+        return Err(DomainError::LimitReached {
+            code: "key_limit_reached",
+            message: format!("an account holds at most {max_active} active keys; revoke one first"),
+        });
+    }
+    if let Some(pledge_id) = new.pledge_id {
+        let seats = entities::pool_pledges::Entity::find_by_id(pledge_id)
+            .one(&txn)
+            .await?
+            .map_or(0, |p| u64::try_from(p.quantity).unwrap_or(0));
+        let keys = live(Keys::find().filter(Column::PledgeId.eq(pledge_id))).count(&txn).await?;
+        if keys >= seats {
+            return Err(DomainError::LimitReached {
+                code: "pledge_keys_exhausted",
+                message: format!(
+                    "this pledge has {seats} seat(s), each with its key; revoke one or raise the quantity"
+                ),
+            });
+        }
+    }
+    let created = create(&txn, new).await?;
+    txn.commit().await?;
+    Ok(created)
+}
+
 /// The account's keys, newest first.
 pub async fn list<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<Vec<api_keys::Model>, DomainError> {
     Ok(Keys::find().filter(Column::AccountId.eq(account_id)).order_by_desc(Column::CreatedAt).all(db).await?)

@@ -95,6 +95,8 @@ pub struct Settings {
     /// How long an api process trusts what it read about a key before reading it again:
     /// the most a revocation or a top-up takes to reach every api process.
     pub key_cache_ttl: Duration,
+    /// Most keys (not revoked) one account may hold.
+    pub max_keys_per_account: u64,
     /// How late a usage event may arrive and still count (in its own period).
     pub usage_lateness: Duration,
 }
@@ -307,6 +309,8 @@ impl Settings {
         let request_timeout = r.millis("REQUEST_TIMEOUT_MS", 30_000);
         let shutdown_timeout = r.millis("SHUTDOWN_TIMEOUT_MS", 30_000);
         let key_cache_ttl = r.millis("KEY_CACHE_TTL_MS", 1_000);
+        let max_keys_per_account = r.parse("MAX_KEYS_PER_ACCOUNT", 25u64);
+        r.check(max_keys_per_account >= 1, "MAX_KEYS_PER_ACCOUNT: must be at least 1");
         // Three days: a gateway whose reporter was down over a weekend can still settle.
         let usage_lateness = Duration::from_secs(r.parse("USAGE_LATENESS_SECS", 3 * 86_400u64));
 
@@ -356,6 +360,7 @@ impl Settings {
             request_timeout,
             shutdown_timeout,
             key_cache_ttl,
+            max_keys_per_account,
             usage_lateness,
         })
     }

@@ -12,6 +12,9 @@ pub enum DomainError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    /// A limit that protects capacity or quota was reached: `code` names it for clients.
+    #[error("{message}")]
+    LimitReached { code: &'static str, message: String },
     #[error("insufficient credits")]
     InsufficientFunds,
     /// A ledger key was reused for a different transfer: a bug, never retried.

@@ -55,17 +55,77 @@ pub fn price(pool: &pools::Model, blocks: usize, quantity: i32, cycle: BillingIn
     Micros::new(per_block * blocks as i64 * i64::from(quantity))
 }
 
-/// Records a pledge waiting for its first payment.
-pub async fn create_pledge<C: ConnectionTrait>(
+/// How long an unpaid pledge holds its seats: Stripe's Checkout Session lifetime.
+pub const PENDING_HOLD_HOURS: i64 = 24;
+
+/// Seats taken in each block of a pool: by pledges paid for and still running, and by
+/// pledges whose checkout may still be paid.
+async fn seats_taken<C: ConnectionTrait>(
     db: &C,
+    pool_id: Uuid,
+    now: chrono::DateTime<Utc>,
+) -> Result<std::collections::HashMap<String, i64>, DomainError> {
+    let pledges = Pledges::find()
+        .filter(P::PoolId.eq(pool_id))
+        .filter(P::Status.is_in([
+            PledgeStatus::Pending,
+            PledgeStatus::PendingKey,
+            PledgeStatus::Active,
+            PledgeStatus::PastDue,
+            PledgeStatus::Canceled,
+        ]))
+        .all(db)
+        .await?;
+    let mut taken = std::collections::HashMap::new();
+    for p in pledges {
+        let holds = match p.status {
+            PledgeStatus::Pending => p.created_at > now - chrono::Duration::hours(PENDING_HOLD_HOURS),
+            // Canceled at period end: it runs until then.
+            PledgeStatus::Canceled => p.current_period_end.is_some_and(|end| end > now),
+            _ => true,
+        };
+        if !holds {
+            continue;
+        }
+        let blocks: Vec<String> = serde_json::from_value(p.blocks.clone()).unwrap_or_default();
+        for b in blocks {
+            *taken.entry(b).or_insert(0) += i64::from(p.quantity);
+        }
+    }
+    Ok(taken)
+}
+
+/// Records a pledge waiting for its first payment, if the pool has the seats: every
+/// requested block keeps `taken + quantity <= capacity`. The pool's row is locked while
+/// counting (Postgres), so two customers cannot both take the last seat.
+pub async fn create_pledge(
+    db: &sea_orm::DatabaseConnection,
     pool: &pools::Model,
     account_id: Uuid,
     blocks: &[String],
     quantity: i32,
     cycle: BillingInterval,
 ) -> Result<pool_pledges::Model, DomainError> {
+    use sea_orm::{QuerySelect, TransactionTrait};
     let now = Utc::now();
-    Ok(Pledges::insert(pool_pledges::ActiveModel {
+    let txn = db.begin().await?;
+    let lock = Pools::find_by_id(pool.id).select_only().column(Column::Id);
+    let lock =
+        if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres { lock.lock_exclusive() } else { lock };
+    lock.into_tuple::<Uuid>().one(&txn).await?;
+    let taken = seats_taken(&txn, pool.id, now).await?;
+    let full: Vec<&str> = blocks
+        .iter()
+        .filter(|b| taken.get(*b).copied().unwrap_or(0) + i64::from(quantity) > i64::from(pool.capacity))
+        .map(String::as_str)
+        .collect();
+    if !full.is_empty() {
+        return Err(DomainError::LimitReached {
+            code: "pool_full",
+            message: format!("{}: not enough seats left in {} for {quantity}", pool.name, full.join(", ")),
+        });
+    }
+    let pledge = Pledges::insert(pool_pledges::ActiveModel {
         id: Set(Uuid::now_v7()),
         pool_id: Set(pool.id),
         account_id: Set(account_id),
@@ -79,8 +139,10 @@ pub async fn create_pledge<C: ConnectionTrait>(
         created_at: Set(now),
         updated_at: Set(now),
     })
-    .exec_with_returning(db)
-    .await?)
+    .exec_with_returning(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(pledge)
 }
 
 /// The account's pledges that were paid for (not pending, not expired), newest first.

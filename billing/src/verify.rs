@@ -90,6 +90,20 @@ impl KeyInfo {
         self.key.tier.unwrap_or(KeyTier::Starter)
     }
 
+    /// Whose counters a request is charged to. Never the key alone: an account could
+    /// otherwise buy quota by creating keys. Tier keys share their account's counters of
+    /// their tier, credit keys their account's; subscription keys their subscription's;
+    /// pool keys their pledge's.
+    pub fn counter_subject(&self) -> String {
+        let k = &self.key;
+        match k.kind {
+            ApiKeyKind::Tier => format!("tier:{}:{}", k.account_id, self.tier().as_str()),
+            ApiKeyKind::Credit => format!("credit:{}", k.account_id),
+            ApiKeyKind::Subscription => format!("sub:{}", k.subscription_id.unwrap_or(k.id)),
+            ApiKeyKind::Pool => format!("pool:{}", k.pledge_id.unwrap_or(k.id)),
+        }
+    }
+
     pub fn limits(&self) -> Limits {
         match self.key.kind {
             ApiKeyKind::Tier => {
@@ -213,14 +227,15 @@ impl Limiter {
         Limiter { conn, prefix: prefix.to_owned(), script: redis::Script::new(ADMIT) }
     }
 
-    fn quota_key(&self, key_id: Uuid, period: &str) -> String {
-        format!("{}quota:{key_id}:{period}", self.prefix)
+    fn quota_key(&self, subject: &str, period: &str) -> String {
+        format!("{}quota:{subject}:{period}", self.prefix)
     }
 
-    /// Admits one request costing `cost` against the key's counters, or says which refused.
+    /// Admits one request costing `cost` against the counters of `subject`
+    /// ([`KeyInfo::counter_subject`]), or says which refused.
     pub async fn admit(
         &self,
-        key_id: Uuid,
+        subject: &str,
         limits: Limits,
         cost: u64,
         now: DateTime<Utc>,
@@ -230,8 +245,8 @@ impl Limiter {
         let mut conn = self.conn.clone();
         let (allowed, code, limit, remaining, reset, used): (i64, i64, i64, i64, i64, i64) = self
             .script
-            .key(format!("{}rate:{key_id}", self.prefix))
-            .key(self.quota_key(key_id, &period))
+            .key(format!("{}rate:{subject}", self.prefix))
+            .key(self.quota_key(subject, &period))
             .arg(limits.per_second.unwrap_or(0))
             .arg(WINDOW_MS)
             .arg(quota)
@@ -255,11 +270,11 @@ impl Limiter {
         })
     }
 
-    /// This month's admitted cost for a key (004's `queriesThisMonth`).
-    pub async fn used(&self, key_id: Uuid, now: DateTime<Utc>) -> Result<u64, DomainError> {
+    /// This month's admitted cost for a subject (004's `queriesThisMonth`).
+    pub async fn used(&self, subject: &str, now: DateTime<Utc>) -> Result<u64, DomainError> {
         use redis::AsyncCommands;
         let mut conn = self.conn.clone();
-        let used: Option<u64> = conn.get(self.quota_key(key_id, &crate::usage::period_of(now))).await?;
+        let used: Option<u64> = conn.get(self.quota_key(subject, &crate::usage::period_of(now))).await?;
         Ok(used.unwrap_or(0))
     }
 }

@@ -112,7 +112,7 @@ pub async fn create_tier_key(
         )
         .with_details(json!({"requiredTier": tier_name(tier), "currentTier": tier_name(entitled), "planId": plan})));
     }
-    let (row, key) = api_keys::create(
+    let (row, key) = api_keys::create_limited(
         &state.db,
         NewKey {
             account_id: principal.account_id,
@@ -124,6 +124,7 @@ pub async fn create_tier_key(
             organization_name: Some(org),
             contact_email: Some(email),
         },
+        state.settings.max_keys_per_account,
     )
     .await?;
     let (rate, monthly) = tier_limits(tier);
@@ -196,7 +197,7 @@ pub async fn create_subscription_key(
         organization_name: None,
         contact_email: None,
     };
-    let (row, key) = api_keys::create(&state.db, new).await?;
+    let (row, key) = api_keys::create_limited(&state.db, new, state.settings.max_keys_per_account).await?;
     let mut body = key_json(&row);
     body["key"] = json!(key);
     Ok((StatusCode::CREATED, ok(body)).into_response())
@@ -229,7 +230,7 @@ pub async fn create_credit_key(
         organization_name: None,
         contact_email: None,
     };
-    let (row, key) = api_keys::create(&state.db, new).await?;
+    let (row, key) = api_keys::create_limited(&state.db, new, state.settings.max_keys_per_account).await?;
     let mut body = key_json(&row);
     body["key"] = json!(key);
     Ok((StatusCode::CREATED, ok(body)).into_response())

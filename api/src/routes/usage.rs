@@ -112,7 +112,7 @@ pub async fn ingest(
     Ok((StatusCode::ACCEPTED, Json(json!({"batchId": batch_id, "accepted": accepted.len(), "rejected": rejected}))))
 }
 
-/// 004: the calling key's queries this month (`X-API-Key`); limits null for Enterprise.
+/// 004: the queries this month of the calling key's account (all its tier keys share one quota) (`X-API-Key`); limits null for Enterprise.
 pub async fn key_usage(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     let key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).ok_or_else(ApiError::unauthorized)?;
     let hash = billing::accounts::hash_key(key.trim());
@@ -120,7 +120,7 @@ pub async fn key_usage(State(state): State<AppState>, headers: HeaderMap) -> Res
     if info.key.status == entities::KeyStatus::Revoked {
         return Err(ApiError::unauthorized());
     }
-    let used = state.limiter.used(info.key.id, Utc::now()).await?;
+    let used = state.limiter.used(&info.counter_subject(), Utc::now()).await?;
     let limit = info.limits().monthly;
     Ok(Json(json!({
         "queriesThisMonth": used, "monthlyLimit": limit, "remaining": limit.map(|l| l.saturating_sub(used)),

@@ -87,9 +87,9 @@ pub async fn verify(
     };
     let limits = info.limits();
     let (reason, used, ratelimit) = match info.check(now) {
-        Err(reason) => (Some(reason), state.limiter.used(info.key.id, now).await?, None),
+        Err(reason) => (Some(reason), state.limiter.used(&info.counter_subject(), now).await?, None),
         Ok(()) => {
-            let a = state.limiter.admit(info.key.id, limits, cost, now).await?;
+            let a = state.limiter.admit(&info.counter_subject(), limits, cost, now).await?;
             let rate = RateLimit { limit: a.rate_limit, remaining: a.rate_remaining, reset: a.rate_reset_ms };
             (a.reason, a.used, Some(rate))
         }
