@@ -62,6 +62,8 @@ pub struct Settings {
     pub usdc_contract: String,
     pub payment_address: String,
     pub usdc_confirmations: u64,
+    /// Transfers below this are dust: recorded once and listed, never matched.
+    pub usdc_dust_below: crate::money::Micros,
     /// How long a verification keeps re-checking a transfer that is not found or not
     /// confirmed before it gives the answer "not found" / "not confirmed".
     pub usdc_pending_deadline: Duration,
@@ -266,6 +268,7 @@ impl Settings {
         );
         // Base produces a block every 2 s: 10 blocks is about 20 s.
         let usdc_confirmations = r.parse("USDC_CONFIRMATIONS", 10u64);
+        let usdc_dust_below = crate::money::Micros::new(r.parse("USDC_DUST_BELOW_MICROS", 1_000_000i64));
         let usdc_pending_deadline = r.millis("USDC_PENDING_DEADLINE_MS", 30 * 60 * 1000);
         let chain_scan_interval = r.millis("CHAIN_SCAN_INTERVAL_MS", 15_000);
         let expiry_interval = r.millis("EXPIRY_INTERVAL_MS", 3_600_000);
@@ -340,6 +343,7 @@ impl Settings {
             usdc_contract,
             payment_address,
             usdc_confirmations,
+            usdc_dust_below,
             usdc_pending_deadline,
             chain_scan_interval,
             expiry_interval,

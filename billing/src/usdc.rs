@@ -106,9 +106,11 @@ impl SeenTransfer {
     }
 }
 
-/// Records a transfer the scan saw, unclaimed; nothing if it is already known.
-pub async fn record_seen<C: ConnectionTrait>(db: &C, t: &SeenTransfer) -> Result<(), DomainError> {
+/// Records a transfer the scan saw, unclaimed; nothing if it is already known. One below
+/// `dust_below` is recorded as dust: listed for admins, never matched to an order.
+pub async fn record_seen<C: ConnectionTrait>(db: &C, t: &SeenTransfer, dust_below: Micros) -> Result<(), DomainError> {
     let now = Utc::now();
+    let status = if t.amount < dust_below { UsdcTransferStatus::Dust } else { UsdcTransferStatus::Unmatched };
     Transfers::insert(usdc_transfers::ActiveModel {
         id: Set(Uuid::now_v7()),
         chain_id: Set(t.chain_id),
@@ -120,7 +122,8 @@ pub async fn record_seen<C: ConnectionTrait>(db: &C, t: &SeenTransfer) -> Result
         to_address: Set(t.to.to_string()),
         amount: Set(t.amount.get()),
         block_number: Set(t.block_number),
-        status: Set(UsdcTransferStatus::Unmatched),
+        status: Set(status),
+        match_attempts: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
     })
@@ -133,7 +136,8 @@ pub async fn record_seen<C: ConnectionTrait>(db: &C, t: &SeenTransfer) -> Result
 /// Claims `t` for `account_id`. Returns `Ok(true)` if this account holds the claim now
 /// (claimed here or before), `Ok(false)` if another account holds it.
 async fn claim<C: ConnectionTrait>(db: &C, t: &SeenTransfer, account_id: Uuid) -> Result<(bool, bool), DomainError> {
-    record_seen(db, t).await?;
+    // A verification names its transfer: never dust to it (the amount rules decide).
+    record_seen(db, t, Micros::ZERO).await?;
     let now = Utc::now();
     let taken = Transfers::update_many()
         .col_expr(UCol::AccountId, Expr::value(Some(account_id)))

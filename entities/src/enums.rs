@@ -440,6 +440,9 @@ pub enum UsdcTransferStatus {
     Credited,
     #[sea_orm(string_value = "unmatched")]
     Unmatched,
+    /// Below `USDC_DUST_BELOW`: recorded once and listed, never matched.
+    #[sea_orm(string_value = "dust")]
+    Dust,
     #[sea_orm(string_value = "rejected")]
     Rejected,
 }
@@ -451,6 +454,7 @@ impl UsdcTransferStatus {
             Self::Claimed => "claimed",
             Self::Credited => "credited",
             Self::Unmatched => "unmatched",
+            Self::Dust => "dust",
             Self::Rejected => "rejected",
         }
     }

@@ -22,6 +22,8 @@ pub struct Model {
     pub amount: i64,
     pub block_number: i64,
     pub status: UsdcTransferStatus,
+    /// How often the chain scan tried to match it to a pending order.
+    pub match_attempts: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -11,6 +11,7 @@ mod m20261127_000005_payment_links;
 mod m20261127_000006_wallet_proofs;
 mod m20261127_000007_cursor_position;
 mod m20261127_000008_coupon_per_account;
+mod m20261127_000009_usdc_match_attempts;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000006_wallet_proofs::Migration),
             Box::new(m20261127_000007_cursor_position::Migration),
             Box::new(m20261127_000008_coupon_per_account::Migration),
+            Box::new(m20261127_000009_usdc_match_attempts::Migration),
         ]
     }
 }

@@ -150,6 +150,19 @@ impl TestChain {
         app.call(reqwest::Method::PUT, "/api/billing/wallet", Some(token), Some(&body)).await
     }
 
+    /// `n` USDC transfers of `amount` from `from` to the payment address, sent back to back;
+    /// returns once the last is mined.
+    pub async fn pay_usdc_many(&self, from: Address, amount: u64, n: usize) {
+        let c = TestUSDC::new(self.usdc, &self.provider);
+        let mut last = None;
+        for _ in 0..n {
+            last = Some(c.transfer(self.payment, U256::from(amount)).from(from).send().await.expect("send transfer"));
+        }
+        if let Some(pending) = last {
+            pending.get_receipt().await.expect("mined");
+        }
+    }
+
     /// USDC from `from` to the payment address.
     pub async fn pay_usdc(&self, from: Address, amount: u64) -> String {
         self.pay(self.usdc, from, self.payment, amount).await

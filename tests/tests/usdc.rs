@@ -334,3 +334,29 @@ async fn a_transfer_lost_in_a_reorg_is_never_credited() {
     assert_eq!(claims(&app).await, 0);
     app.assert_ledger_invariants().await;
 }
+
+/// Dust cannot stop the scan: 500 one-unit transfers to the payment address are recorded
+/// once as dust and listed for admins, and a real payment after them is matched at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dust_cannot_keep_a_payment_from_being_matched() {
+    let (app, chain) = setup(1, &[("CHAIN_SCAN_INTERVAL_MS", "300")]).await;
+    chain.pay_usdc_many(chain.payers[4], 1, 500).await;
+    let admin = app.jwt("ops", "admin");
+    eventually(Duration::from_secs(60), "the dust recorded and listed", || async {
+        let (_, body) = app.get("/admin/usdc/unmatched", &admin).await;
+        let list = body["data"].as_array()?.clone();
+        (list.len() == 500 && list.iter().all(|t| t["dust"] == json!(true))).then_some(())
+    })
+    .await;
+    let token = app.jwt("usdc-after-dust", "billing:read billing:write");
+    let (status, body) = app.post("/api/billing/topup", &token, &json!({"amount": 20, "method": "usdc"})).await;
+    assert_eq!(status, 200, "{body}");
+    let amount = Micros::parse_usd(body["data"]["amount"].as_str().expect("amount")).expect("amount");
+    chain.pay_usdc(chain.payers[1], amount.get() as u64).await;
+    let account = account_id(&app, "usdc-after-dust").await;
+    eventually(Duration::from_secs(20), "the payment matched despite the dust", || async {
+        (app.balance(account).await == amount).then_some(())
+    })
+    .await;
+    app.assert_ledger_invariants().await;
+}

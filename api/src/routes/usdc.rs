@@ -366,14 +366,19 @@ pub async fn unbind_wallet(
     Ok(ok(json!({"walletAddress": null})))
 }
 
-/// `GET /admin/usdc/unmatched`: transfers the scan saw that no order or verification claimed.
+/// `GET /admin/usdc/unmatched`: transfers the scan saw that no order or verification
+/// claimed, dust (below `USDC_DUST_BELOW_MICROS`) included and marked.
 #[utoipa::path(get, path = "/admin/usdc/unmatched", security(("bearer" = [])), responses((status = 200)))]
 pub async fn unmatched(State(state): State<AppState>, principal: Principal) -> Result<Json<Envelope<Value>>, ApiError> {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
     principal.require(Scope::Admin)?;
     let rows = entities::usdc_transfers::Entity::find()
-        .filter(entities::usdc_transfers::Column::Status.eq(entities::UsdcTransferStatus::Unmatched))
+        .filter(
+            entities::usdc_transfers::Column::Status
+                .is_in([entities::UsdcTransferStatus::Unmatched, entities::UsdcTransferStatus::Dust]),
+        )
         .order_by_asc(entities::usdc_transfers::Column::BlockNumber)
+        .limit(1_000)
         .all(&state.db)
         .await?;
     let items: Vec<Value> = rows
@@ -381,7 +386,7 @@ pub async fn unmatched(State(state): State<AppState>, principal: Principal) -> R
         .map(|r| {
             json!({"chainId": r.chain_id, "txHash": r.tx_hash, "logIndex": r.log_index, "from": r.from_address,
                    "to": r.to_address, "amount": Micros::new(r.amount).usd_json(), "blockNumber": r.block_number,
-                   "seenAt": r.created_at})
+                   "dust": r.status == entities::UsdcTransferStatus::Dust, "seenAt": r.created_at})
         })
         .collect();
     Ok(ok(json!(items)))

@@ -11,12 +11,16 @@ use chrono::Utc;
 use entities::UsdcTransferStatus;
 use entities::chain_cursors::{self, Entity as Cursors};
 use entities::usdc_transfers::{Column as UCol, Entity as Transfers};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
 use serde_json::{Value, json};
 
 /// Most unmatched transfers one scan tries to match.
 const MATCH_BATCH: u64 = 500;
+/// How many scans try to match one transfer before it is left to admins (listed, and
+/// still claimable by a verification of its hash). Newest first: a payment is tried in
+/// the scans right after it confirms, however many old transfers nobody expects lie about.
+const MATCH_ATTEMPTS: i32 = 3;
 
 pub async fn handle(ctx: &Ctx) -> Result<Value, JobError> {
     let Some(client) = ctx.chain.as_ref() else { return Ok(json!({"skipped": "usdc not configured"})) };
@@ -38,7 +42,7 @@ pub async fn handle(ctx: &Ctx) -> Result<Value, JobError> {
         let transfers = client.transfers(from, to).await?;
         let txn = ctx.db.begin().await?;
         for t in &transfers {
-            usdc::record_seen(&txn, t).await?;
+            usdc::record_seen(&txn, t, ctx.settings.usdc_dust_below).await?;
         }
         Cursors::insert(chain_cursors::ActiveModel {
             id: Set(cursor_id.clone()),
@@ -62,12 +66,20 @@ pub async fn handle(ctx: &Ctx) -> Result<Value, JobError> {
     let unmatched = Transfers::find()
         .filter(UCol::Status.eq(UsdcTransferStatus::Unmatched))
         .filter(UCol::ChainId.eq(client.chain_id() as i64))
-        .order_by_asc(UCol::BlockNumber)
+        .filter(UCol::MatchAttempts.lt(MATCH_ATTEMPTS))
+        .order_by_desc(UCol::BlockNumber)
         .limit(MATCH_BATCH)
         .all(&ctx.db)
         .await?;
+    let tried: Vec<uuid::Uuid> = unmatched.iter().map(|r| r.id).collect();
+    Transfers::update_many()
+        .col_expr(UCol::MatchAttempts, sea_orm::sea_query::ExprTrait::add(Expr::col(UCol::MatchAttempts), 1))
+        .filter(UCol::Id.is_in(tried))
+        .exec(&ctx.db)
+        .await?;
     let mut credited = 0usize;
-    for row in unmatched {
+    // Matched oldest first, as the orders they pay were made.
+    for row in unmatched.into_iter().rev() {
         let (Some(tx_hash), Some(from), Some(to)) = (
             billing::chain::TxHash::parse(&row.tx_hash),
             billing::chain::Address::parse(&row.from_address),
