@@ -57,7 +57,8 @@ pub struct Settings {
     /// Where Stripe Checkout sends the customer back to.
     pub checkout_success_url: String,
     pub checkout_cancel_url: String,
-    pub chain_rpc_url: String,
+    /// Usually carries the RPC provider's key: a secret, never printed.
+    pub chain_rpc_url: Secret,
     pub chain_id: u64,
     pub usdc_contract: String,
     pub payment_address: String,
@@ -99,6 +100,8 @@ pub struct Settings {
     pub key_cache_ttl: Duration,
     /// Most keys (not revoked) one account may hold.
     pub max_keys_per_account: u64,
+    /// USDC verification requests one account may make per minute.
+    pub verify_rate_per_minute: u32,
     /// How late a usage event may arrive and still count (in its own period).
     pub usage_lateness: Duration,
 }
@@ -313,6 +316,8 @@ impl Settings {
         let shutdown_timeout = r.millis("SHUTDOWN_TIMEOUT_MS", 30_000);
         let key_cache_ttl = r.millis("KEY_CACHE_TTL_MS", 1_000);
         let max_keys_per_account = r.parse("MAX_KEYS_PER_ACCOUNT", 25u64);
+        let verify_rate_per_minute = r.parse("VERIFY_RATE_PER_MINUTE", 30u32);
+        r.check(verify_rate_per_minute >= 1, "VERIFY_RATE_PER_MINUTE: must be at least 1");
         r.check(max_keys_per_account >= 1, "MAX_KEYS_PER_ACCOUNT: must be at least 1");
         // Three days: a gateway whose reporter was down over a weekend can still settle.
         let usage_lateness = Duration::from_secs(r.parse("USAGE_LATENESS_SECS", 3 * 86_400u64));
@@ -338,7 +343,7 @@ impl Settings {
             stripe_api_base,
             checkout_success_url,
             checkout_cancel_url,
-            chain_rpc_url,
+            chain_rpc_url: Secret::new(chain_rpc_url),
             chain_id,
             usdc_contract,
             payment_address,
@@ -365,6 +370,7 @@ impl Settings {
             shutdown_timeout,
             key_cache_ttl,
             max_keys_per_account,
+            verify_rate_per_minute,
             usage_lateness,
         })
     }

@@ -133,6 +133,11 @@ pub async fn record_seen<C: ConnectionTrait>(db: &C, t: &SeenTransfer, dust_belo
     Ok(())
 }
 
+/// Whether some account has claimed `t`.
+pub async fn is_claimed<C: ConnectionTrait>(db: &C, t: &SeenTransfer) -> Result<bool, DomainError> {
+    Ok(Transfers::find().filter(t.key()).filter(UCol::AccountId.is_not_null()).one(db).await?.is_some())
+}
+
 /// Claims `t` for `account_id`. Returns `Ok(true)` if this account holds the claim now
 /// (claimed here or before), `Ok(false)` if another account holds it.
 async fn claim<C: ConnectionTrait>(db: &C, t: &SeenTransfer, account_id: Uuid) -> Result<(bool, bool), DomainError> {
@@ -292,7 +297,8 @@ pub async fn apply(
         amount: t.amount,
         kind,
         account_id: Some(account_id),
-        reference: t.tx_hash.to_string(),
+        // The same form as the payment's reference, so reconciliation pairs them.
+        reference: reference.clone(),
         description,
     };
     ledger::post(&txn, transfer).await?;

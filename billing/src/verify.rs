@@ -270,6 +270,22 @@ impl Limiter {
         })
     }
 
+    /// A fixed-window counter for request rates that are not a key's (verification
+    /// requests per account): whether one more is allowed in the current window.
+    pub async fn allow_in_window(&self, subject: &str, limit: u32, window_secs: u64) -> Result<bool, DomainError> {
+        let now = Utc::now().timestamp() as u64;
+        let key = format!("{}window:{subject}:{}", self.prefix, now / window_secs.max(1));
+        let mut conn = self.conn.clone();
+        let (count,): (u64,) = redis::pipe()
+            .atomic()
+            .incr(&key, 1)
+            .expire(&key, window_secs as i64 + 1)
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
+        Ok(count <= u64::from(limit))
+    }
+
     /// This month's admitted cost for a subject (004's `queriesThisMonth`).
     pub async fn used(&self, subject: &str, now: DateTime<Utc>) -> Result<u64, DomainError> {
         use redis::AsyncCommands;

@@ -12,6 +12,7 @@ mod m20261127_000006_wallet_proofs;
 mod m20261127_000007_cursor_position;
 mod m20261127_000008_coupon_per_account;
 mod m20261127_000009_usdc_match_attempts;
+mod m20261127_000010_usdc_references;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000007_cursor_position::Migration),
             Box::new(m20261127_000008_coupon_per_account::Migration),
             Box::new(m20261127_000009_usdc_match_attempts::Migration),
+            Box::new(m20261127_000010_usdc_references::Migration),
         ]
     }
 }

@@ -150,6 +150,25 @@ impl TestChain {
         app.call(reqwest::Method::PUT, "/api/billing/wallet", Some(token), Some(&body)).await
     }
 
+    /// One transaction paying each amount to the payment address (a batched payout): two
+    /// or more `Transfer` logs to us under one hash. Returns the hash.
+    pub async fn pay_usdc_batch(&self, from: Address, amounts: &[u64]) -> String {
+        let c = TestUSDC::new(self.usdc, &self.provider);
+        let to = vec![self.payment; amounts.len()];
+        let values = amounts.iter().map(|a| U256::from(*a)).collect();
+        let receipt = c
+            .batchTransfer(to, values)
+            .from(from)
+            .send()
+            .await
+            .expect("send batch")
+            .get_receipt()
+            .await
+            .expect("mined");
+        assert!(receipt.status(), "batch succeeded");
+        format!("{:#x}", receipt.transaction_hash)
+    }
+
     /// `n` USDC transfers of `amount` from `from` to the payment address, sent back to back;
     /// returns once the last is mined.
     pub async fn pay_usdc_many(&self, from: Address, amount: u64, n: usize) {

@@ -360,3 +360,94 @@ async fn dust_cannot_keep_a_payment_from_being_matched() {
     .await;
     app.assert_ledger_invariants().await;
 }
+
+/// A payout service pays two invoices in one transaction: each transfer verifies on its
+/// own (by `logIndex`, or by amount), and neither is reported as a payment without credits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batched_payout_verifies_each_transfer_and_reconciles() {
+    let (app, chain) = setup(1, &[]).await;
+    let token = app.jwt("usdc-batch", "billing:read billing:write");
+    let tx = chain.pay_usdc_batch(chain.payers[0], &[30 * USD, 12 * USD]).await;
+    // By amount: the 12 USD transfer, though it is the second log.
+    let (status, body) = app.post("/api/billing/verify-topup", &token, &json!({"txHash": tx, "amount": 12})).await;
+    assert_eq!((status, body["data"]["credited"].clone()), (200, json!(12)), "{body}");
+    // By log index: the other one.
+    let receipt_logs = {
+        use alloy::providers::Provider;
+        let hash: alloy::primitives::B256 = tx.parse().expect("hash");
+        chain.provider.get_transaction_receipt(hash).await.expect("rpc").expect("receipt").inner.logs().to_vec()
+    };
+    let first = receipt_logs[0].log_index.expect("log index");
+    let body = json!({"txHash": tx, "amount": 30, "logIndex": first});
+    let (status, res) = app.post("/api/billing/verify-topup", &token, &body).await;
+    assert_eq!((status, res["data"]["credited"].clone()), (200, json!(30)), "{res}");
+    assert_eq!(app.balance(account_id(&app, "usdc-batch").await).await, Micros::from_usd(42).expect("42"));
+    assert_eq!(claims(&app).await, 2);
+
+    let admin = app.jwt("ops", "admin");
+    let (status, run) = app.post("/admin/reconciliation/run", &admin, &json!({})).await;
+    assert_eq!(status, 200, "{run}");
+    app.wait_drained(Duration::from_secs(20)).await;
+    let (_, report) = app.get("/admin/reconciliation", &admin).await;
+    assert_eq!(report["data"]["total"], json!(0), "USDC payments pair with their credits: {report}");
+    app.assert_ledger_invariants().await;
+}
+
+/// The RPC URL carries the provider's key: an outage never writes it where operators and
+/// clients read, and a verification that gave up during the outage can be asked again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rpc_outage_leaks_no_rpc_key_and_a_dead_verification_can_be_asked_again() {
+    let chain = TestChain::start().await;
+    let proxy = tollgate_tests::proxy::Proxy::start(format!("127.0.0.1:{}", chain.port)).await;
+    let mut env = chain.env(1);
+    env.retain(|(k, _)| k != "CHAIN_RPC_URL");
+    // Providers put their key in the path (anvil serves only `/`) or the query.
+    env.push(("CHAIN_RPC_URL".into(), format!("http://127.0.0.1:{}/?key=SECRETKEY123", proxy.port)));
+    env.push((NO_SCAN.0.into(), NO_SCAN.1.into()));
+    env.push(("CHECKOUT_WAIT_MS".into(), "1000".into()));
+    env.push(("QUEUE_USDC_VERIFY_MAX_ATTEMPTS".into(), "2".into()));
+    env.push(("VERIFY_RATE_PER_MINUTE".into(), "8".into()));
+    let app = TestApp::with(TestOptions { env, ..Default::default() }).await;
+    let token = app.jwt("usdc-outage", "billing:read billing:write");
+    let tx = chain.pay_usdc(chain.payers[0], 15 * USD).await;
+    proxy.down();
+    let body = json!({"txHash": tx, "amount": 15});
+    let (status, res) = app.post("/api/billing/verify-topup", &token, &body).await;
+    assert!(status == 202 || status == 503, "pending, or given up already: {status} {res}");
+    let key = format!("usdc:8453:{tx}:");
+    let dead = eventually(Duration::from_secs(40), "the verification to give up", || async {
+        let dead = app.dead_jobs().await;
+        dead.into_iter().find(|(k, _)| k.starts_with(&key))
+    })
+    .await;
+    let error = dead.1.unwrap_or_default();
+    assert!(!error.contains("SECRETKEY123"), "the RPC key leaked into jobs.last_error: {error}");
+    assert!(error.contains("chain RPC"), "{error}");
+    let (status, res) = app.post("/api/billing/verify-topup", &token, &body).await;
+    assert!(!res.to_string().contains("SECRETKEY123"), "{res}");
+    assert!(status == 202 || status == 503, "{status} {res}");
+
+    // The RPC is back: asking again runs the verification again, no admin needed.
+    proxy.up();
+    let (status, res) = eventually(Duration::from_secs(30), "the verification after the outage", || async {
+        let (status, res) = app.post("/api/billing/verify-topup", &token, &body).await;
+        (status == 200).then_some((status, res))
+    })
+    .await;
+    assert_eq!((status, res["data"]["credited"].clone()), (200, json!(15)), "{res}");
+
+    // Verification requests are rate limited per account: 17 in a burst touch at most two
+    // one-minute windows, so one of them sees more than 8.
+    let other = app.jwt("usdc-hammer", "billing:read billing:write");
+    let mut limited = false;
+    for _ in 0..17 {
+        let junk = json!({"txHash": TestChain::random_hash(), "amount": 15});
+        let (status, _) = app.post("/api/billing/verify-topup", &other, &junk).await;
+        limited |= status == 429;
+        if limited {
+            break;
+        }
+    }
+    assert!(limited, "more than VERIFY_RATE_PER_MINUTE requests are refused");
+    app.assert_ledger_invariants().await;
+}

@@ -154,17 +154,32 @@ async fn submit(
     principal: &Principal,
     tx: TxHash,
     purpose: Purpose,
+    log_index: Option<i64>,
 ) -> Result<Verification, ApiError> {
     payment_address(state)?;
+    // Each request may cost RPC calls: bounded per account.
+    let per_minute = state.settings.verify_rate_per_minute;
+    let subject = format!("verify:{}", principal.account_id);
+    if !state.limiter.allow_in_window(&subject, per_minute, 60).await? {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("at most {per_minute} verification requests a minute"),
+        ));
+    }
     let payload = JobPayload::UsdcVerify {
         chain_id: state.settings.chain_id,
         tx_hash: tx,
         account_id: principal.account_id,
         purpose,
+        log_index,
     };
     let policy = state.settings.queue(JobQueue::UsdcVerify);
     let enqueued = outbox::enqueue(&state.db, &payload, &policy, billing::jobs::PUSH_GRACE).await?;
-    if enqueued.created || outbox::hurry(&state.db, enqueued.job_id).await? {
+    // Asked again after it gave up (an RPC outage outlasting its retries): it runs again,
+    // with no admin needed; a verification that answered keeps its answer.
+    let revived = !enqueued.created && outbox::requeue(&state.db, enqueued.job_id).await?;
+    if enqueued.created || revived || outbox::hurry(&state.db, enqueued.job_id).await? {
         state.push_job(JobQueue::UsdcVerify, enqueued.job_id).await;
     }
     let job = outbox::wait_finished(&state.db, enqueued.job_id, state.settings.checkout_wait)
@@ -180,10 +195,22 @@ async fn submit(
             Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "verification_unavailable",
-                "the transfer could not be verified now; try again later",
+                "the transfer could not be verified now; ask again later",
             ))
         }
         _ => Ok(Verification::Pending(job.id)),
+    }
+}
+
+/// An optional `logIndex`: which of several transfers to us in one transaction.
+fn log_index(value: Option<&Value>) -> Result<Option<i64>, ApiError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .filter(|i| (0..=1_000_000).contains(i))
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request("invalid_request", "logIndex must be a non-negative integer")),
     }
 }
 
@@ -207,6 +234,8 @@ fn rejection(code: RejectCode, message: String) -> ApiError {
 pub struct VerifyPaymentRequest {
     tx_hash: String,
     plan_slug: String,
+    #[serde(default)]
+    log_index: Option<Value>,
 }
 
 /// `POST /api/billing/verify-payment` (001): activate a 30-day plan paid in USDC.
@@ -221,7 +250,8 @@ pub async fn verify_payment(
     if billing::catalog::plan_by_slug(&state.db, &req.plan_slug).await?.is_none_or(|p| p.kind != PlanKind::Flat30d) {
         return Err(ApiError::bad_request("invalid_request", format!("planSlug: no 30-day plan {:?}", req.plan_slug)));
     }
-    match submit(&state, &principal, tx, Purpose::Plan { slug: req.plan_slug }).await? {
+    let log = log_index(req.log_index.as_ref())?;
+    match submit(&state, &principal, tx, Purpose::Plan { slug: req.plan_slug }, log).await? {
         Verification::Pending(job_id) => {
             Ok((StatusCode::ACCEPTED, Json(json!({"activated": false, "status": "pending", "jobId": job_id})))
                 .into_response())
@@ -241,6 +271,8 @@ pub async fn verify_payment(
 pub struct VerifyTopupRequest {
     tx_hash: String,
     amount: Value,
+    #[serde(default)]
+    log_index: Option<Value>,
 }
 
 /// `POST /api/billing/verify-topup` (000): credit a USDC top-up.
@@ -256,7 +288,8 @@ pub async fn verify_topup(
     if declared < billing::orders::MIN_TOPUP {
         return Err(ApiError::bad_request("invalid_request", "amount: the minimum top-up is 10 USD"));
     }
-    match submit(&state, &principal, tx.clone(), Purpose::Topup { declared }).await? {
+    let log = log_index(req.log_index.as_ref())?;
+    match submit(&state, &principal, tx.clone(), Purpose::Topup { declared }, log).await? {
         Verification::Pending(job_id) => Ok((
             StatusCode::ACCEPTED,
             Json(json!({"success": true, "data": {"status": "pending", "jobId": job_id, "txHash": tx}})),

@@ -32,8 +32,16 @@ pub enum JobPayload {
     },
     /// Detach a saved card at Stripe.
     DetachCard { payment_method_id: String, account_id: Uuid },
-    /// Verify a USDC transfer on chain for an account, for a top-up or a plan.
-    UsdcVerify { chain_id: u64, tx_hash: TxHash, account_id: Uuid, purpose: Purpose },
+    /// Verify a USDC transfer on chain for an account, for a top-up or a plan. `log_index`
+    /// picks one of several transfers to us in one transaction (a batched payout).
+    UsdcVerify {
+        chain_id: u64,
+        tx_hash: TxHash,
+        account_id: Uuid,
+        purpose: Purpose,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log_index: Option<i64>,
+    },
     /// Scan the chain for USDC transfers to the payment address; one per tick.
     ChainScan { tick: String },
     /// Meter one batch of usage events.
@@ -66,8 +74,9 @@ impl JobPayload {
             JobPayload::Checkout { order_id } => format!("checkout:{order_id}"),
             JobPayload::DetachCard { payment_method_id, .. } => format!("detach:{payment_method_id}"),
             JobPayload::SubscriptionChange { request_id, .. } => format!("subscription-change:{request_id}"),
-            JobPayload::UsdcVerify { chain_id, tx_hash, account_id, purpose } => {
-                format!("usdc:{chain_id}:{tx_hash}:{account_id}:{}", purpose.key())
+            JobPayload::UsdcVerify { chain_id, tx_hash, account_id, purpose, log_index } => {
+                let log = log_index.map(|i| format!(":log{i}")).unwrap_or_default();
+                format!("usdc:{chain_id}:{tx_hash}:{account_id}:{}{log}", purpose.key())
             }
             JobPayload::ChainScan { tick } => format!("chain-scan:{tick}"),
             JobPayload::UsageBatch { batch_id } => format!("usage:{batch_id}"),

@@ -46,8 +46,9 @@ impl From<crate::chain::RpcError> for JobError {
 pub async fn handle(ctx: &Ctx, job: &jobs::Model, payload: JobPayload) -> Result<Option<Value>, JobError> {
     match payload {
         JobPayload::StripeEvent { event_id } => stripe_event::handle(ctx, &event_id, job.attempts).await.map(|()| None),
-        JobPayload::UsdcVerify { chain_id, tx_hash, account_id, purpose } => {
-            usdc_verify::handle(ctx, job, chain_id, &tx_hash, account_id, &purpose).await.map(Some)
+        JobPayload::UsdcVerify { chain_id, tx_hash, account_id, purpose, log_index } => {
+            let which = usdc_verify::Which { account_id, purpose: &purpose, log_index };
+            usdc_verify::handle(ctx, job, chain_id, &tx_hash, which).await.map(Some)
         }
         JobPayload::ChainScan { .. } => chain_scan::handle(ctx).await.map(Some),
         JobPayload::Checkout { order_id } => checkout::handle(ctx, job, order_id).await.map(Some),

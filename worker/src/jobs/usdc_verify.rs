@@ -18,14 +18,21 @@ fn done(result: UsdcResult) -> Result<Value, JobError> {
     serde_json::to_value(result).map_err(|e| JobError::Terminal(e.to_string()))
 }
 
+/// What a verification is for: whose, what, and which transfer of the transaction.
+pub struct Which<'a> {
+    pub account_id: Uuid,
+    pub purpose: &'a Purpose,
+    pub log_index: Option<i64>,
+}
+
 pub async fn handle(
     ctx: &Ctx,
     job: &jobs::Model,
     chain_id: u64,
     tx: &TxHash,
-    account_id: Uuid,
-    purpose: &Purpose,
+    which: Which<'_>,
 ) -> Result<Value, JobError> {
+    let Which { account_id, purpose, log_index } = which;
     let client = ctx.chain.as_ref().ok_or_else(|| JobError::Terminal("USDC payments are not configured".into()))?;
     if chain_id != client.chain_id() {
         return Err(JobError::Terminal(format!("job for chain {chain_id}, configured {}", client.chain_id())));
@@ -70,11 +77,14 @@ pub async fn handle(
         .one(&ctx.db)
         .await?
         .ok_or_else(|| JobError::Terminal(format!("account {account_id} not found")))?;
-    let transfer = match account.wallet_address.as_deref() {
-        None => transfers.into_iter().next(),
-        Some(wallet) => transfers.into_iter().find(|t| t.from.as_str() == wallet),
-    };
-    let Some(transfer) = transfer else {
+    let mut candidates: Vec<_> = transfers.into_iter().filter(|t| log_index.is_none_or(|i| t.log_index == i)).collect();
+    if candidates.is_empty() {
+        return done(UsdcResult::rejected(RejectCode::NoUsdcTransfer, "no USDC transfer to us at that logIndex"));
+    }
+    if let Some(wallet) = account.wallet_address.as_deref() {
+        candidates.retain(|t| t.from.as_str() == wallet);
+    }
+    let Some(transfer) = pick(ctx, candidates, purpose).await? else {
         return done(UsdcResult::rejected(
             RejectCode::WrongSender,
             "the transfer was not sent from the wallet bound to this account",
@@ -83,4 +93,33 @@ pub async fn handle(
     let result = billing::usdc::apply(&ctx.db, &transfer, account_id, purpose).await?;
     tracing::info!(tx = %tx, block, confirmations, ?result, "usdc transfer verified");
     done(result)
+}
+
+/// Of several transfers to us in one transaction (a batched payout), the one this
+/// verification is for: the first nobody claimed yet whose amount fits the purpose (for a
+/// top-up, the declared amount exactly if one carries it); else the first, whose claim
+/// then answers as it did before.
+async fn pick(
+    ctx: &Ctx,
+    candidates: Vec<billing::usdc::SeenTransfer>,
+    purpose: &Purpose,
+) -> Result<Option<billing::usdc::SeenTransfer>, JobError> {
+    if candidates.len() <= 1 {
+        return Ok(candidates.into_iter().next());
+    }
+    let mut open = Vec::new();
+    for t in &candidates {
+        if !billing::usdc::is_claimed(&ctx.db, t).await? {
+            open.push(t.clone());
+        }
+    }
+    let exact = match purpose {
+        Purpose::Topup { declared } => open.iter().find(|t| t.amount == *declared).cloned(),
+        Purpose::Plan { .. } => None,
+    };
+    let fits = match purpose {
+        Purpose::Topup { declared } => open.iter().find(|t| t.amount >= *declared).cloned(),
+        Purpose::Plan { .. } => open.first().cloned(),
+    };
+    Ok(exact.or(fits).or_else(|| candidates.into_iter().next()))
 }
