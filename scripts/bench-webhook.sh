@@ -32,7 +32,7 @@ echo "# webhook ingest"
 psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
 export DATABASE_URL="$PG/$DB" REDIS_PREFIX="tgbench:$$:" BIND_ADDR=127.0.0.1:18080 \
   STRIPE_WEBHOOK_SECRET=$SECRET JWT_SECRET=bench-jwt-secret-0123456789abcdef0123 RUST_LOG=error \
-  JOB_REDIS_WINDOW=1000
+  JOB_REDIS_WINDOW=1000 WEBHOOK_RATE_PER_SECOND=1000000
 ./target/release/migrate
 ./target/release/api & API=$!
 for _ in $(seq 1 100); do curl -sf http://127.0.0.1:18080/health >/dev/null && break; sleep 0.1; done

@@ -8,14 +8,16 @@
 
 use billing::DomainError;
 use billing::verify::{KeyInfo, KeyRef};
+use moka::sync::Cache;
 use sea_orm::DatabaseConnection;
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 use uuid::Uuid;
 
-/// Past this many entries the cache starts over rather than grow without bound.
-const MAX_ENTRIES: usize = 100_000;
+/// The most keys held. Admission is TinyLFU (moka): when full, a newcomer is kept only if
+/// it is asked for more often than what it would evict, so a flood of random keys cannot
+/// push the gateway's hot keys out.
+const MAX_ENTRIES: u64 = 100_000;
 
 #[derive(Clone, Hash, PartialEq, Eq)]
 enum Slot {
@@ -23,18 +25,18 @@ enum Slot {
     Id(Uuid),
 }
 
-/// When a key was read, and what was found (`None`: no such key).
-type Entry = (Instant, Option<Arc<KeyInfo>>);
-
 #[derive(Clone)]
 pub struct KeyCache {
-    ttl: Duration,
-    entries: Arc<RwLock<HashMap<Slot, Entry>>>,
+    /// `None` when `KEY_CACHE_TTL_MS` is 0: every read goes to Postgres.
+    entries: Option<Cache<Slot, Option<Arc<KeyInfo>>>>,
 }
 
 impl KeyCache {
     pub fn new(ttl: Duration) -> KeyCache {
-        KeyCache { ttl, entries: Arc::new(RwLock::new(HashMap::new())) }
+        let entries = (!ttl.is_zero()).then(|| {
+            Cache::builder().max_capacity(MAX_ENTRIES).time_to_live(ttl).support_invalidation_closures().build()
+        });
+        KeyCache { entries }
     }
 
     /// The key behind a plaintext key (by its SHA-256) or an id; `None` for no such key.
@@ -43,29 +45,23 @@ impl KeyCache {
             KeyRef::Hash(h) => Slot::Hash(h.to_owned()),
             KeyRef::Id(id) => Slot::Id(id),
         };
-        if !self.ttl.is_zero()
-            && let Ok(entries) = self.entries.read()
-            && let Some((at, info)) = entries.get(&slot)
-            && at.elapsed() < self.ttl
-        {
-            return Ok(info.clone());
+        if let Some(found) = self.entries.as_ref().and_then(|c| c.get(&slot)) {
+            return Ok(found);
         }
         let info = KeyInfo::load(db, by).await?.map(Arc::new);
-        if !self.ttl.is_zero()
-            && let Ok(mut entries) = self.entries.write()
-        {
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
-            entries.insert(slot, (Instant::now(), info.clone()));
+        if let Some(cache) = &self.entries {
+            cache.insert(slot, info.clone());
         }
         Ok(info)
     }
 
     /// Forgets what this process knows about a key (after it changed it itself).
     pub fn forget(&self, id: Uuid) {
-        if let Ok(mut entries) = self.entries.write() {
-            entries.retain(|slot, (_, info)| *slot != Slot::Id(id) && info.as_ref().is_none_or(|i| i.key.id != id));
+        if let Some(cache) = &self.entries {
+            // Only fails when invalidation closures are not enabled; they are.
+            let _ = cache.invalidate_entries_if(move |slot, info| {
+                *slot == Slot::Id(id) || info.as_ref().is_some_and(|i| i.key.id == id)
+            });
         }
     }
 }

@@ -2,6 +2,7 @@
 //! function in `billing`, and enqueue jobs. Nothing here calls Stripe or the chain.
 
 pub mod auth;
+pub mod client_limits;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
@@ -27,7 +28,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         tokio::spawn(billing::metrics::serve(addr, state.db.clone()));
     }
     tracing::info!(addr = %listener.local_addr()?, "api listening");
-    axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    // The peer address keys the per-client limits of the public routes.
+    let app = routes::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
 }
 

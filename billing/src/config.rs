@@ -102,6 +102,10 @@ pub struct Settings {
     pub max_keys_per_account: u64,
     /// USDC verification requests one account may make per minute.
     pub verify_rate_per_minute: u32,
+    /// Requests a second one client (peer address) may make to the public routes, and to
+    /// the webhook; bursts of twice that.
+    pub public_rate_per_second: u32,
+    pub webhook_rate_per_second: u32,
     /// How late a usage event may arrive and still count (in its own period).
     pub usage_lateness: Duration,
 }
@@ -317,6 +321,10 @@ impl Settings {
         let key_cache_ttl = r.millis("KEY_CACHE_TTL_MS", 1_000);
         let max_keys_per_account = r.parse("MAX_KEYS_PER_ACCOUNT", 25u64);
         let verify_rate_per_minute = r.parse("VERIFY_RATE_PER_MINUTE", 30u32);
+        let public_rate_per_second = r.parse("PUBLIC_RATE_PER_SECOND", 50u32);
+        let webhook_rate_per_second = r.parse("WEBHOOK_RATE_PER_SECOND", 10_000u32);
+        r.check(public_rate_per_second >= 1, "PUBLIC_RATE_PER_SECOND: must be at least 1");
+        r.check(webhook_rate_per_second >= 1, "WEBHOOK_RATE_PER_SECOND: must be at least 1");
         r.check(verify_rate_per_minute >= 1, "VERIFY_RATE_PER_MINUTE: must be at least 1");
         r.check(max_keys_per_account >= 1, "MAX_KEYS_PER_ACCOUNT: must be at least 1");
         // Three days: a gateway whose reporter was down over a weekend can still settle.
@@ -371,6 +379,8 @@ impl Settings {
             key_cache_ttl,
             max_keys_per_account,
             verify_rate_per_minute,
+            public_rate_per_second,
+            webhook_rate_per_second,
             usage_lateness,
         })
     }

@@ -198,3 +198,36 @@ async fn a_sub_cent_card_topup_is_refused() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(stripe.sessions()[0]["amount_total"], json!(1001));
 }
+
+/// The routes anyone may call are rate limited per client, in the route's envelope; the
+/// probes are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_routes_are_rate_limited_per_client() {
+    let env = vec![
+        ("PUBLIC_RATE_PER_SECOND".to_owned(), "5".to_owned()),
+        ("WEBHOOK_RATE_PER_SECOND".to_owned(), "5".to_owned()),
+    ];
+    let app = TestApp::with(TestOptions { worker: false, env, ..Default::default() }).await;
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        let res = app.http.get(format!("{}/plans", app.base_url)).send().await.expect("plans");
+        statuses.push(res.status().as_u16());
+    }
+    assert!(statuses[..10].iter().all(|s| *s == 200), "a burst of twice the rate passes: {statuses:?}");
+    assert!(statuses.contains(&429), "then the client is slowed down: {statuses:?}");
+    let res = app.http.get(format!("{}/subscription/plans", app.base_url)).send().await.expect("plans");
+    assert_eq!(res.status(), 429);
+    let body: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(body["success"], json!(false), "003's envelope: {body}");
+    let hooks: Vec<u16> = futures::future::join_all((0..30).map(|_| app.post_webhook(b"{}".to_vec(), None)))
+        .await
+        .into_iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert!(hooks.contains(&429), "{hooks:?}");
+    assert!(hooks.contains(&400), "a bad signature is still a 400 within the rate: {hooks:?}");
+    for _ in 0..30 {
+        let res = app.http.get(format!("{}/health", app.base_url)).send().await.expect("health");
+        assert_eq!(res.status(), 200, "probes are never limited");
+    }
+}

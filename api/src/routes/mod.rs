@@ -24,7 +24,7 @@ pub mod verify;
 pub mod webhooks;
 
 use crate::state::AppState;
-use crate::{auth, error, idempotency, openapi};
+use crate::{auth, client_limits, error, idempotency, openapi};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
@@ -120,27 +120,34 @@ pub fn router(state: AppState) -> Router {
         .route("/payment/webhook/stripe", post(webhooks::stripe))
         .route("/webhooks/stripe", post(webhooks::stripe))
         .layer(DefaultBodyLimit::disable());
+    let webhooks = client_limits::limit(webhooks, settings.webhook_rate_per_second);
 
     // The gateway's routes: the service token, no account; usage batches may be large.
     let service = Router::new()
         .route("/api/v1/keys/verify", post(verify::verify))
         .route("/api/v1/usage", post(usage::ingest))
-        .route("/api/v1/billing/usage", get(usage::key_usage))
         .layer(DefaultBodyLimit::max(usage::MAX_BODY_BYTES));
 
+    // Anyone may call these: each client is rate limited.
+    let open = Router::new()
+        .route("/api/v1/billing/usage", get(usage::key_usage))
+        .route("/plans", get(plans::list))
+        .route("/subscription/plans", get(plans::list_003))
+        .route("/openapi.json", get(openapi::document))
+        .route("/docs", get(openapi::page));
+    let open = client_limits::limit(open, settings.public_rate_per_second);
+
+    // Probes and the scrape: unlimited (a load balancer and Prometheus call them).
     let public = Router::new()
         .route("/health", get(health::health))
         .route("/metrics", get(health::metrics))
-        .route("/plans", get(plans::list))
-        .route("/subscription/plans", get(plans::list_003))
-        .route("/ready", get(health::ready))
-        .route("/openapi.json", get(openapi::document))
-        .route("/docs", get(openapi::page));
+        .route("/ready", get(health::ready));
 
     Router::new()
         .merge(authed)
         .merge(webhooks)
         .merge(service)
+        .merge(open)
         .merge(public)
         .layer(from_fn(error::render))
         .layer(
