@@ -139,7 +139,8 @@ async fn checkin_once_a_day_and_idempotency_keys() {
     entities::idempotency_keys::Entity::insert(entities::idempotency_keys::ActiveModel {
         id: Set(uuid::Uuid::now_v7()),
         scope: Set(account.id.to_string()),
-        key: Set("k-running".into()),
+        // Records are found by the SHA-256 of the client's key, never the key itself.
+        key: Set(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"k-running"))),
         request_hash: Set("whatever".into()),
         status: Set(IdempotencyStatus::InFlight),
         response_status: Set(None),

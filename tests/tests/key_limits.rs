@@ -5,22 +5,15 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
+use tollgate_tests::TestApp;
 use tollgate_tests::fake_stripe::FakeStripe;
-use tollgate_tests::{TestApp, TestOptions};
 
 const SERVICE: &str = "gateway-service-token-0123456789";
 
 async fn setup(extra: &[(&str, &str)]) -> (TestApp, FakeStripe) {
-    let stripe = FakeStripe::start().await;
-    let mut env = vec![
-        ("STRIPE_SECRET_KEY".to_owned(), stripe.secret_key.clone()),
-        ("STRIPE_API_BASE".to_owned(), stripe.base_url.clone()),
-        ("SERVICE_TOKEN".to_owned(), SERVICE.to_owned()),
-    ];
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let app = TestApp::with(TestOptions { env, ..Default::default() }).await;
-    stripe.deliver_to(&format!("{}/payment/webhook/stripe", app.base_url), tollgate_tests::events::WEBHOOK_SECRET);
-    (app, stripe)
+    let mut env = vec![("SERVICE_TOKEN", SERVICE)];
+    env.extend_from_slice(extra);
+    tollgate_tests::fake_stripe::app_with_fake_stripe_and(&env).await
 }
 
 async fn verify(app: &TestApp, key: &str, cost: u64) -> Value {

@@ -213,14 +213,7 @@ async fn a_paused_queue_holds_its_jobs_until_resumed() {
 /// (Stripe lists newest first) instead of moving the cursor past events never fetched.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_catch_up_longer_than_one_run_resumes_and_skips_nothing() {
-    let stripe = tollgate_tests::fake_stripe::FakeStripe::start().await;
-    let env = vec![
-        ("STRIPE_SECRET_KEY".to_owned(), stripe.secret_key.clone()),
-        ("STRIPE_API_BASE".to_owned(), stripe.base_url.clone()),
-        ("RECONCILE_MAX_EVENTS".to_owned(), "2".to_owned()),
-    ];
-    let app = TestApp::with(TestOptions { env, ..Default::default() }).await;
-    stripe.deliver_to(&format!("{}/payment/webhook/stripe", app.base_url), tollgate_tests::events::WEBHOOK_SECRET);
+    let (app, stripe) = tollgate_tests::fake_stripe::app_with_fake_stripe_and(&[("RECONCILE_MAX_EVENTS", "2")]).await;
     let user = app.jwt("walk-user", "billing:read billing:write");
     let admin = app.jwt("walk-admin", "admin");
     let account = billing::accounts::ensure(&app.db.conn, "walk-user").await.expect("account");

@@ -287,15 +287,11 @@ async fn key_tiers_follow_the_highest_live_tier_subscription() {
 /// can never be paid — its checkout job gave up — gives its redemption back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coupons_are_once_per_account_and_released_when_the_checkout_dies() {
-    let stripe = tollgate_tests::fake_stripe::FakeStripe::start().await;
-    let env = vec![
-        ("STRIPE_SECRET_KEY".to_owned(), stripe.secret_key.clone()),
-        ("STRIPE_API_BASE".to_owned(), stripe.base_url.clone()),
-        ("QUEUE_CHECKOUT_MAX_ATTEMPTS".to_owned(), "1".to_owned()),
-        ("CHECKOUT_WAIT_MS".to_owned(), "500".to_owned()),
-    ];
-    let app = TestApp::with(tollgate_tests::TestOptions { env, ..Default::default() }).await;
-    stripe.deliver_to(&format!("{}/payment/webhook/stripe", app.base_url), tollgate_tests::events::WEBHOOK_SECRET);
+    let (app, stripe) = tollgate_tests::fake_stripe::app_with_fake_stripe_and(&[
+        ("QUEUE_CHECKOUT_MAX_ATTEMPTS", "1"),
+        ("CHECKOUT_WAIT_MS", "500"),
+    ])
+    .await;
     let admin = app.jwt("coupon-admin2", "admin");
     let alice = app.jwt("coupon-alice2", "billing:read billing:write");
     let bob = app.jwt("coupon-bob2", "billing:read billing:write");

@@ -771,11 +771,17 @@ impl FakeStripe {
 
 /// An app (api + worker) wired to a fresh fake Stripe, whose events it receives.
 pub async fn app_with_fake_stripe() -> (crate::TestApp, FakeStripe) {
+    app_with_fake_stripe_and(&[]).await
+}
+
+/// The same, with `extra` settings.
+pub async fn app_with_fake_stripe_and(extra: &[(&str, &str)]) -> (crate::TestApp, FakeStripe) {
     let stripe = FakeStripe::start().await;
-    let env = vec![
+    let mut env = vec![
         ("STRIPE_SECRET_KEY".to_owned(), stripe.secret_key.clone()),
         ("STRIPE_API_BASE".to_owned(), stripe.base_url.clone()),
     ];
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let app = crate::TestApp::with(crate::TestOptions { env, ..Default::default() }).await;
     stripe.deliver_to(&format!("{}/payment/webhook/stripe", app.base_url), crate::events::WEBHOOK_SECRET);
     (app, stripe)
