@@ -104,18 +104,17 @@ struct LedgerRow {
     total: i64,
 }
 
+/// The queue gauges: only unfinished jobs, read through their partial index
+/// (`jobs_unfinished_idx`), so a scrape never walks the history of done jobs.
+pub const QUEUE_GAUGES_SQL: &str = "SELECT queue, status, COUNT(*) AS n, MIN(created_at) AS oldest FROM jobs \
+     WHERE status <> 'done' GROUP BY queue, status";
+
 /// Everything, as Prometheus reads it.
 pub async fn render<C: ConnectionTrait>(db: &C) -> Result<String, DbErr> {
     let mut out = String::new();
     local(&mut out);
     let backend = db.get_database_backend();
-    let rows = QueueRow::find_by_statement(Statement::from_string(
-        backend,
-        "SELECT queue, status, COUNT(*) AS n, MIN(created_at) AS oldest FROM jobs WHERE status <> 'done' \
-         GROUP BY queue, status",
-    ))
-    .all(db)
-    .await?;
+    let rows = QueueRow::find_by_statement(Statement::from_string(backend, QUEUE_GAUGES_SQL)).all(db).await?;
     let now = chrono::Utc::now();
     let _ = writeln!(out, "# TYPE tollgate_queue_jobs gauge");
     for r in &rows {

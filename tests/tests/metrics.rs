@@ -44,3 +44,22 @@ async fn api_and_worker_serve_their_metrics() {
     assert!(worker.contains("tollgate_job_duration_seconds_count{queue=\"stripe_event\"} 1"), "{worker}");
     assert!(worker.contains("# TYPE tollgate_job_duration_seconds histogram"), "{worker}");
 }
+
+/// A scrape reads the unfinished jobs through their partial index, not the whole table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_gauges_read_only_unfinished_jobs() {
+    use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+    let db = tollgate_tests::db::TestDb::postgres().await;
+    let txn = db.conn.begin().await.expect("txn");
+    // Tables this small are cheaper to scan; forbid that to see what the query can use.
+    txn.execute_unprepared("SET LOCAL enable_seqscan = off").await.expect("set");
+    let plan = txn
+        .query_all_raw(Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            format!("EXPLAIN {}", billing::metrics::QUEUE_GAUGES_SQL),
+        ))
+        .await
+        .expect("explain");
+    let text: Vec<String> = plan.iter().filter_map(|r| r.try_get_by_index::<String>(0).ok()).collect();
+    assert!(text.iter().any(|l| l.contains("jobs_unfinished_idx")), "{text:#?}");
+}
