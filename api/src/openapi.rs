@@ -2,7 +2,7 @@
 
 use crate::routes::{
     admin_credits, admin_jobs, admin_plans, cards, checkin, coupons, credits, entitlements, health, history, keys,
-    plans, pools, reconciliation, status, subscription, tier_checkout, topup, usdc, webhooks,
+    plans, pools, reconciliation, retired, status, subscription, tier_checkout, topup, usdc, webhooks,
 };
 use axum::Json;
 use axum::response::Html;
@@ -13,7 +13,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 #[openapi(
     info(title = "Tollgate", description = "Billing backend for API products"),
     paths(health::health, health::ready, webhooks::stripe, credits::billing_credits, credits::balance, checkin::check_in,
-        usdc::address, usdc::checkout, usdc::verify_payment, topup::topup, cards::payment_methods, cards::delete_payment_method, cards::setup_intent, cards::setup_checkout, cards::portal, cards::subscription_portal, usdc::verify_topup, usdc::bind_wallet, usdc::unbind_wallet, usdc::wallet_challenge, usdc::unmatched,
+        usdc::address, usdc::checkout, usdc::verify_payment, topup::topup, cards::payment_methods, cards::delete_payment_method, cards::setup_intent, cards::setup_checkout, cards::portal, cards::subscription_portal, usdc::verify_topup, usdc::bind_wallet, usdc::unbind_wallet, retired::legacy_plans, retired::legacy_subscribe, usdc::wallet_challenge, usdc::unmatched,
         history::orders, history::order, history::credit_transactions, history::billing_transactions, status::status, status::cancel,
         admin_jobs::dead, admin_jobs::requeue, admin_jobs::requeue_all, admin_jobs::queues, admin_jobs::pause, admin_jobs::resume,
         plans::list, plans::list_003, subscription::get, subscription::create, subscription::update, subscription::cancel,

@@ -5,7 +5,7 @@ use chrono::Utc;
 use entities::IdempotencyStatus;
 use sea_orm::{ActiveValue::Set, EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
-use tollgate_tests::TestApp;
+use tollgate_tests::{TestApp, TestOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_ready_request_id_and_openapi() {
@@ -159,4 +159,17 @@ async fn checkin_once_a_day_and_idempotency_keys() {
     assert_eq!(balance["data"]["balance"], json!(10), "granted exactly once");
     assert_eq!(entities::checkins::Entity::find().count(&app.db.conn).await.expect("count"), 1);
     app.assert_ledger_invariants().await;
+}
+
+/// 000's retired routes answer as 000 documents them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retired_routes_answer_as_documented() {
+    let app = TestApp::with(TestOptions { worker: false, ..Default::default() }).await;
+    let res = app.http.get(format!("{}/api/plans", app.base_url)).send().await.expect("plans");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.expect("json"), json!({"success": true, "data": []}));
+    let token = app.jwt("retired", "billing:read billing:write");
+    let (status, body) = app.post("/api/billing/subscribe", &token, &json!({"planSlug": "pro"})).await;
+    assert_eq!((status, body["success"].clone()), (410, json!(false)), "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("/api/pools/")), "{body}");
 }

@@ -344,5 +344,7 @@ async fn the_customer_portal_in_each_seed_shape() {
     assert!(body["url"].is_string() && body.get("success").is_none(), "002 with X-API-Version 2: {body}");
     let (status, _) = app.post("/subscription/portal", &token, &json!({"return_url": "javascript:alert(1)"})).await;
     assert_eq!(status, 400);
+    let (status, body) = app.post("/subscription/portal", &token, &json!({})).await;
+    assert_eq!(status, 400, "return_url is required: {body}");
     app.assert_ledger_invariants().await;
 }

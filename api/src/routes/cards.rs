@@ -114,7 +114,11 @@ pub async fn subscription_portal(
     headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<PortalRequest>,
 ) -> Result<Response, ApiError> {
-    let url = portal_url(&state, &principal, req.return_url).await?;
+    // 002 and 003 both send it; 002 documents it as required.
+    let Some(return_url) = req.return_url else {
+        return Err(ApiError::bad_request("invalid_request", "return_url: required"));
+    };
+    let url = portal_url(&state, &principal, Some(return_url)).await?;
     let v2 = headers.get("x-api-version").and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() == "2");
     Ok(if v2 { Json(json!({"url": url})).into_response() } else { ok(json!({"url": url})).into_response() })
 }

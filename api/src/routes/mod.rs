@@ -14,6 +14,7 @@ pub mod keys;
 pub mod plans;
 pub mod pools;
 pub mod reconciliation;
+pub mod retired;
 pub mod status;
 pub mod subscription;
 pub mod tier_checkout;
@@ -133,6 +134,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/billing/usage", get(usage::key_usage))
         .route("/plans", get(plans::list))
         .route("/subscription/plans", get(plans::list_003))
+        .route("/api/plans", get(retired::legacy_plans))
+        .route("/api/billing/subscribe", post(retired::legacy_subscribe))
         .route("/openapi.json", get(openapi::document))
         .route("/docs", get(openapi::page));
     let open = client_limits::limit(open, settings.public_rate_per_second);
