@@ -116,7 +116,11 @@ async fn thirty_day_plan_with_key(app: &TestApp, stripe: &FakeStripe, token: &st
     let sub = entities::subscriptions::Entity::find().one(&app.db.conn).await.expect("q").expect("subscription");
     let (status, key) = app.post("/api/keys/subscription", token, &json!({"subscriptionId": sub.id})).await;
     assert_eq!(status, 201, "{key}");
-    (session, key["data"]["id"].as_str().expect("key id").to_owned())
+    let key_id = key["data"]["id"].as_str().expect("key id").to_owned();
+    let (_, status) = app.get("/api/billing/status", token).await;
+    let keys = &status["data"]["subscriptions"][0]["keys"];
+    assert_eq!((keys[0]["id"].clone(), keys[0]["isActive"].clone()), (json!(key_id), json!(true)), "000: {status}");
+    (session, key_id)
 }
 
 async fn assert_plan_ended(app: &TestApp, token: &str, key_id: &str) {

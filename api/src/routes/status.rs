@@ -26,16 +26,26 @@ pub async fn status(State(state): State<AppState>, principal: Principal) -> Resu
     let subs = subscriptions::current(&state.db, principal.account_id).await?;
     let live: Vec<_> = subs.iter().filter(|(s, _)| subscriptions::is_live(s, now)).collect();
     let lapsed = subs.iter().any(|(s, _)| !subscriptions::is_live(s, now));
+    // Each subscription's keys (000: id, name, isActive, createdAt), from one read.
+    let keys = billing::api_keys::list(&state.db, principal.account_id).await?;
     let subscriptions_json: Vec<Value> = live
         .iter()
         .map(|(s, plan)| {
+            let own: Vec<Value> = keys
+                .iter()
+                .filter(|k| k.subscription_id == Some(s.id))
+                .map(|k| {
+                    json!({"id": k.id, "name": k.name, "isActive": k.status == entities::KeyStatus::Active,
+                           "createdAt": k.created_at})
+                })
+                .collect();
             json!({
                 "id": s.id,
                 "planSlug": plan.as_ref().map(|p| p.slug.clone()),
                 "status": s.status,
                 "currentPeriodEnd": s.current_period_end,
                 "cancelAtPeriodEnd": s.cancel_at_period_end,
-                "keys": [],
+                "keys": own,
             })
         })
         .collect();
