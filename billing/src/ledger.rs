@@ -281,7 +281,12 @@ pub async fn check_invariants<C: ConnectionTrait>(db: &C) -> Result<Vec<Violatio
 #[derive(Debug, Clone)]
 pub struct HistoryLine {
     pub transfer: ledger_transfers::Model,
+    /// For a line of the customer's credits: signed from the customer's side. For a payment
+    /// that bought something other than credits (a plan, a period) or gave it back: the
+    /// amount, positive.
     pub signed: Micros,
+    /// Whether the line moved the customer's credits (else it is a payment).
+    pub credits: bool,
 }
 
 /// The customer's credit history, newest first.
@@ -291,12 +296,41 @@ pub async fn customer_history<C: ConnectionTrait>(
     limit: u64,
     offset: u64,
 ) -> Result<Vec<HistoryLine>, DbErr> {
+    history(db, account_id, limit, offset, false).await
+}
+
+/// The customer's payments and credit movements, newest first: every transfer that moved
+/// their credits or concerns them (a plan paid, a subscription invoice, a refund).
+pub async fn account_history<C: ConnectionTrait>(
+    db: &C,
+    account_id: Uuid,
+    limit: u64,
+    offset: u64,
+) -> Result<Vec<HistoryLine>, DbErr> {
+    history(db, account_id, limit, offset, true).await
+}
+
+async fn history<C: ConnectionTrait>(
+    db: &C,
+    account_id: Uuid,
+    limit: u64,
+    offset: u64,
+    payments: bool,
+) -> Result<Vec<HistoryLine>, DbErr> {
     use sea_orm::QueryOrder;
-    let Some(acc) = Accounts::find().filter(AccCol::Code.eq(customer_code(account_id))).one(db).await? else {
+    let acc = Accounts::find().filter(AccCol::Code.eq(customer_code(account_id))).one(db).await?;
+    let acc_id = acc.map(|a| a.id);
+    let mut which = sea_orm::Condition::any();
+    if let Some(id) = acc_id {
+        which = which.add(TrCol::CreditAccountId.eq(id)).add(TrCol::DebitAccountId.eq(id));
+    }
+    if payments {
+        which = which.add(TrCol::AccountId.eq(account_id));
+    } else if acc_id.is_none() {
         return Ok(Vec::new());
-    };
+    }
     let rows = Transfers::find()
-        .filter(TrCol::CreditAccountId.eq(acc.id).or(TrCol::DebitAccountId.eq(acc.id)))
+        .filter(which)
         .order_by_desc(TrCol::CreatedAt)
         .order_by_desc(TrCol::Id)
         .limit(limit)
@@ -306,8 +340,12 @@ pub async fn customer_history<C: ConnectionTrait>(
     Ok(rows
         .into_iter()
         .map(|t| {
-            let signed = if t.credit_account_id == acc.id { t.amount } else { -t.amount };
-            HistoryLine { signed: Micros::new(signed), transfer: t }
+            let (signed, credits) = match acc_id {
+                Some(id) if t.credit_account_id == id => (t.amount, true),
+                Some(id) if t.debit_account_id == id => (-t.amount, true),
+                _ => (t.amount, false),
+            };
+            HistoryLine { signed: Micros::new(signed), credits, transfer: t }
         })
         .collect())
 }

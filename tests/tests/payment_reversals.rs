@@ -142,6 +142,9 @@ async fn a_refunded_thirty_day_plan_ends_with_its_keys_but_a_partial_refund_keep
     let token = app.jwt("refund-plan", "billing:read billing:write");
     let (session, key_id) = thirty_day_plan_with_key(&app, &stripe, &token).await;
     assert_eq!(revenue(&app).await, 60_000_000);
+    let (_, history) = app.get("/api/billing/transactions", &token).await;
+    let paid = history["data"].as_array().expect("list").iter().find(|l| l["category"] == json!("payment")).cloned();
+    assert_eq!(paid.map(|l| l["amount"].clone()), Some(json!(60)), "000 lists payments too: {history}");
 
     stripe.refund(&session, 1000).await;
     app.wait_drained(WAIT).await;

@@ -104,19 +104,24 @@ pub async fn credit_transactions(
     )))
 }
 
-/// `GET /api/billing/transactions` (000): amounts in USD, signed.
+/// `GET /api/billing/transactions` (000): "payment and credit history", amounts in USD.
+/// Credit lines (`category: credit`) are signed from the customer's side; payment lines
+/// (`category: payment`: a plan or subscription paid, or such a payment refunded or
+/// disputed) carry the amount.
 #[utoipa::path(get, path = "/api/billing/transactions", security(("bearer" = [])), responses((status = 200)))]
 pub async fn billing_transactions(
     State(state): State<AppState>,
     principal: Principal,
     Query(page): Query<Page>,
 ) -> Result<Json<Envelope<Value>>, ApiError> {
-    let lines = history(&state, &principal, &page).await?;
+    principal.require(Scope::Read)?;
+    let lines = billing::ledger::account_history(&state.db, principal.account_id, page.limit(), page.offset()).await?;
     Ok(ok(Value::Array(
         lines
             .iter()
             .map(|l| {
                 json!({"id": l.transfer.id, "type": kind_name(l.transfer.kind), "amount": l.signed.usd_json(),
+                       "category": if l.credits { "credit" } else { "payment" },
                        "description": l.transfer.description, "reference": l.transfer.reference, "createdAt": l.transfer.created_at})
             })
             .collect(),
