@@ -39,6 +39,7 @@ pub async fn activate_flat<C: ConnectionTrait>(
         pending_plan_id: Set(None),
         provider_version: Set(0),
         order_id: Set(Some(order_id)),
+        trial_end: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     })

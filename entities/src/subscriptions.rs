@@ -23,6 +23,8 @@ pub struct Model {
     pub provider_version: i64,
     /// The order that bought a 30-day plan (none for Stripe subscriptions).
     pub order_id: Option<Uuid>,
+    /// When the trial ends, if the subscription has one.
+    pub trial_end: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

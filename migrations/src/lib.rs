@@ -13,6 +13,7 @@ mod m20261127_000007_cursor_position;
 mod m20261127_000008_coupon_per_account;
 mod m20261127_000009_usdc_match_attempts;
 mod m20261127_000010_usdc_references;
+mod m20261127_000011_subscription_trial_end;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000008_coupon_per_account::Migration),
             Box::new(m20261127_000009_usdc_match_attempts::Migration),
             Box::new(m20261127_000010_usdc_references::Migration),
+            Box::new(m20261127_000011_subscription_trial_end::Migration),
         ]
     }
 }

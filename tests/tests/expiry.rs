@@ -28,6 +28,7 @@ async fn subscription(app: &TestApp, account: Uuid, ends_in: Days) -> Uuid {
         pending_plan_id: Set(None),
         provider_version: Set(0),
         order_id: Set(None),
+        trial_end: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     })

@@ -49,6 +49,7 @@ async fn dto(state: &AppState, sub: &entities::subscriptions::Model) -> Result<V
         "interval": match sub.interval { Some(BillingInterval::Year) => "yearly", _ => "monthly" },
         "status": sub.status,
         "current_period_start": sub.current_period_start,
+        "trial_end": sub.trial_end,
         "current_period_end": sub.current_period_end,
         "cancel_at_period_end": sub.cancel_at_period_end,
         "credits_per_period": microcents(plan.as_ref().map_or(0, |p| p.credits_per_period)),

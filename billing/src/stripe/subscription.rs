@@ -161,6 +161,7 @@ pub async fn sync<C: ConnectionTrait>(db: &C, snap: &Snapshot) -> Result<Synced,
         pending_plan_id: Set(snap.pending_plan()),
         provider_version: Set(0),
         order_id: Set(None),
+        trial_end: Set(ts(snap.trial_end)),
         created_at: Set(now),
         updated_at: Set(now),
     })
@@ -174,6 +175,7 @@ pub async fn sync<C: ConnectionTrait>(db: &C, snap: &Snapshot) -> Result<Synced,
                 Column::CurrentPeriodEnd,
                 Column::CancelAtPeriodEnd,
                 Column::PendingPlanId,
+                Column::TrialEnd,
                 Column::UpdatedAt,
             ])
             .value(Column::ProviderVersion, Expr::col((Subscriptions, Column::ProviderVersion)).add(1))
