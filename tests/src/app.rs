@@ -249,6 +249,11 @@ impl TestApp {
         ids
     }
 
+    /// The id of `subject`'s account (created on first use, as the api does).
+    pub async fn account_id(&self, subject: &str) -> uuid::Uuid {
+        billing::accounts::ensure(&self.db.conn, subject).await.expect("account").id
+    }
+
     /// The customer's credit balance, straight from the ledger.
     pub async fn balance(&self, account_id: uuid::Uuid) -> billing::Micros {
         billing::ledger::customer_balance(&self.db.conn, account_id).await.expect("balance")

@@ -158,6 +158,11 @@ impl FakeStripe {
         self.shared.store.lock().map(|s| s.sessions.values().cloned().collect()).unwrap_or_default()
     }
 
+    /// The Checkout Session a checkout URL points at.
+    pub fn session_of(&self, url: &str) -> Value {
+        self.sessions().into_iter().find(|s| s["url"] == json!(url)).expect("the session behind the URL")
+    }
+
     pub fn requests(&self) -> Vec<(String, Option<String>)> {
         self.shared.store.lock().map(|s| s.requests.clone()).unwrap_or_default()
     }

@@ -22,10 +22,6 @@ async fn setup(confirmations: u64, extra: &[(&str, &str)]) -> (TestApp, TestChai
     (app, chain)
 }
 
-async fn account_id(app: &TestApp, subject: &str) -> uuid::Uuid {
-    billing::accounts::ensure(&app.db.conn, subject).await.expect("account").id
-}
-
 async fn claims(app: &TestApp) -> u64 {
     entities::usdc_transfers::Entity::find()
         .filter(entities::usdc_transfers::Column::Status.eq(UsdcTransferStatus::Credited))
@@ -96,7 +92,7 @@ async fn topup_credits_what_the_transfer_carried_and_only_once() {
     let (status, body) = app.post("/api/billing/verify-topup", &other, &json!({"txHash": tx, "amount": 50})).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], json!("already_claimed"));
-    assert_eq!(app.balance(account_id(&app, "usdc-thief").await).await, Micros::ZERO);
+    assert_eq!(app.balance(app.account_id("usdc-thief").await).await, Micros::ZERO);
     assert_eq!(claims(&app).await, 1);
     app.assert_ledger_invariants().await;
 }
@@ -133,7 +129,7 @@ async fn transfers_that_do_not_pay_us_are_refused_and_stay_unclaimed() {
     // Unclaimed, so an honest declaration still works.
     let (status, body) = app.post("/api/billing/verify-topup", &token, &json!({"txHash": tx, "amount": 30})).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(app.balance(account_id(&app, "usdc-refused").await).await, Micros::from_usd(30).expect("30"));
+    assert_eq!(app.balance(app.account_id("usdc-refused").await).await, Micros::from_usd(30).expect("30"));
 
     // Malformed input is a 400 before any job exists.
     let verify_jobs = || {
@@ -163,7 +159,7 @@ async fn unconfirmed_is_pending_until_enough_blocks() {
     let (status, body) = app.post("/api/billing/verify-topup", &token, &json!({"txHash": tx, "amount": 25})).await;
     assert_eq!(status, 202, "one confirmation of three: {body}");
     assert_eq!(body["data"]["status"], json!("pending"));
-    assert_eq!(app.balance(account_id(&app, "usdc-confirm").await).await, Micros::ZERO);
+    assert_eq!(app.balance(app.account_id("usdc-confirm").await).await, Micros::ZERO);
 
     chain.mine(2).await;
     let (status, body) = app.post("/api/billing/verify-topup", &token, &json!({"txHash": tx, "amount": 25})).await;
@@ -231,7 +227,7 @@ async fn rpc_down_then_back_is_retried() {
     })
     .await;
     assert_eq!(status, 200, "{res}");
-    assert_eq!(app.balance(account_id(&app, "usdc-rpc").await).await, Micros::from_usd(15).expect("15"));
+    assert_eq!(app.balance(app.account_id("usdc-rpc").await).await, Micros::from_usd(15).expect("15"));
     app.assert_ledger_invariants().await;
 }
 
@@ -247,7 +243,7 @@ async fn scan_credits_payments_nobody_verified_and_lists_the_rest() {
     // A transfer no order expects.
     chain.pay_usdc(chain.payers[2], 7_777_777).await;
 
-    let account = account_id(&app, "usdc-scan").await;
+    let account = app.account_id("usdc-scan").await;
     eventually(Duration::from_secs(30), "the scan to credit the top-up", || async {
         (app.balance(account).await == amount).then_some(())
     })
@@ -300,7 +296,7 @@ async fn scan_restarted_mid_range_counts_each_transfer_once() {
     assert!((cursor.block_number as u64) < head, "stopped mid-range: cursor {} head {head}", cursor.block_number);
 
     app.start_worker(&[]).await;
-    let account = account_id(&app, "usdc-restart").await;
+    let account = app.account_id("usdc-restart").await;
     eventually(Duration::from_secs(30), "all three top-ups credited", || async {
         (app.balance(account).await == expected).then_some(())
     })
@@ -313,7 +309,7 @@ async fn scan_restarted_mid_range_counts_each_transfer_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transfer_lost_in_a_reorg_is_never_credited() {
-    let (app, chain) = setup(3, &[("USDC_PENDING_DEADLINE_MS", "3000")]).await;
+    let (app, chain) = setup(3, &[("USDC_PENDING_DEADLINE_MS", "10000")]).await;
     let token = app.jwt("usdc-reorg", "billing:read billing:write");
     let before = chain.snapshot().await;
     let tx = chain.pay_usdc(chain.payers[0], 12 * USD).await;
@@ -330,7 +326,7 @@ async fn a_transfer_lost_in_a_reorg_is_never_credited() {
     })
     .await;
     assert_eq!((status, res["error"]["code"].clone()), (400, json!("transaction_not_found")), "{res}");
-    assert_eq!(app.balance(account_id(&app, "usdc-reorg").await).await, Micros::ZERO);
+    assert_eq!(app.balance(app.account_id("usdc-reorg").await).await, Micros::ZERO);
     assert_eq!(claims(&app).await, 0);
     app.assert_ledger_invariants().await;
 }
@@ -353,7 +349,7 @@ async fn dust_cannot_keep_a_payment_from_being_matched() {
     assert_eq!(status, 200, "{body}");
     let amount = Micros::parse_usd(body["data"]["amount"].as_str().expect("amount")).expect("amount");
     chain.pay_usdc(chain.payers[1], amount.get() as u64).await;
-    let account = account_id(&app, "usdc-after-dust").await;
+    let account = app.account_id("usdc-after-dust").await;
     eventually(Duration::from_secs(20), "the payment matched despite the dust", || async {
         (app.balance(account).await == amount).then_some(())
     })
@@ -381,7 +377,7 @@ async fn a_batched_payout_verifies_each_transfer_and_reconciles() {
     let body = json!({"txHash": tx, "amount": 30, "logIndex": first});
     let (status, res) = app.post("/api/billing/verify-topup", &token, &body).await;
     assert_eq!((status, res["data"]["credited"].clone()), (200, json!(30)), "{res}");
-    assert_eq!(app.balance(account_id(&app, "usdc-batch").await).await, Micros::from_usd(42).expect("42"));
+    assert_eq!(app.balance(app.account_id("usdc-batch").await).await, Micros::from_usd(42).expect("42"));
     assert_eq!(claims(&app).await, 2);
 
     let admin = app.jwt("ops", "admin");

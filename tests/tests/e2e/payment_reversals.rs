@@ -14,10 +14,6 @@ use tollgate_tests::fake_stripe::{FakeStripe, app_with_fake_stripe};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-async fn account(app: &TestApp, subject: &str) -> uuid::Uuid {
-    billing::accounts::ensure(&app.db.conn, subject).await.expect("account").id
-}
-
 async fn revenue(app: &TestApp) -> i64 {
     entities::ledger_accounts::Entity::find()
         .filter(entities::ledger_accounts::Column::Kind.eq(LedgerAccountKind::Revenue))
@@ -51,7 +47,7 @@ async fn subscribe_pro(app: &TestApp, stripe: &FakeStripe, token: &str) -> (Stri
 async fn an_invoice_refund_takes_back_the_period_credits_and_revenue_and_a_full_one_ends_the_subscription() {
     let (app, stripe) = app_with_fake_stripe().await;
     let token = app.jwt("refund-invoice", "billing:read billing:write");
-    let id = account(&app, "refund-invoice").await;
+    let id = app.account_id("refund-invoice").await;
     let (sub, invoice) = subscribe_pro(&app, &stripe, &token).await;
     assert_eq!(app.balance(id).await, Micros::from_usd(10).expect("10"), "the period's credits");
     assert_eq!(revenue(&app).await, 20_000_000, "20 USD earned");
@@ -86,7 +82,7 @@ async fn an_invoice_refund_takes_back_the_period_credits_and_revenue_and_a_full_
 async fn an_invoice_dispute_withdraws_revenue_and_credits_and_a_lost_one_ends_the_subscription() {
     let (app, stripe) = app_with_fake_stripe().await;
     let token = app.jwt("dispute-invoice", "billing:read billing:write");
-    let id = account(&app, "dispute-invoice").await;
+    let id = app.account_id("dispute-invoice").await;
     let (sub, invoice) = subscribe_pro(&app, &stripe, &token).await;
 
     let dispute = stripe.dispute_invoice(&invoice).await;
@@ -186,7 +182,7 @@ async fn a_clawback_racing_usage_debits_never_dead_letters() {
     let (mut app, stripe) = app_with_fake_stripe().await;
     app.start_worker(&[]).await;
     let token = app.jwt("race-refund", "billing:read billing:write");
-    let id = account(&app, "race-refund").await;
+    let id = app.account_id("race-refund").await;
     let mut sessions = Vec::new();
     for _ in 0..3 {
         let (_, body) = app.post("/api/billing/topup", &token, &json!({"amount": 10, "method": "stripe"})).await;

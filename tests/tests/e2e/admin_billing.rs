@@ -246,7 +246,7 @@ async fn entitlements_follow_the_plan_in_force_with_usage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_catalog_price_change_forgets_the_stripe_price() {
     let db = tollgate_tests::db::TestDb::postgres().await;
-    let catalog = include_str!("../../catalog.json");
+    let catalog = include_str!("../../../catalog.json");
     entities::plans::Entity::update_many()
         .col_expr(entities::plans::Column::StripePriceMonthly, sea_orm::sea_query::Expr::value("price_old_m"))
         .col_expr(entities::plans::Column::StripePriceYearly, sea_orm::sea_query::Expr::value("price_old_y"))

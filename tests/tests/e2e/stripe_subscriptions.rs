@@ -10,20 +10,12 @@ use tollgate_tests::fake_stripe::{FakeStripe, app_with_fake_stripe};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-async fn account(app: &TestApp, subject: &str) -> uuid::Uuid {
-    billing::accounts::ensure(&app.db.conn, subject).await.expect("account").id
-}
-
 /// The session a checkout URL points at.
-fn session_of(stripe: &FakeStripe, url: &str) -> Value {
-    stripe.sessions().into_iter().find(|s| s["url"] == json!(url)).expect("the session behind the URL")
-}
-
 /// Subscribes `token`'s team to `plan` and pays; returns the Stripe subscription id.
 async fn subscribe_and_pay(app: &TestApp, stripe: &FakeStripe, token: &str, plan: &str) -> String {
     let (status, body) = app.call(Method::POST, "/subscription", Some(token), Some(&json!({"plan_id": plan}))).await;
     assert_eq!(status, 200, "{body}");
-    let session = session_of(stripe, body["url"].as_str().expect("url"));
+    let session = stripe.session_of(body["url"].as_str().expect("url"));
     assert_eq!(session["mode"], json!("subscription"));
     let event = stripe.complete_session(session["id"].as_str().expect("id")).await;
     app.wait_drained(WAIT).await;
@@ -74,7 +66,7 @@ async fn plans_are_public_without_provider_ids() {
 async fn a_subscription_lives_its_whole_life() {
     let (app, stripe) = app_with_fake_stripe().await;
     let token = app.jwt("team-life", "billing:read billing:write");
-    let id = account(&app, "team-life").await;
+    let id = app.account_id("team-life").await;
     assert_eq!(subscription(&app, &token).await, Value::Null, "Starter: no paid subscription");
 
     let sub_id = subscribe_and_pay(&app, &stripe, &token, "plan_pro").await;
@@ -132,11 +124,11 @@ async fn a_subscription_lives_its_whole_life() {
 async fn scripted_life(held: bool) -> Value {
     let (app, stripe) = app_with_fake_stripe().await;
     let token = app.jwt("team-script", "billing:read billing:write");
-    let id = account(&app, "team-script").await;
+    let id = app.account_id("team-script").await;
     let (status, body) =
         app.call(Method::POST, "/subscription", Some(&token), Some(&json!({"plan_id": "plan_pro"}))).await;
     assert_eq!(status, 200, "{body}");
-    let session = session_of(&stripe, body["url"].as_str().expect("url"));
+    let session = stripe.session_of(body["url"].as_str().expect("url"));
     if held {
         stripe.hold_deliveries();
     }
@@ -196,7 +188,7 @@ async fn shuffled_and_duplicated_events_reach_the_same_end_state() {
 async fn upgrades_apply_now_and_downgrades_at_period_end() {
     let (app, stripe) = app_with_fake_stripe().await;
     let token = app.jwt("team-change", "billing:read billing:write");
-    let id = account(&app, "team-change").await;
+    let id = app.account_id("team-change").await;
     let sub_id = subscribe_and_pay(&app, &stripe, &token, "plan_pro").await;
 
     let (status, sub) =
@@ -285,7 +277,7 @@ async fn create_session_starts_a_subscription_or_a_credit_purchase() {
         "cancel_url": "https://example.com/dashboard/subscription"});
     let (status, res) = app.call(Method::POST, "/payment/create-session", Some(&token), Some(&body)).await;
     assert_eq!((status, res["success"].clone()), (200, json!(true)), "{res}");
-    let session = session_of(&stripe, res["data"]["url"].as_str().expect("url"));
+    let session = stripe.session_of(res["data"]["url"].as_str().expect("url"));
     assert_eq!(session["amount_total"], json!(100_000), "Team yearly is 1,000 USD");
     assert_eq!(session["success_url"], json!("https://example.com/dashboard/subscription?success=true"));
     stripe.complete_session(session["id"].as_str().expect("id")).await;
@@ -296,7 +288,7 @@ async fn create_session_starts_a_subscription_or_a_credit_purchase() {
     let body = json!({"channel": "stripe", "type": "credits", "amount": 1500});
     let (status, res) = app.call(Method::POST, "/payment/create-session", Some(&token), Some(&body)).await;
     assert_eq!(status, 200, "{res}");
-    let session = session_of(&stripe, res["data"]["url"].as_str().expect("url"));
+    let session = stripe.session_of(res["data"]["url"].as_str().expect("url"));
     assert_eq!((session["mode"].clone(), session["amount_total"].clone()), (json!("payment"), json!(1500)));
     app.assert_ledger_invariants().await;
 }

@@ -5,18 +5,9 @@ use reqwest::Method;
 use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde_json::{Value, json};
 use std::time::Duration;
-use tollgate_tests::TestApp;
-use tollgate_tests::fake_stripe::{FakeStripe, app_with_fake_stripe};
+use tollgate_tests::fake_stripe::app_with_fake_stripe;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn session_of(stripe: &FakeStripe, url: &str) -> Value {
-    stripe.sessions().into_iter().find(|s| s["url"] == json!(url)).expect("the session behind the URL")
-}
-
-async fn account(app: &TestApp, subject: &str) -> uuid::Uuid {
-    billing::accounts::ensure(&app.db.conn, subject).await.expect("account").id
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pool_pledge_from_subscribe_to_cancel() {
@@ -52,7 +43,7 @@ async fn pool_pledge_from_subscribe_to_cancel() {
     let body = json!({"blocks": ["europe", "asia"], "quantity": 1, "billingCycle": "month"});
     let (status, res) = app.post("/api/pools/kimi26/subscribe", &token, &body).await;
     assert_eq!(status, 200, "{res}");
-    let session = session_of(&stripe, res["data"]["sessionUrl"].as_str().expect("url"));
+    let session = stripe.session_of(res["data"]["sessionUrl"].as_str().expect("url"));
     assert_eq!((session["mode"].clone(), session["amount_total"].clone()), (json!("subscription"), json!(7800)));
     assert_eq!(app.get("/api/pools/kimi26/my-pledge", &token).await.1["data"], Value::Null, "unpaid");
     stripe.complete_session(session["id"].as_str().expect("id")).await;
@@ -90,7 +81,7 @@ async fn pool_pledge_from_subscribe_to_cancel() {
 async fn key_tier_checkout_upgrades_then_downgrades_to_free() {
     let (app, stripe) = app_with_fake_stripe().await;
     let token = app.jwt("tier-user", "billing:read billing:write");
-    let id = account(&app, "tier-user").await;
+    let id = app.account_id("tier-user").await;
     let now = chrono::Utc::now();
     let key_id = uuid::Uuid::now_v7();
     entities::api_keys::Entity::insert(entities::api_keys::ActiveModel {
@@ -133,7 +124,7 @@ async fn key_tier_checkout_upgrades_then_downgrades_to_free() {
     assert_eq!(status, 200, "{res}");
     let session_id = res["sessionId"].as_str().expect("sessionId");
     assert!(res["url"].as_str().is_some_and(|u| u.contains(session_id)), "{res}");
-    let session = session_of(&stripe, res["url"].as_str().expect("url"));
+    let session = stripe.session_of(res["url"].as_str().expect("url"));
     assert_eq!(session["amount_total"], json!(19900));
     // A typed address is recorded on the order, never bound: binding takes the wallet's signature.
     let bound = billing::accounts::ensure(&app.db.conn, "tier-user").await.expect("account").wallet_address;
@@ -175,7 +166,7 @@ async fn coupons_apply_through_stripe_and_are_limited() {
     let with_coupon = json!({"plan_id": "plan_pro", "coupon": "LAUNCH50"});
     let (status, res) = app.call(Method::POST, "/subscription", Some(&alice), Some(&with_coupon)).await;
     assert_eq!(status, 200, "{res}");
-    let session = session_of(&stripe, res["url"].as_str().expect("url"));
+    let session = stripe.session_of(res["url"].as_str().expect("url"));
     assert_eq!(session["amount_total"], json!(1000), "half of 20 USD, discounted by Stripe");
     assert_eq!(session["total_details"]["amount_discount"], json!(1000));
 
@@ -193,7 +184,7 @@ async fn coupons_apply_through_stripe_and_are_limited() {
     app.wait_drained(WAIT).await;
     let (status, res) = app.call(Method::POST, "/subscription", Some(&bob), Some(&with_coupon)).await;
     assert_eq!(status, 200, "{res}");
-    stripe.complete_session(session_of(&stripe, res["url"].as_str().expect("url"))["id"].as_str().expect("id")).await;
+    stripe.complete_session(stripe.session_of(res["url"].as_str().expect("url"))["id"].as_str().expect("id")).await;
     app.wait_drained(WAIT).await;
     let (_, list) = app.get("/admin/billing/coupons", &admin).await;
     assert_eq!(list["data"][0]["timesRedeemed"], json!(1), "{list}");
@@ -207,7 +198,7 @@ async fn coupons_apply_through_stripe_and_are_limited() {
 async fn a_dispute_withdraws_credits_and_a_won_one_puts_them_back() {
     let (app, stripe) = app_with_fake_stripe().await;
     let token = app.jwt("dispute-user", "billing:read billing:write");
-    let id = account(&app, "dispute-user").await;
+    let id = app.account_id("dispute-user").await;
     let mut sessions = Vec::new();
     for usd in [25, 40] {
         let (status, res) = app.post("/api/billing/topup", &token, &json!({"amount": usd, "method": "stripe"})).await;
@@ -246,7 +237,7 @@ async fn a_dispute_withdraws_credits_and_a_won_one_puts_them_back() {
 async fn key_tiers_follow_the_highest_live_tier_subscription() {
     let (app, stripe) = app_with_fake_stripe().await;
     let token = app.jwt("two-tiers", "billing:read billing:write");
-    let id = account(&app, "two-tiers").await;
+    let id = app.account_id("two-tiers").await;
     let (status, body) = app
         .post(
             "/api/v1/billing/api-keys",

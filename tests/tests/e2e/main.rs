@@ -1,0 +1,26 @@
+//! The end-to-end tests, one module per area, compiled as one test binary (one link
+//! instead of one per file): the real `api` and `worker` binaries against Postgres, Redis,
+//! anvil and the fake Stripe.
+
+mod admin_billing;
+mod api_keys;
+mod api_skeleton;
+mod billing_status;
+mod expiry;
+mod fake_stripe;
+mod key_limits;
+mod metering;
+mod metrics;
+mod payment_reversals;
+mod reconciliation;
+mod security;
+mod stripe_pools_tiers;
+mod stripe_subscriptions;
+mod stripe_topup;
+mod usdc;
+mod verify_gateway;
+mod wallet_binding;
+mod webhook_exactly_once;
+mod webhook_rejections;
+mod worker_backlog;
+mod worker_resilience;
