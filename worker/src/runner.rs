@@ -91,7 +91,10 @@ pub async fn run(msg: JobMessage, qctx: Data<Arc<QueueCtx>>) -> Result<(), BoxDy
                         // pay: it fails, and gives its coupon redemption back.
                         if let Ok(JobPayload::Checkout { order_id }) = serde_json::from_value(job.payload.clone()) {
                             let reason = format!("the checkout could not be created: {message}");
-                            billing::orders::mark_failed(&ctx.db, order_id, &reason).await?;
+                            // One transaction: the order fails and its coupon comes back together.
+                            let txn = sea_orm::TransactionTrait::begin(&ctx.db).await?;
+                            billing::orders::mark_failed(&txn, order_id, &reason).await?;
+                            txn.commit().await?;
                         }
                     }
                 }
