@@ -1,5 +1,5 @@
 //! Per-client rate limits on the routes anyone can call without a credential: the Stripe
-//! webhook, the public plan lists, and 004's usage read by `X-API-Key`. Each client (peer
+//! webhook, the public plan lists, and the key-tier API's usage read by `X-API-Key`. Each client (peer
 //! IP address) has a token bucket (tower_governor): `rate` a second, bursts of twice that.
 //! Past it: 429 in the route's envelope. Behind a proxy every client shares the proxy's
 //! address, so set the limits for the proxy, or rate limit at the proxy itself.

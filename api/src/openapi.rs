@@ -16,7 +16,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         usdc::address, usdc::checkout, usdc::verify_payment, topup::topup, cards::payment_methods, cards::delete_payment_method, cards::setup_intent, cards::setup_checkout, cards::portal, cards::subscription_portal, usdc::verify_topup, usdc::bind_wallet, usdc::unbind_wallet, retired::legacy_plans, retired::legacy_subscribe, usdc::wallet_challenge, usdc::unmatched,
         history::orders, history::order, history::credit_transactions, history::billing_transactions, status::status, status::cancel,
         admin_jobs::dead, admin_jobs::requeue, admin_jobs::requeue_all, admin_jobs::queues, admin_jobs::pause, admin_jobs::resume,
-        plans::list, plans::list_003, subscription::get, subscription::create, subscription::update, subscription::cancel,
+        plans::list, plans::list_in_credits, subscription::get, subscription::create, subscription::update, subscription::cancel,
         subscription::resume, subscription::create_session, pools::list, pools::one, pools::my_pledge, pools::subscribe,
         tier_checkout::checkout, coupons::list, coupons::create, reconciliation::report, reconciliation::run,
         keys::create_tier_key, keys::create_subscription_key, keys::create_credit_key, keys::list, keys::rotate, keys::revoke,

@@ -99,9 +99,7 @@ pub async fn create_limited(
     let txn = db.begin().await?;
     let lock =
         entities::accounts::Entity::find_by_id(new.account_id).select_only().column(entities::accounts::Column::Id);
-    let lock =
-        if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres { lock.lock_exclusive() } else { lock };
-    lock.into_tuple::<Uuid>().one(&txn).await?;
+    crate::db::for_update(&txn, lock).into_tuple::<Uuid>().one(&txn).await?;
     let live = |q: sea_orm::Select<Keys>| q.filter(Column::Status.ne(KeyStatus::Revoked));
     let active = live(Keys::find().filter(Column::AccountId.eq(new.account_id))).count(&txn).await?;
     if active >= max_active {

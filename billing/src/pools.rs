@@ -110,9 +110,7 @@ pub async fn create_pledge(
     let now = Utc::now();
     let txn = db.begin().await?;
     let lock = Pools::find_by_id(pool.id).select_only().column(Column::Id);
-    let lock =
-        if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres { lock.lock_exclusive() } else { lock };
-    lock.into_tuple::<Uuid>().one(&txn).await?;
+    crate::db::for_update(&txn, lock).into_tuple::<Uuid>().one(&txn).await?;
     let taken = seats_taken(&txn, pool.id, now).await?;
     let full: Vec<&str> = blocks
         .iter()

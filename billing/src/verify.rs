@@ -286,7 +286,7 @@ impl Limiter {
         Ok(count <= u64::from(limit))
     }
 
-    /// This month's admitted cost for a subject (004's `queriesThisMonth`).
+    /// This month's admitted cost for a subject (`queriesThisMonth` of the key-tier API).
     pub async fn used(&self, subject: &str, now: DateTime<Utc>) -> Result<u64, DomainError> {
         use redis::AsyncCommands;
         let mut conn = self.conn.clone();

@@ -1,4 +1,4 @@
-//! When a subscription's trial ends (002's `trial_end`), mirrored from the provider.
+//! When a subscription's trial ends (`trial_end` of the subscription API), mirrored from the provider.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DatabaseBackend;

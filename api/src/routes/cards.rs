@@ -114,7 +114,7 @@ pub async fn subscription_portal(
     headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<PortalRequest>,
 ) -> Result<Response, ApiError> {
-    // 002 and 003 both send it; 002 documents it as required.
+    // The subscription and credits APIs both send it; the subscription API requires it.
     let Some(return_url) = req.return_url else {
         return Err(ApiError::bad_request("invalid_request", "return_url: required"));
     };

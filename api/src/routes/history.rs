@@ -104,7 +104,7 @@ pub async fn credit_transactions(
     )))
 }
 
-/// `GET /api/billing/transactions` (000): "payment and credit history", amounts in USD.
+/// `GET /api/billing/transactions` (billing API): "payment and credit history", amounts in USD.
 /// Credit lines (`category: credit`) are signed from the customer's side; payment lines
 /// (`category: payment`: a plan or subscription paid, or such a payment refunded or
 /// disputed) carry the amount.

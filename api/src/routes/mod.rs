@@ -133,7 +133,7 @@ pub fn router(state: AppState) -> Router {
     let open = Router::new()
         .route("/api/v1/billing/usage", get(usage::key_usage))
         .route("/plans", get(plans::list))
-        .route("/subscription/plans", get(plans::list_003))
+        .route("/subscription/plans", get(plans::list_in_credits))
         .route("/api/plans", get(retired::legacy_plans))
         .route("/api/billing/subscribe", post(retired::legacy_subscribe))
         .route("/openapi.json", get(openapi::document))

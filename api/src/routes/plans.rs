@@ -54,7 +54,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
 
 /// 003: subscription plans with integer credits.
 #[utoipa::path(get, path = "/subscription/plans", responses((status = 200)))]
-pub async fn list_003(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub async fn list_in_credits(State(state): State<AppState>) -> Result<Response, ApiError> {
     let plans = billing::catalog::plans_of_kind(&state.db, PlanKind::Recurring).await?;
     let data: Vec<Value> = plans
         .iter()

@@ -1,4 +1,4 @@
-//! 000's retired routes, answered as 000 documents them: the legacy flat plans are gone
+//! The billing API's retired routes, answered as its documentation says: the legacy flat plans are gone
 //! (`GET /api/plans` lists none) and new subscriptions are pool time-block subscriptions
 //! (`POST /api/billing/subscribe` is 410 Gone, pointing there).
 
@@ -9,13 +9,15 @@ use axum::http::StatusCode;
 use serde_json::Value;
 
 /// `GET /api/plans`: the legacy plan list, retired: always empty.
-#[utoipa::path(get, path = "/api/plans", responses((status = 200, description = "Always an empty list")))]
+#[utoipa::path(get, path = "/api/plans", responses((status = 200, description = "`{success: true, data: []}`: the list is always empty"),
+    (status = 429, description = "Too many requests from this client")))]
 pub async fn legacy_plans() -> Json<Envelope<Vec<Value>>> {
     ok(Vec::new())
 }
 
 /// `POST /api/billing/subscribe`: retired; subscribe to a pool's time blocks instead.
-#[utoipa::path(post, path = "/api/billing/subscribe", responses((status = 410, description = "Retired: use POST /api/pools/{id}/subscribe")))]
+#[utoipa::path(post, path = "/api/billing/subscribe", responses((status = 410, description = "Retired: use POST /api/pools/{id}/subscribe"),
+    (status = 429, description = "Too many requests from this client")))]
 pub async fn legacy_subscribe() -> ApiError {
     ApiError::new(
         StatusCode::GONE,

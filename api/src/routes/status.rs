@@ -26,7 +26,7 @@ pub async fn status(State(state): State<AppState>, principal: Principal) -> Resu
     let subs = subscriptions::current(&state.db, principal.account_id).await?;
     let live: Vec<_> = subs.iter().filter(|(s, _)| subscriptions::is_live(s, now)).collect();
     let lapsed = subs.iter().any(|(s, _)| !subscriptions::is_live(s, now));
-    // Each subscription's keys (000: id, name, isActive, createdAt), from one read.
+    // Each subscription's keys (id, name, isActive, createdAt), from one read.
     let keys = billing::api_keys::list(&state.db, principal.account_id).await?;
     let subscriptions_json: Vec<Value> = live
         .iter()

@@ -112,7 +112,8 @@ pub async fn ingest(
     Ok((StatusCode::ACCEPTED, Json(json!({"batchId": batch_id, "accepted": accepted.len(), "rejected": rejected}))))
 }
 
-/// 004: the queries this month of the calling key's account (all its tier keys share one quota) (`X-API-Key`); limits null for Enterprise.
+/// The key-tier API: the queries this month of the calling key's account (all its tier keys
+/// share one quota), by `X-API-Key`; limits null for Enterprise.
 pub async fn key_usage(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     let key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).ok_or_else(ApiError::unauthorized)?;
     let hash = billing::accounts::hash_key(key.trim());

@@ -16,7 +16,7 @@ use billing::chain::{Address, TxHash};
 use billing::jobs::{JobPayload, JobQueue, outbox};
 use billing::usdc::{Purpose, RejectCode, UsdcResult};
 use entities::{JobStatus, OrderKind, PlanKind};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -306,34 +306,73 @@ pub async fn verify_topup(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChallengeRequest {
+    /// The wallet to bind: `0x` and 40 hex digits.
     wallet_address: String,
 }
 
+/// The challenge a wallet signs.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Challenge {
+    wallet_address: String,
+    nonce: String,
+    /// The EIP-4361 message to sign, verbatim.
+    message: String,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The account's bound wallet (`null` once unbound).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BoundWallet {
+    wallet_address: Option<String>,
+}
+
+/// Challenges one account may ask for in a minute: each is a stored row.
+const CHALLENGES_PER_MINUTE: u32 = 10;
+
 /// `POST /api/billing/wallet/challenge`: the EIP-4361 message the wallet must sign to be
 /// bound to this account (valid 10 minutes, once).
-#[utoipa::path(post, path = "/api/billing/wallet/challenge", security(("bearer" = [])), responses((status = 200), (status = 400)))]
+#[utoipa::path(post, path = "/api/billing/wallet/challenge", security(("bearer" = [])), request_body = ChallengeRequest,
+    responses((status = 200, body = Envelope<Challenge>), (status = 400, description = "Not an address"),
+              (status = 401), (status = 403, description = "No billing:write"), (status = 429, description = "Too many challenges")))]
 pub async fn wallet_challenge(
     State(state): State<AppState>,
     principal: Principal,
     ApiJson(req): ApiJson<ChallengeRequest>,
-) -> Result<Json<Envelope<Value>>, ApiError> {
+) -> Result<Json<Envelope<Challenge>>, ApiError> {
     principal.require(Scope::Write)?;
     let wallet = Address::parse(&req.wallet_address).ok_or_else(|| {
         ApiError::bad_request("invalid_request", "walletAddress must be 0x followed by 40 hex digits")
     })?;
+    let subject = format!("wallet-challenge:{}", principal.account_id);
+    if !state.limiter.allow_in_window(&subject, CHALLENGES_PER_MINUTE, 60).await? {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many wallet challenges; wait a minute",
+        ));
+    }
     let origin = billing::wallet::Origin { public_url: &state.settings.public_url, chain_id: state.settings.chain_id };
     let ch = billing::wallet::challenge(&state.db, principal.account_id, &wallet, &origin, chrono::Utc::now()).await?;
-    Ok(ok(json!({"walletAddress": wallet, "nonce": ch.nonce, "message": ch.message, "expiresAt": ch.expires_at})))
+    Ok(ok(Challenge {
+        wallet_address: wallet.to_string(),
+        nonce: ch.nonce,
+        message: ch.message,
+        expires_at: ch.expires_at,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WalletRequest {
+    /// The nonce of the challenge.
     #[serde(default)]
     nonce: Option<String>,
+    /// The wallet's EIP-191 signature of the challenge message, `0x` and 130 hex digits.
     #[serde(default)]
     signature: Option<String>,
     /// The signed message; when given it must be the one issued.
@@ -343,12 +382,16 @@ pub struct WalletRequest {
 
 /// `PUT /api/billing/wallet {nonce, signature, message?}`: bind the wallet that signed the
 /// challenge. USDC it sends is credited to this account; verifications must come from it.
-#[utoipa::path(put, path = "/api/billing/wallet", security(("bearer" = [])), responses((status = 200), (status = 400), (status = 409)))]
+#[utoipa::path(put, path = "/api/billing/wallet", security(("bearer" = [])), request_body = WalletRequest,
+    responses((status = 200, body = Envelope<BoundWallet>),
+              (status = 400, description = "invalid_challenge, message_mismatch, invalid_signature or wrong_signer"),
+              (status = 401), (status = 403, description = "No billing:write"),
+              (status = 409, description = "wallet_bound_elsewhere")))]
 pub async fn bind_wallet(
     State(state): State<AppState>,
     principal: Principal,
     ApiJson(req): ApiJson<WalletRequest>,
-) -> Result<Json<Envelope<Value>>, ApiError> {
+) -> Result<Json<Envelope<BoundWallet>>, ApiError> {
     use billing::wallet::Refusal;
     principal.require(Scope::Write)?;
     let (Some(nonce), Some(signature)) = (req.nonce.as_deref(), req.signature.as_deref()) else {
@@ -370,7 +413,7 @@ pub async fn bind_wallet(
     )
     .await?;
     match proved {
-        Ok(wallet) => Ok(ok(json!({"walletAddress": wallet}))),
+        Ok(wallet) => Ok(ok(BoundWallet { wallet_address: Some(wallet.to_string()) })),
         Err(r) => Err(match r {
             Refusal::UnknownChallenge => ApiError::bad_request(
                 "invalid_challenge",
@@ -389,14 +432,15 @@ pub async fn bind_wallet(
 }
 
 /// `DELETE /api/billing/wallet`: unbind the account's wallet.
-#[utoipa::path(delete, path = "/api/billing/wallet", security(("bearer" = [])), responses((status = 200)))]
+#[utoipa::path(delete, path = "/api/billing/wallet", security(("bearer" = [])),
+    responses((status = 200, body = Envelope<BoundWallet>), (status = 401), (status = 403, description = "No billing:write")))]
 pub async fn unbind_wallet(
     State(state): State<AppState>,
     principal: Principal,
-) -> Result<Json<Envelope<Value>>, ApiError> {
+) -> Result<Json<Envelope<BoundWallet>>, ApiError> {
     principal.require(Scope::Write)?;
     billing::wallet::unbind(&state.db, principal.account_id).await?;
-    Ok(ok(json!({"walletAddress": null})))
+    Ok(ok(BoundWallet { wallet_address: None }))
 }
 
 /// `GET /admin/usdc/unmatched`: transfers the scan saw that no order or verification

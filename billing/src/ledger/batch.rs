@@ -11,7 +11,7 @@ use entities::LedgerAccountKind;
 use entities::ledger_accounts::{self, Column as AccCol, Entity as Accounts};
 use entities::ledger_transfers::{Column as TrCol, Entity as Transfers};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, OnConflict, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QueryTrait};
 use std::collections::{BTreeMap, HashSet};
 use uuid::Uuid;
 
@@ -29,8 +29,7 @@ pub async fn lock_customer_accounts<C: ConnectionTrait>(
     let mut rows = Vec::with_capacity(codes.len());
     for chunk in codes.chunks(CHUNK) {
         let q = Accounts::find().filter(AccCol::Code.is_in(chunk.iter().cloned())).order_by_asc(AccCol::Id);
-        let q = if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres { q.lock_exclusive() } else { q };
-        rows.extend(q.all(db).await?);
+        rows.extend(crate::db::for_update(db, q).all(db).await?);
     }
     Ok(rows)
 }

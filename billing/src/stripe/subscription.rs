@@ -198,7 +198,7 @@ pub async fn sync<C: ConnectionTrait>(db: &C, snap: &Snapshot) -> Result<Synced,
     Ok(Synced::Subscription { id: row.id, status })
 }
 
-/// 004: the account's tier keys carry the highest tier among its live tier subscriptions
+/// Key tiers: the account's tier keys carry the highest tier among its live tier subscriptions
 /// (Free when none is live) — never simply the one synced last, which may be a lower tier
 /// ending while a higher one runs on.
 async fn apply_key_tier<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<(), DomainError> {

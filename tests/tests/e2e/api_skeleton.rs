@@ -161,7 +161,7 @@ async fn checkin_once_a_day_and_idempotency_keys() {
     app.assert_ledger_invariants().await;
 }
 
-/// 000's retired routes answer as 000 documents them.
+/// The billing API's retired routes answer as documented.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retired_routes_answer_as_documented() {
     let app = TestApp::with(TestOptions { worker: false, ..Default::default() }).await;

@@ -115,7 +115,11 @@ async fn thirty_day_plan_with_key(app: &TestApp, stripe: &FakeStripe, token: &st
     let key_id = key["data"]["id"].as_str().expect("key id").to_owned();
     let (_, status) = app.get("/api/billing/status", token).await;
     let keys = &status["data"]["subscriptions"][0]["keys"];
-    assert_eq!((keys[0]["id"].clone(), keys[0]["isActive"].clone()), (json!(key_id), json!(true)), "000: {status}");
+    assert_eq!(
+        (keys[0]["id"].clone(), keys[0]["isActive"].clone()),
+        (json!(key_id), json!(true)),
+        "each subscription lists its keys: {status}"
+    );
     (session, key_id)
 }
 
@@ -140,7 +144,7 @@ async fn a_refunded_thirty_day_plan_ends_with_its_keys_but_a_partial_refund_keep
     assert_eq!(revenue(&app).await, 60_000_000);
     let (_, history) = app.get("/api/billing/transactions", &token).await;
     let paid = history["data"].as_array().expect("list").iter().find(|l| l["category"] == json!("payment")).cloned();
-    assert_eq!(paid.map(|l| l["amount"].clone()), Some(json!(60)), "000 lists payments too: {history}");
+    assert_eq!(paid.map(|l| l["amount"].clone()), Some(json!(60)), "the billing history lists payments too: {history}");
 
     stripe.refund(&session, 1000).await;
     app.wait_drained(WAIT).await;

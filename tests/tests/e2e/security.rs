@@ -218,7 +218,7 @@ async fn unauthenticated_routes_are_rate_limited_per_client() {
     let res = app.http.get(format!("{}/subscription/plans", app.base_url)).send().await.expect("plans");
     assert_eq!(res.status(), 429);
     let body: serde_json::Value = res.json().await.expect("json");
-    assert_eq!(body["success"], json!(false), "003's envelope: {body}");
+    assert_eq!(body["success"], json!(false), "the credits API's envelope: {body}");
     let hooks: Vec<u16> = futures::future::join_all((0..30).map(|_| app.post_webhook(b"{}".to_vec(), None)))
         .await
         .into_iter()

@@ -73,7 +73,7 @@ async fn a_subscription_lives_its_whole_life() {
     let sub = subscription(&app, &token).await;
     assert_eq!((sub["status"].clone(), sub["plan_id"].clone()), (json!("active"), json!("plan_pro")), "{sub}");
     assert_eq!(sub["interval"], json!("monthly"));
-    assert!(sub.as_object().is_some_and(|o| o.contains_key("trial_end")), "002 names trial_end: {sub}");
+    assert!(sub.as_object().is_some_and(|o| o.contains_key("trial_end")), "the subscription names trial_end: {sub}");
     assert_eq!(sub["credits_per_period"], json!(1_000_000_000));
     assert!(sub.get("stripe_subscription_id").is_none(), "Stripe ids are omitted");
     let ten = Micros::from_usd(10).expect("10");

@@ -60,7 +60,7 @@ async fn only_the_wallets_signature_binds_it_and_to_one_account() {
     let (status, body) = chain.prove_wallet(&app, &attacker, victim_wallet, victim_wallet).await;
     assert_eq!((status, body["error"]["code"].clone()), (409, json!("wallet_bound_elsewhere")), "{body}");
 
-    // 004's walletAddress is recorded on the order, never bound.
+    // A typed walletAddress (key-tier checkout) is recorded on the order, never bound.
     let attacker_id = billing::accounts::ensure(&app.db.conn, "wallet-attacker").await.expect("account");
     assert_eq!(attacker_id.wallet_address, None);
 }
@@ -91,4 +91,27 @@ async fn the_chain_scan_credits_a_proven_wallets_payment_to_its_own_account() {
     .await;
     assert_eq!(app.balance(attacker_id).await, Micros::ZERO);
     app.assert_ledger_invariants().await;
+}
+
+/// Each challenge is a stored row: an account may ask for a bounded number a minute. The
+/// routes are in the OpenAPI document with their bodies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn challenges_are_rate_limited_and_documented() {
+    let (app, chain) = setup(false).await;
+    let token = app.jwt("challenge-hammer", "billing:read billing:write");
+    let body = json!({"walletAddress": format!("{:#x}", chain.payers[3])});
+    let mut limited = false;
+    // 21 in a burst touch at most two one-minute windows: one sees more than 10.
+    for _ in 0..21 {
+        let (status, res) = app.post("/api/billing/wallet/challenge", &token, &body).await;
+        assert!(status == 200 || status == 429, "{status} {res}");
+        limited |= status == 429;
+    }
+    assert!(limited, "challenges are rate limited per account");
+    let doc: serde_json::Value =
+        app.http.get(format!("{}/openapi.json", app.base_url)).send().await.expect("doc").json().await.expect("json");
+    let put = &doc["paths"]["/api/billing/wallet"]["put"];
+    assert!(put["requestBody"].is_object() && put["responses"]["409"].is_object(), "{put}");
+    assert!(doc["components"]["schemas"]["WalletRequest"].is_object());
+    assert!(doc["paths"]["/api/billing/wallet/challenge"]["post"]["requestBody"].is_object());
 }
