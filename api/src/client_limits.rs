@@ -13,26 +13,58 @@ use std::sync::Arc;
 use std::time::Duration;
 use tower_governor::GovernorLayer;
 use tower_governor::governor::GovernorConfigBuilder;
+use utoipa_axum::router::OpenApiRouter;
 
-/// Wraps `router` in a per-client limit of `rate` requests a second.
-pub fn limit<S: Clone + Send + Sync + 'static>(router: Router<S>, rate: u32) -> Router<S> {
-    let rate = rate.max(1);
-    let mut builder = GovernorConfigBuilder::default();
-    builder.per_nanosecond(1_000_000_000 / u64::from(rate)).burst_size(rate.saturating_mul(2));
-    // Both are non-zero, so the builder always gives a config.
-    let Some(config) = builder.finish() else { return router };
-    let config = Arc::new(config);
-    let limiter = config.limiter().clone();
-    // Forget clients not seen lately, so random source addresses cannot grow the table.
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            limiter.retain_recent();
+type Config = tower_governor::governor::GovernorConfig<
+    tower_governor::key_extractor::PeerIpKeyExtractor,
+    governor::middleware::NoOpMiddleware,
+>;
+
+/// One per-client limit, shared by every route it is applied to: a client's requests to
+/// any of them draw from the same bucket.
+#[derive(Clone)]
+pub struct ClientLimit(Option<Arc<Config>>);
+
+impl ClientLimit {
+    /// A token bucket of `rate` a second per client, bursts of twice that, and a task that
+    /// forgets idle clients.
+    pub fn per_second(rate: u32) -> ClientLimit {
+        let rate = rate.max(1);
+        let mut builder = GovernorConfigBuilder::default();
+        builder.per_nanosecond(1_000_000_000 / u64::from(rate)).burst_size(rate.saturating_mul(2));
+        // Both are non-zero, so the builder always gives a config.
+        let Some(config) = builder.finish() else { return ClientLimit(None) };
+        let config = Arc::new(config);
+        let limiter = config.limiter().clone();
+        // Forget clients not seen lately, so random source addresses cannot grow the table.
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                limiter.retain_recent();
+            }
+        });
+        ClientLimit(Some(config))
+    }
+
+    /// Wraps a surface's `routes` in this limit.
+    pub fn apply<S: Clone + Send + Sync + 'static>(&self, routes: OpenApiRouter<S>) -> OpenApiRouter<S> {
+        match &self.0 {
+            Some(config) => routes.layer(GovernorLayer::new(config.clone()).error_handler(too_many)),
+            None => routes,
         }
-    });
-    router.layer(GovernorLayer::new(config).error_handler(|_| -> axum::http::Response<Body> {
-        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests from this client; slow down")
-            .into_response()
-    }))
+    }
+
+    /// [`ClientLimit::apply`] for a plain router (the docs page).
+    pub fn apply_router<S: Clone + Send + Sync + 'static>(&self, router: Router<S>) -> Router<S> {
+        match &self.0 {
+            Some(config) => router.layer(GovernorLayer::new(config.clone()).error_handler(too_many)),
+            None => router,
+        }
+    }
+}
+
+fn too_many(_: tower_governor::GovernorError) -> axum::http::Response<Body> {
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests from this client; slow down")
+        .into_response()
 }

@@ -1,8 +1,8 @@
-//! One error type for every handler, rendered in the envelope of the surface (seed) the
+//! One error type for every handler, rendered in the envelope of the API surface the
 //! route belongs to. Internal errors are opaque to clients and logged with their cause.
 
 use axum::Json;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -82,29 +82,31 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The seeds' error envelopes.
+/// The error envelopes of the API surfaces. Each surface picks one where it is built
+/// (`crate::surfaces`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Surface {
-    /// 000, 001, 003: `{success: false, error: {code, message}}`.
-    Envelope,
-    /// 004 (`/api/v1/...`): `{error, message, details}`.
-    V1,
-    /// 002 (`/plans`, `/subscription`, `/entitlements`): `{error: {type, message, ...}}`.
-    Plain,
+pub enum Envelope {
+    /// The billing, credits and admin APIs: `{success: false, error: {code, message}}`.
+    Success,
+    /// The key-tier API and the gateway (`/api/v1/...`): `{error, message, details}`.
+    Flat,
+    /// The subscription API (`/plans`, `/subscription`, `/entitlements`):
+    /// `{error: {type, message, ...}}`.
+    Typed,
 }
 
-impl Surface {
+impl Envelope {
     pub fn body(self, e: &ApiError) -> Value {
         match self {
-            Surface::Envelope => {
+            Envelope::Success => {
                 let mut error = json!({"code": e.code, "message": e.message});
                 if let Some(d) = &e.details {
                     error["details"] = d.clone();
                 }
                 json!({"success": false, "error": error})
             }
-            Surface::V1 => json!({"error": e.code, "message": e.message, "details": e.details}),
-            Surface::Plain => {
+            Envelope::Flat => json!({"error": e.code, "message": e.message, "details": e.details}),
+            Envelope::Typed => {
                 let mut error = json!({"type": e.code.as_ref(), "message": e.message});
                 if let Some(Value::Object(extra)) = &e.details {
                     for (k, v) in extra {
@@ -116,25 +118,15 @@ impl Surface {
         }
     }
 
-    fn for_path(path: &str) -> Surface {
-        if path.starts_with("/api/v1/") {
-            Surface::V1
-        } else if ["/plans", "/subscription", "/entitlements"]
-            .iter()
-            .any(|p| path == *p || path.starts_with(&format!("{p}/")))
-            && !path.starts_with("/subscription/plans")
-        {
-            Surface::Plain
-        } else {
-            Surface::Envelope
-        }
+    /// The error as a complete response in this envelope.
+    pub fn error_response(self, e: &ApiError) -> Response {
+        (e.status, Json(self.body(e))).into_response()
     }
 }
 
-/// Middleware: renders every error response — ours, axum's rejections, the body limit's
-/// 413, the timeout's 408, unknown routes — in the envelope of the route's surface.
-pub async fn render(req: Request, next: Next) -> Response {
-    let surface = Surface::for_path(req.uri().path());
+/// Middleware, one per surface: renders every error response inside it — ours, axum's
+/// rejections, the body limit's 413, the timeout's 408, a 405 — in the surface's envelope.
+pub async fn render(State(envelope): State<Envelope>, req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let error = match res.extensions().get::<ApiError>() {
         Some(e) => e.clone(),
@@ -156,7 +148,7 @@ pub async fn render(req: Request, next: Next) -> Response {
     };
     let (mut parts, _) = res.into_parts();
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
-    let body = Json(surface.body(&error)).into_response();
+    let body = Json(envelope.body(&error)).into_response();
     parts.headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
     Response::from_parts(parts, body.into_body())
 }

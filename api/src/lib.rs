@@ -8,9 +8,9 @@ pub mod extract;
 pub mod idempotency;
 pub mod ingest;
 pub mod key_cache;
-pub mod openapi;
 pub mod routes;
 pub mod state;
+pub mod surfaces;
 pub mod validate;
 
 use anyhow::Context as _;
@@ -29,7 +29,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     tracing::info!(addr = %listener.local_addr()?, "api listening");
     // The peer address keys the per-client limits of the public routes.
-    let app = routes::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = surfaces::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
 }

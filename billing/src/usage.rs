@@ -50,7 +50,7 @@ pub struct LatenessWindow {
 }
 
 /// Why one event of a batch was not accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Rejection {
     UnknownKey,

@@ -21,7 +21,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 /// Why a key is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     NotFound,

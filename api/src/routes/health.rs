@@ -43,6 +43,10 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
 /// tell revenue and outstanding credits, so on the public address they need
 /// `Authorization: Bearer $METRICS_TOKEN`; with no token configured they are served only on
 /// `METRICS_ADDR`, and here every caller gets 404.
+#[utoipa::path(get, path = "/metrics", security(("bearer" = [])), responses(
+    (status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4", body = String),
+    (status = 401, description = "The bearer is not `METRICS_TOKEN`"),
+    (status = 404, description = "No `METRICS_TOKEN` is configured: metrics are served on `METRICS_ADDR` only")))]
 pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> axum::response::Response {
     use axum::response::IntoResponse;
     if state.settings.metrics_token.is_empty() {

@@ -96,7 +96,7 @@ pub struct SubscribeRequest {
 }
 
 /// Subscribe to blocks of a pool: a Stripe Checkout for the pledge.
-#[utoipa::path(post, path = "/api/pools/{id}/subscribe", security(("bearer" = [])), responses((status = 200), (status = 202), (status = 400), (status = 404)))]
+#[utoipa::path(post, path = "/api/pools/{slug}/subscribe", security(("bearer" = [])), responses((status = 200), (status = 202), (status = 400), (status = 404)))]
 pub async fn subscribe(
     State(state): State<AppState>,
     principal: Principal,

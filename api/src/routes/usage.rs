@@ -13,8 +13,7 @@ use billing::usage::{LatenessWindow, MAX_BATCH, MAX_EVENT_ID, MAX_METRIC, Reject
 use billing::verify::KeyRef;
 use chrono::{DateTime, Utc};
 use entities::JobQueue;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -23,9 +22,12 @@ pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Clock skew allowed for events stamped in the future.
 const EARLY: Duration = Duration::from_secs(300);
 
-#[derive(Deserialize)]
+/// One usage event: by `key` or by `keyId`, exactly one.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
+    /// The gateway's id for the event: a replay of the same id counts once.
+    #[schema(min_length = 1, max_length = 128)]
     id: String,
     #[serde(default)]
     key: Option<String>,
@@ -39,9 +41,34 @@ pub struct Event {
     timestamp: DateTime<Utc>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Batch {
+    #[schema(min_items = 1, max_items = 5000)]
     events: Vec<Event>,
+}
+
+/// What was recorded: the batch (absent when nothing was accepted) and each refused event.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Recorded {
+    batch_id: Option<Uuid>,
+    accepted: usize,
+    rejected: Vec<Refused>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Refused {
+    id: String,
+    reason: Rejection,
+}
+
+/// A key's queries this month against its tier's monthly limit (null: unlimited).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyUsage {
+    queries_this_month: u64,
+    monthly_limit: Option<u64>,
+    remaining: Option<u64>,
 }
 
 fn well_formed(e: &Event) -> bool {
@@ -55,11 +82,15 @@ fn well_formed(e: &Event) -> bool {
         && (e.key.is_some() != e.key_id.is_some())
 }
 
+/// Record a batch of usage events (1–5,000); metering applies them exactly once.
+#[utoipa::path(post, path = "/api/v1/usage", security(("bearer" = [])), request_body = Batch,
+    responses((status = 202, description = "Recorded; metered by the worker", body = Recorded),
+        (status = 401, description = "Not the service token")))]
 pub async fn ingest(
     State(state): State<AppState>,
     _: Service,
     ApiJson(batch): ApiJson<Batch>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Recorded>), ApiError> {
     if batch.events.is_empty() || batch.events.len() > MAX_BATCH {
         return Err(ApiError::bad_request("validation_error", format!("events: 1–{MAX_BATCH} per batch")));
     }
@@ -69,11 +100,11 @@ pub async fn ingest(
     let mut rejected = Vec::new();
     for e in batch.events {
         if !well_formed(&e) {
-            rejected.push(json!({"id": e.id, "reason": Rejection::Invalid}));
+            rejected.push(Refused { id: e.id, reason: Rejection::Invalid });
             continue;
         }
         if let Err(r) = window.check(now, e.timestamp) {
-            rejected.push(json!({"id": e.id, "reason": r}));
+            rejected.push(Refused { id: e.id, reason: r });
             continue;
         }
         let hash;
@@ -87,7 +118,7 @@ pub async fn ingest(
         };
         // Usage of a key revoked since still happened: it counts. Unknown keys do not.
         let Some(info) = state.keys.get(&state.db, by).await? else {
-            rejected.push(json!({"id": e.id, "reason": Rejection::UnknownKey}));
+            rejected.push(Refused { id: e.id, reason: Rejection::UnknownKey });
             continue;
         };
         accepted.push(UsageEvent {
@@ -109,12 +140,15 @@ pub async fn ingest(
         state.push_job(queue, job).await;
         batch_id = Some(id);
     }
-    Ok((StatusCode::ACCEPTED, Json(json!({"batchId": batch_id, "accepted": accepted.len(), "rejected": rejected}))))
+    Ok((StatusCode::ACCEPTED, Json(Recorded { batch_id, accepted: accepted.len(), rejected })))
 }
 
 /// The key-tier API: the queries this month of the calling key's account (all its tier keys
 /// share one quota), by `X-API-Key`; limits null for Enterprise.
-pub async fn key_usage(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/billing/usage", params(("X-API-Key" = String, Header, description = "The API key")),
+    responses((status = 200, description = "This month's usage", body = KeyUsage),
+        (status = 401, description = "No key, or an unknown or revoked one")))]
+pub async fn key_usage(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<KeyUsage>, ApiError> {
     let key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).ok_or_else(ApiError::unauthorized)?;
     let hash = billing::accounts::hash_key(key.trim());
     let info = state.keys.get(&state.db, KeyRef::Hash(&hash)).await?.ok_or_else(ApiError::unauthorized)?;
@@ -123,7 +157,9 @@ pub async fn key_usage(State(state): State<AppState>, headers: HeaderMap) -> Res
     }
     let used = state.limiter.used(&info.counter_subject(), Utc::now()).await?;
     let limit = info.limits().monthly;
-    Ok(Json(json!({
-        "queriesThisMonth": used, "monthlyLimit": limit, "remaining": limit.map(|l| l.saturating_sub(used)),
-    })))
+    Ok(Json(KeyUsage {
+        queries_this_month: used,
+        monthly_limit: limit,
+        remaining: limit.map(|l| l.saturating_sub(used)),
+    }))
 }

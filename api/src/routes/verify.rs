@@ -11,27 +11,32 @@ use crate::extract::ApiJson;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
 use billing::verify::{KeyRef, Reason};
 use chrono::{DateTime, Utc};
 use entities::{ApiKeyKind, KeyTier};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct VerifyRequest {
+    /// The API key the gateway's client presented.
+    #[schema(example = "tg_live_…", max_length = 200)]
     key: String,
+    /// What this request costs against the key's quota (default 1).
     #[serde(default)]
+    #[schema(maximum = 1_000_000_000, minimum = 0)]
     cost: Option<u64>,
+    /// The metric being spent, echoed back (and matched against plan limits).
     #[serde(default)]
+    #[schema(max_length = 64)]
     metric: Option<String>,
 }
 
 /// The largest cost one request may carry.
 const MAX_COST: u64 = 1_000_000_000;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct RateLimit {
     limit: u32,
     remaining: u32,
@@ -39,7 +44,7 @@ struct RateLimit {
     reset: i64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Usage {
     used: u64,
     limit: Option<u64>,
@@ -47,35 +52,63 @@ struct Usage {
     reset: DateTime<Utc>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Credits {
     /// Micro-USD.
     remaining: i64,
 }
 
-#[derive(Serialize)]
+/// The answer to a well-formed question. A key not found has only `valid` and `reason`.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Verdict<'a> {
+pub struct Verdict {
     valid: bool,
     reason: Option<Reason>,
     key_id: Uuid,
     account_id: Uuid,
     kind: ApiKeyKind,
     tier: KeyTier,
-    metric: Option<&'a str>,
+    metric: Option<String>,
     credits: Option<Credits>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ratelimit: Option<RateLimit>,
     usage: Usage,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<Value>,
+    error: Option<Refusal>,
 }
 
+/// Not found: the only fields known.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Unknown {
+    valid: bool,
+    reason: Reason,
+}
+
+/// For a refusal a plan resolves: the 402/403 error the gateway can hand to its client.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Refusal {
+    status: u16,
+    code: String,
+    message: String,
+    metadata: Value,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum VerifyResponse {
+    Known(Box<Verdict>),
+    Unknown(Unknown),
+}
+
+/// Whether a key may make one more request: always 200 for a well-formed question.
+#[utoipa::path(post, path = "/api/v1/keys/verify", security(("bearer" = [])), request_body = VerifyRequest,
+    responses((status = 200, description = "The verdict", body = VerifyResponse),
+        (status = 401, description = "Not the service token")))]
 pub async fn verify(
     State(state): State<AppState>,
     _: Service,
     ApiJson(req): ApiJson<VerifyRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<VerifyResponse>, ApiError> {
     let cost = req.cost.unwrap_or(1);
     if cost > MAX_COST || req.key.len() > 200 || req.metric.as_ref().is_some_and(|m| m.len() > 64) {
         return Err(ApiError::bad_request("validation_error", "key ≤ 200 chars, cost ≤ 1e9, metric ≤ 64 chars"));
@@ -83,7 +116,7 @@ pub async fn verify(
     let now = Utc::now();
     let hash = billing::accounts::hash_key(&req.key);
     let Some(info) = state.keys.get(&state.db, KeyRef::Hash(&hash)).await? else {
-        return Ok(Json(json!({"valid": false, "reason": Reason::NotFound})).into_response());
+        return Ok(Json(VerifyResponse::Unknown(Unknown { valid: false, reason: Reason::NotFound })));
     };
     let limits = info.limits();
     let (reason, used, ratelimit) = match info.check(now) {
@@ -95,9 +128,12 @@ pub async fn verify(
         }
     };
     let error = match reason {
-        Some(reason) => billing::upgrade::explain(&state.db, &info, reason, used)
-            .await?
-            .map(|e| json!({"status": e.status, "code": e.code, "message": e.message, "metadata": e.metadata})),
+        Some(reason) => billing::upgrade::explain(&state.db, &info, reason, used).await?.map(|e| Refusal {
+            status: e.status,
+            code: e.code.to_owned(),
+            message: e.message,
+            metadata: e.metadata,
+        }),
         None => None,
     };
     let verdict = Verdict {
@@ -107,7 +143,7 @@ pub async fn verify(
         account_id: info.key.account_id,
         kind: info.key.kind,
         tier: info.tier(),
-        metric: req.metric.as_deref(),
+        metric: req.metric,
         credits: (info.key.kind == ApiKeyKind::Credit).then(|| Credits { remaining: info.credits.get() }),
         ratelimit,
         usage: Usage {
@@ -118,5 +154,5 @@ pub async fn verify(
         },
         error,
     };
-    Ok(Json(verdict).into_response())
+    Ok(Json(VerifyResponse::Known(Box::new(verdict))))
 }

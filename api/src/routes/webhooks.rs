@@ -10,16 +10,20 @@ use axum::http::{HeaderMap, StatusCode};
 
 use billing::stripe::inbox::{EventHead, Incoming};
 use billing::stripe::signature;
-use serde_json::{Value, json};
+/// The acknowledgement Stripe gets for a stored (or already stored) event.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Received {
+    received: bool,
+}
 
 /// Receive a Stripe event.
 #[utoipa::path(
     post,
     path = "/payment/webhook/stripe",
     request_body(content = String, description = "The raw Stripe event, signed in the Stripe-Signature header"),
-    responses((status = 200, description = "Stored"), (status = 400, description = "Bad signature or payload"))
+    responses((status = 200, description = "Stored", body = Received), (status = 400, description = "Bad signature or payload"))
 )]
-pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Json<Value>, ApiError> {
+pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Json<Received>, ApiError> {
     let res = receive(&state, &headers, body).await;
     let outcome = match &res {
         Ok(true) => "stored",
@@ -28,7 +32,22 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Bod
         Err(_) => "failed",
     };
     billing::metrics::inc("tollgate_webhooks_total", &[("outcome", outcome)]);
-    res.map(|_| Json(json!({"received": true})))
+    res.map(|_| Json(Received { received: true }))
+}
+
+/// The same receiver at the path the billing API documents.
+#[utoipa::path(
+    post,
+    path = "/webhooks/stripe",
+    request_body(content = String, description = "The raw Stripe event, signed in the Stripe-Signature header"),
+    responses((status = 200, description = "Stored", body = Received), (status = 400, description = "Bad signature or payload"))
+)]
+pub async fn stripe_legacy_path(
+    state: State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Received>, ApiError> {
+    stripe(state, headers, body).await
 }
 
 /// Verifies and stores one delivery; whether it was new.

@@ -32,8 +32,14 @@ async fn health_ready_request_id_and_openapi() {
     for path in ["/payment/webhook/stripe", "/api/billing/credits", "/credits/balance", "/checkin"] {
         assert!(doc["paths"][path].is_object(), "{path} documented");
     }
+    // The interactive page is served from the binary: nothing loads from the internet.
     let page = app.http.get(format!("{}/docs", app.base_url)).send().await.expect("docs").text().await.expect("text");
-    assert!(page.contains("/openapi.json"));
+    assert!(page.contains("swagger-ui") && !page.contains("https://"), "{page}");
+    let init = app.http.get(format!("{}/docs/swagger-initializer.js", app.base_url)).send().await.expect("init");
+    assert!(init.text().await.expect("text").contains("/openapi.json"));
+    let bundle = app.http.get(format!("{}/docs/swagger-ui-bundle.js", app.base_url)).send().await.expect("bundle");
+    assert_eq!(bundle.status(), 200);
+    assert!(bundle.bytes().await.expect("bytes").len() > 100_000, "the bundle is embedded");
 
     let res = app.http.get(format!("{}/no/such/route", app.base_url)).send().await.expect("404");
     assert_eq!(res.status(), 404);

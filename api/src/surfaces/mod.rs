@@ -1,0 +1,124 @@
+//! One router per API surface. Each surface is an [`OpenApiRouter`]: its route table and its
+//! part of the OpenAPI document come from the same `routes!` calls, so a served route is a
+//! documented route. Each surface sets its own error envelope, access rule and limits where
+//! it is built; nothing downstream looks at the request path to decide them.
+//!
+//! | surface | routes | error envelope |
+//! |---|---|---|
+//! | [`billing`] | `/api/billing/*`, `/api/keys*`, `/api/pools*`, `/api/plans` | `{success: false, error: {code, message}}` |
+//! | [`credits`] | `/credits/*`, `/orders*`, `/checkin`, `/payment/create-session`, `/subscription/plans` | same |
+//! | [`subscriptions`] | `/plans`, `/subscription*`, `/entitlements*` | `{error: {type, message, …}}` |
+//! | [`key_tiers`] | `/api/v1/billing/*` | `{error, message, details}` |
+//! | [`gateway`] | `/api/v1/keys/verify`, `/api/v1/usage` | `{error, message, details}` |
+//! | [`admin`] | `/admin/*` | `{success: false, error: {code, message}}` |
+//! | [`webhooks`] | `/payment/webhook/stripe`, `/webhooks/stripe` | same |
+//! | [`operations`] | `/health`, `/ready`, `/metrics`, `/openapi.json`, `/docs` | same |
+
+pub mod admin;
+pub mod billing;
+pub mod credits;
+pub mod document;
+pub mod gateway;
+pub mod key_tiers;
+pub mod operations;
+pub mod subscriptions;
+pub mod webhooks;
+
+use crate::client_limits::ClientLimit;
+use crate::error::{ApiError, Envelope};
+use crate::state::AppState;
+use crate::{auth, error, idempotency};
+use ::billing::config::Settings;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::middleware::from_fn_with_state;
+use document::Access;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+
+pub type Routes = OpenApiRouter<AppState>;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Request ids: UUIDv4 from the thread's CSPRNG. (`MakeRequestUuid` asks the kernel for
+/// random bytes on every request, a syscall on the hot path.)
+#[derive(Clone, Copy)]
+struct RandomId;
+
+impl MakeRequestId for RandomId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        axum::http::HeaderValue::from_str(&id.to_string()).ok().map(RequestId::new)
+    }
+}
+
+/// Every surface's routes together, with the whole document.
+pub fn api(state: &AppState, public: &ClientLimit) -> Routes {
+    let settings = &state.settings;
+    OpenApiRouter::with_openapi(document::ApiDoc::openapi())
+        .merge(billing::routes(state, public))
+        .merge(credits::routes(state, public))
+        .merge(subscriptions::routes(state, public))
+        .merge(key_tiers::routes(state, public))
+        .merge(gateway::routes(settings))
+        .merge(admin::routes(state))
+        .merge(webhooks::routes(settings))
+        .merge(operations::routes(settings))
+}
+
+/// The served application: the surfaces, the interactive docs, and the layers every request
+/// passes (request id, trace).
+pub fn router(state: AppState) -> Router {
+    // Every route anyone may call shares one per-client budget.
+    let public = ClientLimit::per_second(state.settings.public_rate_per_second);
+    let (routes, doc) = api(&state, &public).split_for_parts();
+    routes
+        .merge(operations::docs(doc, &public))
+        // An unknown path belongs to no surface: the billing envelope, the most common one.
+        .fallback(|| async { Envelope::Success.error_response(&ApiError::not_found("route")) })
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, RandomId))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                    let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    // Method, path and request id only: headers and bodies may hold secrets.
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                }))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
+        )
+        .with_state(state)
+}
+
+/// Routes that act for an account: a bearer credential (authenticate), then
+/// `Idempotency-Key` replay, bodies up to `MAX_BODY_BYTES`.
+fn for_accounts(routes: Routes, state: &AppState) -> Routes {
+    let mut routes = routes
+        .route_layer(from_fn_with_state(state.clone(), idempotency::middleware))
+        .route_layer(from_fn_with_state(state.clone(), auth::authenticate))
+        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes));
+    document::errors_of(routes.get_openapi_mut(), Access::Account);
+    routes
+}
+
+/// Routes anyone may call: each client is rate limited.
+fn for_anyone(routes: Routes, public: &ClientLimit) -> Routes {
+    let mut routes = public.apply(routes);
+    document::errors_of(routes.get_openapi_mut(), Access::Anyone);
+    routes
+}
+
+/// The last step of every surface: its request timeout, and its error envelope around
+/// everything inside (handlers, extractors, auth, limits, the timeout's 408), in the
+/// document as in the responses.
+fn finish(routes: Routes, envelope: Envelope, settings: &Settings) -> Routes {
+    let mut routes = routes
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
+        .layer(from_fn_with_state(envelope, error::render));
+    document::envelope_of(routes.get_openapi_mut(), envelope);
+    routes
+}
