@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod client_limits;
+pub mod envelope;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

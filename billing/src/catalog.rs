@@ -20,7 +20,7 @@ struct CatalogFile {
 }
 
 /// One limit of a plan, as the catalog file and the admin routes give it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LimitEntry {
     pub key: String,

@@ -6,7 +6,7 @@ use crate::error::DomainError;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize, FromQueryResult)]
+#[derive(Debug, Clone, Serialize, FromQueryResult, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentItem {
     pub id: uuid::Uuid,
@@ -16,7 +16,7 @@ pub struct PaymentItem {
     pub amount: i64,
 }
 
-#[derive(Debug, Clone, Serialize, FromQueryResult)]
+#[derive(Debug, Clone, Serialize, FromQueryResult, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TransferItem {
     pub id: String,
@@ -26,7 +26,7 @@ pub struct TransferItem {
     pub amount: i64,
 }
 
-#[derive(Debug, Clone, Serialize, FromQueryResult)]
+#[derive(Debug, Clone, Serialize, FromQueryResult, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UnmatchedTransfer {
     pub tx_hash: String,
@@ -35,7 +35,7 @@ pub struct UnmatchedTransfer {
     pub amount: i64,
 }
 
-#[derive(Debug, Clone, Serialize, FromQueryResult)]
+#[derive(Debug, Clone, Serialize, FromQueryResult, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeadJob {
     pub id: uuid::Uuid,
@@ -43,7 +43,7 @@ pub struct DeadJob {
     pub last_error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
     /// Money received that never became credits, revenue or a subscription.

@@ -4,30 +4,78 @@
 //! leaving a balance negative).
 
 use crate::auth::{Principal, Scope};
+use crate::envelope::{Envelope, ok};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::routes::credits::ok;
 use crate::routes::history::kind_name;
 use crate::state::AppState;
 use crate::validate::Fields;
+use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use billing::DomainError;
 use billing::credit_admin::Adjustment;
+use chrono::{DateTime, Utc};
 use entities::TransferKind;
 use sea_orm::EntityTrait;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Filter {
+    /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u64>,
+    #[param(minimum = 0)]
     offset: Option<u64>,
+    /// One account's movements only.
     account_id: Option<Uuid>,
+    /// One kind only (`topup`, `ai_usage`, `manual_adjustment`, …).
     #[serde(rename = "type")]
+    #[param(rename = "type")]
     kind: Option<String>,
+}
+
+/// One credit movement of any customer, signed from the customer's side, in credits.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AdminCreditLine {
+    id: String,
+    account_id: Uuid,
+    #[serde(rename = "type")]
+    #[schema(rename = "type")]
+    kind: &'static str,
+    amount: i64,
+    description: String,
+    reference: String,
+    created_at: DateTime<Utc>,
+}
+
+/// A manual adjustment: `amount` credits (positive adds, negative takes) to the account
+/// named by `account_id` or by `user_id` (its subject), exactly one of them.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // the document's view: the handler reads the fields one by one to name every bad one
+pub struct ManualAdjustment {
+    #[schema(minimum = -10_000_000, maximum = 10_000_000)]
+    amount: i64,
+    #[schema(min_length = 1, max_length = 500)]
+    reason: String,
+    account_id: Option<Uuid>,
+    user_id: Option<String>,
+    /// Instead of the `Idempotency-Key` header.
+    idempotency_key: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Adjusted {
+    id: String,
+    account_id: Uuid,
+    amount: i64,
+    /// The balance after it, in credits.
+    balance: i64,
+    description: String,
+    created_at: DateTime<Utc>,
 }
 
 fn parse_kind(name: &str) -> Option<TransferKind> {
@@ -36,12 +84,13 @@ fn parse_kind(name: &str) -> Option<TransferKind> {
 }
 
 /// Every customer's credit movements (admin).
-#[utoipa::path(get, path = "/admin/credits/transactions", security(("bearer" = [])), responses((status = 200), (status = 400), (status = 403)))]
+#[utoipa::path(get, path = "/admin/credits/transactions", security(("bearer" = [])), params(Filter),
+    responses((status = 200, body = Envelope<Vec<AdminCreditLine>>)))]
 pub async fn transactions(
     State(state): State<AppState>,
     principal: Principal,
     Query(f): Query<Filter>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Envelope<Vec<AdminCreditLine>>>, ApiError> {
     principal.require(Scope::Admin)?;
     let kind = match f.kind.as_deref() {
         None => None,
@@ -50,26 +99,34 @@ pub async fn transactions(
     let limit = f.limit.unwrap_or(50).clamp(1, 200);
     let lines =
         billing::credit_admin::transactions(&state.db, f.account_id, kind, limit, f.offset.unwrap_or(0)).await?;
-    let data: Vec<Value> = lines
-        .iter()
-        .map(|l| {
-            json!({"id": l.transfer.id, "account_id": l.account_id, "type": kind_name(l.transfer.kind),
-                   "amount": l.signed.to_credits(), "description": l.transfer.description,
-                   "reference": l.transfer.reference, "created_at": l.transfer.created_at})
+    Ok(ok(lines
+        .into_iter()
+        .map(|l| AdminCreditLine {
+            id: l.transfer.id,
+            account_id: l.account_id,
+            kind: kind_name(l.transfer.kind),
+            amount: l.signed.to_credits(),
+            description: l.transfer.description,
+            reference: l.transfer.reference,
+            created_at: l.transfer.created_at,
         })
-        .collect();
-    Ok(ok(data).into_response())
+        .collect()))
 }
 
 /// Adds (positive `amount`) or takes (negative) credits. Needs an `Idempotency-Key` header
 /// (or `idempotency_key` in the body): the same key again changes nothing.
-#[utoipa::path(post, path = "/admin/credits/manual", security(("bearer" = [])), responses((status = 201), (status = 200, description = "The key was used before; nothing changed"), (status = 400), (status = 402), (status = 403), (status = 404)))]
+#[utoipa::path(post, path = "/admin/credits/manual", security(("bearer" = [])), request_body = ManualAdjustment,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Required here or as `idempotency_key`")),
+    responses((status = 201, description = "Applied", body = Envelope<Adjusted>),
+        (status = 200, description = "The key was used before; nothing changed", body = Envelope<Adjusted>),
+        (status = 402, description = "It would leave the balance negative"),
+        (status = 404, description = "No such account")))]
 pub async fn manual(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<Envelope<Adjusted>>), ApiError> {
     principal.require(Scope::Admin)?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let mut bad = Fields::default();
@@ -129,10 +186,15 @@ pub async fn manual(
         other => other.into(),
     })?;
     let status = if done.new { StatusCode::CREATED } else { StatusCode::OK };
-    let data = json!({"id": done.transfer.id, "account_id": account_id, "amount": done.credits,
-                      "balance": done.balance.to_credits(), "description": done.transfer.description,
-                      "created_at": done.transfer.created_at});
-    Ok((status, ok(data)).into_response())
+    let data = Adjusted {
+        id: done.transfer.id,
+        account_id,
+        amount: done.credits,
+        balance: done.balance.to_credits(),
+        description: done.transfer.description,
+        created_at: done.transfer.created_at,
+    };
+    Ok((status, ok(data)))
 }
 
 enum Target {

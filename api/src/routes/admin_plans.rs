@@ -3,33 +3,101 @@
 //! once. The admin view shows what the public one hides: Stripe price ids, inactive plans.
 
 use crate::auth::{Principal, Scope};
+use crate::envelope::{Envelope, created, ok};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::routes::credits::ok;
 use crate::state::AppState;
 use crate::validate::Fields;
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use billing::Micros;
 use billing::catalog::LimitEntry;
 use billing::plan_admin::PlanFields;
+use chrono::{DateTime, Utc};
 use entities::PlanKind;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
 
-async fn plan_json(state: &AppState, p: &entities::plans::Model) -> Result<Value, ApiError> {
+/// A plan as operators see it: prices in cents, included credits in credits, Stripe ids.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AdminPlan {
+    id: Uuid,
+    slug: String,
+    name: String,
+    description: String,
+    kind: PlanKind,
+    price_monthly: Option<i64>,
+    price_yearly: Option<i64>,
+    credits_included: i64,
+    #[schema(value_type = Vec<String>)]
+    features: Value,
+    limits: Vec<PlanLimit>,
+    is_active: bool,
+    sort_order: i32,
+    self_serve: bool,
+    stripe_price_monthly: Option<String>,
+    stripe_price_yearly: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// One limit: absent `value` is unlimited.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PlanLimit {
+    key: String,
+    label: String,
+    unit: String,
+    value: Option<i64>,
+}
+
+/// The fields of a plan a request may set (creating: `slug` and `name` required; changing:
+/// any but `slug` and `kind`). Every bad field is named at once.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // the document's view: the handler reads the fields one by one to name every bad one
+pub struct PlanRequest {
+    #[schema(example = "pro")]
+    slug: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    kind: Option<PlanKind>,
+    /// Cents.
+    price_monthly: Option<i64>,
+    /// Cents.
+    price_yearly: Option<i64>,
+    credits_included: Option<i64>,
+    features: Option<Vec<String>>,
+    limits: Option<Vec<LimitEntry>>,
+    is_active: Option<bool>,
+    sort_order: Option<i32>,
+}
+
+async fn admin_plan(state: &AppState, p: entities::plans::Model) -> Result<AdminPlan, ApiError> {
     let limits = billing::catalog::limits(&state.db, p.id).await?;
-    Ok(json!({
-        "id": p.id, "slug": p.slug, "name": p.name, "description": p.description, "kind": p.kind,
-        "price_monthly": p.price_monthly.map(|m| Micros::new(m).to_cents()),
-        "price_yearly": p.price_yearly.map(|m| Micros::new(m).to_cents()),
-        "credits_included": Micros::new(p.credits_per_period).to_credits(),
-        "features": p.features,
-        "limits": limits.iter().map(|l| json!({"key": l.key, "label": l.label, "unit": l.unit, "value": l.value})).collect::<Vec<_>>(),
-        "is_active": p.is_active, "sort_order": p.sort_order, "self_serve": billing::catalog::self_serve(p),
-        "stripe_price_monthly": p.stripe_price_monthly, "stripe_price_yearly": p.stripe_price_yearly,
-        "created_at": p.created_at, "updated_at": p.updated_at,
-    }))
+    let self_serve = billing::catalog::self_serve(&p);
+    Ok(AdminPlan {
+        id: p.id,
+        slug: p.slug,
+        name: p.name,
+        description: p.description,
+        kind: p.kind,
+        price_monthly: p.price_monthly.map(|m| Micros::new(m).to_cents()),
+        price_yearly: p.price_yearly.map(|m| Micros::new(m).to_cents()),
+        credits_included: Micros::new(p.credits_per_period).to_credits(),
+        features: p.features,
+        limits: limits
+            .into_iter()
+            .map(|l| PlanLimit { key: l.key, label: l.label, unit: l.unit, value: l.value })
+            .collect(),
+        is_active: p.is_active,
+        sort_order: p.sort_order,
+        self_serve,
+        stripe_price_monthly: p.stripe_price_monthly,
+        stripe_price_yearly: p.stripe_price_yearly,
+        created_at: p.created_at,
+        updated_at: p.updated_at,
+    })
 }
 
 /// Reads the plan fields of a request body, naming every field that is missing (`creating`:
@@ -96,41 +164,47 @@ fn fields(body: &Value, creating: bool) -> Result<PlanFields, ApiError> {
 }
 
 /// Every plan, active or not.
-#[utoipa::path(get, path = "/admin/billing/plans", security(("bearer" = [])), responses((status = 200), (status = 403)))]
-pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
+#[utoipa::path(get, path = "/admin/billing/plans", security(("bearer" = [])), responses((status = 200, body = Envelope<Vec<AdminPlan>>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Envelope<Vec<AdminPlan>>>, ApiError> {
     principal.require(Scope::Admin)?;
     let plans = billing::plan_admin::list(&state.db).await?;
     let mut out = Vec::with_capacity(plans.len());
-    for p in &plans {
-        out.push(plan_json(&state, p).await?);
+    for p in plans {
+        out.push(admin_plan(&state, p).await?);
     }
-    Ok(ok(out).into_response())
+    Ok(ok(out))
 }
 
 /// Create a plan: `slug` and `name` required; `kind` defaults to recurring.
-#[utoipa::path(post, path = "/admin/billing/plans", security(("bearer" = [])), responses((status = 201), (status = 400), (status = 403), (status = 409)))]
+#[utoipa::path(post, path = "/admin/billing/plans", security(("bearer" = [])), request_body = PlanRequest,
+    responses((status = 201, body = Envelope<AdminPlan>), (status = 409, description = "The slug exists")))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
     ApiJson(body): ApiJson<Value>,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<Envelope<AdminPlan>>), ApiError> {
     principal.require(Scope::Admin)?;
     let f = fields(&body, true)?;
     let plan = billing::plan_admin::create(&state.db, f).await?;
-    Ok((StatusCode::CREATED, ok(plan_json(&state, &plan).await?)).into_response())
+    Ok(created(admin_plan(&state, plan).await?))
 }
 
 /// Change a plan (by id or slug): any field but `slug` and `kind`. A new price is a new
 /// Stripe Price at the next checkout; running subscriptions keep theirs.
-#[utoipa::path(put, path = "/admin/billing/plans/{id}", security(("bearer" = [])), responses((status = 200), (status = 400), (status = 403), (status = 404)))]
+#[utoipa::path(put, path = "/admin/billing/plans/{id}", security(("bearer" = [])), request_body = PlanRequest,
+    params(("id" = String, Path, description = "The plan's id or slug")),
+    responses((status = 200, body = Envelope<AdminPlan>), (status = 404, description = "No such plan")))]
 pub async fn update(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Value>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Envelope<AdminPlan>>, ApiError> {
     principal.require(Scope::Admin)?;
     let f = fields(&body, false)?;
     let plan = billing::plan_admin::update(&state.db, &id, f).await?;
-    Ok(ok(plan_json(&state, &plan).await?).into_response())
+    Ok(ok(admin_plan(&state, plan).await?))
 }

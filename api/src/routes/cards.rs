@@ -3,9 +3,9 @@
 //! the worker; these routes wait briefly for it, as checkouts do.
 
 use crate::auth::{Principal, Scope};
+use crate::envelope::{Envelope, accepted, ok};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::routes::credits::ok;
 use crate::routes::topup::{Checkout, stripe_checkout};
 use crate::state::AppState;
 use axum::Json;
@@ -14,22 +14,85 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use billing::jobs::{JobPayload, JobQueue, PUSH_GRACE, outbox};
 use entities::{JobStatus, PayMethod};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+/// A saved card.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Card {
+    id: String,
+    #[serde(rename = "type")]
+    #[schema(rename = "type", example = "card")]
+    kind: &'static str,
+    brand: String,
+    last4: String,
+    exp_month: i32,
+    exp_year: i32,
+    is_default: bool,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientSecret {
+    /// For Stripe.js `confirmCardSetup`.
+    client_secret: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionUrl {
+    session_url: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PortalUrl {
+    url: Option<String>,
+}
+
+/// 002 (`X-API-Version: 2`): the bare object; otherwise 003's envelope.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum PortalResponse {
+    Enveloped(Envelope<PortalUrl>),
+    Bare(PortalUrl),
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CardRemoved {
+    id: String,
+    /// `true` once Stripe has detached it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deleted: Option<bool>,
+    /// `pending` while the worker is still at it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
+}
+
+fn text(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_owned)
+}
+
 /// `GET /api/billing/payment-methods` (000): saved cards, default first.
-#[utoipa::path(get, path = "/api/billing/payment-methods", security(("bearer" = [])), responses((status = 200)))]
-pub async fn payment_methods(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
+#[utoipa::path(get, path = "/api/billing/payment-methods", security(("bearer" = [])), responses((status = 200, body = Envelope<Vec<Card>>)))]
+pub async fn payment_methods(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Envelope<Vec<Card>>>, ApiError> {
     principal.require(Scope::Read)?;
     let cards = billing::payment_methods::list(&state.db, principal.account_id).await?;
-    let data: Vec<Value> = cards
-        .iter()
-        .map(|c| {
-            json!({"id": c.id, "type": "card", "brand": c.brand, "last4": c.last4, "expMonth": c.exp_month,
-                        "expYear": c.exp_year, "isDefault": c.is_default})
+    Ok(ok(cards
+        .into_iter()
+        .map(|c| Card {
+            id: c.id,
+            kind: "card",
+            brand: c.brand,
+            last4: c.last4,
+            exp_month: c.exp_month,
+            exp_year: c.exp_year,
+            is_default: c.is_default,
         })
-        .collect();
-    Ok(ok(Value::Array(data)).into_response())
+        .collect()))
 }
 
 async fn card_setup(state: &AppState, principal: &Principal, flow: &str) -> Result<Value, ApiError> {
@@ -54,20 +117,32 @@ async fn card_setup(state: &AppState, principal: &Principal, flow: &str) -> Resu
 }
 
 /// `POST /api/billing/setup-intent` (000): a SetupIntent's client secret for Stripe.js.
-#[utoipa::path(post, path = "/api/billing/setup-intent", security(("bearer" = [])), responses((status = 200)))]
-pub async fn setup_intent(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
+#[utoipa::path(post, path = "/api/billing/setup-intent", security(("bearer" = [])), responses((status = 200, body = Envelope<ClientSecret>),
+    (status = 502, description = "Stripe refused"), (status = 503, description = "Stripe is slow or not configured; retry")))]
+pub async fn setup_intent(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Envelope<ClientSecret>>, ApiError> {
     let r = card_setup(&state, &principal, "setup_intent").await?;
-    Ok(ok(json!({"clientSecret": r["clientSecret"]})).into_response())
+    Ok(ok(ClientSecret { client_secret: text(&r["clientSecret"]) }))
 }
 
 /// `POST /api/billing/setup-checkout` (000): a Stripe-hosted page to add a card.
-#[utoipa::path(post, path = "/api/billing/setup-checkout", security(("bearer" = [])), responses((status = 200)))]
-pub async fn setup_checkout(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
+#[utoipa::path(post, path = "/api/billing/setup-checkout", security(("bearer" = [])), responses((status = 200, body = Envelope<SessionUrl>),
+    (status = 502, description = "Stripe refused"), (status = 503, description = "Stripe is slow or not configured; retry")))]
+pub async fn setup_checkout(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Envelope<SessionUrl>>, ApiError> {
     let r = card_setup(&state, &principal, "setup_checkout").await?;
-    Ok(ok(json!({"sessionUrl": r["sessionUrl"]})).into_response())
+    Ok(ok(SessionUrl { session_url: text(&r["sessionUrl"]) }))
 }
 
-async fn portal_url(state: &AppState, principal: &Principal, return_url: Option<String>) -> Result<Value, ApiError> {
+async fn portal_url(
+    state: &AppState,
+    principal: &Principal,
+    return_url: Option<String>,
+) -> Result<Option<String>, ApiError> {
     principal.require(Scope::Write)?;
     if let Some(url) = &return_url
         && !(url.starts_with("https://") || url.starts_with("http://"))
@@ -84,7 +159,7 @@ async fn portal_url(state: &AppState, principal: &Principal, return_url: Option<
         details: json!({"returnUrl": return_url}),
     };
     match stripe_checkout(state, order).await? {
-        Checkout::Ready(r) => Ok(r["url"].clone()),
+        Checkout::Ready(r) => Ok(text(&r["url"])),
         Checkout::Pending { order_id } => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "provider_slow",
@@ -94,38 +169,56 @@ async fn portal_url(state: &AppState, principal: &Principal, return_url: Option<
 }
 
 /// `POST /api/billing/portal` (000): the Stripe customer portal.
-#[utoipa::path(post, path = "/api/billing/portal", security(("bearer" = [])), responses((status = 200)))]
-pub async fn portal(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
+#[utoipa::path(post, path = "/api/billing/portal", security(("bearer" = [])), responses((status = 200, body = Envelope<PortalUrl>),
+    (status = 502, description = "Stripe refused"), (status = 503, description = "Stripe is slow or not configured; retry")))]
+pub async fn portal(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Envelope<PortalUrl>>, ApiError> {
     let url = portal_url(&state, &principal, None).await?;
-    Ok(ok(json!({"url": url})).into_response())
+    Ok(ok(PortalUrl { url }))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct PortalRequest {
+    /// Where the portal sends the customer back: an http(s) URL. Required.
+    #[schema(example = "https://app.example.com/settings/billing", required = true)]
     return_url: Option<String>,
 }
 
 /// `POST /subscription/portal {return_url}`: 002's bare `{url}` when the request says
 /// `X-API-Version: 2`, 003's `{success, data: {url}}` otherwise.
-#[utoipa::path(post, path = "/subscription/portal", security(("bearer" = [])), responses((status = 200)))]
+#[utoipa::path(post, path = "/subscription/portal", security(("bearer" = [])), request_body = PortalRequest,
+    params(("X-API-Version" = Option<String>, Header, description = "`2` for the subscription API's bare `{url}`")),
+    responses((status = 200, body = PortalResponse),
+    (status = 502, description = "Stripe refused"), (status = 503, description = "Stripe is slow or not configured; retry")))]
 pub async fn subscription_portal(
     State(state): State<AppState>,
     principal: Principal,
     headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<PortalRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<PortalResponse>, ApiError> {
     // The subscription and credits APIs both send it; the subscription API requires it.
     let Some(return_url) = req.return_url else {
         return Err(ApiError::bad_request("invalid_request", "return_url: required"));
     };
     let url = portal_url(&state, &principal, Some(return_url)).await?;
     let v2 = headers.get("x-api-version").and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() == "2");
-    Ok(if v2 { Json(json!({"url": url})).into_response() } else { ok(json!({"url": url})).into_response() })
+    let url = PortalUrl { url };
+    Ok(Json(if v2 {
+        PortalResponse::Bare(url)
+    } else {
+        PortalResponse::Enveloped(crate::envelope::Envelope::new(url))
+    }))
 }
 
 /// `DELETE /api/billing/payment-methods/:id` (000): remove a saved card (another
 /// account's card answers 404).
-#[utoipa::path(delete, path = "/api/billing/payment-methods/{id}", security(("bearer" = [])), responses((status = 200), (status = 404)))]
+#[utoipa::path(delete, path = "/api/billing/payment-methods/{id}", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The card's Stripe id (`pm_…`)")),
+    responses((status = 200, description = "Removed", body = Envelope<CardRemoved>),
+    (status = 202, description = "Still being removed", body = Envelope<CardRemoved>),
+    (status = 404, description = "No such card for this account"), (status = 502, description = "Stripe refused")))]
 pub async fn delete_payment_method(
     State(state): State<AppState>,
     principal: Principal,
@@ -145,11 +238,10 @@ pub async fn delete_payment_method(
         .await?
         .ok_or_else(|| ApiError::internal("detach job vanished"))?;
     match job.status {
-        JobStatus::Done => Ok(ok(json!({"id": id, "deleted": true})).into_response()),
+        JobStatus::Done => Ok(ok(CardRemoved { id, deleted: Some(true), status: None }).into_response()),
         JobStatus::Dead => {
             Err(ApiError::new(StatusCode::BAD_GATEWAY, "provider_error", "the card could not be removed"))
         }
-        _ => Ok((StatusCode::ACCEPTED, Json(json!({"success": true, "data": {"id": id, "status": "pending"}})))
-            .into_response()),
+        _ => Ok(accepted(CardRemoved { id, deleted: None, status: Some("pending") }).into_response()),
     }
 }

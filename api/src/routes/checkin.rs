@@ -1,8 +1,8 @@
 //! `POST /checkin` (003): daily free credits, once per UTC day.
 
 use crate::auth::{Principal, Scope};
+use crate::envelope::{Envelope, ok};
 use crate::error::ApiError;
-use crate::routes::credits::{Envelope, ok};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -34,35 +34,44 @@ pub async fn check_in(
     Ok(ok(CheckIn { date: done.day.to_string(), credits: done.credits, balance: done.balance.to_credits() }))
 }
 
-fn config_json(c: &entities::checkin_config::Model) -> serde_json::Value {
-    serde_json::json!({"daily_credits": c.daily_credits, "enabled": c.enabled, "updated_at": c.updated_at})
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CheckinConfig {
+    daily_credits: i64,
+    enabled: bool,
+    updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<entities::checkin_config::Model> for CheckinConfig {
+    fn from(c: entities::checkin_config::Model) -> Self {
+        CheckinConfig { daily_credits: c.daily_credits, enabled: c.enabled, updated_at: c.updated_at }
+    }
 }
 
 /// The check-in configuration (admin).
-#[utoipa::path(get, path = "/admin/checkin/config", security(("bearer" = [])), responses((status = 200), (status = 403)))]
+#[utoipa::path(get, path = "/admin/checkin/config", security(("bearer" = [])), responses((status = 200, body = Envelope<CheckinConfig>)))]
 pub async fn get_config(
     State(state): State<AppState>,
     principal: Principal,
-) -> Result<Json<Envelope<serde_json::Value>>, ApiError> {
+) -> Result<Json<Envelope<CheckinConfig>>, ApiError> {
     principal.require(Scope::Admin)?;
-    let cfg = billing::checkin::config(&state.db).await?;
-    Ok(ok(config_json(&cfg)))
+    Ok(ok(billing::checkin::config(&state.db).await?.into()))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 pub struct ConfigUpdate {
+    #[schema(minimum = 0, maximum = 1_000_000)]
     daily_credits: Option<i64>,
     enabled: Option<bool>,
 }
 
 /// Change the check-in configuration (admin): `daily_credits` (0–1,000,000), `enabled`.
 /// Fields left out keep their value; the next check-in uses the new one.
-#[utoipa::path(put, path = "/admin/checkin/config", security(("bearer" = [])), responses((status = 200), (status = 400), (status = 403)))]
+#[utoipa::path(put, path = "/admin/checkin/config", security(("bearer" = [])), request_body = ConfigUpdate, responses((status = 200, body = Envelope<CheckinConfig>)))]
 pub async fn put_config(
     State(state): State<AppState>,
     principal: Principal,
     crate::extract::ApiJson(req): crate::extract::ApiJson<ConfigUpdate>,
-) -> Result<Json<Envelope<serde_json::Value>>, ApiError> {
+) -> Result<Json<Envelope<CheckinConfig>>, ApiError> {
     principal.require(Scope::Admin)?;
     let current = billing::checkin::config(&state.db).await?;
     let cfg = billing::checkin::set_config(
@@ -71,5 +80,5 @@ pub async fn put_config(
         req.enabled.unwrap_or(current.enabled),
     )
     .await?;
-    Ok(ok(config_json(&cfg)))
+    Ok(ok(cfg.into()))
 }

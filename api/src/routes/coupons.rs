@@ -1,40 +1,72 @@
 //! Admin coupons (003): `GET/POST /admin/billing/coupons`.
 
 use crate::auth::{Principal, Scope};
+use crate::envelope::{Envelope, created, ok};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::routes::credits::ok;
 use crate::state::AppState;
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::value::RawValue;
 
-fn coupon_json(c: &entities::coupons::Model) -> Value {
-    json!({
-        "id": c.id, "code": c.code, "percentOff": c.percent_off,
-        "amountOff": c.amount_off.map(|a| billing::Micros::new(a).usd_json()),
-        "maxRedemptions": c.max_redemptions, "maxRedemptionsPerAccount": c.max_per_account,
-        "timesRedeemed": c.times_redeemed,
-        "expiresAt": c.expires_at, "isActive": c.is_active, "createdAt": c.created_at,
-    })
-}
-
-/// List coupons with their redemption counts.
-#[utoipa::path(get, path = "/admin/billing/coupons", security(("bearer" = [])), responses((status = 200), (status = 403)))]
-pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
-    principal.require(Scope::Admin)?;
-    let coupons = billing::coupons::list(&state.db).await?;
-    Ok(ok(coupons.iter().map(coupon_json).collect::<Vec<_>>()).into_response())
-}
-
-#[derive(Deserialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct CreateCoupon {
+pub struct Coupon {
+    id: uuid::Uuid,
     code: String,
     percent_off: Option<i32>,
     /// USD.
+    #[schema(value_type = Option<f64>)]
+    amount_off: Option<Box<RawValue>>,
+    max_redemptions: Option<i32>,
+    max_redemptions_per_account: Option<i32>,
+    times_redeemed: i32,
+    expires_at: Option<DateTime<Utc>>,
+    is_active: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl From<entities::coupons::Model> for Coupon {
+    fn from(c: entities::coupons::Model) -> Self {
+        Coupon {
+            id: c.id,
+            code: c.code,
+            percent_off: c.percent_off,
+            amount_off: c.amount_off.map(|a| billing::Micros::new(a).usd_json()),
+            max_redemptions: c.max_redemptions,
+            max_redemptions_per_account: c.max_per_account,
+            times_redeemed: c.times_redeemed,
+            expires_at: c.expires_at,
+            is_active: c.is_active,
+            created_at: c.created_at,
+        }
+    }
+}
+
+/// List coupons with their redemption counts.
+#[utoipa::path(get, path = "/admin/billing/coupons", security(("bearer" = [])), responses((status = 200, body = Envelope<Vec<Coupon>>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Envelope<Vec<Coupon>>>, ApiError> {
+    principal.require(Scope::Admin)?;
+    let coupons = billing::coupons::list(&state.db).await?;
+    Ok(ok(coupons.into_iter().map(Coupon::from).collect()))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateCoupon {
+    #[schema(example = "LAUNCH20")]
+    code: String,
+    #[schema(minimum = 1, maximum = 100)]
+    percent_off: Option<i32>,
+    /// USD, a number or a decimal string.
+    #[schema(value_type = Option<f64>)]
     amount_off: Option<Value>,
     max_redemptions: Option<i32>,
     /// Default 1.
@@ -43,12 +75,13 @@ pub struct CreateCoupon {
 }
 
 /// Create a coupon: `percentOff` (1–100) or `amountOff` (USD), optional limit and expiry.
-#[utoipa::path(post, path = "/admin/billing/coupons", security(("bearer" = [])), responses((status = 201), (status = 400), (status = 403), (status = 409)))]
+#[utoipa::path(post, path = "/admin/billing/coupons", security(("bearer" = [])), request_body = CreateCoupon,
+    responses((status = 201, body = Envelope<Coupon>), (status = 409, description = "The code exists")))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
     ApiJson(req): ApiJson<CreateCoupon>,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<Envelope<Coupon>>), ApiError> {
     principal.require(Scope::Admin)?;
     let amount_off = match &req.amount_off {
         None | Some(Value::Null) => None,
@@ -66,5 +99,5 @@ pub async fn create(
         },
     )
     .await?;
-    Ok((StatusCode::CREATED, ok(coupon_json(&coupon))).into_response())
+    Ok(created(Coupon::from(coupon)))
 }

@@ -2,6 +2,7 @@
 //! `GET /credits/balance` (003, integer credits).
 
 use crate::auth::{Principal, Scope};
+use crate::envelope::{Envelope, ok};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
@@ -25,16 +26,6 @@ pub struct BillingCredits {
     has_credit_key: bool,
     credit_key_count: u64,
     user_id: String,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Envelope<T> {
-    success: bool,
-    data: T,
-}
-
-pub fn ok<T>(data: T) -> Json<Envelope<T>> {
-    Json(Envelope { success: true, data })
 }
 
 /// Credit balance in USD (000).

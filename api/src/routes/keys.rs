@@ -2,34 +2,91 @@
 //! with listing, rotation and revocation. A key is in the response once and never again.
 
 use crate::auth::{Principal, Scope};
+use crate::envelope::{Envelope, created, ok};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::routes::credits::ok;
 use crate::state::AppState;
 use crate::validate::Fields;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use billing::api_keys::{self, NewKey, tier_limits};
+use chrono::{DateTime, Utc};
+use entities::KeyStatus;
 use entities::{ApiKeyKind, KeyTier, PledgeStatus};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-fn key_json(k: &entities::api_keys::Model) -> Value {
-    json!({
-        "id": k.id, "name": k.name, "kind": k.kind, "prefix": k.prefix, "status": k.status, "tier": k.tier,
-        "subscriptionId": k.subscription_id.or(k.pledge_id), "createdAt": k.created_at, "revokedAt": k.revoked_at,
-    })
+/// An API key, never its secret (except `key`, once, when it is made or rotated).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Key {
+    id: Uuid,
+    name: String,
+    kind: ApiKeyKind,
+    /// The key's first characters, to recognise it.
+    prefix: String,
+    status: KeyStatus,
+    tier: Option<KeyTier>,
+    /// The subscription or pool pledge the key belongs to.
+    subscription_id: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+    /// The secret: in this response only, never again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
 }
 
-#[derive(Deserialize)]
+impl Key {
+    fn of(k: entities::api_keys::Model, secret: Option<String>) -> Key {
+        Key {
+            id: k.id,
+            name: k.name,
+            kind: k.kind,
+            prefix: k.prefix,
+            status: k.status,
+            tier: k.tier,
+            subscription_id: k.subscription_id.or(k.pledge_id),
+            created_at: k.created_at,
+            revoked_at: k.revoked_at,
+            key: secret,
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TierKeyRequest {
+    /// 2–200 characters.
+    #[schema(value_type = String, example = "Acme Inc")]
     organization_name: Option<Value>,
+    #[schema(value_type = String, format = Email, example = "ops@acme.example")]
     contact_email: Option<Value>,
+    /// `Free` (default), `Starter`, `Growth` or `Enterprise`; above Free needs the subscription.
+    #[schema(value_type = Option<String>, example = "Free")]
     tier: Option<Value>,
+}
+
+/// A tier key, created: the secret is shown once.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TierKey {
+    id: Uuid,
+    #[schema(example = "Free")]
+    tier: &'static str,
+    /// Requests a minute.
+    rate_limit: u32,
+    /// Queries a month; null: unlimited.
+    monthly_query_limit: Option<u64>,
+    created_at: DateTime<Utc>,
+    api_key: String,
+    note: &'static str,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Revoked {
+    revoked: bool,
 }
 
 /// A plausible address: one `@`, a non-empty local part, a dotted domain, no spaces.
@@ -62,12 +119,14 @@ fn tier_name(t: KeyTier) -> &'static str {
 }
 
 /// 004: create an API key; every invalid field is named in `details`.
-#[utoipa::path(post, path = "/api/v1/billing/api-keys", security(("bearer" = [])), responses((status = 201), (status = 400), (status = 403)))]
+#[utoipa::path(post, path = "/api/v1/billing/api-keys", security(("bearer" = [])), request_body = TierKeyRequest,
+    responses((status = 201, body = TierKey), (status = 403, description = "The tier needs a subscription (`feature_not_available`)"),
+    (status = 409, description = "The account has as many keys as it may")))]
 pub async fn create_tier_key(
     State(state): State<AppState>,
     principal: Principal,
     ApiJson(req): ApiJson<TierKeyRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<TierKey>), ApiError> {
     principal.require(Scope::Write)?;
     let mut f = Fields::default();
     let org = f
@@ -130,29 +189,37 @@ pub async fn create_tier_key(
     let (rate, monthly) = tier_limits(tier);
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "id": row.id, "tier": tier_name(tier), "rateLimit": rate, "monthlyQueryLimit": monthly,
-            "createdAt": row.created_at, "apiKey": key,
-            "note": "API key created. Use X-API-Key header to authenticate requests.",
-        })),
-    )
-        .into_response())
+        Json(TierKey {
+            id: row.id,
+            tier: tier_name(tier),
+            rate_limit: rate,
+            monthly_query_limit: monthly,
+            created_at: row.created_at,
+            api_key: key,
+            note: "API key created. Use X-API-Key header to authenticate requests.",
+        }),
+    ))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscriptionKeyRequest {
+    /// A live subscription's or paid pledge's id, from `GET /api/billing/status`.
+    #[schema(required = true)]
     subscription_id: Option<String>,
+    /// 1–100 characters.
     name: Option<String>,
 }
 
 /// 000: a key for one of the caller's live subscriptions or paid pool pledges.
-#[utoipa::path(post, path = "/api/keys/subscription", security(("bearer" = [])), responses((status = 201), (status = 400), (status = 404)))]
+#[utoipa::path(post, path = "/api/keys/subscription", security(("bearer" = [])), request_body = SubscriptionKeyRequest,
+    responses((status = 201, body = Envelope<Key>), (status = 404, description = "No such subscription for this account"),
+    (status = 409, description = "The account has as many keys as it may")))]
 pub async fn create_subscription_key(
     State(state): State<AppState>,
     principal: Principal,
     ApiJson(req): ApiJson<SubscriptionKeyRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<Envelope<Key>>), ApiError> {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     principal.require(Scope::Write)?;
     let Some(id) = req.subscription_id.as_deref() else {
@@ -198,23 +265,23 @@ pub async fn create_subscription_key(
         contact_email: None,
     };
     let (row, key) = api_keys::create_limited(&state.db, new, state.settings.max_keys_per_account).await?;
-    let mut body = key_json(&row);
-    body["key"] = json!(key);
-    Ok((StatusCode::CREATED, ok(body)).into_response())
+    Ok(created(Key::of(row, Some(key))))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct CreditKeyRequest {
+    /// 1–100 characters.
     name: Option<String>,
 }
 
 /// 000: a credit key, drawing on the account's credits.
-#[utoipa::path(post, path = "/api/keys/credit", security(("bearer" = [])), responses((status = 201)))]
+#[utoipa::path(post, path = "/api/keys/credit", security(("bearer" = [])), request_body(content = Option<CreditKeyRequest>, description = "Optional"),
+    responses((status = 201, body = Envelope<Key>), (status = 409, description = "The account has as many keys as it may")))]
 pub async fn create_credit_key(
     State(state): State<AppState>,
     principal: Principal,
     crate::extract::OptionalJson(req): crate::extract::OptionalJson<CreditKeyRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<Envelope<Key>>), ApiError> {
     principal.require(Scope::Write)?;
     let name = req.name.unwrap_or_else(|| "credit key".to_owned());
     if name.is_empty() || name.chars().count() > 100 {
@@ -231,17 +298,15 @@ pub async fn create_credit_key(
         contact_email: None,
     };
     let (row, key) = api_keys::create_limited(&state.db, new, state.settings.max_keys_per_account).await?;
-    let mut body = key_json(&row);
-    body["key"] = json!(key);
-    Ok((StatusCode::CREATED, ok(body)).into_response())
+    Ok(created(Key::of(row, Some(key))))
 }
 
 /// The caller's keys (never their secrets).
-#[utoipa::path(get, path = "/api/keys", security(("bearer" = [])), responses((status = 200)))]
-pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
+#[utoipa::path(get, path = "/api/keys", security(("bearer" = [])), responses((status = 200, body = Envelope<Vec<Key>>)))]
+pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<Envelope<Vec<Key>>>, ApiError> {
     principal.require(Scope::Read)?;
     let keys = api_keys::list(&state.db, principal.account_id).await?;
-    Ok(ok(keys.iter().map(key_json).collect::<Vec<_>>()).into_response())
+    Ok(ok(keys.into_iter().map(|k| Key::of(k, None)).collect()))
 }
 
 fn key_id(id: &str) -> Result<Uuid, ApiError> {
@@ -249,33 +314,33 @@ fn key_id(id: &str) -> Result<Uuid, ApiError> {
 }
 
 /// A new secret for one of the caller's keys; the old one stops working.
-#[utoipa::path(post, path = "/api/keys/{id}/rotate", security(("bearer" = [])), responses((status = 200), (status = 404)))]
+#[utoipa::path(post, path = "/api/keys/{id}/rotate", security(("bearer" = [])), params(("id" = String, Path, description = "The key's id")),
+    responses((status = 200, description = "The new secret, shown once", body = Envelope<Key>), (status = 404, description = "No such key for this account")))]
 pub async fn rotate(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Envelope<Key>>, ApiError> {
     principal.require(Scope::Write)?;
     let (row, key) = api_keys::rotate(&state.db, principal.account_id, key_id(&id)?)
         .await?
         .ok_or_else(|| ApiError::not_found("key"))?;
     state.keys.forget(row.id);
-    let mut body = key_json(&row);
-    body["key"] = json!(key);
-    Ok(ok(body).into_response())
+    Ok(ok(Key::of(row, Some(key))))
 }
 
 /// Revoke one of the caller's keys.
-#[utoipa::path(delete, path = "/api/keys/{id}", security(("bearer" = [])), responses((status = 200), (status = 404)))]
+#[utoipa::path(delete, path = "/api/keys/{id}", security(("bearer" = [])), params(("id" = String, Path, description = "The key's id")),
+    responses((status = 200, body = Envelope<Revoked>), (status = 404, description = "No such key for this account")))]
 pub async fn revoke(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Envelope<Revoked>>, ApiError> {
     principal.require(Scope::Write)?;
     if !api_keys::revoke(&state.db, principal.account_id, key_id(&id)?).await? {
         return Err(ApiError::not_found("key"));
     }
     state.keys.forget(key_id(&id)?);
-    Ok(ok(json!({"revoked": true})).into_response())
+    Ok(ok(Revoked { revoked: true }))
 }

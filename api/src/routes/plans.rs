@@ -1,8 +1,8 @@
 //! Plan listings: `GET /plans` (002, public; Stripe price ids stripped) and
 //! `GET /subscription/plans` (003).
 
+use crate::envelope::ok;
 use crate::error::ApiError;
-use crate::routes::credits::ok;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;

@@ -2,9 +2,9 @@
 //! subscribing (a Stripe Checkout in subscription mode for the chosen blocks).
 
 use crate::auth::{Principal, Scope};
+use crate::envelope::ok;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::routes::credits::ok;
 use crate::routes::topup::{Checkout, OrderExtras, pending, stripe_checkout_with};
 use crate::state::AppState;
 use axum::extract::{Path, State};

@@ -3,24 +3,60 @@
 //! a run on demand.
 
 use crate::auth::{Principal, Scope};
+use crate::envelope::{Envelope, accepted, ok};
 use crate::error::ApiError;
-use crate::routes::credits::ok;
 use crate::state::AppState;
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use billing::jobs::{JobPayload, JobQueue, outbox};
+use billing::reconcile::Report;
+use chrono::{DateTime, Utc};
 use entities::JobStatus;
 use entities::jobs::{Column, Entity as Jobs};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-use serde_json::json;
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconciliationReport {
+    #[serde(flatten)]
+    report: Report,
+    /// The last finished scheduled run: when, and what it found.
+    last_run: Option<LastRun>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LastRun {
+    at: Option<DateTime<Utc>>,
+    result: Option<Value>,
+}
+
+/// A run on demand: its findings, or its job id while it is still running.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunOutcome {
+    job_id: Uuid,
+    /// Present once the run has finished: missed Stripe events, subscriptions that differed, discrepancies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<Value>,
+    /// `pending` while it is still running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<String>,
+}
 
 /// How long a run on demand is waited for before answering 202.
 const RUN_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// `GET /admin/reconciliation`
-#[utoipa::path(get, path = "/admin/reconciliation", security(("bearer" = [])), responses((status = 200), (status = 403)))]
-pub async fn report(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
+#[utoipa::path(get, path = "/admin/reconciliation", security(("bearer" = [])), responses((status = 200, body = Envelope<ReconciliationReport>)))]
+pub async fn report(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Envelope<ReconciliationReport>>, ApiError> {
     principal.require(Scope::Admin)?;
     let report = billing::reconcile::report(&state.db).await?;
     let last = Jobs::find()
@@ -30,13 +66,15 @@ pub async fn report(State(state): State<AppState>, principal: Principal) -> Resu
         .order_by_desc(Column::FinishedAt)
         .one(&state.db)
         .await?;
-    let mut body = serde_json::to_value(report).map_err(ApiError::internal)?;
-    body["lastRun"] = json!(last.map(|j| json!({"at": j.finished_at, "result": j.result})));
-    Ok(ok(body).into_response())
+    let last_run = last.map(|j| LastRun { at: j.finished_at, result: j.result });
+    Ok(ok(ReconciliationReport { report, last_run }))
 }
 
 /// `POST /admin/reconciliation/run`: reconcile now; the run's findings.
-#[utoipa::path(post, path = "/admin/reconciliation/run", security(("bearer" = [])), responses((status = 200), (status = 202), (status = 403)))]
+#[utoipa::path(post, path = "/admin/reconciliation/run", security(("bearer" = [])), responses(
+    (status = 200, description = "Finished: its findings", body = Envelope<RunOutcome>),
+    (status = 202, description = "Still running after 20 s", body = Envelope<RunOutcome>),
+    (status = 502, description = "The run failed")))]
 pub async fn run(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
     principal.require(Scope::Admin)?;
     let payload = JobPayload::Reconcile { window: format!("manual:{}", uuid::Uuid::now_v7()) };
@@ -46,10 +84,13 @@ pub async fn run(State(state): State<AppState>, principal: Principal) -> Result<
     state.push_job(JobQueue::Reconcile, job.job_id).await;
     let done = outbox::wait_finished(&state.db, job.job_id, RUN_WAIT).await?;
     Ok(match done {
-        Some(j) if j.status == JobStatus::Done => ok(json!({"jobId": j.id, "result": j.result})).into_response(),
+        Some(j) if j.status == JobStatus::Done => {
+            ok(RunOutcome { job_id: j.id, result: j.result, status: None }).into_response()
+        }
         Some(j) if j.status == JobStatus::Dead => {
             return Err(ApiError::new(StatusCode::BAD_GATEWAY, "reconcile_failed", j.last_error.unwrap_or_default()));
         }
-        _ => (StatusCode::ACCEPTED, ok(json!({"jobId": job.job_id, "status": "pending"}))).into_response(),
+        _ => accepted(RunOutcome { job_id: job.job_id, result: None, status: Some("pending".to_owned()) })
+            .into_response(),
     })
 }

@@ -2,8 +2,8 @@
 //! (`GET /api/plans` lists none) and new subscriptions are pool time-block subscriptions
 //! (`POST /api/billing/subscribe` is 410 Gone, pointing there).
 
+use crate::envelope::{Envelope, ok};
 use crate::error::ApiError;
-use crate::routes::credits::{Envelope, ok};
 use axum::Json;
 use axum::http::StatusCode;
 use serde_json::Value;

@@ -2,9 +2,9 @@
 //! (000 with `subscriptionId`; 001 without it).
 
 use crate::auth::{Principal, Scope};
+use crate::envelope::ok;
 use crate::error::ApiError;
 use crate::extract::OptionalJson;
-use crate::routes::credits::ok;
 use crate::routes::usdc::account;
 use crate::state::AppState;
 use axum::Json;

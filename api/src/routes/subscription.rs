@@ -5,9 +5,9 @@
 //! briefly and answers with the mirrored state (202 with the job to poll if Stripe is slow).
 
 use crate::auth::{Principal, Scope};
+use crate::envelope::ok;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, OptionalJson};
-use crate::routes::credits::ok;
 use crate::routes::plans::{microcents, plan_dto};
 use crate::routes::topup::{Checkout, OrderExtras, stripe_checkout_with};
 use crate::state::AppState;

@@ -1,9 +1,9 @@
 //! `POST /api/billing/topup` (000): credits by card (Stripe Checkout) or USDC.
 
 use crate::auth::{Principal, Scope};
+use crate::envelope::ok;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::routes::credits::ok;
 use crate::routes::usdc;
 use crate::state::AppState;
 use axum::Json;

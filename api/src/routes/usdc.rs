@@ -3,9 +3,9 @@
 //! waits up to `CHECKOUT_WAIT_MS` for it and answers 202 with the job id past that.
 
 use crate::auth::{Principal, Scope};
+use crate::envelope::{Envelope, ok};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::routes::credits::{Envelope, ok};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;

@@ -44,7 +44,7 @@ pub async fn paused<C: ConnectionTrait>(db: &C) -> Result<HashSet<JobQueue>, DbE
 }
 
 /// A queue's state for operators: paused or not, and how many jobs in each status.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueState {
     pub queue: JobQueue,

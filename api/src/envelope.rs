@@ -1,0 +1,33 @@
+//! The success envelope of the billing, credits and admin APIs: `{success: true, data}`.
+//! (Their errors are `crate::error::Envelope::Success`.)
+
+use axum::Json;
+use axum::http::StatusCode;
+use serde::Serialize;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Envelope<T> {
+    success: bool,
+    data: T,
+}
+
+impl<T> Envelope<T> {
+    pub fn new(data: T) -> Self {
+        Envelope { success: true, data }
+    }
+}
+
+/// 200 `{success: true, data}`.
+pub fn ok<T>(data: T) -> Json<Envelope<T>> {
+    Json(Envelope::new(data))
+}
+
+/// 202 `{success: true, data}`: accepted, finished later.
+pub fn accepted<T>(data: T) -> (StatusCode, Json<Envelope<T>>) {
+    (StatusCode::ACCEPTED, ok(data))
+}
+
+/// 201 `{success: true, data}`.
+pub fn created<T>(data: T) -> (StatusCode, Json<Envelope<T>>) {
+    (StatusCode::CREATED, ok(data))
+}
