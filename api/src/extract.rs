@@ -29,7 +29,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
         let body = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|r| ApiError::new(r.status(), "invalid_request", r.body_text()))?;
-        if body.iter().all(u8::is_ascii_whitespace) {
+        // No body, or `null` (what a client generated from the document sends for an
+        // optional body), is the default.
+        let trimmed = body.trim_ascii();
+        if trimmed.is_empty() || trimmed == b"null" {
             return Ok(OptionalJson(T::default()));
         }
         serde_json::from_slice(&body)

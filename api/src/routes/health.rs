@@ -5,17 +5,34 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Ready {
+    #[schema(example = "ready")]
+    status: &'static str,
+    #[schema(example = "ok")]
+    database: &'static str,
+    #[schema(example = "ok")]
+    redis: &'static str,
+}
 
 /// The process is up.
-#[utoipa::path(get, path = "/health", responses((status = 200, description = "The process is up")))]
-pub async fn health() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+#[utoipa::path(get, path = "/health", responses((status = 200, description = "The process is up", body = Health)))]
+pub async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 /// The database and Redis answer.
-#[utoipa::path(get, path = "/ready", responses((status = 200, description = "Ready"), (status = 503, description = "A dependency is down")))]
-pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/ready", responses((status = 200, description = "Ready", body = Ready), (status = 503, description = "A dependency is down")))]
+pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
     let db = state.db.ping().await;
     let redis = match tokio::time::timeout(std::time::Duration::from_secs(2), state.dispatcher.ping()).await {
         Ok(r) => r.map_err(|e| e.to_string()),
@@ -28,7 +45,7 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
         tracing::warn!(error = %e, "redis not ready");
     }
     if db.is_ok() && redis.is_ok() {
-        Ok(Json(json!({"status": "ready", "database": "ok", "redis": "ok"})))
+        Ok(Json(Ready { status: "ready", database: "ok", redis: "ok" }))
     } else {
         Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "a dependency is unavailable").with_details(
             json!({

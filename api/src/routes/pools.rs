@@ -2,45 +2,108 @@
 //! subscribing (a Stripe Checkout in subscription mode for the chosen blocks).
 
 use crate::auth::{Principal, Scope};
-use crate::envelope::ok;
+use crate::envelope::{Envelope, ok};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::routes::topup::{Checkout, OrderExtras, pending, stripe_checkout_with};
 use crate::state::AppState;
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use billing::Micros;
 use billing::pools::BLOCKS;
-use entities::{BillingInterval, OrderKind, PayMethod};
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use entities::{BillingInterval, OrderKind, PayMethod, PledgeStatus};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
-fn pool_json(p: &entities::pools::Model) -> Value {
-    json!({
-        "id": p.id,
-        "slug": p.slug,
-        "name": p.name,
-        "description": p.description,
-        "pricePerBlockMonthly": Micros::new(p.price_per_block_monthly).usd_json(),
-        "pricePerBlockYearly": Micros::new(p.price_per_block_yearly).usd_json(),
-        "capacity": p.capacity,
-        "blocks": BLOCKS.iter().map(|(name, from, to)| json!({"name": name, "startHourUtc": from, "endHourUtc": to})).collect::<Vec<_>>(),
-    })
+/// A pool and its daily 8-hour UTC blocks; prices per block in USD.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Pool {
+    id: Uuid,
+    slug: String,
+    name: String,
+    description: String,
+    #[schema(value_type = f64)]
+    price_per_block_monthly: Box<RawValue>,
+    #[schema(value_type = f64)]
+    price_per_block_yearly: Box<RawValue>,
+    capacity: i32,
+    blocks: Vec<Block>,
 }
 
-pub async fn pledge_json(state: &AppState, p: &entities::pool_pledges::Model, slug: &str) -> Result<Value, ApiError> {
-    Ok(json!({
-        "id": p.id,
-        "poolId": p.pool_id,
-        "poolSlug": slug,
-        "blocks": p.blocks,
-        "quantity": p.quantity,
-        "billingCycle": p.billing_cycle,
-        "status": p.status,
-        "currentPeriodEnd": p.current_period_end,
-        "cancelAtPeriodEnd": p.cancel_at_period_end,
-        "hasKey": billing::pools::has_key(&state.db, p.id).await?,
-    }))
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Block {
+    #[schema(example = "europe")]
+    name: &'static str,
+    start_hour_utc: u32,
+    end_hour_utc: u32,
+}
+
+impl From<&entities::pools::Model> for Pool {
+    fn from(p: &entities::pools::Model) -> Self {
+        Pool {
+            id: p.id,
+            slug: p.slug.clone(),
+            name: p.name.clone(),
+            description: p.description.clone(),
+            price_per_block_monthly: Micros::new(p.price_per_block_monthly).usd_json(),
+            price_per_block_yearly: Micros::new(p.price_per_block_yearly).usd_json(),
+            capacity: p.capacity,
+            blocks: BLOCKS
+                .iter()
+                .map(|(name, from, to)| Block { name, start_hour_utc: *from, end_hour_utc: *to })
+                .collect(),
+        }
+    }
+}
+
+/// A pledge: blocks of a pool reserved by an account.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Pledge {
+    id: Uuid,
+    pool_id: Uuid,
+    pool_slug: String,
+    #[schema(value_type = Vec<String>)]
+    blocks: Value,
+    quantity: i32,
+    billing_cycle: BillingInterval,
+    pub status: PledgeStatus,
+    current_period_end: Option<DateTime<Utc>>,
+    cancel_at_period_end: bool,
+    /// Whether its API key was created (`POST /api/keys/subscription`).
+    has_key: bool,
+}
+
+impl Pledge {
+    pub async fn of(state: &AppState, p: entities::pool_pledges::Model, slug: String) -> Result<Pledge, ApiError> {
+        Ok(Pledge {
+            has_key: billing::pools::has_key(&state.db, p.id).await?,
+            id: p.id,
+            pool_id: p.pool_id,
+            pool_slug: slug,
+            blocks: p.blocks,
+            quantity: p.quantity,
+            billing_cycle: p.billing_cycle,
+            status: p.status,
+            current_period_end: p.current_period_end,
+            cancel_at_period_end: p.cancel_at_period_end,
+        })
+    }
+}
+
+/// A pledge's Checkout: open `sessionUrl` to pay.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PledgeSession {
+    session_url: Option<String>,
+    session_id: Option<String>,
+    pledge_id: Uuid,
 }
 
 async fn pool_or_404(state: &AppState, reference: &str) -> Result<entities::pools::Model, ApiError> {
@@ -48,55 +111,68 @@ async fn pool_or_404(state: &AppState, reference: &str) -> Result<entities::pool
 }
 
 /// List pools.
-#[utoipa::path(get, path = "/api/pools", security(("bearer" = [])), responses((status = 200)))]
-pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
+#[utoipa::path(get, path = "/api/pools", security(("bearer" = [])), responses((status = 200, body = Envelope<Vec<Pool>>)))]
+pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<Envelope<Vec<Pool>>>, ApiError> {
     principal.require(Scope::Read)?;
     let pools = billing::pools::list(&state.db).await?;
-    Ok(ok(pools.iter().map(pool_json).collect::<Vec<_>>()).into_response())
+    Ok(ok(pools.iter().map(Pool::from).collect()))
 }
 
 /// One pool, by slug.
-#[utoipa::path(get, path = "/api/pools/{slug}", security(("bearer" = [])), responses((status = 200), (status = 404)))]
+#[utoipa::path(get, path = "/api/pools/{slug}", security(("bearer" = [])), params(("slug" = String, Path, description = "The pool's slug or id")),
+    responses((status = 200, body = Envelope<Pool>), (status = 404, description = "No such pool")))]
 pub async fn one(
     State(state): State<AppState>,
     principal: Principal,
     Path(slug): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Envelope<Pool>>, ApiError> {
     principal.require(Scope::Read)?;
-    Ok(ok(pool_json(&pool_or_404(&state, &slug).await?)).into_response())
+    Ok(ok(Pool::from(&pool_or_404(&state, &slug).await?)))
 }
 
 /// The caller's pledge to a pool, or null.
-#[utoipa::path(get, path = "/api/pools/{slug}/my-pledge", security(("bearer" = [])), responses((status = 200), (status = 404)))]
+#[utoipa::path(get, path = "/api/pools/{slug}/my-pledge", security(("bearer" = [])), params(("slug" = String, Path, description = "The pool's slug or id")),
+    responses((status = 200, description = "The pledge, or null", body = Envelope<Option<Pledge>>), (status = 404, description = "No such pool")))]
 pub async fn my_pledge(
     State(state): State<AppState>,
     principal: Principal,
     Path(slug): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Envelope<Option<Pledge>>>, ApiError> {
     principal.require(Scope::Read)?;
     let pool = pool_or_404(&state, &slug).await?;
     let pledges = billing::pools::pledges_of(&state.db, principal.account_id, Some(pool.id)).await?;
-    let data = match pledges.first() {
-        Some(p) => pledge_json(&state, p, &pool.slug).await?,
-        None => Value::Null,
-    };
-    Ok(ok(data).into_response())
+    Ok(ok(match pledges.into_iter().next() {
+        Some(p) => Some(Pledge::of(&state, p, pool.slug).await?),
+        None => None,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscribeRequest {
+    /// 1–3 distinct blocks: `americas`, `europe`, `asia`.
     #[serde(default)]
+    #[schema(example = json!(["europe"]))]
     blocks: Vec<String>,
+    /// Default 1.
+    #[schema(minimum = 1)]
     quantity: Option<i64>,
+    /// `month` (default) or `year`.
+    #[schema(example = "month")]
     billing_cycle: Option<String>,
     coupon: Option<String>,
+    #[schema(max_length = 2000)]
     success_url: Option<String>,
+    #[schema(max_length = 2000)]
     cancel_url: Option<String>,
 }
 
 /// Subscribe to blocks of a pool: a Stripe Checkout for the pledge.
-#[utoipa::path(post, path = "/api/pools/{slug}/subscribe", security(("bearer" = [])), responses((status = 200), (status = 202), (status = 400), (status = 404)))]
+#[utoipa::path(post, path = "/api/pools/{slug}/subscribe", security(("bearer" = [])), request_body = SubscribeRequest,
+    params(("slug" = String, Path, description = "The pool's slug or id")),
+    responses((status = 200, body = Envelope<PledgeSession>), (status = 202, description = "Stripe is slow: poll the order", body = Envelope<crate::routes::topup::PendingOrder>),
+    (status = 404, description = "No such pool"), (status = 409, description = "The pool is full"),
+    (status = 502, description = "Stripe refused the checkout"), (status = 503, description = "Stripe is not configured")))]
 pub async fn subscribe(
     State(state): State<AppState>,
     principal: Principal,
@@ -154,10 +230,12 @@ pub async fn subscribe(
         }
     };
     Ok(match started {
-        Checkout::Ready(r) => {
-            ok(json!({"sessionUrl": r["sessionUrl"], "sessionId": r["sessionId"], "pledgeId": pledge.id}))
-                .into_response()
-        }
+        Checkout::Ready(r) => ok(PledgeSession {
+            session_url: r["sessionUrl"].as_str().map(str::to_owned),
+            session_id: r["sessionId"].as_str().map(str::to_owned),
+            pledge_id: pledge.id,
+        })
+        .into_response(),
         Checkout::Pending { order_id } => pending(order_id),
     })
 }

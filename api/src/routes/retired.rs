@@ -6,18 +6,15 @@ use crate::envelope::{Envelope, ok};
 use crate::error::ApiError;
 use axum::Json;
 use axum::http::StatusCode;
-use serde_json::Value;
 
 /// `GET /api/plans`: the legacy plan list, retired: always empty.
-#[utoipa::path(get, path = "/api/plans", responses((status = 200, description = "`{success: true, data: []}`: the list is always empty"),
-    (status = 429, description = "Too many requests from this client")))]
-pub async fn legacy_plans() -> Json<Envelope<Vec<Value>>> {
+#[utoipa::path(get, path = "/api/plans", responses((status = 200, description = "`{success: true, data: []}`: the list is always empty", body = Envelope<Vec<crate::routes::plans::Plan>>)))]
+pub async fn legacy_plans() -> Json<Envelope<Vec<crate::routes::plans::Plan>>> {
     ok(Vec::new())
 }
 
 /// `POST /api/billing/subscribe`: retired; subscribe to a pool's time blocks instead.
-#[utoipa::path(post, path = "/api/billing/subscribe", responses((status = 410, description = "Retired: use POST /api/pools/{id}/subscribe"),
-    (status = 429, description = "Too many requests from this client")))]
+#[utoipa::path(post, path = "/api/billing/subscribe", responses((status = 410, description = "Retired: use POST /api/pools/{id}/subscribe")))]
 pub async fn legacy_subscribe() -> ApiError {
     ApiError::new(
         StatusCode::GONE,

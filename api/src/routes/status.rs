@@ -2,24 +2,98 @@
 //! (000 with `subscriptionId`; 001 without it).
 
 use crate::auth::{Principal, Scope};
+use crate::envelope::Envelope;
 use crate::envelope::ok;
 use crate::error::ApiError;
 use crate::extract::OptionalJson;
+use crate::routes::pools::Pledge;
 use crate::routes::usdc::account;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
 use billing::subscriptions;
+use chrono::DateTime;
 use chrono::Utc;
 use entities::PlanKind;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use entities::{KeyStatus, PledgeStatus, SubscriptionStatus};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
+/// The account's billing state: live subscriptions with their keys, pool pledges, credits.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BillingStatus {
+    subscriptions: Vec<LiveSubscription>,
+    pool_pledges: Vec<Pledge>,
+    /// The highest live 30-day plan's slug.
+    plan: Option<String>,
+    status: Overall,
+    /// USD.
+    #[schema(value_type = f64)]
+    credit_balance: Box<RawValue>,
+    stripe_customer_id: Option<String>,
+    subscription_expires_at: Option<DateTime<Utc>>,
+    /// Always empty: the legacy flat plans' keys are retired.
+    legacy_subscription_keys: Vec<LiveKey>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Overall {
+    Active,
+    /// Active past its end date.
+    Expired,
+    Inactive,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveSubscription {
+    id: Uuid,
+    plan_slug: Option<String>,
+    status: SubscriptionStatus,
+    current_period_end: Option<DateTime<Utc>>,
+    cancel_at_period_end: bool,
+    keys: Vec<LiveKey>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveKey {
+    id: Uuid,
+    name: String,
+    is_active: bool,
+    created_at: DateTime<Utc>,
+}
+
+/// What a cancel answers: the billing API's enveloped form (with `subscriptionId`), or 001's
+/// bare one (without).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum CancelResponse {
+    Enveloped(Envelope<Canceled>),
+    Bare(Canceled),
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Canceled {
+    canceled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subscription_id: Option<Uuid>,
+    expires_at: Option<DateTime<Utc>>,
+    /// For a Stripe-backed subscription: Stripe has not confirmed yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pending: Option<bool>,
+}
+
 /// Billing status: live subscriptions, pool pledges, credit balance.
-#[utoipa::path(get, path = "/api/billing/status", security(("bearer" = [])), responses((status = 200)))]
-pub async fn status(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
+#[utoipa::path(get, path = "/api/billing/status", security(("bearer" = [])), responses((status = 200, body = Envelope<BillingStatus>)))]
+pub async fn status(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Envelope<BillingStatus>>, ApiError> {
     principal.require(Scope::Read)?;
     let now = Utc::now();
     let account = account(&state, &principal).await?;
@@ -28,25 +102,24 @@ pub async fn status(State(state): State<AppState>, principal: Principal) -> Resu
     let lapsed = subs.iter().any(|(s, _)| !subscriptions::is_live(s, now));
     // Each subscription's keys (id, name, isActive, createdAt), from one read.
     let keys = billing::api_keys::list(&state.db, principal.account_id).await?;
-    let subscriptions_json: Vec<Value> = live
+    let subscriptions: Vec<LiveSubscription> = live
         .iter()
-        .map(|(s, plan)| {
-            let own: Vec<Value> = keys
+        .map(|(s, plan)| LiveSubscription {
+            id: s.id,
+            plan_slug: plan.as_ref().map(|p| p.slug.clone()),
+            status: s.status,
+            current_period_end: s.current_period_end,
+            cancel_at_period_end: s.cancel_at_period_end,
+            keys: keys
                 .iter()
                 .filter(|k| k.subscription_id == Some(s.id))
-                .map(|k| {
-                    json!({"id": k.id, "name": k.name, "isActive": k.status == entities::KeyStatus::Active,
-                           "createdAt": k.created_at})
+                .map(|k| LiveKey {
+                    id: k.id,
+                    name: k.name.clone(),
+                    is_active: k.status == KeyStatus::Active,
+                    created_at: k.created_at,
                 })
-                .collect();
-            json!({
-                "id": s.id,
-                "planSlug": plan.as_ref().map(|p| p.slug.clone()),
-                "status": s.status,
-                "currentPeriodEnd": s.current_period_end,
-                "cancelAtPeriodEnd": s.cancel_at_period_end,
-                "keys": own,
-            })
+                .collect(),
         })
         .collect();
     // 001: the highest live 30-day plan, by price.
@@ -59,43 +132,45 @@ pub async fn status(State(state): State<AppState>, principal: Principal) -> Resu
     let mut pledges = Vec::new();
     for p in billing::pools::pledges_of(&state.db, principal.account_id, None).await? {
         let slug = pools.iter().find(|pool| pool.id == p.pool_id).map(|pool| pool.slug.clone()).unwrap_or_default();
-        pledges.push(crate::routes::pools::pledge_json(&state, &p, &slug).await?);
+        pledges.push(Pledge::of(&state, p, slug).await?);
     }
-    let live_pledge = pledges.iter().any(|p| p["status"] == json!("active") || p["status"] == json!("pending_key"));
+    let live_pledge = pledges.iter().any(|p| matches!(p.status, PledgeStatus::Active | PledgeStatus::PendingKey));
     let overall = if !live.is_empty() || live_pledge {
-        "active"
+        Overall::Active
     } else if lapsed {
-        "expired" // 001: active past its end date reads as expired
+        Overall::Expired // 001: active past its end date reads as expired
     } else {
-        "inactive"
+        Overall::Inactive
     };
-    Ok(ok(json!({
-        "subscriptions": subscriptions_json,
-        "poolPledges": pledges,
-        "plan": plan.map(|(_, p)| p.slug.clone()),
-        "status": overall,
-        "creditBalance": balance.usd_json(),
-        "stripeCustomerId": account.stripe_customer_id,
-        "subscriptionExpiresAt": plan.and_then(|(s, _)| s.current_period_end),
-        "legacySubscriptionKeys": [],
+    Ok(ok(BillingStatus {
+        subscriptions,
+        pool_pledges: pledges,
+        plan: plan.map(|(_, p)| p.slug.clone()),
+        status: overall,
+        credit_balance: balance.usd_json(),
+        stripe_customer_id: account.stripe_customer_id,
+        subscription_expires_at: plan.and_then(|(s, _)| s.current_period_end),
+        legacy_subscription_keys: Vec::new(),
     }))
-    .into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CancelRequest {
+    /// Which subscription or pledge; without it, the one live 30-day plan (001).
     subscription_id: Option<String>,
 }
 
 /// Cancel a subscription at the end of its period.
-#[utoipa::path(post, path = "/api/billing/cancel", request_body(content = String, description = "`{subscriptionId}` (000) or empty (001)"), security(("bearer" = [])), responses((status = 200), (status = 404)))]
+#[utoipa::path(post, path = "/api/billing/cancel", request_body(content = Option<CancelRequest>, description = "`{subscriptionId}`, or no body for the one live 30-day plan"),
+    security(("bearer" = [])), responses((status = 200, body = CancelResponse), (status = 404, description = "No such subscription"),
+    (status = 502, description = "Stripe refused"), (status = 503, description = "Stripe is not configured")))]
 pub async fn cancel(
     State(state): State<AppState>,
     principal: Principal,
     // 001 sends no body at all; 000 sends `{subscriptionId}`.
     OptionalJson(req): OptionalJson<CancelRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<CancelResponse>, ApiError> {
     principal.require(Scope::Write)?;
     let now = Utc::now();
     let target = match &req.subscription_id {
@@ -127,17 +202,23 @@ pub async fn cancel(
         )
         .await?;
         let ends = period_end(&state, target).await?;
-        let body = json!({"canceled": true, "subscriptionId": target, "expiresAt": ends, "pending": done.is_none()});
-        return Ok(ok(body).into_response());
+        let body =
+            Canceled { canceled: true, subscription_id: Some(target), expires_at: ends, pending: Some(done.is_none()) };
+        return Ok(Json(CancelResponse::Enveloped(Envelope::new(body))));
     }
     let sub = subscriptions::cancel_at_period_end(&state.db, principal.account_id, target)
         .await?
         .ok_or_else(|| ApiError::not_found("subscription"))?;
-    let body = json!({"canceled": true, "subscriptionId": sub.id, "expiresAt": sub.current_period_end});
-    Ok(match req.subscription_id {
-        Some(_) => ok(body).into_response(),
-        None => Json(json!({"canceled": true, "expiresAt": sub.current_period_end})).into_response(),
-    })
+    let canceled = |subscription_id| Canceled {
+        canceled: true,
+        subscription_id,
+        expires_at: sub.current_period_end,
+        pending: None,
+    };
+    Ok(Json(match req.subscription_id {
+        Some(_) => CancelResponse::Enveloped(Envelope::new(canceled(Some(sub.id)))),
+        None => CancelResponse::Bare(canceled(None)),
+    }))
 }
 
 /// The Stripe subscription behind one of the account's pledges or recurring subscriptions.

@@ -5,10 +5,11 @@
 //! briefly and answers with the mirrored state (202 with the job to poll if Stripe is slow).
 
 use crate::auth::{Principal, Scope};
+use crate::envelope::Envelope;
 use crate::envelope::ok;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, OptionalJson};
-use crate::routes::plans::{microcents, plan_dto};
+use crate::routes::plans::{Plan, microcents, plan_dto};
 use crate::routes::topup::{Checkout, OrderExtras, stripe_checkout_with};
 use crate::state::AppState;
 use axum::Json;
@@ -17,10 +18,69 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use billing::jobs::{JobPayload, JobQueue, PUSH_GRACE, outbox};
 use billing::stripe::subscription::{Change, current_recurring};
-use entities::{BillingInterval, JobStatus, OrderKind, PayMethod};
+use chrono::{DateTime, Utc};
+use entities::{BillingInterval, JobStatus, OrderKind, PayMethod, SubscriptionStatus};
 use sea_orm::{EntityTrait, TransactionTrait};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// The subscription API's SubscriptionDTO (Stripe ids omitted).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Subscription {
+    /// The plan's slug.
+    plan_id: Option<String>,
+    plan: Option<Plan>,
+    interval: Interval,
+    status: SubscriptionStatus,
+    current_period_start: Option<DateTime<Utc>>,
+    trial_end: Option<DateTime<Utc>>,
+    current_period_end: Option<DateTime<Utc>>,
+    cancel_at_period_end: bool,
+    /// Microcents a period.
+    credits_per_period: i64,
+    /// A downgrade waiting for the period's end: the plan's slug.
+    pending_plan_id: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Interval {
+    Monthly,
+    Yearly,
+}
+
+/// A Stripe Checkout to open.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CheckoutUrl {
+    url: Option<String>,
+}
+
+/// Stripe is slow: the order to poll (`GET /orders/{id}`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PendingCheckout {
+    order_id: Uuid,
+    #[schema(example = "pending")]
+    status: &'static str,
+}
+
+/// Stripe is slow: the change is applied when the worker gets an answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PendingChange {
+    #[schema(example = "pending")]
+    status: &'static str,
+}
+
+/// The credits API's checkout session.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Session {
+    url: Option<String>,
+    session_id: Option<String>,
+}
+
+fn text(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_owned)
+}
 
 /// The longest URL accepted for redirects.
 pub const MAX_URL: usize = 2000;
@@ -33,47 +93,57 @@ pub fn valid_url(u: &str) -> bool {
 }
 
 /// 002's SubscriptionDTO (Stripe ids omitted).
-async fn dto(state: &AppState, sub: &entities::subscriptions::Model) -> Result<Value, ApiError> {
+async fn dto(state: &AppState, sub: &entities::subscriptions::Model) -> Result<Subscription, ApiError> {
     let plan = entities::plans::Entity::find_by_id(sub.plan_id).one(&state.db).await?;
-    let plan_json = match &plan {
-        Some(p) => plan_dto(state, p).await?,
-        None => Value::Null,
+    let plan_view = match &plan {
+        Some(p) => Some(plan_dto(state, p).await?),
+        None => None,
     };
     let pending = match sub.pending_plan_id {
         Some(id) => entities::plans::Entity::find_by_id(id).one(&state.db).await?.map(|p| p.slug),
         None => None,
     };
-    Ok(json!({
-        "plan_id": plan.as_ref().map(|p| p.slug.clone()),
-        "plan": plan_json,
-        "interval": match sub.interval { Some(BillingInterval::Year) => "yearly", _ => "monthly" },
-        "status": sub.status,
-        "current_period_start": sub.current_period_start,
-        "trial_end": sub.trial_end,
-        "current_period_end": sub.current_period_end,
-        "cancel_at_period_end": sub.cancel_at_period_end,
-        "credits_per_period": microcents(plan.as_ref().map_or(0, |p| p.credits_per_period)),
-        "pending_plan_id": pending,
-    }))
+    Ok(Subscription {
+        plan_id: plan.as_ref().map(|p| p.slug.clone()),
+        plan: plan_view,
+        interval: match sub.interval {
+            Some(BillingInterval::Year) => Interval::Yearly,
+            _ => Interval::Monthly,
+        },
+        status: sub.status,
+        current_period_start: sub.current_period_start,
+        trial_end: sub.trial_end,
+        current_period_end: sub.current_period_end,
+        cancel_at_period_end: sub.cancel_at_period_end,
+        credits_per_period: microcents(plan.as_ref().map_or(0, |p| p.credits_per_period)),
+        pending_plan_id: pending,
+    })
 }
 
 /// Get the current paid subscription, or null (Starter entitlements apply).
-#[utoipa::path(get, path = "/subscription", security(("bearer" = [])), responses((status = 200)))]
-pub async fn get(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
+#[utoipa::path(get, path = "/subscription", security(("bearer" = [])), responses((status = 200, body = Option<Subscription>)))]
+pub async fn get(State(state): State<AppState>, principal: Principal) -> Result<Json<Option<Subscription>>, ApiError> {
     principal.require(Scope::Read)?;
-    match current_recurring(&state.db, principal.account_id).await? {
-        Some(sub) => Ok(Json(dto(&state, &sub).await?).into_response()),
-        None => Ok(Json(Value::Null).into_response()),
-    }
+    Ok(Json(match current_recurring(&state.db, principal.account_id).await? {
+        Some(sub) => Some(dto(&state, &sub).await?),
+        None => None,
+    }))
 }
 
 /// The fields of a recurring checkout, shared by 002's `POST /subscription` and 003's
 /// `POST /payment/create-session`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateRequest {
+    /// A self-serve plan's slug or id.
+    #[schema(example = "pro", required = true)]
     plan_id: Option<String>,
+    /// `monthly` (default) or `yearly`.
+    #[schema(example = "monthly")]
     interval: Option<String>,
+    /// Default: the Origin's `/settings/billing/subscription?success=1`.
+    #[schema(max_length = 2000)]
     success_url: Option<String>,
+    #[schema(max_length = 2000)]
     cancel_url: Option<String>,
     coupon: Option<String>,
 }
@@ -188,7 +258,10 @@ async fn start_recurring(state: &AppState, principal: &Principal, c: RecurringCh
 }
 
 /// Create a subscription: a Stripe Checkout URL.
-#[utoipa::path(post, path = "/subscription", security(("bearer" = [])), responses((status = 200), (status = 202), (status = 400), (status = 409)))]
+#[utoipa::path(post, path = "/subscription", security(("bearer" = [])), request_body = CreateRequest,
+    responses((status = 200, body = CheckoutUrl), (status = 202, description = "Stripe is slow: poll the order", body = PendingCheckout),
+    (status = 409, description = "The team already has a subscription"), (status = 502, description = "Stripe refused the checkout"),
+    (status = 503, description = "Stripe is not configured")))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -198,15 +271,17 @@ pub async fn create(
     principal.require(Scope::Write)?;
     let c = validate_recurring(&state, &headers, req).await?;
     Ok(match start_recurring(&state, &principal, c).await? {
-        Checkout::Ready(r) => Json(json!({"url": r["sessionUrl"]})).into_response(),
+        Checkout::Ready(r) => Json(CheckoutUrl { url: text(&r["sessionUrl"]) }).into_response(),
         Checkout::Pending { order_id } => {
-            (StatusCode::ACCEPTED, Json(json!({"order_id": order_id, "status": "pending"}))).into_response()
+            (StatusCode::ACCEPTED, Json(PendingCheckout { order_id, status: "pending" })).into_response()
         }
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ChangeRequest {
+    /// The self-serve plan to move to (slug or id).
+    #[schema(example = "team", required = true)]
     plan_id: Option<String>,
 }
 
@@ -229,7 +304,7 @@ async fn change(
                 .ok_or_else(|| ApiError::not_found("subscription"))?;
             Ok(Json(dto(state, &fresh).await?).into_response())
         }
-        None => Ok((StatusCode::ACCEPTED, Json(json!({"status": "pending"}))).into_response()),
+        None => Ok((StatusCode::ACCEPTED, Json(PendingChange { status: "pending" })).into_response()),
     }
 }
 
@@ -279,7 +354,10 @@ async fn current_or_404(state: &AppState, principal: &Principal) -> Result<entit
 }
 
 /// Change plan: an upgrade applies now with a prorated invoice; a downgrade at period end.
-#[utoipa::path(put, path = "/subscription", security(("bearer" = [])), responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(put, path = "/subscription", security(("bearer" = [])), request_body = ChangeRequest,
+    responses((status = 200, description = "Changed", body = Subscription), (status = 202, description = "Stripe is slow; applied when it answers", body = PendingChange),
+    (status = 402, description = "The prorated invoice was declined; nothing changed"), (status = 404, description = "No subscription"),
+    (status = 502, description = "Stripe refused the change"), (status = 503, description = "Stripe is not configured")))]
 pub async fn update(
     State(state): State<AppState>,
     principal: Principal,
@@ -310,13 +388,16 @@ pub async fn update(
     change(&state, &principal, &sub, Change::Plan { plan_id: plan.id, upgrade }).await
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct CancelRequest {
+    /// `true` (default): at the period's end; `false`: now.
     at_period_end: Option<bool>,
 }
 
 /// Cancel at period end (default) or now.
-#[utoipa::path(delete, path = "/subscription", request_body(content = String, description = "optional `{at_period_end}`"), security(("bearer" = [])), responses((status = 200), (status = 404)))]
+#[utoipa::path(delete, path = "/subscription", request_body(content = Option<CancelRequest>, description = "Optional"), security(("bearer" = [])),
+    responses((status = 200, description = "Canceled (or set to cancel)", body = Subscription), (status = 202, description = "Stripe is slow", body = PendingChange),
+    (status = 404, description = "No subscription"), (status = 502, description = "Stripe refused"), (status = 503, description = "Stripe is not configured")))]
 pub async fn cancel(
     State(state): State<AppState>,
     principal: Principal,
@@ -329,7 +410,9 @@ pub async fn cancel(
 }
 
 /// Resume a subscription set to cancel at period end (or a paused one).
-#[utoipa::path(post, path = "/subscription/resume", security(("bearer" = [])), responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(post, path = "/subscription/resume", security(("bearer" = [])),
+    responses((status = 200, description = "Resumed", body = Subscription), (status = 202, description = "Stripe is slow", body = PendingChange),
+    (status = 404, description = "No subscription"), (status = 502, description = "Stripe refused"), (status = 503, description = "Stripe is not configured")))]
 pub async fn resume(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
     let sub = current_or_404(&state, &principal).await?;
@@ -339,19 +422,26 @@ pub async fn resume(State(state): State<AppState>, principal: Principal) -> Resu
     change(&state, &principal, &sub, Change::Resume).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct SessionRequest {
+    /// `stripe`.
+    #[schema(example = "stripe", required = true)]
     channel: Option<String>,
+    /// `subscription` or `credits`.
     #[serde(rename = "type")]
+    #[schema(rename = "type", example = "credits", required = true)]
     kind: Option<String>,
-    /// Credits to buy, for `type: "credits"`.
+    /// Credits to buy, for `type: "credits"` (at least 1,000).
+    #[schema(minimum = 1000)]
     amount: Option<i64>,
     #[serde(flatten)]
     checkout: CreateRequest,
 }
 
 /// 003: a payment session with a provider — a subscription or a credit purchase.
-#[utoipa::path(post, path = "/payment/create-session", security(("bearer" = [])), responses((status = 200), (status = 202), (status = 400)))]
+#[utoipa::path(post, path = "/payment/create-session", security(("bearer" = [])), request_body = SessionRequest,
+    responses((status = 200, body = Envelope<Session>), (status = 202, description = "Stripe is slow: poll the order", body = Envelope<crate::routes::topup::PendingOrder>),
+    (status = 409, description = "Already subscribed"), (status = 502, description = "Stripe refused the checkout"), (status = 503, description = "Stripe is not configured")))]
 pub async fn create_session(
     State(state): State<AppState>,
     principal: Principal,
@@ -408,7 +498,9 @@ pub async fn create_session(
         None => return Err(ApiError::bad_request("invalid_request", "type: required")),
     };
     Ok(match started {
-        Checkout::Ready(r) => ok(json!({"url": r["sessionUrl"], "session_id": r["sessionId"]})).into_response(),
+        Checkout::Ready(r) => {
+            ok(Session { url: text(&r["sessionUrl"]), session_id: text(&r["sessionId"]) }).into_response()
+        }
         Checkout::Pending { order_id } => crate::routes::topup::pending(order_id),
     })
 }

@@ -14,17 +14,40 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use entities::{OrderKind, PayMethod};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TierCheckoutRequest {
+    /// `starter` or `growth`.
+    #[schema(value_type = String, example = "starter")]
     plan_id: Option<Value>,
+    /// Recorded as the stated payer; never binds a wallet.
+    #[schema(value_type = Option<String>, example = "0x52908400098527886E0F7030069857D2E4169EE7")]
     wallet_address: Option<Value>,
+    #[schema(value_type = Option<String>, max_length = 2000)]
     success_url: Option<Value>,
+    #[schema(value_type = Option<String>, max_length = 2000)]
     cancel_url: Option<Value>,
     coupon: Option<String>,
+}
+
+/// A Stripe Checkout to open.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TierSession {
+    session_id: Option<String>,
+    url: Option<String>,
+}
+
+/// Stripe is slow: the order to poll.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TierPending {
+    order_id: uuid::Uuid,
+    #[schema(example = "pending")]
+    status: &'static str,
 }
 
 /// Validates per 004's table; every bad field is named in `details`.
@@ -49,7 +72,9 @@ fn validate(req: &TierCheckoutRequest) -> Result<(&'static str, Option<billing::
 }
 
 /// Create a Stripe Checkout Session to upgrade the API key tier.
-#[utoipa::path(post, path = "/api/v1/billing/checkout", security(("bearer" = [])), responses((status = 200), (status = 400)))]
+#[utoipa::path(post, path = "/api/v1/billing/checkout", security(("bearer" = [])), request_body = TierCheckoutRequest,
+    responses((status = 200, body = TierSession), (status = 202, description = "Stripe is slow: poll the order", body = TierPending),
+    (status = 502, description = "Stripe refused the checkout"), (status = 503, description = "Stripe is not configured")))]
 pub async fn checkout(
     State(state): State<AppState>,
     principal: Principal,
@@ -75,9 +100,13 @@ pub async fn checkout(
     };
     let extras = OrderExtras { pool_id: None, coupon: req.coupon.clone() };
     Ok(match stripe_checkout_with(&state, order, extras).await? {
-        Checkout::Ready(r) => Json(json!({"sessionId": r["sessionId"], "url": r["sessionUrl"]})).into_response(),
+        Checkout::Ready(r) => Json(TierSession {
+            session_id: r["sessionId"].as_str().map(str::to_owned),
+            url: r["sessionUrl"].as_str().map(str::to_owned),
+        })
+        .into_response(),
         Checkout::Pending { order_id } => {
-            (StatusCode::ACCEPTED, Json(json!({"orderId": order_id, "status": "pending"}))).into_response()
+            (StatusCode::ACCEPTED, Json(TierPending { order_id, status: "pending" })).into_response()
         }
     })
 }

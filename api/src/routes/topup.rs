@@ -1,30 +1,87 @@
 //! `POST /api/billing/topup` (000): credits by card (Stripe Checkout) or USDC.
 
 use crate::auth::{Principal, Scope};
-use crate::envelope::ok;
+use crate::envelope::{Envelope, accepted, ok};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::routes::usdc;
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use billing::jobs::{JobPayload, JobQueue, PUSH_GRACE, outbox};
 use entities::{JobStatus, PayMethod};
 use sea_orm::{EntityTrait, TransactionTrait};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TopupRequest {
+    /// USD, at least 10: a number or a decimal string (whole cents for a card).
+    #[schema(value_type = f64, example = 25)]
     amount: Value,
+    /// `stripe` (Checkout), `stripe_direct` (the saved card, now) or `usdc`.
+    #[schema(example = "stripe")]
     method: String,
 }
 
+/// A Stripe Checkout to open.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckoutSession {
+    session_url: Option<String>,
+    session_id: Option<String>,
+}
+
+/// Stripe is slow: the order to poll (`GET /orders/{id}`).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingOrder {
+    order_id: uuid::Uuid,
+    #[schema(example = "pending")]
+    status: &'static str,
+}
+
+/// The saved card was charged.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Charged {
+    /// `succeeded`, or `pending` while the payment is processing.
+    #[schema(example = "succeeded")]
+    status: &'static str,
+    /// USD.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>)]
+    credited: Option<Box<RawValue>>,
+    /// USD.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>)]
+    credit_balance: Option<Box<RawValue>>,
+    payment_intent: Option<String>,
+}
+
+/// What a top-up answers: a Checkout, a charge, a USDC payment to make, or an order to poll.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum TopupStarted {
+    Checkout(CheckoutSession),
+    Charged(Charged),
+    Usdc(usdc::UsdcPayment),
+    Pending(PendingOrder),
+}
+
+fn text(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_owned)
+}
+
 /// Top up credits.
-#[utoipa::path(post, path = "/api/billing/topup", security(("bearer" = [])), responses((status = 200), (status = 202)))]
+#[utoipa::path(post, path = "/api/billing/topup", security(("bearer" = [])), request_body = TopupRequest,
+    responses((status = 200, description = "A Checkout, a charge, or the USDC payment to make", body = Envelope<TopupStarted>),
+    (status = 202, description = "Stripe is slow: poll the order, or the charge is processing", body = Envelope<TopupStarted>),
+    (status = 402, description = "No saved card, or it was declined (`stripe_direct`)"),
+    (status = 502, description = "Stripe refused"), (status = 503, description = "Stripe or the chain is not configured")))]
 pub async fn topup(
     State(state): State<AppState>,
     principal: Principal,
@@ -53,7 +110,8 @@ pub async fn topup(
             };
             match stripe_checkout(&state, order).await? {
                 Checkout::Ready(r) => {
-                    Ok(ok(json!({"sessionUrl": r["sessionUrl"], "sessionId": r["sessionId"]})).into_response())
+                    Ok(ok(CheckoutSession { session_url: text(&r["sessionUrl"]), session_id: text(&r["sessionId"]) })
+                        .into_response())
                 }
                 Checkout::Pending { order_id } => Ok(pending(order_id)),
             }
@@ -129,8 +187,7 @@ pub async fn stripe_checkout_with(
 
 /// 202 with the order to poll (`GET /orders/:id`).
 pub fn pending(order_id: uuid::Uuid) -> Response {
-    (StatusCode::ACCEPTED, Json(json!({"success": true, "data": {"orderId": order_id, "status": "pending"}})))
-        .into_response()
+    accepted(PendingOrder { order_id, status: "pending" }).into_response()
 }
 
 /// `stripe_direct`: charge the saved default card now. No card, or a decline: 402.
@@ -151,8 +208,12 @@ async fn direct_charge(state: &AppState, principal: &Principal, amount: billing:
         Checkout::Pending { order_id } => Ok(pending(order_id)),
         Checkout::Ready(r) if r["outcome"] == json!("succeeded") => {
             let balance = billing::ledger::customer_balance(&state.db, principal.account_id).await?;
-            Ok(ok(json!({"status": "succeeded", "credited": amount.usd_json(), "creditBalance": balance.usd_json(),
-                         "paymentIntent": r["paymentIntent"]}))
+            Ok(ok(Charged {
+                status: "succeeded",
+                credited: Some(amount.usd_json()),
+                credit_balance: Some(balance.usd_json()),
+                payment_intent: text(&r["paymentIntent"]),
+            })
             .into_response())
         }
         Checkout::Ready(r) if r["outcome"] == json!("declined") => Err(ApiError::new(
@@ -160,10 +221,12 @@ async fn direct_charge(state: &AppState, principal: &Principal, amount: billing:
             "card_declined",
             r["message"].as_str().unwrap_or("your card was declined").to_owned(),
         )),
-        Checkout::Ready(r) => Ok((
-            StatusCode::ACCEPTED,
-            Json(json!({"success": true, "data": {"status": "pending", "paymentIntent": r["paymentIntent"]}})),
-        )
-            .into_response()),
+        Checkout::Ready(r) => Ok(accepted(Charged {
+            status: "pending",
+            credited: None,
+            credit_balance: None,
+            payment_intent: text(&r["paymentIntent"]),
+        })
+        .into_response()),
     }
 }

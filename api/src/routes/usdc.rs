@@ -3,7 +3,7 @@
 //! waits up to `CHECKOUT_WAIT_MS` for it and answers 202 with the job id past that.
 
 use crate::auth::{Principal, Scope};
-use crate::envelope::{Envelope, ok};
+use crate::envelope::{Envelope, accepted, ok};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
@@ -17,8 +17,105 @@ use billing::jobs::{JobPayload, JobQueue, outbox};
 use billing::usdc::{Purpose, RejectCode, UsdcResult};
 use entities::{JobStatus, OrderKind, PlanKind};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+/// Where to send USDC, on which chain.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PaymentAddress {
+    address: String,
+    #[schema(example = "base")]
+    chain: &'static str,
+}
+
+/// A USDC payment to make: send exactly `amount` USDC to `address` on Base, then verify it
+/// by its transaction hash. The amount carries a few micro-dollars that tell this order apart.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UsdcPayment {
+    address: String,
+    #[schema(example = "base")]
+    chain: &'static str,
+    /// USD (= USDC), as a decimal string.
+    #[schema(example = "25.000137")]
+    amount: String,
+    /// For a 30-day plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan_slug: Option<String>,
+}
+
+/// A plan checkout by card: 001's bare session, or the order to poll.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanSession {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    order_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum PlanCheckout {
+    Card(PlanSession),
+    Usdc(UsdcPayment),
+}
+
+/// A verified plan payment, or a verification still running.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanVerification {
+    activated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job_id: Option<Uuid>,
+}
+
+/// A credited top-up, or a verification still running.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TopupVerification {
+    /// `credited` or `pending`.
+    #[schema(example = "credited")]
+    status: &'static str,
+    /// USD.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>)]
+    credited: Option<Box<RawValue>>,
+    tx_hash: String,
+    /// USD.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>)]
+    credit_balance: Option<Box<RawValue>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job_id: Option<Uuid>,
+}
+
+/// A transfer to us that nothing claimed.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnmatchedTransfer {
+    chain_id: i64,
+    tx_hash: String,
+    log_index: i64,
+    from: String,
+    to: String,
+    /// USD.
+    #[schema(value_type = f64)]
+    amount: Box<RawValue>,
+    block_number: i64,
+    /// Below `USDC_DUST_BELOW_MICROS`.
+    dust: bool,
+    seen_at: chrono::DateTime<chrono::Utc>,
+}
 
 fn payment_address(state: &AppState) -> Result<&str, ApiError> {
     let address = state.settings.payment_address.as_str();
@@ -48,21 +145,33 @@ fn tx_hash(text: &str) -> Result<TxHash, ApiError> {
 }
 
 /// `GET /api/billing/payment-address`
-#[utoipa::path(get, path = "/api/billing/payment-address", security(("bearer" = [])), responses((status = 200)))]
-pub async fn address(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
+#[utoipa::path(get, path = "/api/billing/payment-address", security(("bearer" = [])),
+    responses((status = 200, body = Envelope<PaymentAddress>), (status = 503, description = "USDC is not configured")))]
+pub async fn address(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Envelope<PaymentAddress>>, ApiError> {
     principal.require(Scope::Read)?;
-    Ok(ok(json!({"address": payment_address(&state)?, "chain": "base"})).into_response())
+    Ok(ok(PaymentAddress { address: payment_address(&state)?.to_owned(), chain: "base" }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckoutRequest {
+    /// A 30-day plan's slug.
+    #[schema(example = "standard")]
     plan_slug: String,
+    /// `usdc` or `stripe`.
+    #[schema(example = "usdc")]
     method: String,
 }
 
 /// `POST /api/billing/checkout` (001): a 30-day plan; USDC answers wallet instructions.
-#[utoipa::path(post, path = "/api/billing/checkout", security(("bearer" = [])), responses((status = 200)))]
+#[utoipa::path(post, path = "/api/billing/checkout", security(("bearer" = [])), request_body = CheckoutRequest,
+    responses((status = 200, description = "USDC instructions, or a card session", body = PlanCheckout),
+    (status = 202, description = "Stripe is slow: poll the order", body = PlanCheckout),
+    (status = 501, description = "Card payments are not configured"), (status = 502, description = "Stripe refused"),
+    (status = 503, description = "USDC is not configured")))]
 pub async fn checkout(
     State(state): State<AppState>,
     principal: Principal,
@@ -90,12 +199,23 @@ pub async fn checkout(
             };
             // 001's bare shape.
             return match crate::routes::topup::stripe_checkout(&state, order).await? {
-                crate::routes::topup::Checkout::Ready(r) => {
-                    Ok(Json(json!({"sessionUrl": r["sessionUrl"], "sessionId": r["sessionId"]})).into_response())
-                }
-                crate::routes::topup::Checkout::Pending { order_id } => {
-                    Ok((StatusCode::ACCEPTED, Json(json!({"orderId": order_id, "status": "pending"}))).into_response())
-                }
+                crate::routes::topup::Checkout::Ready(r) => Ok(Json(PlanCheckout::Card(PlanSession {
+                    session_url: r["sessionUrl"].as_str().map(str::to_owned),
+                    session_id: r["sessionId"].as_str().map(str::to_owned),
+                    order_id: None,
+                    status: None,
+                }))
+                .into_response()),
+                crate::routes::topup::Checkout::Pending { order_id } => Ok((
+                    StatusCode::ACCEPTED,
+                    Json(PlanCheckout::Card(PlanSession {
+                        session_url: None,
+                        session_id: None,
+                        order_id: Some(order_id),
+                        status: Some("pending"),
+                    })),
+                )
+                    .into_response()),
             };
         }
         other => {
@@ -109,11 +229,11 @@ pub async fn checkout(
     let account = account(&state, &principal).await?;
     let order =
         billing::orders::create_usdc(&state.db, &account, OrderKind::PlanCheckout, price, Some(plan.id)).await?;
-    Ok(Json(json!({
-        "address": address,
-        "chain": "base",
-        "amount": Micros::new(order.amount).to_string(),
-        "planSlug": plan.slug,
+    Ok(Json(PlanCheckout::Usdc(UsdcPayment {
+        address,
+        chain: "base",
+        amount: Micros::new(order.amount).to_string(),
+        plan_slug: Some(plan.slug),
     }))
     .into_response())
 }
@@ -139,7 +259,7 @@ pub async fn start_topup(state: &AppState, principal: &Principal, amount: Micros
     let address = payment_address(state)?.to_owned();
     let account = account(state, principal).await?;
     let order = billing::orders::create_usdc(&state.db, &account, OrderKind::Topup, amount, None).await?;
-    Ok(ok(json!({"address": address, "chain": "base", "amount": Micros::new(order.amount).to_string()}))
+    Ok(ok(UsdcPayment { address, chain: "base", amount: Micros::new(order.amount).to_string(), plan_slug: None })
         .into_response())
 }
 
@@ -229,17 +349,24 @@ fn rejection(code: RejectCode, message: String) -> ApiError {
     ApiError::new(status, code, message)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyPaymentRequest {
+    /// `0x` and 64 hex digits.
+    #[schema(example = "0x5c504ed432cb51138bcf09aa5e8a410dd4a1e204ef84bfed1be16dfba1b22060")]
     tx_hash: String,
     plan_slug: String,
+    /// Which transfer to us in the transaction, when it holds several.
     #[serde(default)]
+    #[schema(value_type = Option<i64>, minimum = 0)]
     log_index: Option<Value>,
 }
 
 /// `POST /api/billing/verify-payment` (001): activate a 30-day plan paid in USDC.
-#[utoipa::path(post, path = "/api/billing/verify-payment", security(("bearer" = [])), responses((status = 200), (status = 202)))]
+#[utoipa::path(post, path = "/api/billing/verify-payment", security(("bearer" = [])), request_body = VerifyPaymentRequest,
+    responses((status = 200, description = "Activated", body = PlanVerification), (status = 202, description = "Still verifying", body = PlanVerification),
+    (status = 409, description = "The transfer was claimed already"), (status = 429, description = "Too many verifications this minute"),
+    (status = 503, description = "USDC is not configured, or the chain cannot be read now")))]
 pub async fn verify_payment(
     State(state): State<AppState>,
     principal: Principal,
@@ -252,12 +379,19 @@ pub async fn verify_payment(
     }
     let log = log_index(req.log_index.as_ref())?;
     match submit(&state, &principal, tx, Purpose::Plan { slug: req.plan_slug }, log).await? {
-        Verification::Pending(job_id) => {
-            Ok((StatusCode::ACCEPTED, Json(json!({"activated": false, "status": "pending", "jobId": job_id})))
-                .into_response())
-        }
+        Verification::Pending(job_id) => Ok((
+            StatusCode::ACCEPTED,
+            Json(PlanVerification {
+                activated: false,
+                expires_at: None,
+                status: Some("pending"),
+                job_id: Some(job_id),
+            }),
+        )
+            .into_response()),
         Verification::Done(UsdcResult::Activated { expires_at, .. }) => {
-            Ok(Json(json!({"activated": true, "expiresAt": expires_at})).into_response())
+            Ok(Json(PlanVerification { activated: true, expires_at: Some(expires_at), status: None, job_id: None })
+                .into_response())
         }
         Verification::Done(UsdcResult::Rejected { code, message }) => Err(rejection(code, message)),
         Verification::Done(UsdcResult::Credited { .. }) => {
@@ -266,17 +400,24 @@ pub async fn verify_payment(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyTopupRequest {
+    /// `0x` and 64 hex digits.
     tx_hash: String,
+    /// The USD amount sent, at least 10.
+    #[schema(value_type = f64)]
     amount: Value,
     #[serde(default)]
+    #[schema(value_type = Option<i64>, minimum = 0)]
     log_index: Option<Value>,
 }
 
 /// `POST /api/billing/verify-topup` (000): credit a USDC top-up.
-#[utoipa::path(post, path = "/api/billing/verify-topup", security(("bearer" = [])), responses((status = 200), (status = 202)))]
+#[utoipa::path(post, path = "/api/billing/verify-topup", security(("bearer" = [])), request_body = VerifyTopupRequest,
+    responses((status = 200, description = "Credited", body = Envelope<TopupVerification>), (status = 202, description = "Still verifying", body = Envelope<TopupVerification>),
+    (status = 409, description = "The transfer was claimed already"), (status = 429, description = "Too many verifications this minute"),
+    (status = 503, description = "USDC is not configured, or the chain cannot be read now")))]
 pub async fn verify_topup(
     State(state): State<AppState>,
     principal: Principal,
@@ -290,14 +431,24 @@ pub async fn verify_topup(
     }
     let log = log_index(req.log_index.as_ref())?;
     match submit(&state, &principal, tx.clone(), Purpose::Topup { declared }, log).await? {
-        Verification::Pending(job_id) => Ok((
-            StatusCode::ACCEPTED,
-            Json(json!({"success": true, "data": {"status": "pending", "jobId": job_id, "txHash": tx}})),
-        )
-            .into_response()),
+        Verification::Pending(job_id) => Ok(accepted(TopupVerification {
+            status: "pending",
+            credited: None,
+            tx_hash: tx.to_string(),
+            credit_balance: None,
+            job_id: Some(job_id),
+        })
+        .into_response()),
         Verification::Done(UsdcResult::Credited { amount, tx_hash }) => {
             let balance = billing::ledger::customer_balance(&state.db, principal.account_id).await?;
-            Ok(ok(json!({"status": "credited", "credited": amount.usd_json(), "txHash": tx_hash, "creditBalance": balance.usd_json()})).into_response())
+            Ok(ok(TopupVerification {
+                status: "credited",
+                credited: Some(amount.usd_json()),
+                tx_hash: tx_hash.to_string(),
+                credit_balance: Some(balance.usd_json()),
+                job_id: None,
+            })
+            .into_response())
         }
         Verification::Done(UsdcResult::Rejected { code, message }) => Err(rejection(code, message)),
         Verification::Done(UsdcResult::Activated { .. }) => {
@@ -445,8 +596,11 @@ pub async fn unbind_wallet(
 
 /// `GET /admin/usdc/unmatched`: transfers the scan saw that no order or verification
 /// claimed, dust (below `USDC_DUST_BELOW_MICROS`) included and marked.
-#[utoipa::path(get, path = "/admin/usdc/unmatched", security(("bearer" = [])), responses((status = 200)))]
-pub async fn unmatched(State(state): State<AppState>, principal: Principal) -> Result<Json<Envelope<Value>>, ApiError> {
+#[utoipa::path(get, path = "/admin/usdc/unmatched", security(("bearer" = [])), responses((status = 200, body = Envelope<Vec<UnmatchedTransfer>>)))]
+pub async fn unmatched(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Envelope<Vec<UnmatchedTransfer>>>, ApiError> {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
     principal.require(Scope::Admin)?;
     let rows = entities::usdc_transfers::Entity::find()
@@ -458,13 +612,18 @@ pub async fn unmatched(State(state): State<AppState>, principal: Principal) -> R
         .limit(1_000)
         .all(&state.db)
         .await?;
-    let items: Vec<Value> = rows
+    Ok(ok(rows
         .into_iter()
-        .map(|r| {
-            json!({"chainId": r.chain_id, "txHash": r.tx_hash, "logIndex": r.log_index, "from": r.from_address,
-                   "to": r.to_address, "amount": Micros::new(r.amount).usd_json(), "blockNumber": r.block_number,
-                   "dust": r.status == entities::UsdcTransferStatus::Dust, "seenAt": r.created_at})
+        .map(|r| UnmatchedTransfer {
+            dust: r.status == entities::UsdcTransferStatus::Dust,
+            chain_id: r.chain_id,
+            tx_hash: r.tx_hash,
+            log_index: r.log_index,
+            from: r.from_address,
+            to: r.to_address,
+            amount: Micros::new(r.amount).usd_json(),
+            block_number: r.block_number,
+            seen_at: r.created_at,
         })
-        .collect();
-    Ok(ok(json!(items)))
+        .collect()))
 }
