@@ -2,6 +2,7 @@
 
 use crate::error::ApiError;
 use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 /// JSON body; a malformed body or a wrong field is a 400 in the route's envelope.
@@ -13,7 +14,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(ApiError::new(rejection.status(), "invalid_request", rejection.body_text())),
+            // A body that is JSON but not the request's shape is a 400 like any other bad
+            // field (axum says 422); a wrong content type stays 415.
+            Err(rejection) => {
+                let status = match rejection.status() {
+                    StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+                    other => other,
+                };
+                Err(ApiError::new(status, "invalid_request", rejection.body_text()))
+            }
         }
     }
 }
@@ -39,4 +48,27 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
             .map(OptionalJson)
             .map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))
     }
+}
+
+/// `deserialize_with` for an optional integer field: JSON Schema's `integer` includes
+/// numbers written with a zero fraction (`3.0`), so they are accepted as the integer they
+/// are; a real fraction or an out-of-range number is refused.
+pub fn optional_integer<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::Deserialize as _;
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else { return Ok(None) };
+    let whole = match (n.as_i64(), n.as_f64()) {
+        (Some(i), _) => Some(i),
+        // Within ±2^53 a float holds every integer exactly.
+        (None, Some(f)) if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 => Some(f as i64),
+        _ => None,
+    };
+    whole
+        .and_then(|i| T::try_from(i).ok())
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("{n} is not an integer in range")))
 }

@@ -25,10 +25,9 @@ use uuid::Uuid;
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Filter {
-    /// 1–200, default 50.
-    #[param(minimum = 1, maximum = 200)]
+    /// Default 50; clamped to 1–200.
     limit: Option<u64>,
-    #[param(minimum = 0)]
+    /// Default 0; clamped to at most 1,000,000.
     offset: Option<u64>,
     /// One account's movements only.
     account_id: Option<Uuid>,
@@ -97,8 +96,14 @@ pub async fn transactions(
         Some(name) => Some(parse_kind(name).ok_or_else(|| ApiError::bad_request("invalid_request", "unknown type"))?),
     };
     let limit = f.limit.unwrap_or(50).clamp(1, 200);
-    let lines =
-        billing::credit_admin::transactions(&state.db, f.account_id, kind, limit, f.offset.unwrap_or(0)).await?;
+    let lines = billing::credit_admin::transactions(
+        &state.db,
+        f.account_id,
+        kind,
+        limit,
+        f.offset.unwrap_or(0).min(crate::routes::history::MAX_OFFSET),
+    )
+    .await?;
     Ok(ok(lines
         .into_iter()
         .map(|l| AdminCreditLine {

@@ -46,6 +46,8 @@ pub struct SessionUrl {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+// In a oneOf: no other variant's fields, so exactly one variant matches.
+#[serde(deny_unknown_fields)]
 pub struct PortalUrl {
     url: Option<String>,
 }
@@ -145,7 +147,7 @@ async fn portal_url(
 ) -> Result<Option<String>, ApiError> {
     principal.require(Scope::Write)?;
     if let Some(url) = &return_url
-        && !(url.starts_with("https://") || url.starts_with("http://"))
+        && !crate::routes::subscription::valid_url(url)
     {
         return Err(ApiError::bad_request("invalid_request", "return_url must be an http(s) URL"));
     }
@@ -182,7 +184,12 @@ pub async fn portal(
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct PortalRequest {
     /// Where the portal sends the customer back: an http(s) URL. Required.
-    #[schema(example = "https://app.example.com/settings/billing", required = true)]
+    #[schema(
+        example = "https://app.example.com/settings/billing",
+        required = true,
+        nullable = false,
+        pattern = "^https?://"
+    )]
     return_url: Option<String>,
 }
 

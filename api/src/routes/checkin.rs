@@ -60,6 +60,7 @@ pub async fn get_config(
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 pub struct ConfigUpdate {
     #[schema(minimum = 0, maximum = 1_000_000)]
+    #[serde(default, deserialize_with = "crate::extract::optional_integer")]
     daily_credits: Option<i64>,
     enabled: Option<bool>,
 }

@@ -64,12 +64,17 @@ pub struct CreateCoupon {
     #[schema(example = "LAUNCH20")]
     code: String,
     #[schema(minimum = 1, maximum = 100)]
+    #[serde(default, deserialize_with = "crate::extract::optional_integer")]
     percent_off: Option<i32>,
     /// USD, a number or a decimal string.
     #[schema(value_type = Option<f64>)]
     amount_off: Option<Value>,
+    #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "crate::extract::optional_integer")]
     max_redemptions: Option<i32>,
     /// Default 1.
+    #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "crate::extract::optional_integer")]
     max_redemptions_per_account: Option<i32>,
     expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }

@@ -17,13 +17,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
+/// Deeper pages than this are refused by clamping: an offset past `i64` breaks the query.
+pub const MAX_OFFSET: u64 = 1_000_000;
+
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Page {
-    /// 1–100, default 20.
-    #[param(minimum = 1, maximum = 100)]
+    /// Default 20; clamped to 1–100.
     limit: Option<u64>,
-    #[param(minimum = 0)]
+    /// Default 0; clamped to at most 1,000,000.
     offset: Option<u64>,
 }
 
@@ -32,7 +34,7 @@ impl Page {
         self.limit.unwrap_or(20).clamp(1, 100)
     }
     fn offset(&self) -> u64 {
-        self.offset.unwrap_or(0)
+        self.offset.unwrap_or(0).min(MAX_OFFSET)
     }
 }
 

@@ -271,6 +271,7 @@ pub async fn create_subscription_key(
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct CreditKeyRequest {
     /// 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     name: Option<String>,
 }
 

@@ -155,7 +155,8 @@ pub struct SubscribeRequest {
     #[schema(example = json!(["europe"]))]
     blocks: Vec<String>,
     /// Default 1.
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "crate::extract::optional_integer")]
     quantity: Option<i64>,
     /// `month` (default) or `year`.
     #[schema(example = "month")]

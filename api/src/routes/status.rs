@@ -77,6 +77,8 @@ pub enum CancelResponse {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+// In a oneOf: no other variant's fields, so exactly one variant matches.
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct Canceled {
     canceled: bool,

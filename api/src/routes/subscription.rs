@@ -90,6 +90,8 @@ pub fn valid_url(u: &str) -> bool {
     u.len() <= MAX_URL
         && (u.starts_with("https://") || u.starts_with("http://"))
         && u.split_once("://").is_some_and(|(_, rest)| !rest.is_empty() && !rest.contains(char::is_whitespace))
+        // No control characters (a NUL cannot even be stored in Postgres' jsonb).
+        && !u.contains(char::is_control)
 }
 
 /// 002's SubscriptionDTO (Stripe ids omitted).
@@ -432,7 +434,8 @@ pub struct SessionRequest {
     #[schema(rename = "type", example = "credits", required = true)]
     kind: Option<String>,
     /// Credits to buy, for `type: "credits"` (at least 1,000).
-    #[schema(minimum = 1000)]
+    #[schema(minimum = 1000, maximum = 100_000_000)]
+    #[serde(default, deserialize_with = "crate::extract::optional_integer")]
     amount: Option<i64>,
     #[serde(flatten)]
     checkout: CreateRequest,

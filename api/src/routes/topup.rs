@@ -29,6 +29,8 @@ pub struct TopupRequest {
 
 /// A Stripe Checkout to open.
 #[derive(Serialize, utoipa::ToSchema)]
+// In a oneOf: no other variant's fields, so exactly one variant matches.
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckoutSession {
     session_url: Option<String>,
@@ -37,6 +39,8 @@ pub struct CheckoutSession {
 
 /// Stripe is slow: the order to poll (`GET /orders/{id}`).
 #[derive(Serialize, utoipa::ToSchema)]
+// In a oneOf: no other variant's fields, so exactly one variant matches.
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct PendingOrder {
     order_id: uuid::Uuid,
@@ -46,6 +50,8 @@ pub struct PendingOrder {
 
 /// The saved card was charged.
 #[derive(Serialize, utoipa::ToSchema)]
+// In a oneOf: no other variant's fields, so exactly one variant matches.
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct Charged {
     /// `succeeded`, or `pending` while the payment is processing.

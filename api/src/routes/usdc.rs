@@ -32,6 +32,8 @@ pub struct PaymentAddress {
 /// A USDC payment to make: send exactly `amount` USDC to `address` on Base, then verify it
 /// by its transaction hash. The amount carries a few micro-dollars that tell this order apart.
 #[derive(Serialize, utoipa::ToSchema)]
+// In a oneOf: no other variant's fields, so exactly one variant matches.
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct UsdcPayment {
     address: String,
@@ -47,6 +49,8 @@ pub struct UsdcPayment {
 
 /// A plan checkout by card: 001's bare session, or the order to poll.
 #[derive(Serialize, utoipa::ToSchema)]
+// In a oneOf: no other variant's fields, so exactly one variant matches.
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanSession {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -461,6 +465,7 @@ pub async fn verify_topup(
 #[serde(rename_all = "camelCase")]
 pub struct ChallengeRequest {
     /// The wallet to bind: `0x` and 40 hex digits.
+    #[schema(pattern = "^0x[0-9a-fA-F]{40}$")]
     wallet_address: String,
 }
 

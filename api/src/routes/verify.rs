@@ -79,6 +79,8 @@ pub struct Verdict {
 
 /// Not found: the only fields known.
 #[derive(Serialize, utoipa::ToSchema)]
+// In a oneOf: no other variant's fields, so exactly one variant matches.
+#[serde(deny_unknown_fields)]
 pub struct Unknown {
     valid: bool,
     reason: Reason,

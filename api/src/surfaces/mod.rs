@@ -122,3 +122,25 @@ fn finish(routes: Routes, envelope: Envelope, settings: &Settings) -> Routes {
     document::envelope_of(routes.get_openapi_mut(), envelope);
     routes
 }
+
+#[cfg(test)]
+mod tests {
+    /// A route added with `.route(` would be served but missing from the document: the
+    /// surfaces register routes only through `routes!`.
+    #[test]
+    fn surfaces_register_routes_only_through_the_document() {
+        let sources = [
+            include_str!("admin.rs"),
+            include_str!("billing.rs"),
+            include_str!("credits.rs"),
+            include_str!("gateway.rs"),
+            include_str!("key_tiers.rs"),
+            include_str!("operations.rs"),
+            include_str!("subscriptions.rs"),
+            include_str!("webhooks.rs"),
+        ];
+        for src in sources {
+            assert!(!src.contains(".route("), "an undocumented route:\n{src}");
+        }
+    }
+}

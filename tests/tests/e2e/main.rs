@@ -6,6 +6,7 @@ mod admin_billing;
 mod api_keys;
 mod api_skeleton;
 mod billing_status;
+mod contract;
 mod expiry;
 mod fake_stripe;
 mod key_limits;
