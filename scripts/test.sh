@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 scripts/services.sh
 # anvil (the local chain of the USDC tests) comes from npm.
 [ -x tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil ] || npm ci --prefix tools --no-audit --no-fund
+# schemathesis (the OpenAPI contract test), pinned, from PyPI.
+command -v schemathesis >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check -r tests/contract/requirements.txt
 # The end-to-end tests spawn the binaries, so build them first.
 cargo build --workspace --bins
 cargo nextest run --workspace --no-fail-fast "$@"
