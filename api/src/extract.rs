@@ -5,26 +5,40 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
-/// JSON body; a malformed body or a wrong field is a 400 in the route's envelope.
+/// A JSON object body; a malformed body or a wrong field is a 400 in the route's envelope,
+/// a body that is not `application/json` a 415.
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            // A body that is JSON but not the request's shape is a 400 like any other bad
-            // field (axum says 422); a wrong content type stays 415.
-            Err(rejection) => {
-                let status = match rejection.status() {
-                    StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
-                    other => other,
-                };
-                Err(ApiError::new(status, "invalid_request", rejection.body_text()))
-            }
+        if !is_json(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request",
+                "Content-Type must be application/json",
+            ));
         }
+        let body = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|r| ApiError::new(r.status(), "invalid_request", r.body_text()))?;
+        // Every request body is an object. (serde would also read a struct from an array
+        // of its fields in order, which no client means and the document does not allow.)
+        if body.trim_ascii_start().first() != Some(&b'{') {
+            return Err(ApiError::bad_request("invalid_request", "the body must be a JSON object"));
+        }
+        serde_json::from_slice(&body).map(ApiJson).map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))
     }
+}
+
+/// `application/json`, or any `+json` type, as axum's `Json` accepts.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(ct) = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// A JSON body that may be absent altogether (001's `POST /api/billing/cancel`, 002's
@@ -43,6 +57,9 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
         let trimmed = body.trim_ascii();
         if trimmed.is_empty() || trimmed == b"null" {
             return Ok(OptionalJson(T::default()));
+        }
+        if trimmed.first() != Some(&b'{') {
+            return Err(ApiError::bad_request("invalid_request", "the body must be a JSON object or empty"));
         }
         serde_json::from_slice(&body)
             .map(OptionalJson)
@@ -71,4 +88,18 @@ where
         .and_then(|i| T::try_from(i).ok())
         .map(Some)
         .ok_or_else(|| D::Error::custom(format!("{n} is not an integer in range")))
+}
+
+/// `deserialize_with` for an optional non-negative query integer, documented as a
+/// non-negative int64: anything past `i64` or below 0 is refused, as the document says.
+pub fn non_negative<'de, D>(d: D) -> Result<Option<u64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize as _;
+    use serde::de::Error;
+    match Option::<i64>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) => u64::try_from(n).map(Some).map_err(|_| D::Error::custom(format!("{n} is negative"))),
+    }
 }

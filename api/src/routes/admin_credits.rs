@@ -26,8 +26,12 @@ use uuid::Uuid;
 #[into_params(parameter_in = Query)]
 pub struct Filter {
     /// Default 50; clamped to 1–200.
+    #[param(value_type = Option<i64>, minimum = 0)]
+    #[serde(default, deserialize_with = "crate::extract::non_negative")]
     limit: Option<u64>,
     /// Default 0; clamped to at most 1,000,000.
+    #[param(value_type = Option<i64>, minimum = 0)]
+    #[serde(default, deserialize_with = "crate::extract::non_negative")]
     offset: Option<u64>,
     /// One account's movements only.
     account_id: Option<Uuid>,

@@ -24,8 +24,12 @@ pub const MAX_OFFSET: u64 = 1_000_000;
 #[into_params(parameter_in = Query)]
 pub struct Page {
     /// Default 20; clamped to 1–100.
+    #[param(value_type = Option<i64>, minimum = 0)]
+    #[serde(default, deserialize_with = "crate::extract::non_negative")]
     limit: Option<u64>,
     /// Default 0; clamped to at most 1,000,000.
+    #[param(value_type = Option<i64>, minimum = 0)]
+    #[serde(default, deserialize_with = "crate::extract::non_negative")]
     offset: Option<u64>,
 }
 

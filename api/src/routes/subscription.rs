@@ -82,6 +82,9 @@ fn text(v: &Value) -> Option<String> {
     v.as_str().map(str::to_owned)
 }
 
+/// The most credits one checkout may buy (1M USD).
+const MAX_CREDITS_PER_SESSION: i64 = 100_000_000;
+
 /// The longest URL accepted for redirects.
 pub const MAX_URL: usize = 2000;
 
@@ -473,8 +476,10 @@ pub async fn create_session(
             let amount = credits
                 .checked_mul(billing::money::MICROS_PER_CREDIT)
                 .map(billing::Micros::new)
-                .filter(|a| *a >= billing::orders::MIN_TOPUP)
-                .ok_or_else(|| ApiError::bad_request("invalid_request", "amount: at least 1000 credits (10 USD)"))?;
+                .filter(|a| *a >= billing::orders::MIN_TOPUP && credits <= MAX_CREDITS_PER_SESSION)
+                .ok_or_else(|| {
+                    ApiError::bad_request("invalid_request", "amount: 1,000 to 100,000,000 credits (10 USD to 1M USD)")
+                })?;
             let CreateRequest { success_url, cancel_url, .. } = req.checkout;
             for (name, url) in [("success_url", &success_url), ("cancel_url", &cancel_url)] {
                 if url.as_deref().is_some_and(|u| !valid_url(u)) {

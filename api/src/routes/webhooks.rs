@@ -10,6 +10,21 @@ use axum::http::{HeaderMap, StatusCode};
 
 use billing::stripe::inbox::{EventHead, Incoming};
 use billing::stripe::signature;
+/// A Stripe event as delivered (the fields Tollgate reads first; the rest is Stripe's).
+/// The signature covers the raw bytes, so the body is verified before it is parsed.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // the document's view of Stripe's payload
+pub struct StripeEvent {
+    #[schema(example = "evt_1NG8Du2eZvKYlo2CUI79vXWy")]
+    id: String,
+    #[schema(rename = "type", example = "checkout.session.completed")]
+    kind: String,
+    created: i64,
+    livemode: bool,
+    #[schema(value_type = Object)]
+    data: serde_json::Value,
+}
+
 /// The acknowledgement Stripe gets for a stored (or already stored) event.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Received {
@@ -20,7 +35,8 @@ pub struct Received {
 #[utoipa::path(
     post,
     path = "/payment/webhook/stripe",
-    request_body(content = String, description = "The raw Stripe event, signed in the Stripe-Signature header"),
+    request_body(content = StripeEvent, description = "The raw Stripe event, signed in the Stripe-Signature header"),
+    params(("Stripe-Signature" = String, Header, description = "`t=<unix time>,v1=<hex HMAC-SHA256>`")),
     responses((status = 200, description = "Stored", body = Received), (status = 400, description = "Bad signature or payload"))
 )]
 pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Json<Received>, ApiError> {
@@ -39,7 +55,8 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Bod
 #[utoipa::path(
     post,
     path = "/webhooks/stripe",
-    request_body(content = String, description = "The raw Stripe event, signed in the Stripe-Signature header"),
+    request_body(content = StripeEvent, description = "The raw Stripe event, signed in the Stripe-Signature header"),
+    params(("Stripe-Signature" = String, Header, description = "`t=<unix time>,v1=<hex HMAC-SHA256>`")),
     responses((status = 200, description = "Stored", body = Received), (status = 400, description = "Bad signature or payload"))
 )]
 pub async fn stripe_legacy_path(

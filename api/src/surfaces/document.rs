@@ -156,6 +156,33 @@ fn operations(doc: &mut OpenApi) -> impl Iterator<Item = &mut Operation> {
     })
 }
 
+/// Names every operation in `doc` for generated clients: the surface as its tag, and an
+/// operation id made of the method and path (`post_api_pools_slug_subscribe`), unique
+/// because method and path are (handler names such as `list` repeat across surfaces).
+pub fn name_operations(doc: &mut OpenApi, tag: &str) {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let slug: String = path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.trim_matches(|c| c == '{' || c == '}').replace('-', "_"))
+            .collect::<Vec<_>>()
+            .join("_");
+        let ops = [
+            ("get", item.get.as_mut()),
+            ("put", item.put.as_mut()),
+            ("post", item.post.as_mut()),
+            ("delete", item.delete.as_mut()),
+            ("patch", item.patch.as_mut()),
+        ];
+        for (method, op) in ops {
+            if let Some(op) = op {
+                op.operation_id = Some(format!("{method}_{slug}"));
+                op.tags = Some(vec![tag.to_owned()]);
+            }
+        }
+    }
+}
+
 /// Adds the errors that `access` can give to every operation in `doc` that does not
 /// document them itself.
 pub fn errors_of(doc: &mut OpenApi, access: Access) {

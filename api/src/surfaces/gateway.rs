@@ -15,5 +15,5 @@ pub fn routes(settings: &Settings) -> Routes {
         .routes(routes!(usage::ingest))
         .layer(DefaultBodyLimit::max(usage::MAX_BODY_BYTES));
     super::document::errors_of(routes.get_openapi_mut(), super::document::Access::Service);
-    finish(routes, Envelope::Flat, settings)
+    finish(routes, "gateway", Envelope::Flat, settings)
 }

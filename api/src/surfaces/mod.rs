@@ -39,7 +39,7 @@ use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, 
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi as _;
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
 pub type Routes = OpenApiRouter<AppState>;
 
@@ -94,13 +94,23 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Routes that act for an account: a bearer credential (authenticate), then
-/// `Idempotency-Key` replay, bodies up to `MAX_BODY_BYTES`.
-fn for_accounts(routes: Routes, state: &AppState) -> Routes {
-    let mut routes = routes
+/// One route that acts for an account: a bearer credential (authenticate), then
+/// `Idempotency-Key` replay. Layered on the route's methods, not on the route as a whole,
+/// so that a method the route lacks is a plain 405 before either runs.
+fn for_account(
+    state: &AppState,
+    (schemas, paths, methods): UtoipaMethodRouter<AppState>,
+) -> UtoipaMethodRouter<AppState> {
+    let methods = methods
         .route_layer(from_fn_with_state(state.clone(), idempotency::middleware))
-        .route_layer(from_fn_with_state(state.clone(), auth::authenticate))
-        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes));
+        .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
+    (schemas, paths, methods)
+}
+
+/// Routes that act for an account (each [`for_account`]): bodies up to `MAX_BODY_BYTES`,
+/// and the errors such routes can give in the document.
+fn for_accounts(routes: Routes, state: &AppState) -> Routes {
+    let mut routes = routes.layer(DefaultBodyLimit::max(state.settings.max_body_bytes));
     document::errors_of(routes.get_openapi_mut(), Access::Account);
     routes
 }
@@ -115,11 +125,12 @@ fn for_anyone(routes: Routes, public: &ClientLimit) -> Routes {
 /// The last step of every surface: its request timeout, and its error envelope around
 /// everything inside (handlers, extractors, auth, limits, the timeout's 408), in the
 /// document as in the responses.
-fn finish(routes: Routes, envelope: Envelope, settings: &Settings) -> Routes {
+fn finish(routes: Routes, tag: &str, envelope: Envelope, settings: &Settings) -> Routes {
     let mut routes = routes
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
         .layer(from_fn_with_state(envelope, error::render));
     document::envelope_of(routes.get_openapi_mut(), envelope);
+    document::name_operations(routes.get_openapi_mut(), tag);
     routes
 }
 

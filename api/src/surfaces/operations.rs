@@ -17,7 +17,7 @@ pub fn routes(settings: &Settings) -> Routes {
         .routes(routes!(health::ready))
         .routes(routes!(health::metrics));
     super::document::errors_of(routes.get_openapi_mut(), super::document::Access::Probe);
-    finish(routes, Envelope::Success, settings)
+    finish(routes, "operations", Envelope::Success, settings)
 }
 
 /// `/openapi.json` and the interactive page at `/docs`. Swagger UI's files are compiled

@@ -1,7 +1,7 @@
 //! The subscription API: self-serve plans, the team's subscription and its changes,
 //! entitlements and their usage (`/plans`, `/subscription*`, `/entitlements*`).
 
-use super::{Routes, finish, for_accounts, for_anyone};
+use super::{Routes, finish, for_account, for_accounts, for_anyone};
 use crate::client_limits::ClientLimit;
 use crate::error::Envelope;
 use crate::routes::{cards, entitlements, plans, subscription};
@@ -10,13 +10,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn routes(state: &AppState, public: &ClientLimit) -> Routes {
+    let guard = |r| for_account(state, r);
     let accounts = OpenApiRouter::new()
-        .routes(routes!(subscription::get, subscription::create, subscription::update, subscription::cancel))
-        .routes(routes!(subscription::resume))
-        .routes(routes!(cards::subscription_portal))
-        .routes(routes!(entitlements::list))
-        .routes(routes!(entitlements::usage));
+        .routes(guard(routes!(subscription::get, subscription::create, subscription::update, subscription::cancel)))
+        .routes(guard(routes!(subscription::resume)))
+        .routes(guard(routes!(cards::subscription_portal)))
+        .routes(guard(routes!(entitlements::list)))
+        .routes(guard(routes!(entitlements::usage)));
     let catalog = OpenApiRouter::new().routes(routes!(plans::list));
     let routes = for_accounts(accounts, state).merge(for_anyone(catalog, public));
-    finish(routes, Envelope::Typed, &state.settings)
+    finish(routes, "subscriptions", Envelope::Typed, &state.settings)
 }

@@ -18,5 +18,5 @@ pub fn routes(settings: &Settings) -> Routes {
         .layer(DefaultBodyLimit::disable());
     let mut routes = ClientLimit::per_second(settings.webhook_rate_per_second).apply(routes);
     super::document::errors_of(routes.get_openapi_mut(), super::document::Access::Signed);
-    finish(routes, Envelope::Success, settings)
+    finish(routes, "webhooks", Envelope::Success, settings)
 }
