@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -30,4 +31,20 @@ pub fn accepted<T>(data: T) -> (StatusCode, Json<Envelope<T>>) {
 /// 201 `{success: true, data}`.
 pub fn created<T>(data: T) -> (StatusCode, Json<Envelope<T>>) {
     (StatusCode::CREATED, ok(data))
+}
+
+/// Stripe is slow: the order to poll (`GET /orders/{id}`).
+#[derive(Serialize, utoipa::ToSchema)]
+// In a oneOf: no other variant's fields, so exactly one variant matches.
+#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingOrder {
+    order_id: uuid::Uuid,
+    #[schema(example = "pending")]
+    status: &'static str,
+}
+
+/// 202 with the order to poll (`GET /orders/:id`).
+pub fn pending_order(order_id: uuid::Uuid) -> Response {
+    accepted(PendingOrder { order_id, status: "pending" }).into_response()
 }

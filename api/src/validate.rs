@@ -52,3 +52,15 @@ impl Fields {
             .with_details(Value::Object(self.0)))
     }
 }
+
+/// The longest URL accepted for redirects.
+pub const MAX_URL: usize = 2000;
+
+/// An absolute http(s) URL of at most 2,000 characters.
+pub fn valid_url(u: &str) -> bool {
+    u.len() <= MAX_URL
+        && (u.starts_with("https://") || u.starts_with("http://"))
+        && u.split_once("://").is_some_and(|(_, rest)| !rest.is_empty() && !rest.contains(char::is_whitespace))
+        // No control characters (a NUL cannot even be stored in Postgres' jsonb).
+        && !u.contains(char::is_control)
+}

@@ -75,3 +75,8 @@ pub async fn find_management_key<C: ConnectionTrait>(
 ) -> Result<Option<management_keys::Model>, DbErr> {
     ManagementKeys::find().filter(MkCol::KeyHash.eq(hash_key(key))).filter(MkCol::RevokedAt.is_null()).one(db).await
 }
+
+/// An account by id.
+pub async fn find<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Option<accounts::Model>, DbErr> {
+    Accounts::find_by_id(id).one(db).await
+}

@@ -230,3 +230,14 @@ pub async fn sync_credit_keys<C: ConnectionTrait>(db: &C, account_id: Uuid) -> R
         .await?;
     Ok(())
 }
+
+/// How many credit keys the account has that are not revoked.
+pub async fn count_credit_keys<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<u64, DomainError> {
+    use sea_orm::PaginatorTrait;
+    Ok(Keys::find()
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::Kind.eq(ApiKeyKind::Credit))
+        .filter(Column::Status.ne(KeyStatus::Revoked))
+        .count(db)
+        .await?)
+}

@@ -234,3 +234,8 @@ pub fn price_for(plan: &plans::Model, interval: entities::BillingInterval) -> Op
 pub async fn plan_by_slug<C: ConnectionTrait>(db: &C, slug: &str) -> Result<Option<plans::Model>, DomainError> {
     Ok(Plans::find().filter(Column::Slug.eq(slug)).filter(Column::IsActive.eq(true)).one(db).await?)
 }
+
+/// A plan by id.
+pub async fn plan_by_id<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Option<plans::Model>, DomainError> {
+    Ok(Plans::find_by_id(id).one(db).await?)
+}

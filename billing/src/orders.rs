@@ -4,13 +4,71 @@ use crate::error::DomainError;
 use crate::money::Micros;
 use chrono::Utc;
 use entities::orders::{self, Column, Entity as Orders};
-use entities::{OrderKind, OrderStatus, PayMethod};
+use entities::{BillingInterval, OrderKind, OrderStatus, PayMethod};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// The smallest top-up (000: "min $10").
 pub const MIN_TOPUP: Micros = Micros::new(10_000_000);
+
+/// What an order carries beyond its columns, stored in `orders.details`. Each field
+/// belongs to some kinds of order (named on it); absent fields are not stored, so the JSON
+/// of rows written before this type reads back the same.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderDetails {
+    /// Stripe Checkout orders: where Checkout sends the customer after paying (default
+    /// `CHECKOUT_SUCCESS_URL`) or after giving up (default `CHECKOUT_CANCEL_URL`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_url: Option<String>,
+    /// Portal orders: where the portal sends the customer back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_url: Option<String>,
+    /// Card-setup orders: a SetupIntent for Stripe.js, or a hosted setup page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<CardFlow>,
+    /// Recurring, pool and tier orders: the billing interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<BillingInterval>,
+    /// Direct charges: the saved card to charge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_method: Option<String>,
+    /// Pool orders: the pledge being paid, and the line item's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pledge_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Tier orders: the payer the customer stated (recorded, never bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wallet_address: Option<String>,
+    /// USDC orders: whether the amount was made unique to tell this order's transfer apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique_amount: Option<bool>,
+    /// USDC orders made when a transfer arrived with none waiting: the transfer's reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardFlow {
+    SetupIntent,
+    SetupCheckout,
+}
+
+impl OrderDetails {
+    /// An order's details. A row that does not read (written by hand, say) reads as none.
+    pub fn of(order: &orders::Model) -> OrderDetails {
+        serde_json::from_value(order.details.clone()).unwrap_or_else(|e| {
+            tracing::warn!(order = %order.id, error = %e, "unreadable order details");
+            OrderDetails::default()
+        })
+    }
+}
 
 /// What an order is for; the rest of its row starts empty.
 #[derive(Debug, Clone)]
@@ -21,7 +79,7 @@ pub struct NewOrder {
     pub method: PayMethod,
     pub amount: Micros,
     pub plan_id: Option<Uuid>,
-    pub details: serde_json::Value,
+    pub details: OrderDetails,
 }
 
 impl NewOrder {
@@ -39,7 +97,8 @@ impl NewOrder {
             plan_id: Set(self.plan_id),
             pool_id: Set(None),
             coupon_id: Set(None),
-            details: Set(self.details),
+            // A struct of strings, ids and enums always serializes.
+            details: Set(serde_json::to_value(&self.details).unwrap_or_default()),
             provider_session_id: Set(None),
             checkout_url: Set(None),
             last_error: Set(None),
@@ -48,6 +107,25 @@ impl NewOrder {
             completed_at: Set(completed.then_some(now)),
         }
     }
+}
+
+/// Records an order on `db` (the caller's transaction), in a pool when it pays a pledge,
+/// redeeming a coupon code for it: a coupon that cannot be redeemed refuses the order, and
+/// the caller's rollback leaves nothing.
+pub async fn record<C: ConnectionTrait>(
+    db: &C,
+    order: NewOrder,
+    pool_id: Option<Uuid>,
+    coupon: Option<&str>,
+) -> Result<orders::Model, DomainError> {
+    let mut row = order.into_row();
+    row.pool_id = Set(pool_id);
+    let order = Orders::insert(row).exec_with_returning(db).await?;
+    if let Some(code) = coupon {
+        let coupon = crate::coupons::redeem(db, code, order.account_id, order.id).await?;
+        set_coupon(db, order.id, coupon.id).await?;
+    }
+    Ok(order)
 }
 
 /// Records a pending credit top-up order.
@@ -67,7 +145,7 @@ pub async fn create_topup<C: ConnectionTrait>(
         method,
         amount,
         plan_id: None,
-        details: serde_json::json!({}),
+        details: OrderDetails::default(),
     };
     Ok(Orders::insert(order.into_row()).exec_with_returning(db).await?)
 }
@@ -123,7 +201,7 @@ pub async fn create_usdc<C: ConnectionTrait>(
         method: PayMethod::Usdc,
         amount,
         plan_id,
-        details: serde_json::json!({"uniqueAmount": unique}),
+        details: OrderDetails { unique_amount: Some(unique), ..OrderDetails::default() },
     }
     .into_row();
     Ok(Orders::insert(row).exec_with_returning(db).await?)

@@ -172,3 +172,18 @@ pub async fn has_key<C: ConnectionTrait>(db: &C, pledge_id: Uuid) -> Result<bool
         .await?
         > 0)
 }
+
+/// One of the account's pledges (another account's id finds nothing).
+pub async fn pledge_of<C: ConnectionTrait>(
+    db: &C,
+    account_id: Uuid,
+    id: Uuid,
+) -> Result<Option<pool_pledges::Model>, DomainError> {
+    Ok(Pledges::find_by_id(id).filter(P::AccountId.eq(account_id)).one(db).await?)
+}
+
+/// Removes a pledge whose checkout never started (nothing was paid for it).
+pub async fn discard_pledge<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<(), DomainError> {
+    Pledges::delete_by_id(id).exec(db).await?;
+    Ok(())
+}

@@ -107,3 +107,17 @@ pub async fn report<C: ConnectionTrait>(db: &C) -> Result<Report, DomainError> {
         total,
     })
 }
+
+/// The last scheduled reconciliation run that finished.
+pub async fn last_run<C: ConnectionTrait>(db: &C) -> Result<Option<entities::jobs::Model>, DomainError> {
+    use entities::jobs::{Column, Entity as Jobs};
+    use entities::{JobQueue, JobStatus};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    Ok(Jobs::find()
+        .filter(Column::Queue.eq(JobQueue::Reconcile))
+        .filter(Column::JobKey.starts_with("reconcile:"))
+        .filter(Column::Status.eq(JobStatus::Done))
+        .order_by_desc(Column::FinishedAt)
+        .one(db)
+        .await?)
+}

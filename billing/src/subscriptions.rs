@@ -253,3 +253,40 @@ pub async fn end_bought_by<C: ConnectionTrait>(db: &C, order_id: Uuid) -> Result
         .await?;
     Ok(ended)
 }
+
+/// A subscription by id.
+pub async fn find<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Option<subscriptions::Model>, DomainError> {
+    Ok(Subscriptions::find_by_id(id).one(db).await?)
+}
+
+/// Where one of the account's pledges or subscriptions is billed at Stripe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StripeBacking {
+    /// Not the account's, or not known.
+    Unknown,
+    /// Ours alone (a 30-day plan): no Stripe subscription.
+    Local,
+    /// Billed by this Stripe subscription.
+    Stripe(String),
+    /// A pledge never paid: nothing at Stripe to end.
+    Unpaid,
+}
+
+/// What backs the account's pledge or subscription `id`, and when its period ends.
+pub async fn backing<C: ConnectionTrait>(
+    db: &C,
+    account_id: Uuid,
+    id: Uuid,
+) -> Result<(StripeBacking, Option<DateTime<Utc>>), DomainError> {
+    use entities::pool_pledges::{Column as P, Entity as Pledges};
+    use sea_orm::{ColumnTrait, QueryFilter};
+    if let Some(p) = Pledges::find_by_id(id).filter(P::AccountId.eq(account_id)).one(db).await? {
+        let backing = p.stripe_subscription_id.map_or(StripeBacking::Unpaid, StripeBacking::Stripe);
+        return Ok((backing, p.current_period_end));
+    }
+    let sub = Subscriptions::find_by_id(id).filter(subscriptions::Column::AccountId.eq(account_id)).one(db).await?;
+    Ok(match sub {
+        None => (StripeBacking::Unknown, None),
+        Some(s) => (s.stripe_subscription_id.map_or(StripeBacking::Local, StripeBacking::Stripe), s.current_period_end),
+    })
+}

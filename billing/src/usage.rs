@@ -9,7 +9,7 @@
 //! counts in its month, one at 00:00 on the 1st in the next, whenever it arrives.
 
 use crate::error::DomainError;
-use crate::jobs::{JobPayload, QueuePolicy, outbox};
+use crate::jobs::{QueuePolicy, contracts::UsageBatch, outbox};
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use entities::usage_batches::{self, Entity as Batches};
 use entities::usage_counters::{self, Column as CounterCol, Entity as Counters};
@@ -112,8 +112,7 @@ pub async fn record_batch(
     })
     .exec_without_returning(&txn)
     .await?;
-    let job =
-        outbox::enqueue(&txn, &JobPayload::UsageBatch { batch_id: batch_id.to_string() }, policy, push_grace).await?;
+    let job = outbox::enqueue(&txn, &UsageBatch { batch_id: batch_id.to_string() }, policy, push_grace).await?;
     txn.commit().await?;
     Ok((batch_id, job.job_id))
 }

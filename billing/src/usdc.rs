@@ -199,7 +199,7 @@ async fn complete_order<C: ConnectionTrait>(
         method: PayMethod::Usdc,
         amount,
         plan_id,
-        details: serde_json::json!({"reference": reference}),
+        details: crate::orders::OrderDetails { reference: Some(reference.to_owned()), ..Default::default() },
     }
     .into_row();
     let id = Uuid::now_v7();
@@ -369,7 +369,7 @@ pub async fn match_pending<C: ConnectionTrait>(
         None => {
             let exact = pending.filter(OrderCol::Amount.eq(t.amount.get())).all(db).await?;
             let unique: Vec<_> =
-                exact.into_iter().filter(|o| o.details["uniqueAmount"] == serde_json::json!(true)).collect();
+                exact.into_iter().filter(|o| crate::orders::OrderDetails::of(o).unique_amount == Some(true)).collect();
             if unique.len() == 1 { unique.into_iter().next() } else { None }
         }
     };
@@ -384,4 +384,16 @@ pub async fn match_pending<C: ConnectionTrait>(
         _ => return Ok(None),
     };
     Ok(Some((order.account_id, purpose)))
+}
+
+/// Transfers to us the scan saw that no order or verification claimed (dust included),
+/// oldest first.
+pub async fn unmatched<C: ConnectionTrait>(db: &C, limit: u64) -> Result<Vec<usdc_transfers::Model>, DomainError> {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    Ok(Transfers::find()
+        .filter(UCol::Status.is_in([UsdcTransferStatus::Unmatched, UsdcTransferStatus::Dust]))
+        .order_by_asc(UCol::BlockNumber)
+        .limit(limit)
+        .all(db)
+        .await?)
 }

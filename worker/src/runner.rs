@@ -5,7 +5,7 @@ use crate::jobs::{self, JobError};
 use apalis::prelude::{BoxDynError, Data};
 use billing::config::Settings;
 use billing::jobs::outbox::{self, Failure};
-use billing::jobs::{JobMessage, JobPayload, JobQueue};
+use billing::jobs::{JobMessage, JobQueue};
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use tracing::Instrument;
@@ -53,12 +53,9 @@ pub async fn run(msg: JobMessage, qctx: Data<Arc<QueueCtx>>) -> Result<(), BoxDy
         tracing::info_span!("job", id = %job.id, key = %job.job_key, queue = queue.as_str(), attempt = job.attempts);
     async move {
         let started = std::time::Instant::now();
-        let result = match serde_json::from_value::<JobPayload>(job.payload.clone()) {
-            Err(e) => Err(JobError::Terminal(format!("unreadable payload: {e}"))),
-            Ok(payload) => match tokio::time::timeout(policy.timeout, jobs::handle(ctx, &job, payload)).await {
-                Ok(r) => r,
-                Err(_) => Err(JobError::Retryable(format!("timed out after {:?}", policy.timeout))),
-            },
+        let result = match tokio::time::timeout(policy.timeout, jobs::handle(ctx, &job)).await {
+            Ok(r) => r,
+            Err(_) => Err(JobError::Retryable(format!("timed out after {:?}", policy.timeout))),
         };
         billing::metrics::observe(
             "tollgate_job_duration_seconds",
@@ -87,15 +84,7 @@ pub async fn run(msg: JobMessage, qctx: Data<Arc<QueueCtx>>) -> Result<(), BoxDy
                     Failure::Dead => {
                         billing::metrics::inc("tollgate_jobs_total", &[("queue", queue.as_str()), ("outcome", "dead")]);
                         tracing::error!(error = %message, "job dead-lettered");
-                        // A checkout that could not be created leaves an order nobody can
-                        // pay: it fails, and gives its coupon redemption back.
-                        if let Ok(JobPayload::Checkout { order_id }) = serde_json::from_value(job.payload.clone()) {
-                            let reason = format!("the checkout could not be created: {message}");
-                            // One transaction: the order fails and its coupon comes back together.
-                            let txn = sea_orm::TransactionTrait::begin(&ctx.db).await?;
-                            billing::orders::mark_failed(&txn, order_id, &reason).await?;
-                            txn.commit().await?;
-                        }
+                        jobs::on_dead(ctx, &job, message).await?;
                     }
                 }
             }

@@ -2,7 +2,8 @@
 //! key names the tick, so N workers still produce one run per tick.
 
 use billing::config::Settings;
-use billing::jobs::{JobPayload, outbox};
+use billing::jobs::contracts::{ChainScan, Expiry, Reconcile};
+use billing::jobs::{Job, outbox};
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,7 @@ pub async fn run(db: DatabaseConnection, settings: Arc<Settings>, stop: watch::R
         stop.clone(),
         settings.expiry_interval,
         Start::Now,
-        |tick| JobPayload::Expiry { tick },
+        |tick| Expiry { tick },
     )));
     // Reconciliation is not urgent at start-up; its first run is one interval in.
     loops.push(tokio::spawn(every(
@@ -25,12 +26,12 @@ pub async fn run(db: DatabaseConnection, settings: Arc<Settings>, stop: watch::R
         stop.clone(),
         settings.reconcile_interval,
         Start::AfterInterval,
-        |tick| JobPayload::Reconcile { window: tick },
+        |tick| Reconcile { window: tick },
     )));
     // The chain scan only where USDC is configured.
     if !settings.payment_address.is_empty() {
         loops.push(tokio::spawn(every(db, settings.clone(), stop, settings.chain_scan_interval, Start::Now, |tick| {
-            JobPayload::ChainScan { tick }
+            ChainScan { tick }
         })));
     }
     for l in loops {
@@ -47,13 +48,13 @@ enum Start {
 
 /// Enqueues `make(tick)` at every multiple of `interval` (UTC); the tick names the start of
 /// its window, e.g. `2026-11-22T10:00:00Z` for an hourly job.
-async fn every(
+async fn every<J: Job>(
     db: DatabaseConnection,
     settings: Arc<Settings>,
     mut stop: watch::Receiver<bool>,
     interval: Duration,
     start: Start,
-    make: impl Fn(String) -> JobPayload,
+    make: impl Fn(String) -> J,
 ) {
     let interval = interval.max(Duration::from_millis(100));
     let first = match start {
@@ -71,10 +72,10 @@ async fn every(
         let start = chrono::Utc::now().timestamp_millis() / ms * ms;
         let name =
             chrono::DateTime::from_timestamp_millis(start).map(|t| t.to_rfc3339()).unwrap_or_else(|| start.to_string());
-        let payload = make(format!("{name}/{ms}"));
+        let job = make(format!("{name}/{ms}"));
         // No grace: the relay pushes it on its next pass.
-        if let Err(e) = outbox::enqueue(&db, &payload, &settings.queue(payload.queue()), Duration::ZERO).await {
-            tracing::warn!(error = %e, "cannot schedule {:?}", payload.queue());
+        if let Err(e) = outbox::enqueue(&db, &job, &settings.queue(J::QUEUE), Duration::ZERO).await {
+            tracing::warn!(error = %e, "cannot schedule {}", J::NAME);
         }
     }
 }

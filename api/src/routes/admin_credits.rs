@@ -17,7 +17,6 @@ use billing::DomainError;
 use billing::credit_admin::Adjustment;
 use chrono::{DateTime, Utc};
 use entities::TransferKind;
-use sea_orm::EntityTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -166,11 +165,7 @@ pub async fn manual(
     };
     let account_id = match target {
         Target::Id(id) => {
-            entities::accounts::Entity::find_by_id(id)
-                .one(&state.db)
-                .await?
-                .ok_or_else(|| ApiError::not_found("account"))?
-                .id
+            billing::accounts::find(&state.db, id).await?.ok_or_else(|| ApiError::not_found("account"))?.id
         }
         Target::Subject(s) => billing::accounts::ensure(&state.db, &s).await?.id,
     };

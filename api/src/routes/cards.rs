@@ -6,16 +6,17 @@ use crate::auth::{Principal, Scope};
 use crate::envelope::{Envelope, accepted, ok};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::routes::topup::{Checkout, stripe_checkout};
+use crate::jobs::Finished;
+use crate::services::checkout::{Checkout, stripe_checkout};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use billing::jobs::{JobPayload, JobQueue, PUSH_GRACE, outbox};
-use entities::{JobStatus, PayMethod};
+use billing::jobs::contracts::{CheckoutOutput, DetachCard};
+use billing::orders::{CardFlow, OrderDetails};
+use entities::PayMethod;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 /// A saved card.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -71,10 +72,6 @@ pub struct CardRemoved {
     status: Option<&'static str>,
 }
 
-fn text(v: &Value) -> Option<String> {
-    v.as_str().map(str::to_owned)
-}
-
 /// `GET /api/billing/payment-methods` (000): saved cards, default first.
 #[utoipa::path(get, path = "/api/billing/payment-methods", security(("bearer" = [])), responses((status = 200, body = Envelope<Vec<Card>>)))]
 pub async fn payment_methods(
@@ -97,7 +94,7 @@ pub async fn payment_methods(
         .collect()))
 }
 
-async fn card_setup(state: &AppState, principal: &Principal, flow: &str) -> Result<Value, ApiError> {
+async fn card_setup(state: &AppState, principal: &Principal, flow: CardFlow) -> Result<CheckoutOutput, ApiError> {
     principal.require(Scope::Write)?;
     let order = billing::orders::NewOrder {
         account_id: principal.account_id,
@@ -106,7 +103,7 @@ async fn card_setup(state: &AppState, principal: &Principal, flow: &str) -> Resu
         method: PayMethod::Stripe,
         amount: billing::Micros::ZERO,
         plan_id: None,
-        details: json!({"flow": flow}),
+        details: OrderDetails { flow: Some(flow), ..OrderDetails::default() },
     };
     match stripe_checkout(state, order).await? {
         Checkout::Ready(r) => Ok(r),
@@ -125,8 +122,10 @@ pub async fn setup_intent(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Json<Envelope<ClientSecret>>, ApiError> {
-    let r = card_setup(&state, &principal, "setup_intent").await?;
-    Ok(ok(ClientSecret { client_secret: text(&r["clientSecret"]) }))
+    match card_setup(&state, &principal, CardFlow::SetupIntent).await? {
+        CheckoutOutput::SetupIntent { client_secret, .. } => Ok(ok(ClientSecret { client_secret })),
+        other => Err(ApiError::internal(format!("a SetupIntent request answered {other:?}"))),
+    }
 }
 
 /// `POST /api/billing/setup-checkout` (000): a Stripe-hosted page to add a card.
@@ -136,8 +135,8 @@ pub async fn setup_checkout(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Json<Envelope<SessionUrl>>, ApiError> {
-    let r = card_setup(&state, &principal, "setup_checkout").await?;
-    Ok(ok(SessionUrl { session_url: text(&r["sessionUrl"]) }))
+    let r = card_setup(&state, &principal, CardFlow::SetupCheckout).await?;
+    Ok(ok(SessionUrl { session_url: r.url() }))
 }
 
 async fn portal_url(
@@ -147,7 +146,7 @@ async fn portal_url(
 ) -> Result<Option<String>, ApiError> {
     principal.require(Scope::Write)?;
     if let Some(url) = &return_url
-        && !crate::routes::subscription::valid_url(url)
+        && !crate::validate::valid_url(url)
     {
         return Err(ApiError::bad_request("invalid_request", "return_url must be an http(s) URL"));
     }
@@ -158,10 +157,10 @@ async fn portal_url(
         method: PayMethod::Stripe,
         amount: billing::Micros::ZERO,
         plan_id: None,
-        details: json!({"returnUrl": return_url}),
+        details: OrderDetails { return_url, ..OrderDetails::default() },
     };
     match stripe_checkout(state, order).await? {
-        Checkout::Ready(r) => Ok(text(&r["url"])),
+        Checkout::Ready(r) => Ok(r.url()),
         Checkout::Pending { order_id } => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "provider_slow",
@@ -236,19 +235,14 @@ pub async fn delete_payment_method(
     if !cards.iter().any(|c| c.id == id) {
         return Err(ApiError::not_found("payment method"));
     }
-    let payload = JobPayload::DetachCard { payment_method_id: id.clone(), account_id: principal.account_id };
-    let job = outbox::enqueue(&state.db, &payload, &state.settings.queue(JobQueue::Checkout), PUSH_GRACE).await?;
-    if job.created {
-        state.push_job(JobQueue::Checkout, job.job_id).await;
-    }
-    let job = outbox::wait_finished(&state.db, job.job_id, state.settings.checkout_wait)
-        .await?
-        .ok_or_else(|| ApiError::internal("detach job vanished"))?;
-    match job.status {
-        JobStatus::Done => Ok(ok(CardRemoved { id, deleted: Some(true), status: None }).into_response()),
-        JobStatus::Dead => {
+    let job = DetachCard { payment_method_id: id.clone(), account_id: principal.account_id };
+    match state.submit_and_wait(&job, state.settings.checkout_wait).await? {
+        Finished::Done(_) => Ok(ok(CardRemoved { id, deleted: Some(true), status: None }).into_response()),
+        Finished::Dead(_) => {
             Err(ApiError::new(StatusCode::BAD_GATEWAY, "provider_error", "the card could not be removed"))
         }
-        _ => Ok(accepted(CardRemoved { id, deleted: None, status: Some("pending") }).into_response()),
+        Finished::Running(_) => {
+            Ok(accepted(CardRemoved { id, deleted: None, status: Some("pending") }).into_response())
+        }
     }
 }

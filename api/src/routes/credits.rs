@@ -8,9 +8,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use billing::ledger;
-use entities::api_keys::{Column as KeyCol, Entity as ApiKeys};
-use entities::{ApiKeyKind, KeyStatus, TransferKind};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use entities::TransferKind;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -37,12 +35,7 @@ pub async fn billing_credits(
     principal.require(Scope::Read)?;
     let remaining = ledger::customer_balance(&state.db, principal.account_id).await?;
     let total = ledger::customer_credited(&state.db, principal.account_id, &[TransferKind::Topup]).await?;
-    let credit_key_count = ApiKeys::find()
-        .filter(KeyCol::AccountId.eq(principal.account_id))
-        .filter(KeyCol::Kind.eq(ApiKeyKind::Credit))
-        .filter(KeyCol::Status.ne(KeyStatus::Revoked))
-        .count(&state.db)
-        .await?;
+    let credit_key_count = billing::api_keys::count_credit_keys(&state.db, principal.account_id).await?;
     Ok(ok(BillingCredits {
         total_top_up: total.usd_json(),
         remaining: remaining.usd_json(),

@@ -220,7 +220,6 @@ pub async fn create_subscription_key(
     principal: Principal,
     ApiJson(req): ApiJson<SubscriptionKeyRequest>,
 ) -> Result<(StatusCode, Json<Envelope<Key>>), ApiError> {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     principal.require(Scope::Write)?;
     let Some(id) = req.subscription_id.as_deref() else {
         return Err(ApiError::bad_request("invalid_request", "subscriptionId: required (from /api/billing/status)"));
@@ -230,10 +229,7 @@ pub async fn create_subscription_key(
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::bad_request("invalid_request", "name: 1–100 characters"));
     }
-    let pledge = entities::pool_pledges::Entity::find_by_id(id)
-        .filter(entities::pool_pledges::Column::AccountId.eq(principal.account_id))
-        .one(&state.db)
-        .await?;
+    let pledge = billing::pools::pledge_of(&state.db, principal.account_id, id).await?;
     let (kind, subscription_id, pledge_id) = match pledge {
         Some(p) if matches!(p.status, PledgeStatus::Active | PledgeStatus::PendingKey) => {
             (ApiKeyKind::Pool, None, Some(p.id))

@@ -2,21 +2,23 @@
 //! subscribing (a Stripe Checkout in subscription mode for the chosen blocks).
 
 use crate::auth::{Principal, Scope};
+use crate::envelope::pending_order;
 use crate::envelope::{Envelope, ok};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::routes::topup::{Checkout, OrderExtras, pending, stripe_checkout_with};
+use crate::services::checkout::{Checkout, OrderExtras, stripe_checkout_with};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use billing::Micros;
+use billing::orders::OrderDetails;
 use billing::pools::BLOCKS;
 use chrono::{DateTime, Utc};
 use entities::{BillingInterval, OrderKind, PayMethod, PledgeStatus};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// A pool and its daily 8-hour UTC blocks; prices per block in USD.
@@ -171,7 +173,7 @@ pub struct SubscribeRequest {
 /// Subscribe to blocks of a pool: a Stripe Checkout for the pledge.
 #[utoipa::path(post, path = "/api/pools/{slug}/subscribe", security(("bearer" = [])), request_body = SubscribeRequest,
     params(("slug" = String, Path, description = "The pool's slug or id")),
-    responses((status = 200, body = Envelope<PledgeSession>), (status = 202, description = "Stripe is slow: poll the order", body = Envelope<crate::routes::topup::PendingOrder>),
+    responses((status = 200, body = Envelope<PledgeSession>), (status = 202, description = "Stripe is slow: poll the order", body = Envelope<crate::envelope::PendingOrder>),
     (status = 404, description = "No such pool"), (status = 409, description = "The pool is full"),
     (status = 502, description = "Stripe refused the checkout"), (status = 503, description = "Stripe is not configured")))]
 pub async fn subscribe(
@@ -196,7 +198,7 @@ pub async fn subscribe(
         }
     };
     for (name, url) in [("successUrl", &req.success_url), ("cancelUrl", &req.cancel_url)] {
-        if url.as_deref().is_some_and(|u| !crate::routes::subscription::valid_url(u)) {
+        if url.as_deref().is_some_and(|u| !crate::validate::valid_url(u)) {
             problems.push(format!("{name}: not an http(s) URL"));
         }
     }
@@ -214,29 +216,28 @@ pub async fn subscribe(
         method: PayMethod::Stripe,
         amount,
         plan_id: None,
-        details: json!({
-            "pledgeId": pledge.id, "interval": if cycle == BillingInterval::Year { "year" } else { "month" },
-            "description": format!("{}: {} × {}", pool.name, req.blocks.join(", "), quantity),
-            "successUrl": req.success_url, "cancelUrl": req.cancel_url,
-        }),
+        details: OrderDetails {
+            pledge_id: Some(pledge.id),
+            interval: Some(cycle),
+            description: Some(format!("{}: {} × {}", pool.name, req.blocks.join(", "), quantity)),
+            success_url: req.success_url,
+            cancel_url: req.cancel_url,
+            ..OrderDetails::default()
+        },
     };
     let extras = OrderExtras { pool_id: Some(pool.id), coupon: req.coupon };
     let started = match stripe_checkout_with(&state, order, extras).await {
         Ok(started) => started,
         Err(e) => {
             // A refused checkout (a bad coupon, no Stripe) leaves no pledge behind.
-            use sea_orm::EntityTrait;
-            entities::pool_pledges::Entity::delete_by_id(pledge.id).exec(&state.db).await?;
+            billing::pools::discard_pledge(&state.db, pledge.id).await?;
             return Err(e);
         }
     };
     Ok(match started {
-        Checkout::Ready(r) => ok(PledgeSession {
-            session_url: r["sessionUrl"].as_str().map(str::to_owned),
-            session_id: r["sessionId"].as_str().map(str::to_owned),
-            pledge_id: pledge.id,
-        })
-        .into_response(),
-        Checkout::Pending { order_id } => pending(order_id),
+        Checkout::Ready(r) => {
+            ok(PledgeSession { session_url: r.url(), session_id: r.session_id(), pledge_id: pledge.id }).into_response()
+        }
+        Checkout::Pending { order_id } => pending_order(order_id),
     })
 }

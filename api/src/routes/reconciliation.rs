@@ -5,17 +5,15 @@
 use crate::auth::{Principal, Scope};
 use crate::envelope::{Envelope, accepted, ok};
 use crate::error::ApiError;
+use crate::jobs::Finished;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use billing::jobs::{JobPayload, JobQueue, outbox};
+use billing::jobs::contracts::Reconcile;
 use billing::reconcile::Report;
 use chrono::{DateTime, Utc};
-use entities::JobStatus;
-use entities::jobs::{Column, Entity as Jobs};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -59,13 +57,7 @@ pub async fn report(
 ) -> Result<Json<Envelope<ReconciliationReport>>, ApiError> {
     principal.require(Scope::Admin)?;
     let report = billing::reconcile::report(&state.db).await?;
-    let last = Jobs::find()
-        .filter(Column::Queue.eq(JobQueue::Reconcile))
-        .filter(Column::JobKey.starts_with("reconcile:"))
-        .filter(Column::Status.eq(JobStatus::Done))
-        .order_by_desc(Column::FinishedAt)
-        .one(&state.db)
-        .await?;
+    let last = billing::reconcile::last_run(&state.db).await?;
     let last_run = last.map(|j| LastRun { at: j.finished_at, result: j.result });
     Ok(ok(ReconciliationReport { report, last_run }))
 }
@@ -77,20 +69,19 @@ pub async fn report(
     (status = 502, description = "The run failed")))]
 pub async fn run(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
     principal.require(Scope::Admin)?;
-    let payload = JobPayload::Reconcile { window: format!("manual:{}", uuid::Uuid::now_v7()) };
-    let job =
-        outbox::enqueue(&state.db, &payload, &state.settings.queue(JobQueue::Reconcile), billing::jobs::PUSH_GRACE)
-            .await?;
-    state.push_job(JobQueue::Reconcile, job.job_id).await;
-    let done = outbox::wait_finished(&state.db, job.job_id, RUN_WAIT).await?;
-    Ok(match done {
-        Some(j) if j.status == JobStatus::Done => {
-            ok(RunOutcome { job_id: j.id, result: j.result, status: None }).into_response()
+    let run = Reconcile { window: format!("manual:{}", uuid::Uuid::now_v7()) };
+    let job = state.submit(&state.db, &run).await?;
+    state.dispatch::<Reconcile>(job).await;
+    Ok(match state.wait_for::<Reconcile>(job.job_id, RUN_WAIT).await? {
+        Finished::Done(result) => {
+            ok(RunOutcome { job_id: job.job_id, result: Some(result), status: None }).into_response()
         }
-        Some(j) if j.status == JobStatus::Dead => {
-            return Err(ApiError::new(StatusCode::BAD_GATEWAY, "reconcile_failed", j.last_error.unwrap_or_default()));
+        Finished::Dead(error) => {
+            return Err(ApiError::new(StatusCode::BAD_GATEWAY, "reconcile_failed", error.unwrap_or_default()));
         }
-        _ => accepted(RunOutcome { job_id: job.job_id, result: None, status: Some("pending".to_owned()) })
-            .into_response(),
+        Finished::Running(_) => {
+            accepted(RunOutcome { job_id: job.job_id, result: None, status: Some("pending".to_owned()) })
+                .into_response()
+        }
     })
 }

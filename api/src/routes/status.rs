@@ -7,11 +7,11 @@ use crate::envelope::ok;
 use crate::error::ApiError;
 use crate::extract::OptionalJson;
 use crate::routes::pools::Pledge;
-use crate::routes::usdc::account;
+use crate::services::usdc::account;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use billing::subscriptions;
+use billing::subscriptions::{self, StripeBacking};
 use chrono::DateTime;
 use chrono::Utc;
 use entities::PlanKind;
@@ -98,7 +98,7 @@ pub async fn status(
 ) -> Result<Json<Envelope<BillingStatus>>, ApiError> {
     principal.require(Scope::Read)?;
     let now = Utc::now();
-    let account = account(&state, &principal).await?;
+    let account = account(&state, principal.account_id).await?;
     let subs = subscriptions::current(&state.db, principal.account_id).await?;
     let live: Vec<_> = subs.iter().filter(|(s, _)| subscriptions::is_live(s, now)).collect();
     let lapsed = subs.iter().any(|(s, _)| !subscriptions::is_live(s, now));
@@ -194,16 +194,20 @@ pub async fn cancel(
             }
         }
     };
-    if let Some(stripe_id) = stripe_backed(&state, &principal, target).await? {
+    let (backing, _) = subscriptions::backing(&state.db, principal.account_id, target).await?;
+    if backing == StripeBacking::Unpaid {
+        return Err(ApiError::not_found("subscription"));
+    }
+    if let StripeBacking::Stripe(stripe_id) = backing {
         // A pool pledge or recurring subscription ends at Stripe, at the period's end.
-        let done = crate::routes::subscription::run_change(
+        let done = crate::services::subscriptions::run_change(
             &state,
-            &principal,
+            principal.account_id,
             stripe_id,
             billing::stripe::subscription::Change::CancelAtPeriodEnd,
         )
         .await?;
-        let ends = period_end(&state, target).await?;
+        let (_, ends) = subscriptions::backing(&state.db, principal.account_id, target).await?;
         let body =
             Canceled { canceled: true, subscription_id: Some(target), expires_at: ends, pending: Some(done.is_none()) };
         return Ok(Json(CancelResponse::Enveloped(Envelope::new(body))));
@@ -221,29 +225,4 @@ pub async fn cancel(
         Some(_) => CancelResponse::Enveloped(Envelope::new(canceled(Some(sub.id)))),
         None => CancelResponse::Bare(canceled(None)),
     }))
-}
-
-/// The Stripe subscription behind one of the account's pledges or recurring subscriptions.
-async fn stripe_backed(state: &AppState, principal: &Principal, id: Uuid) -> Result<Option<String>, ApiError> {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-    let pledge = entities::pool_pledges::Entity::find_by_id(id)
-        .filter(entities::pool_pledges::Column::AccountId.eq(principal.account_id))
-        .one(&state.db)
-        .await?;
-    if let Some(p) = pledge {
-        return p.stripe_subscription_id.map(Some).ok_or_else(|| ApiError::not_found("subscription"));
-    }
-    let sub = entities::subscriptions::Entity::find_by_id(id)
-        .filter(entities::subscriptions::Column::AccountId.eq(principal.account_id))
-        .one(&state.db)
-        .await?;
-    Ok(sub.and_then(|s| s.stripe_subscription_id))
-}
-
-async fn period_end(state: &AppState, id: Uuid) -> Result<Option<chrono::DateTime<Utc>>, ApiError> {
-    use sea_orm::EntityTrait;
-    if let Some(p) = entities::pool_pledges::Entity::find_by_id(id).one(&state.db).await? {
-        return Ok(p.current_period_end);
-    }
-    Ok(entities::subscriptions::Entity::find_by_id(id).one(&state.db).await?.and_then(|s| s.current_period_end))
 }

@@ -10,19 +10,19 @@ use crate::envelope::ok;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, OptionalJson};
 use crate::routes::plans::{Plan, microcents, plan_dto};
-use crate::routes::topup::{Checkout, OrderExtras, stripe_checkout_with};
+use crate::services::checkout::{Checkout, OrderExtras, stripe_checkout_with};
+use crate::services::subscriptions;
 use crate::state::AppState;
+use crate::validate::{MAX_URL, valid_url};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use billing::jobs::{JobPayload, JobQueue, PUSH_GRACE, outbox};
+use billing::orders::OrderDetails;
 use billing::stripe::subscription::{Change, current_recurring};
 use chrono::{DateTime, Utc};
-use entities::{BillingInterval, JobStatus, OrderKind, PayMethod, SubscriptionStatus};
-use sea_orm::{EntityTrait, TransactionTrait};
+use entities::{BillingInterval, OrderKind, PayMethod, SubscriptionStatus};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// The subscription API's SubscriptionDTO (Stripe ids omitted).
@@ -78,34 +78,18 @@ pub struct Session {
     session_id: Option<String>,
 }
 
-fn text(v: &Value) -> Option<String> {
-    v.as_str().map(str::to_owned)
-}
-
 /// The most credits one checkout may buy (1M USD).
 const MAX_CREDITS_PER_SESSION: i64 = 100_000_000;
 
-/// The longest URL accepted for redirects.
-pub const MAX_URL: usize = 2000;
-
-/// An absolute http(s) URL of at most 2,000 characters.
-pub fn valid_url(u: &str) -> bool {
-    u.len() <= MAX_URL
-        && (u.starts_with("https://") || u.starts_with("http://"))
-        && u.split_once("://").is_some_and(|(_, rest)| !rest.is_empty() && !rest.contains(char::is_whitespace))
-        // No control characters (a NUL cannot even be stored in Postgres' jsonb).
-        && !u.contains(char::is_control)
-}
-
-/// 002's SubscriptionDTO (Stripe ids omitted).
+/// The subscription API's SubscriptionDTO (Stripe ids omitted).
 async fn dto(state: &AppState, sub: &entities::subscriptions::Model) -> Result<Subscription, ApiError> {
-    let plan = entities::plans::Entity::find_by_id(sub.plan_id).one(&state.db).await?;
+    let plan = billing::catalog::plan_by_id(&state.db, sub.plan_id).await?;
     let plan_view = match &plan {
         Some(p) => Some(plan_dto(state, p).await?),
         None => None,
     };
     let pending = match sub.pending_plan_id {
-        Some(id) => entities::plans::Entity::find_by_id(id).one(&state.db).await?.map(|p| p.slug),
+        Some(id) => billing::catalog::plan_by_id(&state.db, id).await?.map(|p| p.slug),
         None => None,
     };
     Ok(Subscription {
@@ -153,15 +137,6 @@ pub struct CreateRequest {
     coupon: Option<String>,
 }
 
-/// What a recurring checkout needs, validated.
-struct RecurringCheckout {
-    plan: entities::plans::Model,
-    interval: BillingInterval,
-    success_url: String,
-    cancel_url: String,
-    coupon: Option<String>,
-}
-
 fn origin(headers: &HeaderMap, state: &AppState) -> String {
     headers
         .get(axum::http::header::ORIGIN)
@@ -180,7 +155,7 @@ async fn validate_recurring(
     state: &AppState,
     headers: &HeaderMap,
     req: CreateRequest,
-) -> Result<RecurringCheckout, ApiError> {
+) -> Result<subscriptions::RecurringCheckout, ApiError> {
     let CreateRequest { plan_id, interval, success_url: success, cancel_url: cancel, coupon } = req;
     let mut errors = Vec::new();
     let plan = match plan_id.as_deref() {
@@ -225,7 +200,7 @@ async fn validate_recurring(
     match plan {
         Some(plan) if errors.is_empty() => {
             let base = origin(headers, state);
-            Ok(RecurringCheckout {
+            Ok(subscriptions::RecurringCheckout {
                 plan,
                 interval,
                 success_url: success.unwrap_or_else(|| format!("{base}/settings/billing/subscription?success=1")),
@@ -235,31 +210,6 @@ async fn validate_recurring(
         }
         _ => Err(ApiError::bad_request("invalid_request", errors.join("; "))),
     }
-}
-
-/// Starts a Stripe Checkout for a recurring plan, unless the account already has one.
-async fn start_recurring(state: &AppState, principal: &Principal, c: RecurringCheckout) -> Result<Checkout, ApiError> {
-    if current_recurring(&state.db, principal.account_id).await?.is_some() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "already_subscribed",
-            "the team already has a subscription: change it with PUT /subscription",
-        ));
-    }
-    let amount = billing::catalog::price_for(&c.plan, c.interval).unwrap_or(billing::Micros::ZERO);
-    let order = billing::orders::NewOrder {
-        account_id: principal.account_id,
-        kind: OrderKind::RecurringSubscription,
-        status: entities::OrderStatus::Pending,
-        method: PayMethod::Stripe,
-        amount,
-        plan_id: Some(c.plan.id),
-        details: json!({
-            "interval": if c.interval == BillingInterval::Year { "year" } else { "month" },
-            "successUrl": c.success_url, "cancelUrl": c.cancel_url,
-        }),
-    };
-    stripe_checkout_with(state, order, OrderExtras { pool_id: None, coupon: c.coupon }).await
 }
 
 /// Create a subscription: a Stripe Checkout URL.
@@ -275,8 +225,8 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
     let c = validate_recurring(&state, &headers, req).await?;
-    Ok(match start_recurring(&state, &principal, c).await? {
-        Checkout::Ready(r) => Json(CheckoutUrl { url: text(&r["sessionUrl"]) }).into_response(),
+    Ok(match subscriptions::start_recurring(&state, principal.account_id, c).await? {
+        Checkout::Ready(r) => Json(CheckoutUrl { url: r.url() }).into_response(),
         Checkout::Pending { order_id } => {
             (StatusCode::ACCEPTED, Json(PendingCheckout { order_id, status: "pending" })).into_response()
         }
@@ -300,57 +250,15 @@ async fn change(
     let Some(stripe_id) = sub.stripe_subscription_id.clone() else {
         return Err(ApiError::not_found("subscription"));
     };
-    let job = run_change(state, principal, stripe_id, change).await?;
+    let job = subscriptions::run_change(state, principal.account_id, stripe_id, change).await?;
     match job {
         Some(()) => {
-            let fresh = entities::subscriptions::Entity::find_by_id(sub.id)
-                .one(&state.db)
+            let fresh = billing::subscriptions::find(&state.db, sub.id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("subscription"))?;
             Ok(Json(dto(state, &fresh).await?).into_response())
         }
         None => Ok((StatusCode::ACCEPTED, Json(PendingChange { status: "pending" })).into_response()),
-    }
-}
-
-/// Enqueues a change of a Stripe subscription for this request and waits for it:
-/// `Some(())` once applied, `None` if still running after the wait.
-pub async fn run_change(
-    state: &AppState,
-    principal: &Principal,
-    stripe_subscription_id: String,
-    change: Change,
-) -> Result<Option<()>, ApiError> {
-    if state.settings.stripe_secret_key.is_empty() {
-        return Err(crate::routes::usdc::stripe_unavailable());
-    }
-    let payload = JobPayload::SubscriptionChange {
-        request_id: uuid::Uuid::now_v7(),
-        account_id: principal.account_id,
-        stripe_subscription_id,
-        change,
-    };
-    let policy = state.settings.queue(JobQueue::Checkout);
-    let txn = state.db.begin().await?;
-    let job = outbox::enqueue(&txn, &payload, &policy, PUSH_GRACE).await?;
-    txn.commit().await?;
-    state.push_job(JobQueue::Checkout, job.job_id).await;
-    let job = outbox::wait_finished(&state.db, job.job_id, state.settings.checkout_wait)
-        .await?
-        .ok_or_else(|| ApiError::internal("subscription job vanished"))?;
-    match job.status {
-        // An upgrade whose prorated invoice was declined: nothing changed.
-        JobStatus::Done if job.result.as_ref().is_some_and(|r| r["outcome"] == "payment_failed") => Err(ApiError::new(
-            StatusCode::PAYMENT_REQUIRED,
-            "payment_failed",
-            "the prorated invoice for the upgrade was declined; the current plan stays in force",
-        )),
-        JobStatus::Done => Ok(Some(())),
-        JobStatus::Dead => {
-            tracing::warn!(error = ?job.last_error, "subscription change failed");
-            Err(ApiError::new(StatusCode::BAD_GATEWAY, "provider_error", "the payment provider refused the change"))
-        }
-        _ => Ok(None),
     }
 }
 
@@ -385,7 +293,7 @@ pub async fn update(
     if plan.id == target {
         return Err(ApiError::bad_request("invalid_request", "plan_id: already the subscription's plan"));
     }
-    let current = entities::plans::Entity::find_by_id(sub.plan_id).one(&state.db).await?;
+    let current = billing::catalog::plan_by_id(&state.db, sub.plan_id).await?;
     let price = |p: &entities::plans::Model| billing::catalog::price_for(p, interval).unwrap_or(billing::Micros::ZERO);
     let new_price = billing::catalog::price_for(&plan, interval)
         .ok_or_else(|| ApiError::bad_request("invalid_request", "plan_id: no price for the subscription's interval"))?;
@@ -446,7 +354,7 @@ pub struct SessionRequest {
 
 /// 003: a payment session with a provider — a subscription or a credit purchase.
 #[utoipa::path(post, path = "/payment/create-session", security(("bearer" = [])), request_body = SessionRequest,
-    responses((status = 200, body = Envelope<Session>), (status = 202, description = "Stripe is slow: poll the order", body = Envelope<crate::routes::topup::PendingOrder>),
+    responses((status = 200, body = Envelope<Session>), (status = 202, description = "Stripe is slow: poll the order", body = Envelope<crate::envelope::PendingOrder>),
     (status = 409, description = "Already subscribed"), (status = 502, description = "Stripe refused the checkout"), (status = 503, description = "Stripe is not configured")))]
 pub async fn create_session(
     State(state): State<AppState>,
@@ -468,7 +376,7 @@ pub async fn create_session(
     let started = match req.kind.as_deref() {
         Some("subscription") => {
             let c = validate_recurring(&state, &headers, req.checkout).await?;
-            start_recurring(&state, &principal, c).await?
+            subscriptions::start_recurring(&state, principal.account_id, c).await?
         }
         Some("credits") => {
             let credits =
@@ -493,7 +401,7 @@ pub async fn create_session(
                 method: PayMethod::Stripe,
                 amount,
                 plan_id: None,
-                details: json!({"successUrl": success_url, "cancelUrl": cancel_url}),
+                details: OrderDetails { success_url, cancel_url, ..OrderDetails::default() },
             };
             stripe_checkout_with(&state, order, OrderExtras::default()).await?
         }
@@ -506,9 +414,7 @@ pub async fn create_session(
         None => return Err(ApiError::bad_request("invalid_request", "type: required")),
     };
     Ok(match started {
-        Checkout::Ready(r) => {
-            ok(Session { url: text(&r["sessionUrl"]), session_id: text(&r["sessionId"]) }).into_response()
-        }
-        Checkout::Pending { order_id } => crate::routes::topup::pending(order_id),
+        Checkout::Ready(r) => ok(Session { url: r.url(), session_id: r.session_id() }).into_response(),
+        Checkout::Pending { order_id } => crate::envelope::pending_order(order_id),
     })
 }

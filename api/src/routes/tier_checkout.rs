@@ -5,17 +5,18 @@
 use crate::auth::{Principal, Scope};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::routes::subscription::{MAX_URL, valid_url};
-use crate::routes::topup::{Checkout, OrderExtras, stripe_checkout_with};
+use crate::services::checkout::{Checkout, OrderExtras, stripe_checkout_with};
 use crate::state::AppState;
 use crate::validate::Fields;
+use crate::validate::{MAX_URL, valid_url};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use entities::{OrderKind, PayMethod};
+use billing::orders::OrderDetails;
+use entities::{BillingInterval, OrderKind, PayMethod};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -95,16 +96,17 @@ pub async fn checkout(
         // `walletAddress` is recorded as the customer's stated payer, never bound: a binding
         // decides whose USDC is whose, so it takes the wallet's signature
         // (`POST /api/billing/wallet/challenge`, then `PUT /api/billing/wallet`).
-        details: json!({"interval": "month", "successUrl": req.success_url, "cancelUrl": req.cancel_url,
-                        "walletAddress": wallet}),
+        details: OrderDetails {
+            interval: Some(BillingInterval::Month),
+            success_url: req.success_url.as_ref().and_then(Value::as_str).map(str::to_owned),
+            cancel_url: req.cancel_url.as_ref().and_then(Value::as_str).map(str::to_owned),
+            wallet_address: wallet.map(|w| w.to_string()),
+            ..OrderDetails::default()
+        },
     };
     let extras = OrderExtras { pool_id: None, coupon: req.coupon.clone() };
     Ok(match stripe_checkout_with(&state, order, extras).await? {
-        Checkout::Ready(r) => Json(TierSession {
-            session_id: r["sessionId"].as_str().map(str::to_owned),
-            url: r["sessionUrl"].as_str().map(str::to_owned),
-        })
-        .into_response(),
+        Checkout::Ready(r) => Json(TierSession { session_id: r.session_id(), url: r.url() }).into_response(),
         Checkout::Pending { order_id } => {
             (StatusCode::ACCEPTED, Json(TierPending { order_id, status: "pending" })).into_response()
         }

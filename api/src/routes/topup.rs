@@ -1,20 +1,21 @@
 //! `POST /api/billing/topup` (000): credits by card (Stripe Checkout) or USDC.
 
 use crate::auth::{Principal, Scope};
-use crate::envelope::{Envelope, accepted, ok};
+use crate::envelope::{Envelope, accepted, ok, pending_order};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::routes::usdc;
+use crate::services::checkout::{Checkout, stripe_checkout};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use billing::jobs::{JobPayload, JobQueue, PUSH_GRACE, outbox};
-use entities::{JobStatus, PayMethod};
-use sea_orm::{EntityTrait, TransactionTrait};
+use billing::jobs::contracts::{ChargeOutcome, CheckoutOutput};
+use billing::orders::OrderDetails;
+use entities::PayMethod;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -35,17 +36,6 @@ pub struct TopupRequest {
 pub struct CheckoutSession {
     session_url: Option<String>,
     session_id: Option<String>,
-}
-
-/// Stripe is slow: the order to poll (`GET /orders/{id}`).
-#[derive(Serialize, utoipa::ToSchema)]
-// In a oneOf: no other variant's fields, so exactly one variant matches.
-#[serde(deny_unknown_fields)]
-#[serde(rename_all = "camelCase")]
-pub struct PendingOrder {
-    order_id: uuid::Uuid,
-    #[schema(example = "pending")]
-    status: &'static str,
 }
 
 /// The saved card was charged.
@@ -75,11 +65,7 @@ pub enum TopupStarted {
     Checkout(CheckoutSession),
     Charged(Charged),
     Usdc(usdc::UsdcPayment),
-    Pending(PendingOrder),
-}
-
-fn text(v: &Value) -> Option<String> {
-    v.as_str().map(str::to_owned)
+    Pending(crate::envelope::PendingOrder),
 }
 
 /// Top up credits.
@@ -112,14 +98,13 @@ pub async fn topup(
                 method: PayMethod::Stripe,
                 amount,
                 plan_id: None,
-                details: json!({}),
+                details: OrderDetails::default(),
             };
             match stripe_checkout(&state, order).await? {
                 Checkout::Ready(r) => {
-                    Ok(ok(CheckoutSession { session_url: text(&r["sessionUrl"]), session_id: text(&r["sessionId"]) })
-                        .into_response())
+                    Ok(ok(CheckoutSession { session_url: r.url(), session_id: r.session_id() }).into_response())
                 }
-                Checkout::Pending { order_id } => Ok(pending(order_id)),
+                Checkout::Pending { order_id } => Ok(pending_order(order_id)),
             }
         }
         "stripe_direct" => direct_charge(&state, &principal, amount).await,
@@ -128,72 +113,6 @@ pub async fn topup(
             format!("method: {other:?} is not stripe, stripe_direct or usdc"),
         )),
     }
-}
-
-/// What became of a checkout request after the short wait.
-pub enum Checkout {
-    /// The job's result: `{sessionId, sessionUrl}` for Checkout, `{outcome, …}` for a direct charge.
-    Ready(Value),
-    Pending {
-        order_id: uuid::Uuid,
-    },
-}
-
-/// What some orders carry beyond [`billing::orders::NewOrder`].
-#[derive(Debug, Default)]
-pub struct OrderExtras {
-    pub pool_id: Option<uuid::Uuid>,
-    /// A coupon code, redeemed in the order's transaction (a refusal changes nothing).
-    pub coupon: Option<String>,
-}
-
-/// Records the order and its checkout job together, then waits briefly for the worker to
-/// create the Stripe session: the session if it is quick, the order id to poll if not.
-pub async fn stripe_checkout(state: &AppState, order: billing::orders::NewOrder) -> Result<Checkout, ApiError> {
-    stripe_checkout_with(state, order, OrderExtras::default()).await
-}
-
-pub async fn stripe_checkout_with(
-    state: &AppState,
-    order: billing::orders::NewOrder,
-    extras: OrderExtras,
-) -> Result<Checkout, ApiError> {
-    use sea_orm::ActiveValue::Set;
-    if state.settings.stripe_secret_key.is_empty() {
-        return Err(usdc::stripe_unavailable());
-    }
-    let policy = state.settings.queue(JobQueue::Checkout);
-    let txn = state.db.begin().await?;
-    let mut row = order.into_row();
-    row.pool_id = Set(extras.pool_id);
-    let order = entities::orders::Entity::insert(row).exec_with_returning(&txn).await?;
-    if let Some(code) = &extras.coupon {
-        let coupon = billing::coupons::redeem(&txn, code, order.account_id, order.id).await?;
-        billing::orders::set_coupon(&txn, order.id, coupon.id).await?;
-    }
-    let job = outbox::enqueue(&txn, &JobPayload::Checkout { order_id: order.id }, &policy, PUSH_GRACE).await?;
-    txn.commit().await?;
-    state.push_job(JobQueue::Checkout, job.job_id).await;
-    let job = outbox::wait_finished(&state.db, job.job_id, state.settings.checkout_wait)
-        .await?
-        .ok_or_else(|| ApiError::internal("checkout job vanished"))?;
-    match job.status {
-        JobStatus::Done => Ok(Checkout::Ready(job.result.unwrap_or_default())),
-        JobStatus::Dead => {
-            tracing::warn!(order = %order.id, error = ?job.last_error, "checkout failed");
-            Err(ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "checkout_failed",
-                "the payment provider could not start a checkout",
-            ))
-        }
-        _ => Ok(Checkout::Pending { order_id: order.id }),
-    }
-}
-
-/// 202 with the order to poll (`GET /orders/:id`).
-pub fn pending(order_id: uuid::Uuid) -> Response {
-    accepted(PendingOrder { order_id, status: "pending" }).into_response()
 }
 
 /// `stripe_direct`: charge the saved default card now. No card, or a decline: 402.
@@ -208,31 +127,31 @@ async fn direct_charge(state: &AppState, principal: &Principal, amount: billing:
         method: PayMethod::StripeDirect,
         amount,
         plan_id: None,
-        details: json!({"paymentMethod": card.id}),
+        details: OrderDetails { payment_method: Some(card.id), ..OrderDetails::default() },
     };
     match stripe_checkout(state, order).await? {
-        Checkout::Pending { order_id } => Ok(pending(order_id)),
-        Checkout::Ready(r) if r["outcome"] == json!("succeeded") => {
+        Checkout::Pending { order_id } => Ok(pending_order(order_id)),
+        Checkout::Ready(CheckoutOutput::Charge { outcome: ChargeOutcome::Succeeded, payment_intent, .. }) => {
             let balance = billing::ledger::customer_balance(&state.db, principal.account_id).await?;
             Ok(ok(Charged {
                 status: "succeeded",
                 credited: Some(amount.usd_json()),
                 credit_balance: Some(balance.usd_json()),
-                payment_intent: text(&r["paymentIntent"]),
+                payment_intent,
             })
             .into_response())
         }
-        Checkout::Ready(r) if r["outcome"] == json!("declined") => Err(ApiError::new(
-            StatusCode::PAYMENT_REQUIRED,
-            "card_declined",
-            r["message"].as_str().unwrap_or("your card was declined").to_owned(),
-        )),
-        Checkout::Ready(r) => Ok(accepted(Charged {
-            status: "pending",
-            credited: None,
-            credit_balance: None,
-            payment_intent: text(&r["paymentIntent"]),
-        })
-        .into_response()),
+        Checkout::Ready(CheckoutOutput::Charge { outcome: ChargeOutcome::Declined, message, .. }) => {
+            Err(ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "card_declined",
+                message.unwrap_or_else(|| "your card was declined".to_owned()),
+            ))
+        }
+        Checkout::Ready(CheckoutOutput::Charge { payment_intent, .. }) => {
+            Ok(accepted(Charged { status: "pending", credited: None, credit_balance: None, payment_intent })
+                .into_response())
+        }
+        Checkout::Ready(other) => Err(ApiError::internal(format!("a charge answered {other:?}"))),
     }
 }

@@ -6,6 +6,7 @@ use crate::auth::{Principal, Scope};
 use crate::envelope::{Envelope, accepted, ok};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::services::usdc::{self, Verification};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -13,12 +14,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use billing::Micros;
 use billing::chain::{Address, TxHash};
-use billing::jobs::{JobPayload, JobQueue, outbox};
 use billing::usdc::{Purpose, RejectCode, UsdcResult};
-use entities::{JobStatus, OrderKind, PlanKind};
+use entities::{OrderKind, PlanKind};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// Where to send USDC, on which chain.
@@ -121,18 +121,6 @@ pub struct UnmatchedTransfer {
     seen_at: chrono::DateTime<chrono::Utc>,
 }
 
-fn payment_address(state: &AppState) -> Result<&str, ApiError> {
-    let address = state.settings.payment_address.as_str();
-    if address.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "usdc_not_configured",
-            "USDC payments are not configured",
-        ));
-    }
-    Ok(address)
-}
-
 /// A USD amount from a JSON number or string, exact to the micro-dollar.
 pub fn usd_amount(value: &Value, field: &str) -> Result<Micros, ApiError> {
     let text = match value {
@@ -156,7 +144,7 @@ pub async fn address(
     principal: Principal,
 ) -> Result<Json<Envelope<PaymentAddress>>, ApiError> {
     principal.require(Scope::Read)?;
-    Ok(ok(PaymentAddress { address: payment_address(&state)?.to_owned(), chain: "base" }))
+    Ok(ok(PaymentAddress { address: usdc::payment_address(&state)?, chain: "base" }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -199,18 +187,18 @@ pub async fn checkout(
                 method: entities::PayMethod::Stripe,
                 amount: price,
                 plan_id: Some(plan.id),
-                details: json!({}),
+                details: billing::orders::OrderDetails::default(),
             };
             // 001's bare shape.
-            return match crate::routes::topup::stripe_checkout(&state, order).await? {
-                crate::routes::topup::Checkout::Ready(r) => Ok(Json(PlanCheckout::Card(PlanSession {
-                    session_url: r["sessionUrl"].as_str().map(str::to_owned),
-                    session_id: r["sessionId"].as_str().map(str::to_owned),
+            return match crate::services::checkout::stripe_checkout(&state, order).await? {
+                crate::services::checkout::Checkout::Ready(r) => Ok(Json(PlanCheckout::Card(PlanSession {
+                    session_url: r.url(),
+                    session_id: r.session_id(),
                     order_id: None,
                     status: None,
                 }))
                 .into_response()),
-                crate::routes::topup::Checkout::Pending { order_id } => Ok((
+                crate::services::checkout::Checkout::Pending { order_id } => Ok((
                     StatusCode::ACCEPTED,
                     Json(PlanCheckout::Card(PlanSession {
                         session_url: None,
@@ -229,12 +217,10 @@ pub async fn checkout(
             ));
         }
     }
-    let address = payment_address(&state)?.to_owned();
-    let account = account(&state, &principal).await?;
-    let order =
-        billing::orders::create_usdc(&state.db, &account, OrderKind::PlanCheckout, price, Some(plan.id)).await?;
+    let started = usdc::start(&state, principal.account_id, OrderKind::PlanCheckout, price, Some(plan.id)).await?;
+    let order = started.order;
     Ok(Json(PlanCheckout::Usdc(UsdcPayment {
-        address,
+        address: started.address,
         chain: "base",
         amount: Micros::new(order.amount).to_string(),
         plan_slug: Some(plan.slug),
@@ -242,88 +228,11 @@ pub async fn checkout(
     .into_response())
 }
 
-pub fn stripe_unavailable() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "method_unavailable",
-        "card payments are not available on this server yet",
-    )
-}
-
-pub async fn account(state: &AppState, principal: &Principal) -> Result<entities::accounts::Model, ApiError> {
-    use sea_orm::EntityTrait;
-    entities::accounts::Entity::find_by_id(principal.account_id)
-        .one(&state.db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("account"))
-}
-
 /// The USDC half of `POST /api/billing/topup`: wallet instructions for a pending order.
 pub async fn start_topup(state: &AppState, principal: &Principal, amount: Micros) -> Result<Response, ApiError> {
-    let address = payment_address(state)?.to_owned();
-    let account = account(state, principal).await?;
-    let order = billing::orders::create_usdc(&state.db, &account, OrderKind::Topup, amount, None).await?;
-    Ok(ok(UsdcPayment { address, chain: "base", amount: Micros::new(order.amount).to_string(), plan_slug: None })
-        .into_response())
-}
-
-/// The outcome of submitting a verification.
-enum Verification {
-    Done(UsdcResult),
-    Pending(Uuid),
-}
-
-async fn submit(
-    state: &AppState,
-    principal: &Principal,
-    tx: TxHash,
-    purpose: Purpose,
-    log_index: Option<i64>,
-) -> Result<Verification, ApiError> {
-    payment_address(state)?;
-    // Each request may cost RPC calls: bounded per account.
-    let per_minute = state.settings.verify_rate_per_minute;
-    let subject = format!("verify:{}", principal.account_id);
-    if !state.limiter.allow_in_window(&subject, per_minute, 60).await? {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!("at most {per_minute} verification requests a minute"),
-        ));
-    }
-    let payload = JobPayload::UsdcVerify {
-        chain_id: state.settings.chain_id,
-        tx_hash: tx,
-        account_id: principal.account_id,
-        purpose,
-        log_index,
-    };
-    let policy = state.settings.queue(JobQueue::UsdcVerify);
-    let enqueued = outbox::enqueue(&state.db, &payload, &policy, billing::jobs::PUSH_GRACE).await?;
-    // Asked again after it gave up (an RPC outage outlasting its retries): it runs again,
-    // with no admin needed; a verification that answered keeps its answer.
-    let revived = !enqueued.created && outbox::requeue(&state.db, enqueued.job_id).await?;
-    if enqueued.created || revived || outbox::hurry(&state.db, enqueued.job_id).await? {
-        state.push_job(JobQueue::UsdcVerify, enqueued.job_id).await;
-    }
-    let job = outbox::wait_finished(&state.db, enqueued.job_id, state.settings.checkout_wait)
-        .await?
-        .ok_or_else(|| ApiError::internal("verification job vanished"))?;
-    match job.status {
-        JobStatus::Done => {
-            let result = job.result.ok_or_else(|| ApiError::internal("verification finished without a result"))?;
-            Ok(Verification::Done(serde_json::from_value(result).map_err(ApiError::internal)?))
-        }
-        JobStatus::Dead => {
-            tracing::warn!(job = %job.id, error = ?job.last_error, "verification gave up");
-            Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "verification_unavailable",
-                "the transfer could not be verified now; ask again later",
-            ))
-        }
-        _ => Ok(Verification::Pending(job.id)),
-    }
+    let started = usdc::start(state, principal.account_id, OrderKind::Topup, amount, None).await?;
+    let amount = Micros::new(started.order.amount).to_string();
+    Ok(ok(UsdcPayment { address: started.address, chain: "base", amount, plan_slug: None }).into_response())
 }
 
 /// An optional `logIndex`: which of several transfers to us in one transaction.
@@ -382,7 +291,7 @@ pub async fn verify_payment(
         return Err(ApiError::bad_request("invalid_request", format!("planSlug: no 30-day plan {:?}", req.plan_slug)));
     }
     let log = log_index(req.log_index.as_ref())?;
-    match submit(&state, &principal, tx, Purpose::Plan { slug: req.plan_slug }, log).await? {
+    match usdc::verify(&state, principal.account_id, tx, Purpose::Plan { slug: req.plan_slug }, log).await? {
         Verification::Pending(job_id) => Ok((
             StatusCode::ACCEPTED,
             Json(PlanVerification {
@@ -434,7 +343,7 @@ pub async fn verify_topup(
         return Err(ApiError::bad_request("invalid_request", "amount: the minimum top-up is 10 USD"));
     }
     let log = log_index(req.log_index.as_ref())?;
-    match submit(&state, &principal, tx.clone(), Purpose::Topup { declared }, log).await? {
+    match usdc::verify(&state, principal.account_id, tx.clone(), Purpose::Topup { declared }, log).await? {
         Verification::Pending(job_id) => Ok(accepted(TopupVerification {
             status: "pending",
             credited: None,
@@ -606,17 +515,8 @@ pub async fn unmatched(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Json<Envelope<Vec<UnmatchedTransfer>>>, ApiError> {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
     principal.require(Scope::Admin)?;
-    let rows = entities::usdc_transfers::Entity::find()
-        .filter(
-            entities::usdc_transfers::Column::Status
-                .is_in([entities::UsdcTransferStatus::Unmatched, entities::UsdcTransferStatus::Dust]),
-        )
-        .order_by_asc(entities::usdc_transfers::Column::BlockNumber)
-        .limit(1_000)
-        .all(&state.db)
-        .await?;
+    let rows = billing::usdc::unmatched(&state.db, 1_000).await?;
     Ok(ok(rows
         .into_iter()
         .map(|r| UnmatchedTransfer {

@@ -1,9 +1,14 @@
-//! Job payloads, queue names, deterministic keys and per-queue policies.
+//! One job kind, one place. A kind is a struct implementing [`Job`]: its stored name, its
+//! queue, its deterministic key, its typed payload (the struct) and its typed result. The
+//! queue's [`QueuePolicy`] (concurrency, time limit, attempts, backoff) applies to it. The
+//! worker registers each kind's handler in one match (`worker/src/jobs/mod.rs`).
 
 use crate::chain::TxHash;
-use crate::usdc::Purpose;
+use crate::usdc::{Purpose, UsdcResult};
 use entities::JobQueue;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -14,75 +19,267 @@ pub struct JobMessage {
     pub job_id: Uuid,
 }
 
-/// Every kind of job. The variant decides the queue; its fields decide the key, which is
-/// unique in the outbox, so producing the same job twice yields one row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum JobPayload {
-    /// Apply one stored Stripe event.
-    StripeEvent { event_id: String },
-    /// Create the provider side of an order (a Stripe checkout session, a portal URL).
-    Checkout { order_id: Uuid },
-    /// Change a Stripe subscription (plan, cancel, resume) for one request, then mirror it.
-    SubscriptionChange {
-        request_id: Uuid,
-        account_id: Uuid,
-        stripe_subscription_id: String,
-        change: crate::stripe::subscription::Change,
-    },
-    /// Detach a saved card at Stripe.
-    DetachCard { payment_method_id: String, account_id: Uuid },
-    /// Verify a USDC transfer on chain for an account, for a top-up or a plan. `log_index`
-    /// picks one of several transfers to us in one transaction (a batched payout).
-    UsdcVerify {
-        chain_id: u64,
-        tx_hash: TxHash,
-        account_id: Uuid,
-        purpose: Purpose,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        log_index: Option<i64>,
-    },
-    /// Scan the chain for USDC transfers to the payment address; one per tick.
-    ChainScan { tick: String },
-    /// Meter one batch of usage events.
-    UsageBatch { batch_id: String },
-    /// Expire subscriptions whose period ended; one per hour tick.
-    Expiry { tick: String },
-    /// Reconcile with Stripe and the chain over one window.
-    Reconcile { window: String },
-}
-
-impl JobPayload {
-    pub fn queue(&self) -> JobQueue {
-        match self {
-            JobPayload::StripeEvent { .. } => JobQueue::StripeEvent,
-            JobPayload::Checkout { .. } | JobPayload::DetachCard { .. } | JobPayload::SubscriptionChange { .. } => {
-                JobQueue::Checkout
-            }
-            JobPayload::UsdcVerify { .. } => JobQueue::UsdcVerify,
-            JobPayload::UsageBatch { .. } => JobQueue::UsageMetering,
-            JobPayload::Expiry { .. } => JobQueue::Expiry,
-            JobPayload::Reconcile { .. } | JobPayload::ChainScan { .. } => JobQueue::Reconcile,
-        }
-    }
+/// A kind of job. Its fields are its payload, stored in the outbox as
+/// `{"type": NAME, ...fields}`; producing the same key twice yields one row.
+pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The stored name (the payload's `type`), which the worker's registry matches on.
+    const NAME: &'static str;
+    /// The queue it runs on, whose policy it follows.
+    const QUEUE: JobQueue;
+    /// What a finished run answers, stored with the job for whoever waits on it.
+    type Output: Serialize + DeserializeOwned + Send + 'static;
 
     /// The deterministic key: unique in the outbox, and the `Idempotency-Key` of any
     /// provider call the job makes.
-    pub fn key(&self) -> String {
-        match self {
-            JobPayload::StripeEvent { event_id } => format!("stripe-event:{event_id}"),
-            JobPayload::Checkout { order_id } => format!("checkout:{order_id}"),
-            JobPayload::DetachCard { payment_method_id, .. } => format!("detach:{payment_method_id}"),
-            JobPayload::SubscriptionChange { request_id, .. } => format!("subscription-change:{request_id}"),
-            JobPayload::UsdcVerify { chain_id, tx_hash, account_id, purpose, log_index } => {
-                let log = log_index.map(|i| format!(":log{i}")).unwrap_or_default();
-                format!("usdc:{chain_id}:{tx_hash}:{account_id}:{}{log}", purpose.key())
-            }
-            JobPayload::ChainScan { tick } => format!("chain-scan:{tick}"),
-            JobPayload::UsageBatch { batch_id } => format!("usage:{batch_id}"),
-            JobPayload::Expiry { tick } => format!("expiry:{tick}"),
-            JobPayload::Reconcile { window } => format!("reconcile:{window}"),
+    fn key(&self) -> String;
+
+    /// The stored payload.
+    fn payload(&self) -> Result<Value, serde_json::Error> {
+        let mut v = serde_json::to_value(self)?;
+        if let Value::Object(fields) = &mut v {
+            fields.insert("type".to_owned(), Value::String(Self::NAME.to_owned()));
         }
+        Ok(v)
+    }
+
+    /// Reads a stored payload back (its `type` is not a field and is ignored).
+    fn from_payload(payload: &Value) -> Result<Self, serde_json::Error> {
+        Self::deserialize(payload)
+    }
+}
+
+/// The kind a stored payload names.
+pub fn kind_of(payload: &Value) -> Option<&str> {
+    payload.get("type")?.as_str()
+}
+
+/// Apply one stored Stripe event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StripeEvent {
+    pub event_id: String,
+}
+
+impl Job for StripeEvent {
+    const NAME: &'static str = "stripe_event";
+    const QUEUE: JobQueue = JobQueue::StripeEvent;
+    type Output = ();
+    fn key(&self) -> String {
+        format!("stripe-event:{}", self.event_id)
+    }
+}
+
+/// Create the provider side of an order (a Stripe checkout session, a portal URL, a
+/// SetupIntent, a charge of the saved card).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkout {
+    pub order_id: Uuid,
+}
+
+impl Job for Checkout {
+    const NAME: &'static str = "checkout";
+    const QUEUE: JobQueue = JobQueue::Checkout;
+    type Output = CheckoutOutput;
+    fn key(&self) -> String {
+        format!("checkout:{}", self.order_id)
+    }
+}
+
+/// What a checkout job made, by the order's kind. (Untagged: the stored results of
+/// earlier versions read as the same variants.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CheckoutOutput {
+    /// A charge of the saved card (`stripe_direct`).
+    Charge {
+        outcome: ChargeOutcome,
+        #[serde(rename = "paymentIntent", default, skip_serializing_if = "Option::is_none")]
+        payment_intent: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// A SetupIntent for Stripe.js.
+    SetupIntent {
+        #[serde(rename = "clientSecret")]
+        client_secret: Option<String>,
+        #[serde(rename = "setupIntent")]
+        setup_intent: String,
+    },
+    /// A hosted Checkout page.
+    Session {
+        #[serde(rename = "sessionId")]
+        session_id: String,
+        #[serde(rename = "sessionUrl")]
+        session_url: Option<String>,
+    },
+    /// A customer portal link.
+    Portal { url: String },
+}
+
+impl CheckoutOutput {
+    /// A hosted Checkout's session id.
+    pub fn session_id(&self) -> Option<String> {
+        match self {
+            CheckoutOutput::Session { session_id, .. } => Some(session_id.clone()),
+            _ => None,
+        }
+    }
+
+    /// The page to send the customer to: a Checkout's or the portal's.
+    pub fn url(&self) -> Option<String> {
+        match self {
+            CheckoutOutput::Session { session_url, .. } => session_url.clone(),
+            CheckoutOutput::Portal { url } => Some(url.clone()),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChargeOutcome {
+    Succeeded,
+    Pending,
+    Declined,
+}
+
+/// Change a Stripe subscription (plan, cancel, resume) for one request, then mirror it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionChange {
+    pub request_id: Uuid,
+    pub account_id: Uuid,
+    pub stripe_subscription_id: String,
+    pub change: crate::stripe::subscription::Change,
+}
+
+impl Job for SubscriptionChange {
+    const NAME: &'static str = "subscription_change";
+    const QUEUE: JobQueue = JobQueue::Checkout;
+    type Output = ChangeOutput;
+    fn key(&self) -> String {
+        format!("subscription-change:{}", self.request_id)
+    }
+}
+
+/// A change applied, or an upgrade whose prorated invoice was declined (nothing changed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeOutput {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<ChangeOutcome>,
+    /// How the mirrored subscription was synced.
+    pub synced: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeOutcome {
+    PaymentFailed,
+}
+
+/// Detach a saved card at Stripe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DetachCard {
+    pub payment_method_id: String,
+    pub account_id: Uuid,
+}
+
+impl Job for DetachCard {
+    const NAME: &'static str = "detach_card";
+    const QUEUE: JobQueue = JobQueue::Checkout;
+    type Output = Detached;
+    fn key(&self) -> String {
+        format!("detach:{}", self.payment_method_id)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Detached {
+    /// False when the card was not the account's (nothing was done).
+    pub detached: bool,
+}
+
+/// Verify a USDC transfer on chain for an account, for a top-up or a plan. `log_index`
+/// picks one of several transfers to us in one transaction (a batched payout).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsdcVerify {
+    pub chain_id: u64,
+    pub tx_hash: TxHash,
+    pub account_id: Uuid,
+    pub purpose: Purpose,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<i64>,
+}
+
+impl Job for UsdcVerify {
+    const NAME: &'static str = "usdc_verify";
+    const QUEUE: JobQueue = JobQueue::UsdcVerify;
+    type Output = UsdcResult;
+    fn key(&self) -> String {
+        let log = self.log_index.map(|i| format!(":log{i}")).unwrap_or_default();
+        format!("usdc:{}:{}:{}:{}{log}", self.chain_id, self.tx_hash, self.account_id, self.purpose.key())
+    }
+}
+
+/// Scan the chain for USDC transfers to the payment address; one per tick. Its result is a
+/// report for operators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainScan {
+    pub tick: String,
+}
+
+impl Job for ChainScan {
+    const NAME: &'static str = "chain_scan";
+    const QUEUE: JobQueue = JobQueue::Reconcile;
+    type Output = Value;
+    fn key(&self) -> String {
+        format!("chain-scan:{}", self.tick)
+    }
+}
+
+/// Meter one batch of usage events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageBatch {
+    pub batch_id: String,
+}
+
+impl Job for UsageBatch {
+    const NAME: &'static str = "usage_batch";
+    const QUEUE: JobQueue = JobQueue::UsageMetering;
+    type Output = Value;
+    fn key(&self) -> String {
+        format!("usage:{}", self.batch_id)
+    }
+}
+
+/// Expire subscriptions whose period ended; one per hour tick.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expiry {
+    pub tick: String,
+}
+
+impl Job for Expiry {
+    const NAME: &'static str = "expiry";
+    const QUEUE: JobQueue = JobQueue::Expiry;
+    type Output = Value;
+    fn key(&self) -> String {
+        format!("expiry:{}", self.tick)
+    }
+}
+
+/// Reconcile with Stripe and the chain over one window. Its result is a report for
+/// operators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reconcile {
+    pub window: String,
+}
+
+impl Job for Reconcile {
+    const NAME: &'static str = "reconcile";
+    const QUEUE: JobQueue = JobQueue::Reconcile;
+    type Output = Value;
+    fn key(&self) -> String {
+        format!("reconcile:{}", self.window)
     }
 }
 
@@ -131,12 +328,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_are_deterministic_and_queues_fixed() {
-        let p = JobPayload::StripeEvent { event_id: "evt_1".into() };
-        assert_eq!(p.key(), "stripe-event:evt_1");
-        assert_eq!(p.queue(), JobQueue::StripeEvent);
-        let json = serde_json::to_value(&p).expect("serializes");
-        assert_eq!(serde_json::from_value::<JobPayload>(json).expect("round trip"), p);
+    fn keys_are_deterministic_and_payloads_round_trip() {
+        let job = StripeEvent { event_id: "evt_1".into() };
+        assert_eq!(job.key(), "stripe-event:evt_1");
+        let stored = job.payload().expect("serializes");
+        // The stored form of earlier versions: a `type` tag beside the fields.
+        assert_eq!(stored, serde_json::json!({"type": "stripe_event", "event_id": "evt_1"}));
+        assert_eq!(kind_of(&stored), Some(StripeEvent::NAME));
+        assert_eq!(StripeEvent::from_payload(&stored).expect("round trip"), job);
+    }
+
+    #[test]
+    fn checkout_results_of_every_shape_read_back() {
+        for (stored, want) in [
+            (
+                serde_json::json!({"sessionId": "cs_1", "sessionUrl": "https://x"}),
+                CheckoutOutput::Session { session_id: "cs_1".into(), session_url: Some("https://x".into()) },
+            ),
+            (serde_json::json!({"url": "https://p"}), CheckoutOutput::Portal { url: "https://p".into() }),
+            (
+                serde_json::json!({"outcome": "declined", "code": null, "message": "no"}),
+                CheckoutOutput::Charge {
+                    outcome: ChargeOutcome::Declined,
+                    payment_intent: None,
+                    code: None,
+                    message: Some("no".into()),
+                },
+            ),
+            (
+                serde_json::json!({"clientSecret": "s", "setupIntent": "seti_1"}),
+                CheckoutOutput::SetupIntent { client_secret: Some("s".into()), setup_intent: "seti_1".into() },
+            ),
+        ] {
+            assert_eq!(serde_json::from_value::<CheckoutOutput>(stored).expect("reads"), want);
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub mod control;
 pub mod dispatch;
 pub mod outbox;
 
-pub use contracts::{JobMessage, JobPayload, QueuePolicy};
+pub use contracts::{Job, JobMessage, QueuePolicy};
 pub use entities::JobQueue;
 
 /// How long the relay leaves a new job to its producer's own push before pushing it itself.

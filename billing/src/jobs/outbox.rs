@@ -1,7 +1,7 @@
 //! The job outbox: enqueue in the producer's transaction, claim before running, record the
 //! outcome, and find what the relay must (re)push.
 
-use super::contracts::{JobPayload, QueuePolicy};
+use super::contracts::{Job, QueuePolicy};
 use chrono::{DateTime, Utc};
 use entities::jobs::{self, Column, Entity as Jobs};
 use entities::{JobQueue, JobStatus};
@@ -24,14 +24,14 @@ fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
-/// A new outbox row for `payload`, due for the relay after `push_grace`.
-pub fn new_row(payload: &JobPayload, policy: &QueuePolicy, push_grace: Duration) -> Result<jobs::ActiveModel, DbErr> {
+/// A new outbox row for `job`, due for the relay after `push_grace`.
+pub fn new_row<J: Job>(job: &J, policy: &QueuePolicy, push_grace: Duration) -> Result<jobs::ActiveModel, DbErr> {
     let now = Utc::now();
     Ok(jobs::ActiveModel {
         id: Set(Uuid::now_v7()),
-        queue: Set(payload.queue()),
-        job_key: Set(payload.key()),
-        payload: Set(serde_json::to_value(payload).map_err(|e| DbErr::Custom(e.to_string()))?),
+        queue: Set(J::QUEUE),
+        job_key: Set(job.key()),
+        payload: Set(job.payload().map_err(|e| DbErr::Custom(e.to_string()))?),
         status: Set(JobStatus::Pending),
         attempts: Set(0),
         max_attempts: Set(policy.max_attempts),
@@ -48,20 +48,20 @@ pub fn new_row(payload: &JobPayload, policy: &QueuePolicy, push_grace: Duration)
 /// Writes the job's outbox row on `db`, which should be the transaction of the intent the
 /// job serves. `push_grace` is how long the relay leaves the row to the producer's own push
 /// before it pushes it itself.
-pub async fn enqueue<C: ConnectionTrait>(
+pub async fn enqueue<C: ConnectionTrait, J: Job>(
     db: &C,
-    payload: &JobPayload,
+    job: &J,
     policy: &QueuePolicy,
     push_grace: Duration,
 ) -> Result<Enqueued, DbErr> {
     let id = Uuid::now_v7();
-    let row = jobs::ActiveModel { id: Set(id), ..new_row(payload, policy, push_grace)? };
+    let row = jobs::ActiveModel { id: Set(id), ..new_row(job, policy, push_grace)? };
     let inserted = Jobs::insert(row).on_conflict_do_nothing_on([Column::JobKey]).exec_without_returning(db).await?;
     if matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
         return Ok(Enqueued { job_id: id, created: true });
     }
     let existing = Jobs::find()
-        .filter(Column::JobKey.eq(payload.key()))
+        .filter(Column::JobKey.eq(job.key()))
         .one(db)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("job after key conflict".into()))?;

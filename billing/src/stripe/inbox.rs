@@ -4,8 +4,9 @@
 //! webhooks rather than one each.
 
 use crate::error::DomainError;
+use crate::jobs::QueuePolicy;
+use crate::jobs::contracts::StripeEvent;
 use crate::jobs::outbox;
-use crate::jobs::{JobPayload, QueuePolicy};
 use chrono::Utc;
 use entities::StripeEventStatus;
 use entities::jobs::{Column as JobCol, Entity as Jobs};
@@ -91,7 +92,7 @@ pub async fn store_many(
     let mut job_of = std::collections::HashMap::new();
     let mut job_rows = Vec::new();
     for i in firsts.iter().filter(|i| inserted.contains(&i.head.id)) {
-        let row = outbox::new_row(&JobPayload::StripeEvent { event_id: i.head.id.clone() }, policy, push_grace)?;
+        let row = outbox::new_row(&StripeEvent { event_id: i.head.id.clone() }, policy, push_grace)?;
         if let sea_orm::ActiveValue::Set(id) = row.id {
             job_of.insert(i.head.id.clone(), id);
         }

@@ -15,7 +15,8 @@
 //!   refund is a goodwill gesture, as in Stripe and Lago: it keeps the period.
 
 use crate::error::DomainError;
-use crate::jobs::{JobPayload, QueuePolicy, outbox};
+use crate::jobs::contracts::SubscriptionChange;
+use crate::jobs::{Job, QueuePolicy, outbox};
 use crate::ledger::{self, SystemAccount, TransferRequest};
 use crate::money::Micros;
 use chrono::Utc;
@@ -160,14 +161,14 @@ pub async fn end_access<C: ConnectionTrait>(
             // Canceled at Stripe by a job in this transaction; the subscription's events
             // then end it here (the mirror, its keys) like any other cancelation.
             let request_id = deterministic_id(&format!("{why}:{}", payment.id));
-            let payload = JobPayload::SubscriptionChange {
+            let job = SubscriptionChange {
                 request_id,
                 account_id: payment.account_id,
                 stripe_subscription_id: sub.clone(),
                 change: super::subscription::Change::CancelNow,
             };
-            let policy = QueuePolicy::default_for(payload.queue());
-            outbox::enqueue(db, &payload, &policy, crate::jobs::PUSH_GRACE).await?;
+            let policy = QueuePolicy::default_for(SubscriptionChange::QUEUE);
+            outbox::enqueue(db, &job, &policy, crate::jobs::PUSH_GRACE).await?;
             audit(
                 db,
                 &format!("subscription_{why}"),

@@ -12,7 +12,8 @@
 //! ```
 
 use anyhow::{Context as _, bail};
-use billing::jobs::{JobPayload, outbox};
+use billing::jobs::contracts::Reconcile;
+use billing::jobs::{Job, outbox};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -44,9 +45,9 @@ async fn main() -> anyhow::Result<()> {
             serde_json::json!({"queue": queue, "paused": *verb == "pause"})
         }
         ["reconcile"] => {
-            let payload = JobPayload::Reconcile { window: format!("manual:{}", uuid::Uuid::now_v7()) };
-            let policy = billing::jobs::QueuePolicy::default_for(payload.queue());
-            let job = outbox::enqueue(&db, &payload, &policy, std::time::Duration::ZERO).await?;
+            let run = Reconcile { window: format!("manual:{}", uuid::Uuid::now_v7()) };
+            let policy = billing::jobs::QueuePolicy::default_for(Reconcile::QUEUE);
+            let job = outbox::enqueue(&db, &run, &policy, std::time::Duration::ZERO).await?;
             serde_json::json!({"jobId": job.job_id})
         }
         _ => bail!(

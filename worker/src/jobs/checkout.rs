@@ -4,13 +4,14 @@
 
 use super::JobError;
 use crate::runner::Ctx;
+use billing::jobs::contracts::{ChargeOutcome, CheckoutOutput, Detached};
+use billing::orders::{CardFlow, OrderDetails};
 use chrono::Utc;
 use entities::accounts::{Column as AccCol, Entity as Accounts};
 use entities::orders::{Column as OrderCol, Entity as Orders};
 use entities::{OrderKind, OrderStatus};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use serde_json::{Value, json};
 use std::collections::HashMap;
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData, ProductData,
@@ -19,14 +20,14 @@ use stripe_client_core::StripeRequest;
 use stripe_core::customer::CreateCustomer;
 use uuid::Uuid;
 
-pub async fn handle(ctx: &Ctx, job: &entities::jobs::Model, order_id: Uuid) -> Result<Value, JobError> {
+pub async fn handle(ctx: &Ctx, job: &entities::jobs::Model, order_id: Uuid) -> Result<CheckoutOutput, JobError> {
     let client = ctx.stripe.as_ref().ok_or_else(|| JobError::Terminal("Stripe is not configured".into()))?;
     let order = Orders::find_by_id(order_id)
         .one(&ctx.db)
         .await?
         .ok_or_else(|| JobError::Terminal(format!("order {order_id} not found")))?;
     if let (Some(id), Some(url)) = (&order.provider_session_id, &order.checkout_url) {
-        return Ok(json!({"sessionId": id, "sessionUrl": url}));
+        return Ok(CheckoutOutput::Session { session_id: id.clone(), session_url: Some(url.clone()) });
     }
     if order.method == entities::PayMethod::StripeDirect {
         return charge_saved_card(ctx, client, job, &order).await;
@@ -36,7 +37,8 @@ pub async fn handle(ctx: &Ctx, job: &entities::jobs::Model, order_id: Uuid) -> R
     }
     if order.kind == OrderKind::Portal {
         let customer = customer_for(ctx, client, order.account_id).await?;
-        let return_url = order.details["returnUrl"].as_str().unwrap_or(&ctx.settings.checkout_cancel_url).to_owned();
+        let return_url =
+            OrderDetails::of(&order).return_url.unwrap_or_else(|| ctx.settings.checkout_cancel_url.clone());
         let portal = stripe_billing::billing_portal_session::CreateBillingPortalSession::new()
             .customer(customer)
             .return_url(return_url)
@@ -45,7 +47,7 @@ pub async fn handle(ctx: &Ctx, job: &entities::jobs::Model, order_id: Uuid) -> R
             .send(client)
             .await
             .map_err(crate::stripe_api::classify)?;
-        return Ok(json!({"url": portal.url}));
+        return Ok(CheckoutOutput::Portal { url: portal.url });
     }
     if matches!(order.kind, OrderKind::RecurringSubscription | OrderKind::PoolSubscription | OrderKind::KeyTier) {
         return subscription_session(ctx, client, job, &order).await;
@@ -74,9 +76,9 @@ pub async fn handle(ctx: &Ctx, job: &entities::jobs::Model, order_id: Uuid) -> R
         ..CreateCheckoutSessionLineItems::new()
     };
     let metadata = HashMap::from([("order_id".to_owned(), order.id.to_string())]);
-    let details = &order.details;
-    let success = details["successUrl"].as_str().unwrap_or(&ctx.settings.checkout_success_url).to_owned();
-    let cancel = details["cancelUrl"].as_str().unwrap_or(&ctx.settings.checkout_cancel_url).to_owned();
+    let details = OrderDetails::of(&order);
+    let success = details.success_url.unwrap_or_else(|| ctx.settings.checkout_success_url.clone());
+    let cancel = details.cancel_url.unwrap_or_else(|| ctx.settings.checkout_cancel_url.clone());
     let session = CreateCheckoutSession::new()
         .mode(stripe_shared::CheckoutSessionMode::Payment)
         .customer(customer)
@@ -99,7 +101,7 @@ async fn store_session(
     ctx: &Ctx,
     order: &entities::orders::Model,
     session: &stripe_shared::CheckoutSession,
-) -> Result<Value, JobError> {
+) -> Result<CheckoutOutput, JobError> {
     let url = session.url.clone().unwrap_or_default();
     Orders::update_many()
         .col_expr(OrderCol::ProviderSessionId, Expr::value(Some(session.id.to_string())))
@@ -110,7 +112,7 @@ async fn store_session(
         .filter(OrderCol::Status.eq(OrderStatus::Pending))
         .exec(&ctx.db)
         .await?;
-    Ok(json!({"sessionId": session.id.to_string(), "sessionUrl": url}))
+    Ok(CheckoutOutput::Session { session_id: session.id.to_string(), session_url: Some(url) })
 }
 
 /// The account's Stripe customer, created once (keyed by account) and remembered.
@@ -148,10 +150,10 @@ async fn charge_saved_card(
     client: &stripe::Client,
     job: &entities::jobs::Model,
     order: &entities::orders::Model,
-) -> Result<Value, JobError> {
+) -> Result<CheckoutOutput, JobError> {
     use sea_orm::TransactionTrait;
     use stripe_core::payment_intent::{CreatePaymentIntent, CreatePaymentIntentOffSession};
-    let Some(pm) = order.details["paymentMethod"].as_str() else {
+    let Some(pm) = OrderDetails::of(order).payment_method else {
         return Err(JobError::Terminal("direct charge without a payment method".into()));
     };
     let customer = customer_for(ctx, client, order.account_id).await?;
@@ -170,14 +172,22 @@ async fn charge_saved_card(
         Ok(intent) => intent,
         Err(stripe::StripeError::Stripe(err, 402)) => {
             billing::orders::mark_failed(&ctx.db, order.id, err.message.as_deref().unwrap_or("card declined")).await?;
-            return Ok(
-                json!({"outcome": "declined", "code": err.code.as_ref().map(|c| format!("{c:?}")), "message": err.message}),
-            );
+            return Ok(CheckoutOutput::Charge {
+                outcome: ChargeOutcome::Declined,
+                payment_intent: None,
+                code: err.code.as_ref().map(|c| format!("{c:?}")),
+                message: err.message,
+            });
         }
         Err(e) => return Err(crate::stripe_api::classify(e)),
     };
     if intent.status != stripe_shared::PaymentIntentStatus::Succeeded {
-        return Ok(json!({"outcome": "pending", "paymentIntent": intent.id.to_string()}));
+        return Ok(CheckoutOutput::Charge {
+            outcome: ChargeOutcome::Pending,
+            payment_intent: Some(intent.id.to_string()),
+            code: None,
+            message: None,
+        });
     }
     let txn = ctx.db.begin().await?;
     let outcome =
@@ -185,7 +195,12 @@ async fn charge_saved_card(
             .await?;
     txn.commit().await?;
     tracing::info!(order = %order.id, ?outcome, "saved card charged");
-    Ok(json!({"outcome": "succeeded", "paymentIntent": intent.id.to_string()}))
+    Ok(CheckoutOutput::Charge {
+        outcome: ChargeOutcome::Succeeded,
+        payment_intent: Some(intent.id.to_string()),
+        code: None,
+        message: None,
+    })
 }
 
 /// Saving a card: a SetupIntent for Stripe.js (`clientSecret`), or a hosted Checkout
@@ -195,11 +210,11 @@ async fn save_card(
     client: &stripe::Client,
     job: &entities::jobs::Model,
     order: &entities::orders::Model,
-) -> Result<Value, JobError> {
+) -> Result<CheckoutOutput, JobError> {
     use stripe_core::setup_intent::{CreateSetupIntent, CreateSetupIntentUsage};
     let customer = customer_for(ctx, client, order.account_id).await?;
     let strategy = crate::stripe_api::idempotent(&job.job_key)?;
-    if order.details["flow"] == json!("setup_intent") {
+    if OrderDetails::of(order).flow == Some(CardFlow::SetupIntent) {
         let intent = CreateSetupIntent::new()
             .customer(customer)
             .usage(CreateSetupIntentUsage::OffSession)
@@ -208,7 +223,10 @@ async fn save_card(
             .send(client)
             .await
             .map_err(crate::stripe_api::classify)?;
-        return Ok(json!({"clientSecret": intent.client_secret, "setupIntent": intent.id.to_string()}));
+        return Ok(CheckoutOutput::SetupIntent {
+            client_secret: intent.client_secret,
+            setup_intent: intent.id.to_string(),
+        });
     }
     let session = CreateCheckoutSession::new()
         .mode(stripe_shared::CheckoutSessionMode::Setup)
@@ -222,7 +240,7 @@ async fn save_card(
         .send(client)
         .await
         .map_err(crate::stripe_api::classify)?;
-    Ok(json!({"sessionId": session.id.to_string(), "sessionUrl": session.url}))
+    Ok(CheckoutOutput::Session { session_id: session.id.to_string(), session_url: session.url })
 }
 
 /// Removes a saved card at Stripe, then here (the `payment_method.detached` event that
@@ -232,11 +250,11 @@ pub async fn detach_card(
     job: &entities::jobs::Model,
     pm: &str,
     account_id: Uuid,
-) -> Result<Value, JobError> {
+) -> Result<Detached, JobError> {
     let client = ctx.stripe.as_ref().ok_or_else(|| JobError::Terminal("Stripe is not configured".into()))?;
     let owned = billing::payment_methods::list(&ctx.db, account_id).await?.iter().any(|c| c.id == pm);
     if !owned {
-        return Ok(json!({"detached": false}));
+        return Ok(Detached { detached: false });
     }
     stripe_payment::payment_method::DetachPaymentMethod::new(pm)
         .customize()
@@ -245,7 +263,7 @@ pub async fn detach_card(
         .await
         .map_err(crate::stripe_api::classify)?;
     billing::payment_methods::mark_detached(&ctx.db, pm).await?;
-    Ok(json!({"detached": true}))
+    Ok(Detached { detached: true })
 }
 
 /// A Checkout Session in subscription mode: a recurring plan (002/003) at its Stripe
@@ -256,17 +274,13 @@ async fn subscription_session(
     client: &stripe::Client,
     job: &entities::jobs::Model,
     order: &entities::orders::Model,
-) -> Result<Value, JobError> {
+) -> Result<CheckoutOutput, JobError> {
     use stripe_checkout::checkout_session::{
         CreateCheckoutSessionDiscounts, CreateCheckoutSessionLineItemsPriceDataRecurring as Recurring,
         CreateCheckoutSessionLineItemsPriceDataRecurringInterval as Interval, CreateCheckoutSessionSubscriptionData,
     };
-    let details = &order.details;
-    let interval = if details["interval"] == json!("year") {
-        entities::BillingInterval::Year
-    } else {
-        entities::BillingInterval::Month
-    };
+    let details = OrderDetails::of(order);
+    let interval = details.interval.unwrap_or(entities::BillingInterval::Month);
     let mut metadata = HashMap::from([
         ("account_id".to_owned(), order.account_id.to_string()),
         ("order_id".to_owned(), order.id.to_string()),
@@ -311,12 +325,11 @@ async fn subscription_session(
             }
         }
         (OrderKind::PoolSubscription, _) => {
-            let pledge =
-                details["pledgeId"].as_str().ok_or_else(|| JobError::Terminal("pool order without a pledge".into()))?;
+            let pledge = details.pledge_id.ok_or_else(|| JobError::Terminal("pool order without a pledge".into()))?;
             metadata.insert("kind".into(), "pool".into());
-            metadata.insert("pledge_id".into(), pledge.to_owned());
+            metadata.insert("pledge_id".into(), pledge.to_string());
             let cents = charge_cents(order)?;
-            let name = details["description"].as_str().unwrap_or("Pool time blocks").to_owned();
+            let name = details.description.clone().unwrap_or_else(|| "Pool time blocks".to_owned());
             CreateCheckoutSessionLineItems {
                 price_data: Some(inline(name, cents)),
                 quantity: Some(1),
@@ -326,8 +339,8 @@ async fn subscription_session(
         (kind, _) => return Err(JobError::Terminal(format!("{kind:?} order without a plan"))),
     };
     let customer = customer_for(ctx, client, order.account_id).await?;
-    let success = details["successUrl"].as_str().unwrap_or(&ctx.settings.checkout_success_url).to_owned();
-    let cancel = details["cancelUrl"].as_str().unwrap_or(&ctx.settings.checkout_cancel_url).to_owned();
+    let success = details.success_url.unwrap_or_else(|| ctx.settings.checkout_success_url.clone());
+    let cancel = details.cancel_url.unwrap_or_else(|| ctx.settings.checkout_cancel_url.clone());
     let mut create = CreateCheckoutSession::new()
         .mode(stripe_shared::CheckoutSessionMode::Subscription)
         .customer(customer)

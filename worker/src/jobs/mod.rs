@@ -1,4 +1,4 @@
-//! The one place every job kind is registered: a payload goes to its module's handler.
+//! Every job kind's handler, registered in one place ([`registry!`]'s list).
 
 pub mod chain_scan;
 pub mod checkout;
@@ -11,7 +11,8 @@ pub mod usdc_verify;
 
 use crate::runner::Ctx;
 use billing::DomainError;
-use billing::jobs::JobPayload;
+use billing::jobs::Job;
+use billing::jobs::contracts::{self as kinds, kind_of};
 use entities::jobs;
 use serde_json::Value;
 
@@ -42,24 +43,121 @@ impl From<crate::chain::RpcError> for JobError {
     }
 }
 
-/// Runs a job; `Ok(Some(result))` is stored for whoever waits on the job.
-pub async fn handle(ctx: &Ctx, job: &jobs::Model, payload: JobPayload) -> Result<Option<Value>, JobError> {
-    match payload {
-        JobPayload::StripeEvent { event_id } => stripe_event::handle(ctx, &event_id, job.attempts).await.map(|()| None),
-        JobPayload::UsdcVerify { chain_id, tx_hash, account_id, purpose, log_index } => {
-            let which = usdc_verify::Which { account_id, purpose: &purpose, log_index };
-            usdc_verify::handle(ctx, job, chain_id, &tx_hash, which).await.map(Some)
+/// A job kind the worker can run: its handler, and what to undo when its last attempt
+/// fails.
+pub trait Run: Job {
+    fn run(self, ctx: &Ctx, job: &jobs::Model) -> impl Future<Output = Result<Self::Output, JobError>> + Send;
+
+    /// After the last attempt failed. Nothing by default.
+    fn on_dead(&self, _ctx: &Ctx, _error: &str) -> impl Future<Output = Result<(), DomainError>> + Send {
+        async { Ok(()) }
+    }
+}
+
+/// The one place every job kind is registered: a stored job goes to its kind's handler.
+macro_rules! registry {
+    ($($kind:ty),* $(,)?) => {
+        /// Runs a stored job; `Ok(Some(result))` is stored for whoever waits on it.
+        pub async fn handle(ctx: &Ctx, job: &jobs::Model) -> Result<Option<Value>, JobError> {
+            match kind_of(&job.payload) {
+                $(Some(<$kind>::NAME) => run_stored::<$kind>(ctx, job).await,)*
+                other => Err(JobError::Terminal(format!("unknown job kind {other:?}"))),
+            }
         }
-        JobPayload::ChainScan { .. } => chain_scan::handle(ctx).await.map(Some),
-        JobPayload::Checkout { order_id } => checkout::handle(ctx, job, order_id).await.map(Some),
-        JobPayload::SubscriptionChange { stripe_subscription_id, change, .. } => {
-            subscription_change::handle(ctx, job, &stripe_subscription_id, change).await.map(Some)
+
+        /// What a dead job's kind undoes.
+        pub async fn on_dead(ctx: &Ctx, job: &jobs::Model, error: &str) -> Result<(), DomainError> {
+            match kind_of(&job.payload) {
+                $(Some(<$kind>::NAME) => match <$kind>::from_payload(&job.payload) {
+                    Ok(payload) => payload.on_dead(ctx, error).await,
+                    Err(_) => Ok(()),
+                },)*
+                _ => Ok(()),
+            }
         }
-        JobPayload::DetachCard { payment_method_id, account_id } => {
-            checkout::detach_card(ctx, job, &payment_method_id, account_id).await.map(Some)
-        }
-        JobPayload::Expiry { .. } => expiry::handle(ctx).await.map(Some),
-        JobPayload::Reconcile { .. } => reconcile::handle(ctx).await.map(Some),
-        JobPayload::UsageBatch { batch_id } => usage_batch::handle(ctx, &batch_id).await.map(Some),
+    };
+}
+
+registry!(
+    kinds::StripeEvent,
+    kinds::Checkout,
+    kinds::SubscriptionChange,
+    kinds::DetachCard,
+    kinds::UsdcVerify,
+    kinds::ChainScan,
+    kinds::UsageBatch,
+    kinds::Expiry,
+    kinds::Reconcile,
+);
+
+async fn run_stored<J: Run>(ctx: &Ctx, job: &jobs::Model) -> Result<Option<Value>, JobError> {
+    let payload = J::from_payload(&job.payload).map_err(|e| JobError::Terminal(format!("unreadable payload: {e}")))?;
+    let output = payload.run(ctx, job).await?;
+    let stored = serde_json::to_value(output).map_err(|e| JobError::Terminal(format!("unstorable result: {e}")))?;
+    Ok((!stored.is_null()).then_some(stored))
+}
+
+impl Run for kinds::StripeEvent {
+    async fn run(self, ctx: &Ctx, job: &jobs::Model) -> Result<(), JobError> {
+        stripe_event::handle(ctx, &self.event_id, job.attempts).await
+    }
+}
+
+impl Run for kinds::Checkout {
+    async fn run(self, ctx: &Ctx, job: &jobs::Model) -> Result<kinds::CheckoutOutput, JobError> {
+        checkout::handle(ctx, job, self.order_id).await
+    }
+
+    /// A checkout that could not be created leaves an order nobody can pay: it fails, and
+    /// gives its coupon redemption back, in one transaction.
+    async fn on_dead(&self, ctx: &Ctx, error: &str) -> Result<(), DomainError> {
+        let reason = format!("the checkout could not be created: {error}");
+        let txn = sea_orm::TransactionTrait::begin(&ctx.db).await?;
+        billing::orders::mark_failed(&txn, self.order_id, &reason).await?;
+        Ok(txn.commit().await?)
+    }
+}
+
+impl Run for kinds::SubscriptionChange {
+    async fn run(self, ctx: &Ctx, job: &jobs::Model) -> Result<kinds::ChangeOutput, JobError> {
+        subscription_change::handle(ctx, job, &self.stripe_subscription_id, self.change).await
+    }
+}
+
+impl Run for kinds::DetachCard {
+    async fn run(self, ctx: &Ctx, job: &jobs::Model) -> Result<kinds::Detached, JobError> {
+        checkout::detach_card(ctx, job, &self.payment_method_id, self.account_id).await
+    }
+}
+
+impl Run for kinds::UsdcVerify {
+    async fn run(self, ctx: &Ctx, job: &jobs::Model) -> Result<billing::usdc::UsdcResult, JobError> {
+        let which =
+            usdc_verify::Which { account_id: self.account_id, purpose: &self.purpose, log_index: self.log_index };
+        usdc_verify::handle(ctx, job, self.chain_id, &self.tx_hash, which).await
+    }
+}
+
+impl Run for kinds::ChainScan {
+    async fn run(self, ctx: &Ctx, _: &jobs::Model) -> Result<Value, JobError> {
+        chain_scan::handle(ctx).await
+    }
+}
+
+impl Run for kinds::UsageBatch {
+    async fn run(self, ctx: &Ctx, _: &jobs::Model) -> Result<Value, JobError> {
+        usage_batch::handle(ctx, &self.batch_id).await
+    }
+}
+
+impl Run for kinds::Expiry {
+    async fn run(self, ctx: &Ctx, _: &jobs::Model) -> Result<Value, JobError> {
+        expiry::handle(ctx).await
+    }
+}
+
+impl Run for kinds::Reconcile {
+    async fn run(self, ctx: &Ctx, _: &jobs::Model) -> Result<Value, JobError> {
+        reconcile::handle(ctx).await
     }
 }

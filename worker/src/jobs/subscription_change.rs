@@ -5,10 +5,10 @@
 
 use super::JobError;
 use crate::runner::Ctx;
+use billing::jobs::contracts::{ChangeOutcome, ChangeOutput};
 use billing::stripe::subscription::Change;
 use entities::BillingInterval;
 use sea_orm::EntityTrait;
-use serde_json::{Value, json};
 use std::collections::HashMap;
 use stripe_billing::subscription::{
     CancelSubscription, ResumeSubscription, RetrieveSubscription, UpdateSubscription, UpdateSubscriptionItems,
@@ -21,7 +21,7 @@ pub async fn handle(
     job: &entities::jobs::Model,
     stripe_id: &str,
     change: Change,
-) -> Result<Value, JobError> {
+) -> Result<ChangeOutput, JobError> {
     let client = ctx.stripe.as_ref().ok_or_else(|| JobError::Terminal("Stripe is not configured".into()))?;
     let strategy = crate::stripe_api::idempotent(&job.job_key)?;
     match change {
@@ -51,7 +51,7 @@ pub async fn handle(
             if current.status.as_str() == "canceled" {
                 // Ended already (the customer, a refund and a dispute may all end it).
                 let synced = crate::stripe_sync::refresh(&ctx.db, client, stripe_id).await?;
-                return Ok(json!({"synced": format!("{synced:?}")}));
+                return Ok(ChangeOutput { outcome: None, synced: format!("{synced:?}") });
             }
             CancelSubscription::new(stripe_id)
                 .customize()
@@ -102,7 +102,10 @@ pub async fn handle(
                     .map_err(crate::stripe_api::classify)?;
                 if updated.pending_update.is_some() {
                     let synced = crate::stripe_sync::refresh(&ctx.db, client, stripe_id).await?;
-                    return Ok(json!({"outcome": "payment_failed", "synced": format!("{synced:?}")}));
+                    return Ok(ChangeOutput {
+                        outcome: Some(ChangeOutcome::PaymentFailed),
+                        synced: format!("{synced:?}"),
+                    });
                 }
                 let metadata = to_map([
                     ("plan_id", plan_id.to_string()),
@@ -137,5 +140,5 @@ pub async fn handle(
         }
     }
     let synced = crate::stripe_sync::refresh(&ctx.db, client, stripe_id).await?;
-    Ok(json!({"synced": format!("{synced:?}")}))
+    Ok(ChangeOutput { outcome: None, synced: format!("{synced:?}") })
 }

@@ -11,11 +11,10 @@ use billing::usdc::{Purpose, RejectCode, UsdcResult};
 use chrono::Utc;
 use entities::jobs;
 use sea_orm::EntityTrait;
-use serde_json::Value;
 use uuid::Uuid;
 
-fn done(result: UsdcResult) -> Result<Value, JobError> {
-    serde_json::to_value(result).map_err(|e| JobError::Terminal(e.to_string()))
+fn done(result: UsdcResult) -> Result<UsdcResult, JobError> {
+    Ok(result)
 }
 
 /// What a verification is for: whose, what, and which transfer of the transaction.
@@ -31,7 +30,7 @@ pub async fn handle(
     chain_id: u64,
     tx: &TxHash,
     which: Which<'_>,
-) -> Result<Value, JobError> {
+) -> Result<UsdcResult, JobError> {
     let Which { account_id, purpose, log_index } = which;
     let client = ctx.chain.as_ref().ok_or_else(|| JobError::Terminal("USDC payments are not configured".into()))?;
     if chain_id != client.chain_id() {
