@@ -1,7 +1,8 @@
-//! Prometheus metrics, in the text exposition format, without a metrics framework: a few
-//! process-local counters and histograms, plus gauges read from the database at scrape
-//! time (queue depth and age, dead jobs, ledger totals, the last reconciliation's
-//! discrepancies) so every process reports the same shared truth.
+//! Prometheus metrics through the `metrics` facade and its Prometheus exporter (which
+//! escapes label values and writes the text format): a few process-local counters and
+//! histograms, plus gauges read from the database at scrape time (queue depth and age, dead
+//! jobs, ledger totals, the last reconciliation's discrepancies) so every process reports
+//! the same shared truth.
 
 use axum::Router;
 use axum::extract::State;
@@ -9,84 +10,47 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use entities::{JobQueue, JobStatus};
-use sea_orm::DatabaseConnection;
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement};
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use metrics::Label;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult, Iterable, Statement};
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::OnceLock;
 
 /// Upper bounds of the job latency histogram, in seconds.
 const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0];
 
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    sum: f64,
-    count: u64,
+/// This process's recorder, installed on first use.
+fn handle() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new().set_buckets(&BUCKETS).ok()?;
+            match builder.install_recorder() {
+                Ok(handle) => Some(handle),
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics recorder not installed");
+                    None
+                }
+            }
+        })
+        .as_ref()
 }
 
-#[derive(Default)]
-struct Registry {
-    /// (name, labels) → value
-    counters: BTreeMap<(&'static str, String), u64>,
-    histograms: BTreeMap<(&'static str, String), Histogram>,
-}
-
-static REGISTRY: Mutex<Registry> = Mutex::new(Registry { counters: BTreeMap::new(), histograms: BTreeMap::new() });
-
-fn labels(pairs: &[(&str, &str)]) -> String {
-    pairs.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect::<Vec<_>>().join(",")
+fn labels(pairs: &[(&str, &str)]) -> Vec<Label> {
+    pairs.iter().map(|(k, v)| Label::new(k.to_string(), v.to_string())).collect()
 }
 
 /// Adds one to a counter.
 pub fn inc(name: &'static str, pairs: &[(&str, &str)]) {
-    if let Ok(mut r) = REGISTRY.lock() {
-        *r.counters.entry((name, labels(pairs))).or_default() += 1;
+    if handle().is_some() {
+        metrics::counter!(name, labels(pairs)).increment(1);
     }
 }
 
 /// Records a duration in a histogram.
 pub fn observe(name: &'static str, pairs: &[(&str, &str)], seconds: f64) {
-    if let Ok(mut r) = REGISTRY.lock() {
-        let h = r.histograms.entry((name, labels(pairs))).or_default();
-        for (i, le) in BUCKETS.iter().enumerate() {
-            if seconds <= *le {
-                h.counts[i] += 1;
-            }
-        }
-        h.sum += seconds;
-        h.count += 1;
-    }
-}
-
-fn series(out: &mut String, name: &str, labels: &str, value: impl std::fmt::Display) {
-    if labels.is_empty() {
-        let _ = writeln!(out, "{name} {value}");
-    } else {
-        let _ = writeln!(out, "{name}{{{labels}}} {value}");
-    }
-}
-
-fn local(out: &mut String) {
-    let Ok(r) = REGISTRY.lock() else { return };
-    let mut last = "";
-    for ((name, labels), v) in &r.counters {
-        if *name != last {
-            let _ = writeln!(out, "# TYPE {name} counter");
-            last = name;
-        }
-        series(out, name, labels, v);
-    }
-    for ((name, labels), h) in &r.histograms {
-        let _ = writeln!(out, "# TYPE {name} histogram");
-        let sep = if labels.is_empty() { "" } else { "," };
-        for (i, le) in BUCKETS.iter().enumerate() {
-            series(out, &format!("{name}_bucket"), &format!("{labels}{sep}le=\"{le}\""), h.counts[i]);
-        }
-        series(out, &format!("{name}_bucket"), &format!("{labels}{sep}le=\"+Inf\""), h.count);
-        series(out, &format!("{name}_sum"), labels, h.sum);
-        series(out, &format!("{name}_count"), labels, h.count);
+    if handle().is_some() {
+        metrics::histogram!(name, labels(pairs)).record(seconds);
     }
 }
 
@@ -109,50 +73,45 @@ struct LedgerRow {
 pub const QUEUE_GAUGES_SQL: &str = "SELECT queue, status, COUNT(*) AS n, MIN(created_at) AS oldest FROM jobs \
      WHERE status <> 'done' GROUP BY queue, status";
 
-/// Everything, as Prometheus reads it.
-pub async fn render<C: ConnectionTrait>(db: &C) -> Result<String, DbErr> {
-    let mut out = String::new();
-    local(&mut out);
+/// Sets the shared gauges from the database. Every queue and unfinished status gets a value
+/// (0 when it has no jobs), so a series that emptied reads 0 rather than its last value.
+async fn read_gauges<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
     let rows = QueueRow::find_by_statement(Statement::from_string(backend, QUEUE_GAUGES_SQL)).all(db).await?;
     let now = chrono::Utc::now();
-    let _ = writeln!(out, "# TYPE tollgate_queue_jobs gauge");
-    for r in &rows {
-        series(
-            &mut out,
-            "tollgate_queue_jobs",
-            &labels(&[("queue", r.queue.as_str()), ("status", r.status.as_str())]),
-            r.n,
-        );
-    }
-    let _ = writeln!(out, "# TYPE tollgate_queue_oldest_age_seconds gauge");
-    for r in rows.iter().filter(|r| r.status != JobStatus::Dead) {
-        let age = r.oldest.map_or(0, |t| (now - t).num_seconds().max(0));
-        series(
-            &mut out,
-            "tollgate_queue_oldest_age_seconds",
-            &labels(&[("queue", r.queue.as_str()), ("status", r.status.as_str())]),
-            age,
-        );
+    for queue in JobQueue::iter() {
+        for status in JobStatus::iter().filter(|s| *s != JobStatus::Done) {
+            let row = rows.iter().find(|r| r.queue == queue && r.status == status);
+            let pairs = [("queue", queue.as_str()), ("status", status.as_str())];
+            metrics::gauge!("tollgate_queue_jobs", labels(&pairs)).set(row.map_or(0, |r| r.n) as f64);
+            if status != JobStatus::Dead {
+                let age = row.and_then(|r| r.oldest).map_or(0, |t| (now - t).num_seconds().max(0));
+                metrics::gauge!("tollgate_queue_oldest_age_seconds", labels(&pairs)).set(age as f64);
+            }
+        }
     }
     let dead: i64 = rows.iter().filter(|r| r.status == JobStatus::Dead).map(|r| r.n).sum();
-    let _ = writeln!(out, "# TYPE tollgate_dead_jobs gauge");
-    series(&mut out, "tollgate_dead_jobs", "", dead);
+    metrics::gauge!("tollgate_dead_jobs").set(dead as f64);
     let ledger = LedgerRow::find_by_statement(Statement::from_string(
         backend,
         "SELECT kind, CAST(COALESCE(SUM(balance), 0) AS BIGINT) AS total FROM ledger_accounts GROUP BY kind",
     ))
     .all(db)
     .await?;
-    let _ = writeln!(out, "# TYPE tollgate_ledger_balance_micros gauge");
     for r in &ledger {
-        series(&mut out, "tollgate_ledger_balance_micros", &labels(&[("kind", &r.kind)]), r.total);
+        metrics::gauge!("tollgate_ledger_balance_micros", labels(&[("kind", &r.kind)])).set(r.total as f64);
     }
     let last = crate::jobs::outbox::last_result(db, JobQueue::Reconcile, "reconcile:").await?;
     let discrepancies = last.as_ref().and_then(|r| r["discrepancies"].as_i64()).unwrap_or(0);
-    let _ = writeln!(out, "# TYPE tollgate_reconciliation_discrepancies gauge");
-    series(&mut out, "tollgate_reconciliation_discrepancies", "", discrepancies);
-    Ok(out)
+    metrics::gauge!("tollgate_reconciliation_discrepancies").set(discrepancies as f64);
+    Ok(())
+}
+
+/// Everything, as Prometheus reads it.
+pub async fn render<C: ConnectionTrait>(db: &C) -> Result<String, DbErr> {
+    let Some(handle) = handle() else { return Ok(String::new()) };
+    read_gauges(db).await?;
+    Ok(handle.render())
 }
 
 async fn scrape(State(db): State<DatabaseConnection>) -> Response {
@@ -179,5 +138,20 @@ pub async fn serve(addr: SocketAddr, db: DatabaseConnection) {
     let app = Router::new().route("/metrics", get(scrape)).with_state(db);
     if let Err(e) = axum::serve(listener, app).await {
         tracing::error!(error = %e, "metrics server stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped_and_histograms_have_buckets() {
+        inc("tollgate_test_escape_total", &[("value", "a\"b\\c\nd")]);
+        observe("tollgate_test_seconds", &[("queue", "checkout")], 0.02);
+        let text = handle().expect("recorder").render();
+        assert!(text.contains(r#"tollgate_test_escape_total{value="a\"b\\c\nd"} 1"#), "{text}");
+        assert!(text.contains(r#"tollgate_test_seconds_bucket{queue="checkout",le="0.025"} 1"#), "{text}");
+        assert!(text.contains(r#"tollgate_test_seconds_bucket{queue="checkout",le="0.01"} 0"#), "{text}");
     }
 }
