@@ -41,7 +41,7 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
     essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// A JSON body that may be absent altogether (001's `POST /api/billing/cancel`, 002's
+/// A JSON body that may be absent altogether (billing API's `POST /api/billing/cancel`, the subscription API's
 /// `DELETE /subscription`): no body is `T::default()`, a malformed one a 400.
 pub struct OptionalJson<T>(pub T);
 

@@ -1,4 +1,4 @@
-//! 004's validation: every bad field of a request is named at once in `details`, as
+//! The key-tier API's validation: every bad field of a request is named at once in `details`, as
 //! `{field: rule}`, in a 400 `validation_error`.
 
 use crate::error::ApiError;

@@ -1,5 +1,5 @@
-//! API keys for the gateway: credit keys (000, drawing on credits), subscription and pool
-//! keys (000, one pool per subscription or pledge) and tier keys (004).
+//! API keys for the gateway: credit keys (billing API, drawing on credits), subscription and pool
+//! keys (billing API, one pool per subscription or pledge) and tier keys (key-tier API).
 //!
 //! A key is `tg_<kind>_` and 64 hex digits (256 random bits): the prefix lets a leaked key be
 //! found by secret scanning. It is shown once, at creation or rotation; only its SHA-256
@@ -26,7 +26,7 @@ fn prefix(kind: ApiKeyKind) -> &'static str {
     }
 }
 
-/// 004's tier table: requests per second, and queries per month (None: unlimited).
+/// The key-tier API's tier table: requests per second, and queries per month (None: unlimited).
 pub fn tier_limits(tier: KeyTier) -> (u32, Option<u64>) {
     match tier {
         KeyTier::Free => (10, Some(100)),
@@ -177,7 +177,7 @@ pub async fn rotate<C: ConnectionTrait>(
     Ok(find_for(db, account_id, id).await?.map(|k| (k, key)))
 }
 
-/// The key tier the account has paid for (a live 004 tier subscription), else Free.
+/// The key tier the account has paid for (a live key-tier subscription), else Free.
 pub async fn entitled_tier<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<KeyTier, DomainError> {
     use entities::subscriptions::{Column as S, Entity as Subs};
     use entities::{PlanKind, SubscriptionStatus};

@@ -216,7 +216,7 @@ pub async fn limits<C: ConnectionTrait>(
     Ok(Limits::find().filter(L::PlanId.eq(plan_id)).order_by_asc(L::Id).all(db).await?)
 }
 
-/// Whether customers can subscribe to a plan through Checkout (002 `self_serve`): a
+/// Whether customers can subscribe to a plan through Checkout (subscription API `self_serve`): a
 /// recurring plan with a price above zero. Starter (free) and Enterprise (no price) are not.
 pub fn self_serve(plan: &plans::Model) -> bool {
     plan.kind == PlanKind::Recurring && plan.price_monthly.is_some_and(|p| p > 0)

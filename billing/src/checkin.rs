@@ -1,4 +1,4 @@
-//! Daily check-in (003): the configured credits, granted once per account per UTC day.
+//! Daily check-in (credits API): the configured credits, granted once per account per UTC day.
 
 use crate::error::DomainError;
 use crate::ledger::{self, SystemAccount, TransferRequest};

@@ -1,4 +1,4 @@
-//! Credit administration (003 admin): every customer's credit history in one list, and
+//! Credit administration (credits API admin): every customer's credit history in one list, and
 //! manual adjustments.
 //!
 //! A manual adjustment is one ledger transfer between the grants account and the

@@ -1,4 +1,4 @@
-//! Entitlements (002): what a team's plan allows — the plan of its live recurring
+//! Entitlements (subscription API): what a team's plan allows — the plan of its live recurring
 //! subscription, or Starter without one — and this month's usage against each limit.
 //!
 //! Usage is what the gateway reported through `POST /api/v1/usage` under a metric named

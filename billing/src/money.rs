@@ -1,7 +1,7 @@
 //! Money: integer micro-USD, never a float.
 //!
 //! 1 micro-USD is one USDC base unit (6 decimals); 1 cent is 10,000 micro-USD. Each API
-//! surface converts at its edge: USD numbers (000), cents (002), credits (003).
+//! surface converts at its edge: USD numbers (billing API), cents (subscription API), credits (credits API).
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -16,7 +16,7 @@ pub struct Micros(i64);
 pub const MICROS_PER_CENT: i64 = 10_000;
 /// Micro-USD per dollar.
 pub const MICROS_PER_USD: i64 = 1_000_000;
-/// Micro-USD per credit: one credit is one cent (003 speaks integer credits).
+/// Micro-USD per credit: one credit is one cent (credits API speaks integer credits).
 pub const MICROS_PER_CREDIT: i64 = MICROS_PER_CENT;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -105,7 +105,7 @@ impl Micros {
         Ok(Micros(if negative { -value } else { value }))
     }
 
-    /// The amount as a JSON number of dollars (`74.5`), written from integers: the seeds that
+    /// The amount as a JSON number of dollars (`74.5`), written from integers: the API documents that
     /// speak USD numbers get one without a float ever holding money.
     pub fn usd_json(self) -> Box<RawValue> {
         // A decimal string of digits is always valid JSON, so this cannot fail.

@@ -10,7 +10,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// The smallest top-up (000: "min $10").
+/// The smallest top-up (billing API: "min $10").
 pub const MIN_TOPUP: Micros = Micros::new(10_000_000);
 
 /// What an order carries beyond its columns, stored in `orders.details`. Each field

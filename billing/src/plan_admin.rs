@@ -1,4 +1,4 @@
-//! Admin plan management (003 `/admin/billing/plans`): list every plan, create one, edit
+//! Admin plan management (credits API `/admin/billing/plans`): list every plan, create one, edit
 //! one. Amounts arrive in the admin surface's units (prices in cents, included credits in
 //! credits) and are stored in micro-USD.
 //!

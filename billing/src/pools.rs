@@ -1,4 +1,4 @@
-//! Time-block pools (000 "Unlimited Subscriptions"): reserve 1–3 daily 8-hour UTC blocks
+//! Time-block pools (billing API "Unlimited Subscriptions"): reserve 1–3 daily 8-hour UTC blocks
 //! (`asia` 00–08, `europe` 08–16, `americas` 16–24) of a pool for unlimited usage in those
 //! hours, billed monthly or yearly through a Stripe subscription.
 

@@ -1,4 +1,4 @@
-//! 002's structured limit errors: for a refused request, the status and code to answer
+//! The subscription API's structured limit errors: for a refused request, the status and code to answer
 //! (402 `limit_exceeded`, 403 `feature_not_available`) and the cheapest plan that would
 //! have let it through — what the workspace's upgrade modal marks as recommended.
 

@@ -6,7 +6,7 @@
 //! processes — the per-second rate and the monthly quota — in one Redis script, so a
 //! request is admitted by both or charged to neither.
 //!
-//! Limits by kind (decided where 004 is silent): tier keys use 004's table; credit and
+//! Limits by kind (decided where the key-tier API is silent): tier keys use the key-tier API's table; credit and
 //! subscription keys the Starter rate (100/s) with no monthly cap (credits and the plan's
 //! period are their caps); pool keys are unlimited inside their reserved blocks.
 

@@ -1,4 +1,4 @@
-//! Credit administration (003): `GET /admin/credits/transactions` (every customer's credit
+//! Credit administration (credits API): `GET /admin/credits/transactions` (every customer's credit
 //! movements, newest first, optionally one account's or one type's) and
 //! `POST /admin/credits/manual` (a signed adjustment, idempotent on its key, audited, never
 //! leaving a balance negative).

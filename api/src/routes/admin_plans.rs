@@ -1,5 +1,5 @@
-//! Admin plans (003): `GET/POST /admin/billing/plans`, `PUT /admin/billing/plans/:id`.
-//! Prices in cents, included credits in credits (003's units); every bad field named at
+//! Admin plans (credits API): `GET/POST /admin/billing/plans`, `PUT /admin/billing/plans/:id`.
+//! Prices in cents, included credits in credits (credits API's units); every bad field named at
 //! once. The admin view shows what the public one hides: Stripe price ids, inactive plans.
 
 use crate::auth::{Principal, Scope};

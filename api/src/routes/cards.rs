@@ -1,4 +1,4 @@
-//! Saved cards and the customer portal (000, 002, 003): list and remove cards, save one
+//! Saved cards and the customer portal (billing API, subscription API and credits API): list and remove cards, save one
 //! (SetupIntent or hosted page), open the Stripe customer portal. Every Stripe call runs in
 //! the worker; these routes wait briefly for it, as checkouts do.
 
@@ -53,7 +53,7 @@ pub struct PortalUrl {
     url: Option<String>,
 }
 
-/// 002 (`X-API-Version: 2`): the bare object; otherwise 003's envelope.
+/// The subscription API (`X-API-Version: 2`): the bare object; otherwise the credits API's envelope.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum PortalResponse {
@@ -72,7 +72,7 @@ pub struct CardRemoved {
     status: Option<&'static str>,
 }
 
-/// `GET /api/billing/payment-methods` (000): saved cards, default first.
+/// `GET /api/billing/payment-methods` (billing API): saved cards, default first.
 #[utoipa::path(get, path = "/api/billing/payment-methods", security(("bearer" = [])), responses((status = 200, body = Envelope<Vec<Card>>)))]
 pub async fn payment_methods(
     State(state): State<AppState>,
@@ -115,7 +115,7 @@ async fn card_setup(state: &AppState, principal: &Principal, flow: CardFlow) -> 
     }
 }
 
-/// `POST /api/billing/setup-intent` (000): a SetupIntent's client secret for Stripe.js.
+/// `POST /api/billing/setup-intent` (billing API): a SetupIntent's client secret for Stripe.js.
 #[utoipa::path(post, path = "/api/billing/setup-intent", security(("bearer" = [])), responses((status = 200, body = Envelope<ClientSecret>),
     (status = 502, description = "Stripe refused"), (status = 503, description = "Stripe is slow or not configured; retry")))]
 pub async fn setup_intent(
@@ -128,7 +128,7 @@ pub async fn setup_intent(
     }
 }
 
-/// `POST /api/billing/setup-checkout` (000): a Stripe-hosted page to add a card.
+/// `POST /api/billing/setup-checkout` (billing API): a Stripe-hosted page to add a card.
 #[utoipa::path(post, path = "/api/billing/setup-checkout", security(("bearer" = [])), responses((status = 200, body = Envelope<SessionUrl>),
     (status = 502, description = "Stripe refused"), (status = 503, description = "Stripe is slow or not configured; retry")))]
 pub async fn setup_checkout(
@@ -169,7 +169,7 @@ async fn portal_url(
     }
 }
 
-/// `POST /api/billing/portal` (000): the Stripe customer portal.
+/// `POST /api/billing/portal` (billing API): the Stripe customer portal.
 #[utoipa::path(post, path = "/api/billing/portal", security(("bearer" = [])), responses((status = 200, body = Envelope<PortalUrl>),
     (status = 502, description = "Stripe refused"), (status = 503, description = "Stripe is slow or not configured; retry")))]
 pub async fn portal(
@@ -192,8 +192,8 @@ pub struct PortalRequest {
     return_url: Option<String>,
 }
 
-/// `POST /subscription/portal {return_url}`: 002's bare `{url}` when the request says
-/// `X-API-Version: 2`, 003's `{success, data: {url}}` otherwise.
+/// `POST /subscription/portal {return_url}`: the subscription API's bare `{url}` when the request says
+/// `X-API-Version: 2`, the credits API's `{success, data: {url}}` otherwise.
 #[utoipa::path(post, path = "/subscription/portal", security(("bearer" = [])), request_body = PortalRequest,
     params(("X-API-Version" = Option<String>, Header, description = "`2` for the subscription API's bare `{url}`")),
     responses((status = 200, body = PortalResponse),
@@ -218,7 +218,7 @@ pub async fn subscription_portal(
     }))
 }
 
-/// `DELETE /api/billing/payment-methods/:id` (000): remove a saved card (another
+/// `DELETE /api/billing/payment-methods/:id` (billing API): remove a saved card (another
 /// account's card answers 404).
 #[utoipa::path(delete, path = "/api/billing/payment-methods/{id}", security(("bearer" = [])),
     params(("id" = String, Path, description = "The card's Stripe id (`pm_…`)")),

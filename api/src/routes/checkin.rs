@@ -1,4 +1,4 @@
-//! `POST /checkin` (003): daily free credits, once per UTC day.
+//! `POST /checkin` (credits API): daily free credits, once per UTC day.
 
 use crate::auth::{Principal, Scope};
 use crate::envelope::{Envelope, ok};

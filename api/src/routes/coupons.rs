@@ -1,4 +1,4 @@
-//! Admin coupons (003): `GET/POST /admin/billing/coupons`.
+//! Admin coupons (credits API): `GET/POST /admin/billing/coupons`.
 
 use crate::auth::{Principal, Scope};
 use crate::envelope::{Envelope, created, ok};

@@ -1,5 +1,5 @@
-//! Credit balances: `GET /api/billing/credits` (000, USD numbers) and
-//! `GET /credits/balance` (003, integer credits).
+//! Credit balances: `GET /api/billing/credits` (billing API, USD numbers) and
+//! `GET /credits/balance` (credits API, integer credits).
 
 use crate::auth::{Principal, Scope};
 use crate::envelope::{Envelope, ok};
@@ -26,7 +26,7 @@ pub struct BillingCredits {
     user_id: String,
 }
 
-/// Credit balance in USD (000).
+/// Credit balance in USD (billing API).
 #[utoipa::path(get, path = "/api/billing/credits", security(("bearer" = [])), responses((status = 200, body = Envelope<BillingCredits>)))]
 pub async fn billing_credits(
     State(state): State<AppState>,
@@ -51,7 +51,7 @@ pub struct Balance {
     balance: i64,
 }
 
-/// Credit balance in credits (003).
+/// Credit balance in credits (credits API).
 #[utoipa::path(get, path = "/credits/balance", security(("bearer" = [])), responses((status = 200, body = Envelope<Balance>)))]
 pub async fn balance(State(state): State<AppState>, principal: Principal) -> Result<Json<Envelope<Balance>>, ApiError> {
     principal.require(Scope::Read)?;

@@ -1,4 +1,4 @@
-//! 002's entitlements: `GET /entitlements` (the limits of the plan in force) and
+//! The subscription API's entitlements: `GET /entitlements` (the limits of the plan in force) and
 //! `GET /entitlements/usage` (the same rows with this month's usage against them). A team
 //! without a paid subscription gets Starter's.
 

@@ -1,5 +1,5 @@
 //! Orders and credit history: `GET /orders`, `GET /orders/:id`, `GET /credits/transactions`
-//! (003, integer credits, snake_case) and `GET /api/billing/transactions` (000, USD numbers).
+//! (credits API, integer credits, snake_case) and `GET /api/billing/transactions` (billing API, USD numbers).
 //! Every query is scoped to the caller; another account's order id answers 404.
 
 use crate::auth::{Principal, Scope};
@@ -112,7 +112,7 @@ pub enum Category {
     Payment,
 }
 
-/// Kinds as the 003 history names them (usage debits are `ai_usage`).
+/// Kinds as the credits API history names them (usage debits are `ai_usage`).
 pub fn kind_name(kind: TransferKind) -> &'static str {
     match kind {
         TransferKind::Usage => "ai_usage",
@@ -120,7 +120,7 @@ pub fn kind_name(kind: TransferKind) -> &'static str {
     }
 }
 
-/// `GET /orders` (003).
+/// `GET /orders` (credits API).
 #[utoipa::path(get, path = "/orders", security(("bearer" = [])), params(Page), responses((status = 200, body = Envelope<Vec<Order>>)))]
 pub async fn orders(
     State(state): State<AppState>,
@@ -132,7 +132,7 @@ pub async fn orders(
     Ok(ok(rows.into_iter().map(Order::from).collect()))
 }
 
-/// `GET /orders/:id` (003).
+/// `GET /orders/:id` (credits API).
 #[utoipa::path(get, path = "/orders/{id}", security(("bearer" = [])), params(("id" = String, Path, description = "The order's id")),
     responses((status = 200, body = Envelope<Order>), (status = 404, description = "No such order for this account")))]
 pub async fn order(
@@ -153,7 +153,7 @@ async fn history(state: &AppState, principal: &Principal, page: &Page) -> Result
     Ok(billing::ledger::customer_history(&state.db, principal.account_id, page.limit(), page.offset()).await?)
 }
 
-/// `GET /credits/transactions` (003): amounts in credits, signed.
+/// `GET /credits/transactions` (credits API): amounts in credits, signed.
 #[utoipa::path(get, path = "/credits/transactions", security(("bearer" = [])), params(Page), responses((status = 200, body = Envelope<Vec<CreditLine>>)))]
 pub async fn credit_transactions(
     State(state): State<AppState>,

@@ -1,4 +1,4 @@
-//! API keys: 004's `POST /api/v1/billing/api-keys`, and 000's subscription and credit keys
+//! API keys: the key-tier API's `POST /api/v1/billing/api-keys`, and the billing API's subscription and credit keys
 //! with listing, rotation and revocation. A key is in the response once and never again.
 
 use crate::auth::{Principal, Scope};
@@ -118,7 +118,7 @@ fn tier_name(t: KeyTier) -> &'static str {
     }
 }
 
-/// 004: create an API key; every invalid field is named in `details`.
+/// The key-tier API: create an API key; every invalid field is named in `details`.
 #[utoipa::path(post, path = "/api/v1/billing/api-keys", security(("bearer" = [])), request_body = TierKeyRequest,
     responses((status = 201, body = TierKey), (status = 403, description = "The tier needs a subscription (`feature_not_available`)"),
     (status = 409, description = "The account has as many keys as it may")))]
@@ -211,7 +211,7 @@ pub struct SubscriptionKeyRequest {
     name: Option<String>,
 }
 
-/// 000: a key for one of the caller's live subscriptions or paid pool pledges.
+/// The billing API: a key for one of the caller's live subscriptions or paid pool pledges.
 #[utoipa::path(post, path = "/api/keys/subscription", security(("bearer" = [])), request_body = SubscriptionKeyRequest,
     responses((status = 201, body = Envelope<Key>), (status = 404, description = "No such subscription for this account"),
     (status = 409, description = "The account has as many keys as it may")))]
@@ -271,7 +271,7 @@ pub struct CreditKeyRequest {
     name: Option<String>,
 }
 
-/// 000: a credit key, drawing on the account's credits.
+/// The billing API: a credit key, drawing on the account's credits.
 #[utoipa::path(post, path = "/api/keys/credit", security(("bearer" = [])), request_body(content = Option<CreditKeyRequest>, description = "Optional"),
     responses((status = 201, body = Envelope<Key>), (status = 409, description = "The account has as many keys as it may")))]
 pub async fn create_credit_key(

@@ -1,5 +1,5 @@
-//! Plan listings: `GET /plans` (002, public; Stripe price ids stripped) and
-//! `GET /subscription/plans` (003).
+//! Plan listings: `GET /plans` (subscription API, public; Stripe price ids stripped) and
+//! `GET /subscription/plans` (credits API).
 
 use crate::envelope::Envelope;
 use crate::envelope::ok;
@@ -14,7 +14,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-/// 002 counts credits in microcents: 1 cent = 10,000 micro-USD = 1,000,000 microcents.
+/// The subscription API counts credits in microcents: 1 cent = 10,000 micro-USD = 1,000,000 microcents.
 pub fn microcents(m: i64) -> i64 {
     m.saturating_mul(100)
 }
@@ -89,7 +89,7 @@ pub struct CreditPlan {
     self_serve: bool,
 }
 
-/// 003: subscription plans with integer credits.
+/// The credits API: subscription plans with integer credits.
 #[utoipa::path(get, path = "/subscription/plans", responses((status = 200, body = Envelope<Vec<CreditPlan>>)))]
 pub async fn list_in_credits(State(state): State<AppState>) -> Result<Json<Envelope<Vec<CreditPlan>>>, ApiError> {
     let plans = billing::catalog::plans_of_kind(&state.db, PlanKind::Recurring).await?;

@@ -1,4 +1,4 @@
-//! Pool time-block subscriptions (000): list pools, one pool, the caller's pledge, and
+//! Pool time-block subscriptions (billing API): list pools, one pool, the caller's pledge, and
 //! subscribing (a Stripe Checkout in subscription mode for the chosen blocks).
 
 use crate::auth::{Principal, Scope};

@@ -1,5 +1,5 @@
-//! `GET /api/billing/status` (000, with 001's fields kept) and `POST /api/billing/cancel`
-//! (000 with `subscriptionId`; 001 without it).
+//! `GET /api/billing/status` (billing API; the fields of its plan-checkout variant kept) and `POST /api/billing/cancel`
+//! (billing API: with `subscriptionId`, or with no body for the one live 30-day plan).
 
 use crate::auth::{Principal, Scope};
 use crate::envelope::Envelope;
@@ -67,7 +67,7 @@ pub struct LiveKey {
     created_at: DateTime<Utc>,
 }
 
-/// What a cancel answers: the billing API's enveloped form (with `subscriptionId`), or 001's
+/// What a cancel answers: the billing API's enveloped form (with `subscriptionId`), or its
 /// bare one (without).
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
@@ -124,7 +124,7 @@ pub async fn status(
                 .collect(),
         })
         .collect();
-    // 001: the highest live 30-day plan, by price.
+    // The billing API: the highest live 30-day plan, by price.
     let plan = live
         .iter()
         .filter_map(|(s, p)| p.as_ref().filter(|p| p.kind == PlanKind::Flat30d).map(|p| (s, p)))
@@ -140,7 +140,7 @@ pub async fn status(
     let overall = if !live.is_empty() || live_pledge {
         Overall::Active
     } else if lapsed {
-        Overall::Expired // 001: active past its end date reads as expired
+        Overall::Expired // The billing API: active past its end date reads as expired
     } else {
         Overall::Inactive
     };
@@ -159,7 +159,7 @@ pub async fn status(
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CancelRequest {
-    /// Which subscription or pledge; without it, the one live 30-day plan (001).
+    /// Which subscription or pledge; without it, the one live 30-day plan (billing API).
     subscription_id: Option<String>,
 }
 
@@ -170,7 +170,7 @@ pub struct CancelRequest {
 pub async fn cancel(
     State(state): State<AppState>,
     principal: Principal,
-    // 001 sends no body at all; 000 sends `{subscriptionId}`.
+    // No body at all (the plan-checkout variant), or `{subscriptionId}`.
     OptionalJson(req): OptionalJson<CancelRequest>,
 ) -> Result<Json<CancelResponse>, ApiError> {
     principal.require(Scope::Write)?;
@@ -178,7 +178,7 @@ pub async fn cancel(
     let target = match &req.subscription_id {
         Some(id) => Uuid::parse_str(id).map_err(|_| ApiError::not_found("subscription"))?,
         None => {
-            // 001: the account's one live 30-day subscription.
+            // The billing API: the account's one live 30-day subscription.
             let subs = subscriptions::current(&state.db, principal.account_id).await?;
             let flat: Vec<_> =
                 subs.iter().filter(|(s, _)| s.kind == PlanKind::Flat30d && subscriptions::is_live(s, now)).collect();

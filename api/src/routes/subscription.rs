@@ -1,5 +1,5 @@
-//! Recurring subscriptions (002): `GET/POST/PUT/DELETE /subscription`,
-//! `POST /subscription/resume`; and 003's `POST /payment/create-session`.
+//! Recurring subscriptions (subscription API): `GET/POST/PUT/DELETE /subscription`,
+//! `POST /subscription/resume`; and the credits API's `POST /payment/create-session`.
 //!
 //! Every change goes to Stripe through a worker job keyed by the request; the route waits
 //! briefly and answers with the mirrored state (202 with the job to poll if Stripe is slow).
@@ -119,7 +119,7 @@ pub async fn get(State(state): State<AppState>, principal: Principal) -> Result<
     }))
 }
 
-/// The fields of a recurring checkout, shared by 002's `POST /subscription` and 003's
+/// The fields of a recurring checkout, shared by the subscription API's `POST /subscription` and the credits API's
 /// `POST /payment/create-session`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateRequest {
@@ -352,7 +352,7 @@ pub struct SessionRequest {
     checkout: CreateRequest,
 }
 
-/// 003: a payment session with a provider — a subscription or a credit purchase.
+/// The credits API: a payment session with a provider — a subscription or a credit purchase.
 #[utoipa::path(post, path = "/payment/create-session", security(("bearer" = [])), request_body = SessionRequest,
     responses((status = 200, body = Envelope<Session>), (status = 202, description = "Stripe is slow: poll the order", body = Envelope<crate::envelope::PendingOrder>),
     (status = 409, description = "Already subscribed"), (status = 502, description = "Stripe refused the checkout"), (status = 503, description = "Stripe is not configured")))]

@@ -1,4 +1,4 @@
-//! 004: `POST /api/v1/billing/checkout {planId, walletAddress?, successUrl?, cancelUrl?}` —
+//! The key-tier API: `POST /api/v1/billing/checkout {planId, walletAddress?, successUrl?, cancelUrl?}` —
 //! a Stripe Checkout upgrading the caller's API keys to Starter or Growth. Paid, it raises
 //! the keys' tier; `customer.subscription.deleted` brings them back to Free.
 
@@ -51,7 +51,7 @@ pub struct TierPending {
     status: &'static str,
 }
 
-/// Validates per 004's table; every bad field is named in `details`.
+/// Validates per the key-tier API's table; every bad field is named in `details`.
 fn validate(req: &TierCheckoutRequest) -> Result<(&'static str, Option<billing::chain::Address>), ApiError> {
     let mut f = Fields::default();
     let plan =

@@ -1,4 +1,4 @@
-//! `POST /api/billing/topup` (000): credits by card (Stripe Checkout) or USDC.
+//! `POST /api/billing/topup` (billing API): credits by card (Stripe Checkout) or USDC.
 
 use crate::auth::{Principal, Scope};
 use crate::envelope::{Envelope, accepted, ok, pending_order};

@@ -1,5 +1,5 @@
 //! `POST /api/v1/usage` (service token): a batch of usage events from the gateway, checked
-//! here and recorded as one batch and one metering job; `GET /api/v1/billing/usage` (004,
+//! here and recorded as one batch and one metering job; `GET /api/v1/billing/usage` (key-tier API,
 //! `X-API-Key`): the key's queries this month against its tier's limit.
 
 use crate::auth::Service;

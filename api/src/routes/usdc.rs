@@ -1,4 +1,4 @@
-//! USDC on Base (000, 001): the payment address, USDC checkouts and top-ups, and the
+//! USDC on Base (billing API): the payment address, USDC checkouts and top-ups, and the
 //! verification of a transfer by its hash. Verification runs in the worker; the route
 //! waits up to `CHECKOUT_WAIT_MS` for it and answers 202 with the job id past that.
 
@@ -47,7 +47,7 @@ pub struct UsdcPayment {
     plan_slug: Option<String>,
 }
 
-/// A plan checkout by card: 001's bare session, or the order to poll.
+/// A plan checkout by card: the billing API's bare session, or the order to poll.
 #[derive(Serialize, utoipa::ToSchema)]
 // In a oneOf: no other variant's fields, so exactly one variant matches.
 #[serde(deny_unknown_fields)]
@@ -158,7 +158,7 @@ pub struct CheckoutRequest {
     method: String,
 }
 
-/// `POST /api/billing/checkout` (001): a 30-day plan; USDC answers wallet instructions.
+/// `POST /api/billing/checkout` (billing API): a 30-day plan; USDC answers wallet instructions.
 #[utoipa::path(post, path = "/api/billing/checkout", security(("bearer" = [])), request_body = CheckoutRequest,
     responses((status = 200, description = "USDC instructions, or a card session", body = PlanCheckout),
     (status = 202, description = "Stripe is slow: poll the order", body = PlanCheckout),
@@ -189,7 +189,7 @@ pub async fn checkout(
                 plan_id: Some(plan.id),
                 details: billing::orders::OrderDetails::default(),
             };
-            // 001's bare shape.
+            // The billing API's bare shape.
             return match crate::services::checkout::stripe_checkout(&state, order).await? {
                 crate::services::checkout::Checkout::Ready(r) => Ok(Json(PlanCheckout::Card(PlanSession {
                     session_url: r.url(),
@@ -275,7 +275,7 @@ pub struct VerifyPaymentRequest {
     log_index: Option<Value>,
 }
 
-/// `POST /api/billing/verify-payment` (001): activate a 30-day plan paid in USDC.
+/// `POST /api/billing/verify-payment` (billing API): activate a 30-day plan paid in USDC.
 #[utoipa::path(post, path = "/api/billing/verify-payment", security(("bearer" = [])), request_body = VerifyPaymentRequest,
     responses((status = 200, description = "Activated", body = PlanVerification), (status = 202, description = "Still verifying", body = PlanVerification),
     (status = 409, description = "The transfer was claimed already"), (status = 429, description = "Too many verifications this minute"),
@@ -326,7 +326,7 @@ pub struct VerifyTopupRequest {
     log_index: Option<Value>,
 }
 
-/// `POST /api/billing/verify-topup` (000): credit a USDC top-up.
+/// `POST /api/billing/verify-topup` (billing API): credit a USDC top-up.
 #[utoipa::path(post, path = "/api/billing/verify-topup", security(("bearer" = [])), request_body = VerifyTopupRequest,
     responses((status = 200, description = "Credited", body = Envelope<TopupVerification>), (status = 202, description = "Still verifying", body = Envelope<TopupVerification>),
     (status = 409, description = "The transfer was claimed already"), (status = 429, description = "Too many verifications this minute"),

@@ -1,7 +1,7 @@
 //! `POST /api/v1/keys/verify` (service token): the gateway asks whether a key may make one
 //! more request costing `cost` (default 1). Always 200 for a well-formed question; the
 //! answer says `valid` or why not, with the counters and, for a refusal a plan resolves,
-//! the 402/403 error (002's shape) the gateway can hand to its client.
+//! the 402/403 error (subscription API's shape) the gateway can hand to its client.
 //!
 //! The hot path: the answer is a typed struct serialised once, no intermediate JSON tree.
 

@@ -1,4 +1,4 @@
-//! `POST /payment/webhook/stripe` (003): verify, store in the inbox with its job, answer
+//! `POST /payment/webhook/stripe` (credits API): verify, store in the inbox with its job, answer
 //! 200 fast. The event is applied by the worker.
 
 use crate::error::ApiError;

@@ -1,5 +1,5 @@
-//! Stripe-backed subscriptions — recurring plans (002), pool pledges (000) and API-key
-//! tiers (004) — mirrored from Stripe's subscription object.
+//! Stripe-backed subscriptions — recurring plans (subscription API), pool pledges (billing API) and API-key
+//! tiers (key-tier API) — mirrored from Stripe's subscription object.
 //!
 //! Events may arrive late, twice or out of order, so no event's copy of the object is
 //! trusted: the worker re-fetches the subscription from Stripe and [`sync`] writes that
@@ -281,7 +281,7 @@ async fn audit<C: ConnectionTrait>(
     Ok(())
 }
 
-/// The account's recurring (002) subscription that is not over, newest first.
+/// The account's recurring (subscription API) subscription that is not over, newest first.
 pub async fn current_recurring<C: ConnectionTrait>(
     db: &C,
     account_id: Uuid,

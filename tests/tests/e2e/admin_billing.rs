@@ -1,4 +1,4 @@
-//! Issue 5's admin surface (003) and 002's entitlements: plans, check-in configuration,
+//! Issue 5's admin surface (credits API) and the subscription API's entitlements: plans, check-in configuration,
 //! manual credits (idempotent, audited, never negative), every customer's transactions;
 //! admin routes refuse everyone else; entitlements of the plan in force with usage.
 
@@ -30,7 +30,7 @@ async fn admin_routes_refuse_everyone_but_admins() {
     for (method, path, body) in routes {
         let (status, res) = app.call(method.clone(), path, Some(&user), body.as_ref()).await;
         assert_eq!(status, 403, "{method} {path}: {res}");
-        assert_eq!(res["success"], json!(false), "003's envelope: {res}");
+        assert_eq!(res["success"], json!(false), "the credits API's envelope: {res}");
         let (status, _) = app.call(method.clone(), path, None, body.as_ref()).await;
         assert_eq!(status, 401, "{method} {path} without a credential");
     }
@@ -238,7 +238,11 @@ async fn entitlements_follow_the_plan_in_force_with_usage() {
     assert_eq!(storage["unit"], json!("mb"));
     assert_eq!(usage["period"], json!(billing::usage::period_of(chrono::Utc::now())));
     let (status, err) = app.get("/entitlements", "not-a-token").await;
-    assert_eq!((status, err["error"]["type"].clone()), (401, json!("unauthorized")), "002's envelope: {err}");
+    assert_eq!(
+        (status, err["error"]["type"].clone()),
+        (401, json!("unauthorized")),
+        "the subscription API's envelope: {err}"
+    );
 }
 
 /// Re-running `migrate` with a catalog whose price changed forgets the Stripe Price (they

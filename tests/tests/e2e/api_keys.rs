@@ -1,4 +1,4 @@
-//! API keys: 004's tier keys with their validation, 000's credit and subscription keys,
+//! API keys: the key-tier API's tier keys with their validation, the billing API's credit and subscription keys,
 //! listing, rotation and revocation; keys shown once and stored only as hashes.
 
 use reqwest::Method;

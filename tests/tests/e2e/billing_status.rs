@@ -44,7 +44,7 @@ async fn status_and_cancel_follow_the_subscription() {
     let reader = app.jwt("status-user", "billing:read");
     assert_eq!(app.post("/api/billing/cancel", &reader, &json!({})).await.0, 403, "needs billing:write");
 
-    // 001: no body cancels the one 30-day subscription, which runs to its end.
+    // The billing API: no body cancels the one 30-day subscription, which runs to its end.
     let res =
         app.http.post(format!("{}/api/billing/cancel", app.base_url)).bearer_auth(&token).send().await.expect("cancel");
     assert_eq!(res.status(), 200);

@@ -24,7 +24,7 @@ async fn verify(app: &TestApp, key: &str, cost: u64) -> Value {
     res
 }
 
-/// A key of a paid tier, made as the 004 checkout would leave it.
+/// A key of a paid tier, made as the key-tier API checkout would leave it.
 async fn tier_key(app: &TestApp, subject: &str, tier: entities::KeyTier) -> String {
     let account = billing::accounts::ensure(&app.db.conn, subject).await.expect("account");
     let new = billing::api_keys::NewKey {

@@ -1,4 +1,4 @@
-//! Pool pledges (000), API-key tiers (004), coupons and disputes, against the fake Stripe.
+//! Pool pledges (billing API), API-key tiers (key-tier API), coupons and disputes, against the fake Stripe.
 
 use billing::Micros;
 use reqwest::Method;
@@ -111,7 +111,7 @@ async fn key_tier_checkout_upgrades_then_downgrades_to_free() {
     let bad = json!({"planId": "platinum", "walletAddress": "0x123", "successUrl": "not a url", "cancelUrl": 7});
     let (status, res) = app.post("/api/v1/billing/checkout", &token, &bad).await;
     assert_eq!(status, 400, "{res}");
-    assert_eq!(res["error"], json!("validation_error"), "004's envelope: {res}");
+    assert_eq!(res["error"], json!("validation_error"), "the key-tier API's envelope: {res}");
     let fields: Vec<&String> = res["details"].as_object().expect("details").keys().collect();
     assert_eq!(fields, ["cancelUrl", "planId", "successUrl", "walletAddress"], "each bad field named");
     let (status, res) = app.post("/api/v1/billing/checkout", &token, &json!({})).await;

@@ -1,4 +1,4 @@
-//! Recurring plans (002/003) through Stripe subscriptions, against the fake Stripe: a whole
+//! Recurring plans (subscription API and credits API) through Stripe subscriptions, against the fake Stripe: a whole
 //! life, plan changes, and the same events delivered shuffled and duplicated.
 
 use billing::Micros;
@@ -58,7 +58,7 @@ async fn plans_are_public_without_provider_ids() {
 
     let (status, body) = app.call(Method::GET, "/subscription/plans", None, None).await;
     assert_eq!(status, 200);
-    assert_eq!(body["data"][1]["credits_included"], json!(1000), "003 counts credits");
+    assert_eq!(body["data"][1]["credits_included"], json!(1000), "the credits API counts credits");
     assert_eq!(body["data"][1]["price_monthly"], json!(2000));
 }
 
@@ -236,7 +236,7 @@ async fn subscription_requests_are_validated_and_scoped() {
     for (body, expected) in cases {
         let (status, res) = app.call(Method::POST, "/subscription", Some(&writer), Some(&body)).await;
         assert_eq!(status, 400, "{body} → {res}");
-        assert_eq!(res["error"]["type"], json!("invalid_request"), "002's envelope: {res}");
+        assert_eq!(res["error"]["type"], json!("invalid_request"), "the subscription API's envelope: {res}");
         assert!(res["error"]["message"].as_str().is_some_and(|m| m.contains(expected)), "{res}");
     }
     let (status, res) =
@@ -251,7 +251,7 @@ async fn subscription_requests_are_validated_and_scoped() {
     let (status, _) = app.call(Method::POST, "/subscription/resume", Some(&writer), None).await;
     assert_eq!(status, 404);
 
-    // 003's create-session: its own envelope.
+    // The credits API's create-session: its own envelope.
     let cases = [
         (json!({"type": "subscription", "plan_id": "plan_pro"}), "channel"),
         (json!({"channel": "creem", "type": "subscription", "plan_id": "plan_pro"}), "channel"),

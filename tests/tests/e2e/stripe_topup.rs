@@ -318,7 +318,7 @@ async fn saving_a_card_by_setup_intent_or_hosted_page() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_customer_portal_in_each_seed_shape() {
+async fn the_customer_portal_in_each_surface_shape() {
     let (app, _stripe) = setup(None).await;
     let token = app.jwt("portal-user", "billing:read billing:write");
     let (status, body) = app.post("/api/billing/portal", &token, &json!({})).await;

@@ -266,8 +266,8 @@ pub async fn detach_card(
     Ok(Detached { detached: true })
 }
 
-/// A Checkout Session in subscription mode: a recurring plan (002/003) at its Stripe
-/// Price, a pool pledge (000) or an API-key tier (004) at an inline recurring price. The
+/// A Checkout Session in subscription mode: a recurring plan (subscription API and credits API) at its Stripe
+/// Price, a pool pledge (billing API) or an API-key tier (key-tier API) at an inline recurring price. The
 /// subscription's metadata says what it is for, so its events find their way back.
 async fn subscription_session(
     ctx: &Ctx,
