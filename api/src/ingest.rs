@@ -5,10 +5,10 @@
 //! Each request answers only after its batch committed, so nothing unsaved is ever
 //! acknowledged. New jobs are then pushed to Redis in one bounded call.
 
-use billing::config::Settings;
-use billing::jobs::dispatch::Dispatcher;
 use billing::jobs::{JobMessage, JobQueue, PUSH_GRACE};
 use billing::stripe::inbox::{self, Incoming, Stored};
+use platform::config::Settings;
+use platform::dispatch::Dispatcher;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use std::time::Duration;

@@ -17,7 +17,7 @@ pub mod surfaces;
 pub mod validate;
 
 use anyhow::Context as _;
-use billing::config::Settings;
+use platform::config::Settings;
 use state::AppState;
 use std::sync::Arc;
 
@@ -28,7 +28,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", settings.bind_addr))?;
     let state = AppState::connect(Arc::new(settings)).await?;
     if let Some(addr) = state.settings.metrics_addr {
-        tokio::spawn(billing::metrics::serve(addr, state.db.clone()));
+        tokio::spawn(platform::metrics::serve(addr, state.db.clone()));
     }
     tracing::info!(addr = %listener.local_addr()?, "api listening");
     // The peer address keys the per-client limits of the public routes.

@@ -5,9 +5,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let settings = match billing::startup::init() {
+    let settings = match platform::startup::init() {
         Ok(s) => s,
         Err(code) => return code,
     };
-    billing::startup::exit(api::run(settings).await, "api")
+    platform::startup::exit(api::run(settings).await, "api")
 }

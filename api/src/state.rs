@@ -1,9 +1,9 @@
 //! What every handler shares: the database, Redis, settings and the queue producers.
 
 use anyhow::Context as _;
-use billing::config::Settings;
-use billing::jobs::dispatch::Dispatcher;
 use billing::jobs::{JobMessage, JobQueue};
+use platform::config::Settings;
+use platform::dispatch::Dispatcher;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -28,19 +28,19 @@ pub struct Shared {
     pub settings: Arc<Settings>,
     pub dispatcher: Dispatcher,
     pub inbox: crate::ingest::Inbox,
-    pub limiter: billing::verify::Limiter,
+    pub limiter: platform::limiter::Limiter,
     pub keys: crate::key_cache::KeyCache,
 }
 
 impl AppState {
     pub async fn connect(settings: Arc<Settings>) -> anyhow::Result<AppState> {
-        let db = billing::db::at_startup("database", || billing::db::connect(&settings))
+        let db = platform::db::at_startup("database", || platform::db::connect(&settings))
             .await
             .context("connecting to the database")?;
         let client = redis::Client::open(settings.redis_url.expose()).context("REDIS_URL")?;
         let conn =
-            billing::db::at_startup("redis", || billing::db::redis(&client)).await.context("connecting to Redis")?;
-        let limiter = billing::verify::Limiter::new(conn.clone(), &settings.redis_prefix);
+            platform::db::at_startup("redis", || platform::db::redis(&client)).await.context("connecting to Redis")?;
+        let limiter = platform::limiter::Limiter::new(conn.clone(), &settings.redis_prefix);
         let keys = crate::key_cache::KeyCache::new(settings.key_cache_ttl);
         let dispatcher = Dispatcher::new(conn, settings.redis_prefix.clone());
         let inbox = crate::ingest::Inbox::start(db.clone(), dispatcher.clone(), settings.clone());

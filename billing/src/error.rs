@@ -22,8 +22,9 @@ pub enum DomainError {
     KeyReuse(String),
     #[error("database: {0}")]
     Db(#[from] DbErr),
-    #[error("redis: {0}")]
-    Redis(#[from] redis::RedisError),
+    /// A shared service (Redis) did not answer.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -32,6 +33,6 @@ impl DomainError {
     /// Whether a job that hit this error should run again later. Infrastructure faults
     /// (database, Redis) are transient; rule violations will fail the same way every time.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, DomainError::Db(_) | DomainError::Redis(_) | DomainError::Internal(_))
+        matches!(self, DomainError::Db(_) | DomainError::Unavailable(_) | DomainError::Internal(_))
     }
 }

@@ -91,7 +91,7 @@ pub async fn report<C: ConnectionTrait>(db: &C) -> Result<Report, DomainError> {
         crate::ledger::check_invariants(db).await?.into_iter().map(|v| format!("{v:?}")).collect();
     for v in &ledger_violations {
         tracing::error!(violation = %v, "ledger invariant violated");
-        crate::metrics::inc("tollgate_ledger_invariant_violations_total", &[]);
+        metrics::counter!("tollgate_ledger_invariant_violations_total").increment(1);
     }
     let total = payments_without_credits.len()
         + credits_without_payments.len()

@@ -109,7 +109,7 @@ pub async fn cancel_at_period_end<C: ConnectionTrait>(
 }
 
 /// What one expiry run did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Expired {
     pub subscriptions: Vec<Uuid>,
     pub pledges: Vec<Uuid>,

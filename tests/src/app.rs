@@ -334,7 +334,7 @@ impl TestApp {
     pub async fn redis_depth(&self, queue: billing::jobs::JobQueue) -> usize {
         let client = redis::Client::open(REDIS_URL).expect("redis url");
         let mut conn = client.get_multiplexed_async_connection().await.expect("redis");
-        let key = billing::jobs::dispatch::queue_key(&self.redis_prefix, queue);
+        let key = platform::dispatch::queue_key(&self.redis_prefix, queue);
         redis::cmd("LLEN").arg(key).query_async(&mut conn).await.expect("LLEN")
     }
 }

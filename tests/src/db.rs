@@ -36,7 +36,7 @@ impl TestDb {
     }
 
     async fn migrated(url: String, name: String, postgres: bool) -> TestDb {
-        let conn = billing::db::connect_url(&url, 5).await.expect("connect to the test database");
+        let conn = platform::db::connect_url(&url, 5).await.expect("connect to the test database");
         Migrator::up(&conn, None).await.expect("migrations apply");
         let catalog = include_str!("../../catalog.json");
         billing::catalog::load(&conn, catalog).await.expect("catalog loads");

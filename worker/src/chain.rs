@@ -8,8 +8,8 @@ use alloy::sol;
 use alloy::sol_types::SolEvent;
 use billing::Micros;
 use billing::chain::{Address, TxHash};
-use billing::config::Settings;
 use billing::usdc::SeenTransfer;
+use platform::config::Settings;
 use tokio::sync::OnceCell;
 
 sol! {

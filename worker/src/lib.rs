@@ -13,9 +13,9 @@ pub mod stripe_sync;
 
 use anyhow::Context as _;
 use apalis::prelude::*;
-use billing::config::Settings;
 use billing::jobs::JobQueue;
-use billing::jobs::dispatch::{self, Dispatcher};
+use platform::config::Settings;
+use platform::dispatch::{self, Dispatcher};
 use runner::{Ctx, QueueCtx};
 use sea_orm::Iterable;
 use std::sync::Arc;
@@ -23,12 +23,13 @@ use std::sync::Arc;
 /// Runs the worker until SIGTERM or Ctrl-C: then it stops taking jobs, lets in-flight ones
 /// finish (up to `SHUTDOWN_TIMEOUT_MS`), and returns.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    let db = billing::db::at_startup("database", || billing::db::connect(&settings))
+    let db = platform::db::at_startup("database", || platform::db::connect(&settings))
         .await
         .context("connecting to the database")?;
     let redis_client = redis::Client::open(settings.redis_url.expose()).context("REDIS_URL")?;
-    let conn =
-        billing::db::at_startup("redis", || billing::db::redis(&redis_client)).await.context("connecting to Redis")?;
+    let conn = platform::db::at_startup("redis", || platform::db::redis(&redis_client))
+        .await
+        .context("connecting to Redis")?;
     let dispatcher = Dispatcher::new(conn, settings.redis_prefix.clone());
     let settings = Arc::new(settings);
     let chain = chain::ChainClient::from_settings(&settings).map_err(|e| anyhow::anyhow!(e))?;
@@ -40,7 +41,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let relay = tokio::spawn(relay::run(db.clone(), dispatcher.clone(), settings.clone(), paused, stop_rx.clone()));
     let scheduler = tokio::spawn(schedule::run(db.clone(), settings.clone(), stop_rx));
     if let Some(addr) = settings.metrics_addr {
-        tokio::spawn(billing::metrics::serve(addr, db.clone()));
+        tokio::spawn(platform::metrics::serve(addr, db.clone()));
     }
 
     let mut monitor = Monitor::new().shutdown_timeout(settings.shutdown_timeout);

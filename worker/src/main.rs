@@ -5,9 +5,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let settings = match billing::startup::init() {
+    let settings = match platform::startup::init() {
         Ok(s) => s,
         Err(code) => return code,
     };
-    billing::startup::exit(worker::run(settings).await, "worker")
+    platform::startup::exit(worker::run(settings).await, "worker")
 }

@@ -6,11 +6,11 @@
 //! Every worker process runs one; on Postgres `SKIP LOCKED` keeps them from pushing the
 //! same row together, and a duplicate push is harmless anyway (the claim runs it once).
 
-use billing::config::Settings;
 use billing::jobs::JobMessage;
 use billing::jobs::JobQueue;
-use billing::jobs::dispatch::Dispatcher;
 use billing::jobs::outbox;
+use platform::config::Settings;
+use platform::dispatch::Dispatcher;
 use sea_orm::{DatabaseConnection, Iterable};
 use std::sync::Arc;
 use tokio::sync::watch;

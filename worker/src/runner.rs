@@ -3,9 +3,9 @@
 
 use crate::jobs::{self, JobError};
 use apalis::prelude::{BoxDynError, Data};
-use billing::config::Settings;
 use billing::jobs::outbox::{self, Failure};
 use billing::jobs::{JobMessage, JobQueue};
+use platform::config::Settings;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use tracing::Instrument;
@@ -57,7 +57,7 @@ pub async fn run(msg: JobMessage, qctx: Data<Arc<QueueCtx>>) -> Result<(), BoxDy
             Ok(r) => r,
             Err(_) => Err(JobError::Retryable(format!("timed out after {:?}", policy.timeout))),
         };
-        billing::metrics::observe(
+        platform::metrics::observe(
             "tollgate_job_duration_seconds",
             &[("queue", queue.as_str())],
             started.elapsed().as_secs_f64(),
@@ -65,7 +65,7 @@ pub async fn run(msg: JobMessage, qctx: Data<Arc<QueueCtx>>) -> Result<(), BoxDy
         match result {
             Ok(result) => {
                 outbox::complete(&ctx.db, job.id, result).await?;
-                billing::metrics::inc("tollgate_jobs_total", &[("queue", queue.as_str()), ("outcome", "done")]);
+                platform::metrics::inc("tollgate_jobs_total", &[("queue", queue.as_str()), ("outcome", "done")]);
                 tracing::debug!("job done");
             }
             Err(err) => {
@@ -75,14 +75,17 @@ pub async fn run(msg: JobMessage, qctx: Data<Arc<QueueCtx>>) -> Result<(), BoxDy
                 };
                 match outbox::fail(&ctx.db, &job, message, retryable, &policy).await? {
                     Failure::RetryAt(at) => {
-                        billing::metrics::inc(
+                        platform::metrics::inc(
                             "tollgate_jobs_total",
                             &[("queue", queue.as_str()), ("outcome", "retry")],
                         );
                         tracing::warn!(error = %message, retry_at = %at, "job failed; will retry")
                     }
                     Failure::Dead => {
-                        billing::metrics::inc("tollgate_jobs_total", &[("queue", queue.as_str()), ("outcome", "dead")]);
+                        platform::metrics::inc(
+                            "tollgate_jobs_total",
+                            &[("queue", queue.as_str()), ("outcome", "dead")],
+                        );
                         tracing::error!(error = %message, "job dead-lettered");
                         jobs::on_dead(ctx, &job, message).await?;
                     }

@@ -1,9 +1,9 @@
 //! Periodic jobs. Every worker process runs the schedule; each tick becomes one job whose
 //! key names the tick, so N workers still produce one run per tick.
 
-use billing::config::Settings;
 use billing::jobs::contracts::{ChainScan, Expiry, Reconcile};
 use billing::jobs::{Job, outbox};
+use platform::config::Settings;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use std::time::Duration;

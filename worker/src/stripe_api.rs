@@ -3,7 +3,7 @@
 //! same request and Stripe answers with the first result instead of doing it twice.
 
 use crate::jobs::JobError;
-use billing::config::Settings;
+use platform::config::Settings;
 use std::time::Duration;
 use stripe::StripeError;
 use stripe_client_core::{IdempotencyKey, RequestStrategy};

@@ -72,7 +72,7 @@ pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderM
     if !crate::auth::bearer_is(&headers, state.settings.metrics_token.expose()) {
         return ApiError::unauthorized().into_response();
     }
-    match billing::metrics::render(&state.db).await {
+    match platform::metrics::render(&state.db).await {
         Ok(text) => ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         Err(e) => crate::error::ApiError::internal(e).into_response(),
     }

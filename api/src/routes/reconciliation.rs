@@ -11,11 +11,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use billing::jobs::contracts::Reconcile;
+use billing::jobs::contracts::{Reconcile, ReconcileReport};
 use billing::reconcile::Report;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::Value;
 use uuid::Uuid;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -30,7 +29,7 @@ pub struct ReconciliationReport {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct LastRun {
     at: Option<DateTime<Utc>>,
-    result: Option<Value>,
+    result: Option<ReconcileReport>,
 }
 
 /// A run on demand: its findings, or its job id while it is still running.
@@ -40,7 +39,7 @@ pub struct RunOutcome {
     job_id: Uuid,
     /// Present once the run has finished: missed Stripe events, subscriptions that differed, discrepancies.
     #[serde(skip_serializing_if = "Option::is_none")]
-    result: Option<Value>,
+    result: Option<ReconcileReport>,
     /// `pending` while it is still running.
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<String>,
@@ -58,7 +57,8 @@ pub async fn report(
     principal.require(Scope::Admin)?;
     let report = billing::reconcile::report(&state.db).await?;
     let last = billing::reconcile::last_run(&state.db).await?;
-    let last_run = last.map(|j| LastRun { at: j.finished_at, result: j.result });
+    let last_run =
+        last.map(|j| LastRun { at: j.finished_at, result: j.result.and_then(|r| serde_json::from_value(r).ok()) });
     Ok(ok(ReconciliationReport { report, last_run }))
 }
 

@@ -47,7 +47,7 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Bod
         Err(e) if e.status == StatusCode::BAD_REQUEST => "rejected",
         Err(_) => "failed",
     };
-    billing::metrics::inc("tollgate_webhooks_total", &[("outcome", outcome)]);
+    platform::metrics::inc("tollgate_webhooks_total", &[("outcome", outcome)]);
     res.map(|_| Json(Received { received: true }))
 }
 

@@ -5,7 +5,7 @@ use super::{Routes, finish};
 use crate::error::Envelope;
 use crate::routes::{usage, verify};
 use axum::extract::DefaultBodyLimit;
-use billing::config::Settings;
+use platform::config::Settings;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

@@ -28,7 +28,7 @@ use crate::client_limits::ClientLimit;
 use crate::error::{ApiError, Envelope};
 use crate::state::AppState;
 use crate::{auth, error, idempotency};
-use ::billing::config::Settings;
+use ::platform::config::Settings;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, StatusCode};

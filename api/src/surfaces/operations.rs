@@ -5,7 +5,7 @@ use crate::client_limits::ClientLimit;
 use crate::error::Envelope;
 use crate::routes::health;
 use axum::Router;
-use billing::config::Settings;
+use platform::config::Settings;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;

@@ -7,7 +7,7 @@ use crate::client_limits::ClientLimit;
 use crate::error::Envelope;
 use crate::routes::webhooks;
 use axum::extract::DefaultBodyLimit;
-use billing::config::Settings;
+use platform::config::Settings;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

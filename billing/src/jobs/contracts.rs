@@ -231,10 +231,29 @@ pub struct ChainScan {
 impl Job for ChainScan {
     const NAME: &'static str = "chain_scan";
     const QUEUE: JobQueue = JobQueue::Reconcile;
-    type Output = Value;
+    type Output = ScanReport;
     fn key(&self) -> String {
         format!("chain-scan:{}", self.tick)
     }
+}
+
+/// What one chain scan read and matched.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanReport {
+    /// Why nothing was scanned (USDC payments are not configured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    /// The chain's head, and the newest block with enough confirmations that was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scanned_to: Option<u64>,
+    /// Transfers to us seen, and how many of them paid a waiting order.
+    #[serde(default)]
+    pub seen: u64,
+    #[serde(default)]
+    pub matched: u64,
 }
 
 /// Meter one batch of usage events.
@@ -246,7 +265,7 @@ pub struct UsageBatch {
 impl Job for UsageBatch {
     const NAME: &'static str = "usage_batch";
     const QUEUE: JobQueue = JobQueue::UsageMetering;
-    type Output = Value;
+    type Output = crate::usage::Metered;
     fn key(&self) -> String {
         format!("usage:{}", self.batch_id)
     }
@@ -261,14 +280,14 @@ pub struct Expiry {
 impl Job for Expiry {
     const NAME: &'static str = "expiry";
     const QUEUE: JobQueue = JobQueue::Expiry;
-    type Output = Value;
+    type Output = crate::subscriptions::Expired;
     fn key(&self) -> String {
         format!("expiry:{}", self.tick)
     }
 }
 
 /// Reconcile with Stripe and the chain over one window. Its result is a report for
-/// operators.
+/// operators (and the discrepancies gauge).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reconcile {
     pub window: String,
@@ -277,10 +296,44 @@ pub struct Reconcile {
 impl Job for Reconcile {
     const NAME: &'static str = "reconcile";
     const QUEUE: JobQueue = JobQueue::Reconcile;
-    type Output = Value;
+    type Output = ReconcileReport;
     fn key(&self) -> String {
         format!("reconcile:{}", self.window)
     }
+}
+
+/// What a reconciliation run found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconcileReport {
+    /// The walk through Stripe's event list (with Stripe configured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_events: Option<CatchUp>,
+    /// Subscriptions whose local state was not Stripe's, now refreshed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscriptions_differing: Option<Vec<Differing>>,
+    /// Items in the reconciliation report, and ledger invariant violations among them.
+    pub discrepancies: usize,
+    pub ledger_violations: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CatchUp {
+    /// Events listed in this run.
+    pub listed: usize,
+    /// Events the webhook never delivered, now enqueued: their ids.
+    pub missed: Vec<String>,
+    /// The walk was cut at its page limit and goes on next run.
+    pub resumes_next_run: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Differing {
+    pub stripe_subscription: String,
+    pub before: String,
+    pub after: String,
 }
 
 /// How one queue runs: concurrency per worker process, time limit per run, attempts before

@@ -9,7 +9,6 @@
 
 pub mod contracts;
 pub mod control;
-pub mod dispatch;
 pub mod outbox;
 
 pub use contracts::{Job, JobMessage, QueuePolicy};

@@ -34,7 +34,7 @@ const MERGE: u64 = 8;
 const INSERT_CHUNK: usize = 3_000;
 
 /// What metering did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Metered {
     /// Batches metered in this transaction (0: the batch was metered before).
     pub batches: usize,

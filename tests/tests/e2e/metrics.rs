@@ -56,7 +56,7 @@ async fn the_queue_gauges_read_only_unfinished_jobs() {
     let plan = txn
         .query_all_raw(Statement::from_string(
             sea_orm::DatabaseBackend::Postgres,
-            format!("EXPLAIN {}", billing::metrics::QUEUE_GAUGES_SQL),
+            format!("EXPLAIN {}", platform::metrics::QUEUE_GAUGES_SQL),
         ))
         .await
         .expect("explain");

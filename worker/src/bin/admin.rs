@@ -19,7 +19,7 @@ use billing::jobs::{Job, outbox};
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://tollgate.sqlite?mode=rwc".to_owned());
-    let db = billing::db::connect_url(&url, 2).await.context("connecting to DATABASE_URL")?;
+    let db = platform::db::connect_url(&url, 2).await.context("connecting to DATABASE_URL")?;
     let out = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["report"] => serde_json::to_value(billing::reconcile::report(&db).await?)?,
         ["dead-jobs"] => {

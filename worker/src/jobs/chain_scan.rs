@@ -6,6 +6,7 @@
 
 use super::JobError;
 use crate::runner::Ctx;
+use billing::jobs::contracts::ScanReport;
 use billing::usdc::{self, SeenTransfer};
 use chrono::Utc;
 use entities::UsdcTransferStatus;
@@ -13,7 +14,6 @@ use entities::chain_cursors::{self, Entity as Cursors};
 use entities::usdc_transfers::{Column as UCol, Entity as Transfers};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
-use serde_json::{Value, json};
 
 /// Most unmatched transfers one scan tries to match.
 const MATCH_BATCH: u64 = 500;
@@ -22,13 +22,15 @@ const MATCH_BATCH: u64 = 500;
 /// the scans right after it confirms, however many old transfers nobody expects lie about.
 const MATCH_ATTEMPTS: i32 = 3;
 
-pub async fn handle(ctx: &Ctx) -> Result<Value, JobError> {
-    let Some(client) = ctx.chain.as_ref() else { return Ok(json!({"skipped": "usdc not configured"})) };
+pub async fn handle(ctx: &Ctx) -> Result<ScanReport, JobError> {
+    let Some(client) = ctx.chain.as_ref() else {
+        return Ok(ScanReport { skipped: Some("usdc not configured".into()), ..ScanReport::default() });
+    };
     client.check_chain().await?.map_err(JobError::Terminal)?;
     let head = client.head().await?;
     // The newest block with enough confirmations.
     let Some(safe) = (head + 1).checked_sub(ctx.settings.usdc_confirmations.max(1)) else {
-        return Ok(json!({"scanned": 0}));
+        return Ok(ScanReport { head: Some(head), ..ScanReport::default() });
     };
     let cursor_id = client.cursor_id();
     let cursor = Cursors::find_by_id(cursor_id.clone()).one(&ctx.db).await?;
@@ -102,5 +104,11 @@ pub async fn handle(ctx: &Ctx) -> Result<Value, JobError> {
             credited += 1;
         }
     }
-    Ok(json!({"head": head, "scannedTo": safe, "seen": seen, "matched": credited}))
+    Ok(ScanReport {
+        skipped: None,
+        head: Some(head),
+        scanned_to: Some(safe),
+        seen: seen as u64,
+        matched: credited as u64,
+    })
 }

@@ -3,9 +3,8 @@
 
 use super::JobError;
 use crate::runner::Ctx;
-use serde_json::Value;
 
-pub async fn handle(ctx: &Ctx) -> Result<Value, JobError> {
+pub async fn handle(ctx: &Ctx) -> Result<billing::subscriptions::Expired, JobError> {
     let now = chrono::Utc::now();
     let done = billing::subscriptions::expire_due(&ctx.db, now).await?;
     let swept = billing::idempotency::sweep_expired(&ctx.db, now).await?;
@@ -20,5 +19,5 @@ pub async fn handle(ctx: &Ctx) -> Result<Value, JobError> {
             "expired"
         );
     }
-    serde_json::to_value(done).map_err(|e| JobError::Terminal(e.to_string()))
+    Ok(done)
 }

@@ -139,25 +139,25 @@ impl Run for kinds::UsdcVerify {
 }
 
 impl Run for kinds::ChainScan {
-    async fn run(self, ctx: &Ctx, _: &jobs::Model) -> Result<Value, JobError> {
+    async fn run(self, ctx: &Ctx, _: &jobs::Model) -> Result<kinds::ScanReport, JobError> {
         chain_scan::handle(ctx).await
     }
 }
 
 impl Run for kinds::UsageBatch {
-    async fn run(self, ctx: &Ctx, _: &jobs::Model) -> Result<Value, JobError> {
+    async fn run(self, ctx: &Ctx, _: &jobs::Model) -> Result<billing::usage::Metered, JobError> {
         usage_batch::handle(ctx, &self.batch_id).await
     }
 }
 
 impl Run for kinds::Expiry {
-    async fn run(self, ctx: &Ctx, _: &jobs::Model) -> Result<Value, JobError> {
+    async fn run(self, ctx: &Ctx, _: &jobs::Model) -> Result<billing::subscriptions::Expired, JobError> {
         expiry::handle(ctx).await
     }
 }
 
 impl Run for kinds::Reconcile {
-    async fn run(self, ctx: &Ctx, _: &jobs::Model) -> Result<Value, JobError> {
+    async fn run(self, ctx: &Ctx, _: &jobs::Model) -> Result<kinds::ReconcileReport, JobError> {
         reconcile::handle(ctx).await
     }
 }

@@ -6,13 +6,14 @@
 
 use super::JobError;
 use crate::runner::Ctx;
+use billing::jobs::contracts::{CatchUp, Differing, ReconcileReport};
 use billing::stripe::inbox::{self, EventHead, Incoming};
 use chrono::Utc;
 use entities::chain_cursors::{self, Entity as Cursors};
 use entities::{JobQueue, PledgeStatus, SubscriptionStatus};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
-use serde_json::{Value, json};
+use serde_json::json;
 use stripe_client_core::{RequestBuilder, StripeMethod};
 
 /// The cursor row (in the cursor table the chain scan also uses): the `created` time of
@@ -32,18 +33,18 @@ struct Page {
     has_more: bool,
 }
 
-pub async fn handle(ctx: &Ctx) -> Result<Value, JobError> {
-    let mut result = json!({});
+pub async fn handle(ctx: &Ctx) -> Result<ReconcileReport, JobError> {
+    let mut result = ReconcileReport::default();
     if let Some(client) = &ctx.stripe {
-        result["stripeEvents"] = catch_up(ctx, client).await?;
-        result["subscriptionsDiffering"] = refresh_subscriptions(ctx, client).await?;
+        result.stripe_events = Some(catch_up(ctx, client).await?);
+        result.subscriptions_differing = Some(refresh_subscriptions(ctx, client).await?);
     }
     let report = billing::reconcile::report(&ctx.db).await?;
     if report.total > 0 {
         tracing::warn!(discrepancies = report.total, "reconciliation found discrepancies");
     }
-    result["discrepancies"] = json!(report.total);
-    result["ledgerViolations"] = json!(report.ledger_violations.len());
+    result.discrepancies = report.total;
+    result.ledger_violations = report.ledger_violations.len();
     Ok(result)
 }
 
@@ -62,7 +63,7 @@ struct Walk {
 /// not seen. A listing longer than one run's budget (`RECONCILE_MAX_EVENTS`) is a walk:
 /// the next run resumes below the last event read, and the cursor moves only when the walk
 /// has reached its lower bound, so no event is ever skipped.
-async fn catch_up(ctx: &Ctx, client: &stripe::Client) -> Result<Value, JobError> {
+async fn catch_up(ctx: &Ctx, client: &stripe::Client) -> Result<CatchUp, JobError> {
     let now = Utc::now().timestamp();
     let cursor = Cursors::find_by_id(CURSOR.to_owned()).one(&ctx.db).await?.map(|c| c.block_number);
     let walk: Option<Walk> = Cursors::find_by_id(WALK.to_owned())
@@ -122,7 +123,8 @@ async fn catch_up(ctx: &Ctx, client: &stripe::Client) -> Result<Value, JobError>
             Cursors::delete_by_id(WALK.to_owned()).exec(&ctx.db).await?;
         }
     }
-    Ok(json!({"listed": items.len(), "missed": missed, "resumesNextRun": more}))
+    let missed = missed.into_iter().map(str::to_owned).collect();
+    Ok(CatchUp { listed: items.len(), missed, resumes_next_run: more })
 }
 
 async fn save_cursor(ctx: &Ctx, id: &str, value: i64, position: Option<String>) -> Result<(), JobError> {
@@ -148,7 +150,7 @@ async fn save_cursor(ctx: &Ctx, id: &str, value: i64, position: Option<String>) 
 
 /// Re-fetches every Stripe-backed subscription that is not over; lists those whose local
 /// state was not Stripe's.
-async fn refresh_subscriptions(ctx: &Ctx, client: &stripe::Client) -> Result<Value, JobError> {
+async fn refresh_subscriptions(ctx: &Ctx, client: &stripe::Client) -> Result<Vec<Differing>, JobError> {
     use entities::pool_pledges::{Column as P, Entity as Pledges};
     use entities::subscriptions::{Column as S, Entity as Subs};
     let subs: Vec<(String, SubscriptionStatus)> = Subs::find()
@@ -182,8 +184,12 @@ async fn refresh_subscriptions(ctx: &Ctx, client: &stripe::Client) -> Result<Val
         };
         if after != before {
             tracing::warn!(subscription = %id, before, after, "local subscription lagged behind Stripe");
-            differing.push(json!({"stripeSubscription": id, "before": before, "after": after}));
+            differing.push(Differing {
+                stripe_subscription: id.clone(),
+                before: before.to_owned(),
+                after: after.to_owned(),
+            });
         }
     }
-    Ok(Value::Array(differing))
+    Ok(differing)
 }

@@ -2,11 +2,9 @@
 
 use super::JobError;
 use crate::runner::Ctx;
-use serde_json::Value;
 use uuid::Uuid;
 
-pub async fn handle(ctx: &Ctx, batch_id: &str) -> Result<Value, JobError> {
+pub async fn handle(ctx: &Ctx, batch_id: &str) -> Result<billing::usage::Metered, JobError> {
     let id = Uuid::parse_str(batch_id).map_err(|e| JobError::Terminal(format!("batch id {batch_id}: {e}")))?;
-    let done = billing::usage::meter_batch(&ctx.db, id).await?;
-    serde_json::to_value(done).map_err(|e| JobError::Terminal(e.to_string()))
+    Ok(billing::usage::meter_batch(&ctx.db, id).await?)
 }

@@ -7,8 +7,8 @@
 //! id. Acknowledgement, retries and redelivery live in the database outbox, so a message
 //! lost in Redis (or with a dying worker) is pushed again by the relay.
 
-use super::contracts::JobMessage;
 use apalis::prelude::{BackendBuilder, BoxDynError, CustomBackend, Task};
+use billing::jobs::JobMessage;
 use entities::JobQueue;
 use futures::stream::BoxStream;
 use futures::{Sink, StreamExt};

@@ -1,8 +1,8 @@
 //! Typed settings from the environment, validated at start. Every bad value is named at
 //! once, so an operator fixes a deployment in one pass rather than one error per restart.
 
-use crate::jobs::QueuePolicy;
 use crate::secret::Secret;
+use billing::jobs::QueuePolicy;
 use entities::JobQueue;
 use sea_orm::Iterable;
 use std::collections::HashMap;
@@ -64,7 +64,7 @@ pub struct Settings {
     pub payment_address: String,
     pub usdc_confirmations: u64,
     /// Transfers below this are dust: recorded once and listed, never matched.
-    pub usdc_dust_below: crate::money::Micros,
+    pub usdc_dust_below: billing::Micros,
     /// How long a verification keeps re-checking a transfer that is not found or not
     /// confirmed before it gives the answer "not found" / "not confirmed".
     pub usdc_pending_deadline: Duration,
@@ -275,7 +275,7 @@ impl Settings {
         );
         // Base produces a block every 2 s: 10 blocks is about 20 s.
         let usdc_confirmations = r.parse("USDC_CONFIRMATIONS", 10u64);
-        let usdc_dust_below = crate::money::Micros::new(r.parse("USDC_DUST_BELOW_MICROS", 1_000_000i64));
+        let usdc_dust_below = billing::Micros::new(r.parse("USDC_DUST_BELOW_MICROS", 1_000_000i64));
         let usdc_pending_deadline = r.millis("USDC_PENDING_DEADLINE_MS", 30 * 60 * 1000);
         let chain_scan_interval = r.millis("CHAIN_SCAN_INTERVAL_MS", 15_000);
         let expiry_interval = r.millis("EXPIRY_INTERVAL_MS", 3_600_000);

@@ -101,7 +101,7 @@ async fn read_gauges<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
     for r in &ledger {
         metrics::gauge!("tollgate_ledger_balance_micros", labels(&[("kind", &r.kind)])).set(r.total as f64);
     }
-    let last = crate::jobs::outbox::last_result(db, JobQueue::Reconcile, "reconcile:").await?;
+    let last = billing::jobs::outbox::last_result(db, JobQueue::Reconcile, "reconcile:").await?;
     let discrepancies = last.as_ref().and_then(|r| r["discrepancies"].as_i64()).unwrap_or(0);
     metrics::gauge!("tollgate_reconciliation_discrepancies").set(discrepancies as f64);
     Ok(())
