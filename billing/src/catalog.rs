@@ -60,13 +60,9 @@ struct PlanEntry {
     limits: Vec<LimitEntry>,
 }
 
-fn price(text: &Option<String>, slug: &str) -> Result<Option<i64>, DomainError> {
+fn price(text: &Option<String>, slug: &str) -> Result<Option<Micros>, DomainError> {
     text.as_deref()
-        .map(|t| {
-            Micros::parse_usd(t)
-                .map(Micros::get)
-                .map_err(|e| DomainError::Invalid(format!("plan {slug}: price {t:?}: {e}")))
-        })
+        .map(|t| Micros::parse_usd(t).map_err(|e| DomainError::Invalid(format!("plan {slug}: price {t:?}: {e}"))))
         .transpose()
 }
 
@@ -86,7 +82,7 @@ pub async fn load<C: ConnectionTrait>(db: &C, text: &str) -> Result<usize, Domai
             kind: Set(p.kind),
             price_monthly: Set(monthly),
             price_yearly: Set(yearly),
-            credits_per_period: Set(p.credits_per_period),
+            credits_per_period: Set(Micros::new(p.credits_per_period)),
             stripe_price_monthly: Set(None),
             stripe_price_yearly: Set(None),
             features: Set(serde_json::json!(p.features)),
@@ -152,11 +148,8 @@ pub async fn load_limits<C: ConnectionTrait>(db: &C, plan_id: Uuid, limits: &[Li
 
 async fn load_pool<C: ConnectionTrait>(db: &C, p: &PoolEntry) -> Result<(), DomainError> {
     use entities::pools::{self, Column as P, Entity as Pools};
-    let usd = |t: &str| {
-        Micros::parse_usd(t)
-            .map(Micros::get)
-            .map_err(|e| DomainError::Invalid(format!("pool {}: price {t:?}: {e}", p.slug)))
-    };
+    let usd =
+        |t: &str| Micros::parse_usd(t).map_err(|e| DomainError::Invalid(format!("pool {}: price {t:?}: {e}", p.slug)));
     let now = Utc::now();
     Pools::insert(pools::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -219,7 +212,7 @@ pub async fn limits<C: ConnectionTrait>(
 /// Whether customers can subscribe to a plan through Checkout (subscription API `self_serve`): a
 /// recurring plan with a price above zero. Starter (free) and Enterprise (no price) are not.
 pub fn self_serve(plan: &plans::Model) -> bool {
-    plan.kind == PlanKind::Recurring && plan.price_monthly.is_some_and(|p| p > 0)
+    plan.kind == PlanKind::Recurring && plan.price_monthly.is_some_and(|p| p.is_positive())
 }
 
 /// The plan's price for one billing interval, if it has one.
@@ -228,7 +221,6 @@ pub fn price_for(plan: &plans::Model, interval: entities::BillingInterval) -> Op
         entities::BillingInterval::Month => plan.price_monthly,
         entities::BillingInterval::Year => plan.price_yearly,
     }
-    .map(Micros::new)
 }
 
 pub async fn plan_by_slug<C: ConnectionTrait>(db: &C, slug: &str) -> Result<Option<plans::Model>, DomainError> {

@@ -58,7 +58,7 @@ pub async fn create<C: ConnectionTrait>(db: &C, c: NewCoupon) -> Result<coupons:
         id: Set(Uuid::now_v7()),
         code: Set(c.code),
         percent_off: Set(c.percent_off),
-        amount_off: Set(c.amount_off),
+        amount_off: Set(c.amount_off.map(crate::Micros::new)),
         max_redemptions: Set(c.max_redemptions),
         times_redeemed: Set(0),
         max_per_account: Set(Some(c.max_per_account.unwrap_or(1))),

@@ -91,7 +91,8 @@ pub async fn adjust(db: &DatabaseConnection, a: Adjustment) -> Result<Adjusted, 
     let balance = ledger::customer_balance(&txn, a.account_id).await?;
     txn.commit().await?;
     let transfer = posted.transfer().clone();
-    let credits = if transfer.credit_account_id == customer { 1 } else { -1 } * transfer.amount / MICROS_PER_CREDIT;
+    let credits =
+        if transfer.credit_account_id == customer { 1 } else { -1 } * transfer.amount.get() / MICROS_PER_CREDIT;
     Ok(Adjusted { transfer, credits, balance, new })
 }
 
@@ -146,9 +147,9 @@ pub async fn transactions(
             let account_id = t.account_id?;
             let mine = ledger_ids.get(&account_id).copied();
             let signed = if Some(t.credit_account_id) == mine {
-                t.amount
+                t.amount.get()
             } else if Some(t.debit_account_id) == mine {
-                -t.amount
+                -t.amount.get()
             } else {
                 return None;
             };

@@ -69,7 +69,7 @@ async fn ensure<C: ConnectionTrait>(
         code: Set(code.clone()),
         kind: Set(kind),
         account_id: Set(account_id),
-        balance: Set(0),
+        balance: Set(Micros::ZERO),
         allow_negative: Set(allow_negative),
         created_at: Set(now),
         updated_at: Set(now),
@@ -93,7 +93,7 @@ pub async fn customer_account<C: ConnectionTrait>(db: &C, account_id: Uuid) -> R
 /// The customer's credit balance; zero when the account never had credits.
 pub async fn customer_balance<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<Micros, DbErr> {
     let found = Accounts::find().filter(AccCol::Code.eq(customer_code(account_id))).one(db).await?;
-    Ok(Micros::new(found.map(|a| a.balance).unwrap_or(0)))
+    Ok(found.map_or(Micros::ZERO, |a| a.balance))
 }
 
 /// Everything ever credited to the customer by a kind of transfer (e.g. all top-ups).
@@ -138,7 +138,7 @@ impl TransferRequest {
             id: Set(self.id.clone()),
             debit_account_id: Set(self.debit),
             credit_account_id: Set(self.credit),
-            amount: Set(self.amount.get()),
+            amount: Set(self.amount),
             kind: Set(self.kind),
             account_id: Set(self.account_id),
             reference: Set(self.reference.clone()),
@@ -182,7 +182,7 @@ pub async fn post<C: ConnectionTrait>(db: &C, req: TransferRequest) -> Result<Po
             .one(db)
             .await?
             .ok_or_else(|| DomainError::Internal(format!("transfer {} vanished", req.id)))?;
-        if existing.amount != req.amount.get()
+        if existing.amount != req.amount
             || existing.debit_account_id != req.debit
             || existing.credit_account_id != req.credit
         {
@@ -210,7 +210,7 @@ pub async fn post<C: ConnectionTrait>(db: &C, req: TransferRequest) -> Result<Po
             });
         };
         // A customer's balance reaching zero, or leaving it: their credit keys follow.
-        let crossed = (delta < 0 && after.balance == 0) || (delta > 0 && after.balance - delta <= 0);
+        let crossed = (delta < 0 && after.balance.get() == 0) || (delta > 0 && after.balance.get() - delta <= 0);
         if after.kind == LedgerAccountKind::CustomerCredits
             && crossed
             && let Some(account) = after.account_id
@@ -256,21 +256,21 @@ pub async fn check_invariants<C: ConnectionTrait>(db: &C) -> Result<Vec<Violatio
     let total_of =
         |rows: &[Movement], id: Uuid| rows.iter().find(|m| m.account == id).and_then(|m| m.total).unwrap_or(0);
     let mut violations = Vec::new();
-    let sum: i64 = accounts.iter().map(|a| a.balance).sum();
+    let sum: i64 = accounts.iter().map(|a| a.balance.get()).sum();
     if sum != 0 {
         violations.push(Violation::BalancesDoNotSumToZero { sum });
     }
     for acc in &accounts {
         let from_transfers = total_of(&credits, acc.id) - total_of(&debits, acc.id);
-        if from_transfers != acc.balance {
+        if from_transfers != acc.balance.get() {
             violations.push(Violation::BalanceDiffersFromTransfers {
                 code: acc.code.clone(),
-                balance: acc.balance,
+                balance: acc.balance.get(),
                 from_transfers,
             });
         }
-        if !acc.allow_negative && acc.balance < 0 {
-            violations.push(Violation::NegativeCustomerBalance { code: acc.code.clone(), balance: acc.balance });
+        if !acc.allow_negative && acc.balance.get() < 0 {
+            violations.push(Violation::NegativeCustomerBalance { code: acc.code.clone(), balance: acc.balance.get() });
         }
     }
     Ok(violations)
@@ -341,9 +341,9 @@ async fn history<C: ConnectionTrait>(
         .into_iter()
         .map(|t| {
             let (signed, credits) = match acc_id {
-                Some(id) if t.credit_account_id == id => (t.amount, true),
-                Some(id) if t.debit_account_id == id => (-t.amount, true),
-                _ => (t.amount, false),
+                Some(id) if t.credit_account_id == id => (t.amount.get(), true),
+                Some(id) if t.debit_account_id == id => (-t.amount.get(), true),
+                _ => (t.amount.get(), false),
             };
             HistoryLine { signed: Micros::new(signed), credits, transfer: t }
         })

@@ -92,7 +92,7 @@ impl NewOrder {
             kind: Set(self.kind),
             status: Set(self.status),
             method: Set(self.method),
-            amount: Set(self.amount.get()),
+            amount: Set(self.amount),
             currency: Set("usd".into()),
             plan_id: Set(self.plan_id),
             pool_id: Set(None),

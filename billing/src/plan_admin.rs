@@ -84,8 +84,8 @@ pub fn problems(f: &PlanFields) -> Vec<(&'static str, &'static str)> {
     out
 }
 
-fn cents(p: Option<i64>) -> Option<i64> {
-    p.and_then(Micros::from_cents).map(Micros::get)
+fn cents(p: Option<i64>) -> Option<Micros> {
+    p.and_then(Micros::from_cents)
 }
 
 /// Every plan, active or not, of every kind, in catalog order.
@@ -110,7 +110,7 @@ pub async fn create(db: &DatabaseConnection, f: PlanFields) -> Result<plans::Mod
         kind: Set(f.kind.unwrap_or(PlanKind::Recurring)),
         price_monthly: Set(cents(f.price_monthly.flatten())),
         price_yearly: Set(cents(f.price_yearly.flatten())),
-        credits_per_period: Set(f.credits_included.unwrap_or(0).saturating_mul(MICROS_PER_CREDIT)),
+        credits_per_period: Set(Micros::new(f.credits_included.unwrap_or(0).saturating_mul(MICROS_PER_CREDIT))),
         stripe_price_monthly: Set(None),
         stripe_price_yearly: Set(None),
         features: Set(serde_json::json!(f.features.clone().unwrap_or_default())),
@@ -166,7 +166,7 @@ pub async fn update(db: &DatabaseConnection, reference: &str, f: PlanFields) -> 
         row.stripe_price_yearly = Set(None);
     }
     if let Some(c) = f.credits_included {
-        row.credits_per_period = Set(c.saturating_mul(MICROS_PER_CREDIT));
+        row.credits_per_period = Set(Micros::new(c.saturating_mul(MICROS_PER_CREDIT)));
     }
     if let Some(fs) = f.features {
         row.features = Set(serde_json::json!(fs));

@@ -52,7 +52,7 @@ pub fn price(pool: &pools::Model, blocks: usize, quantity: i32, cycle: BillingIn
         BillingInterval::Month => pool.price_per_block_monthly,
         BillingInterval::Year => pool.price_per_block_yearly,
     };
-    Micros::new(per_block * blocks as i64 * i64::from(quantity))
+    Micros::new(per_block.get() * blocks as i64 * i64::from(quantity))
 }
 
 /// How long an unpaid pledge holds its seats: Stripe's Checkout Session lifetime.

@@ -19,7 +19,7 @@ pub struct LimitError {
 }
 
 fn plan_json(p: &entities::plans::Model) -> Value {
-    json!({"id": p.slug, "name": p.name, "price_monthly": p.price_monthly.map(|m| m / crate::money::MICROS_PER_CENT)})
+    json!({"id": p.slug, "name": p.name, "price_monthly": p.price_monthly.map(|m| m.to_cents())})
 }
 
 /// The refusal, explained; `None` for reasons no plan resolves (revoked, expired, unknown).
@@ -41,7 +41,7 @@ pub async fn explain<C: ConnectionTrait>(
                     .filter_map(|p| crate::stripe::subscription::tier_of_slug(&p.slug).map(|t| (t, p)))
                     .filter(|(t, _)| rank(*t) > rank(current))
                     .collect();
-            tiers.sort_by_key(|(_, p)| p.price_monthly.unwrap_or(i64::MAX));
+            tiers.sort_by_key(|(_, p)| p.price_monthly.map_or(i64::MAX, |m| m.get()));
             let recommended = match tiers.first() {
                 Some((t, p)) => json!({"tier": t, "plan": plan_json(p), "rateLimit": tier_limits(*t).0,
                                        "monthlyQueryLimit": tier_limits(*t).1}),
@@ -72,9 +72,9 @@ pub async fn explain<C: ConnectionTrait>(
             let mut plans: Vec<entities::plans::Model> = crate::catalog::plans_of_kind(db, PlanKind::Recurring)
                 .await?
                 .into_iter()
-                .filter(|p| p.credits_per_period > 0 && crate::catalog::self_serve(p))
+                .filter(|p| p.credits_per_period.is_positive() && crate::catalog::self_serve(p))
                 .collect();
-            plans.sort_by_key(|p| p.price_monthly.unwrap_or(i64::MAX));
+            plans.sort_by_key(|p| p.price_monthly.map_or(i64::MAX, |m| m.get()));
             LimitError {
                 status: 402,
                 code: "limit_exceeded",

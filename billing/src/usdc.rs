@@ -120,7 +120,7 @@ pub async fn record_seen<C: ConnectionTrait>(db: &C, t: &SeenTransfer, dust_belo
         order_id: Set(None),
         from_address: Set(t.from.to_string()),
         to_address: Set(t.to.to_string()),
-        amount: Set(t.amount.get()),
+        amount: Set(t.amount),
         block_number: Set(t.block_number),
         status: Set(status),
         match_attempts: Set(0),
@@ -235,7 +235,7 @@ pub async fn apply(
             else {
                 return Ok(UsdcResult::rejected(RejectCode::UnknownPlan, format!("no 30-day plan {slug:?}")));
             };
-            let price = Micros::new(plan.price_monthly.unwrap_or(0));
+            let price = plan.price_monthly.unwrap_or(Micros::ZERO);
             if t.amount < price {
                 return Ok(UsdcResult::rejected(
                     RejectCode::AmountTooSmall,
@@ -267,8 +267,8 @@ pub async fn apply(
         order_id: Set(Some(order_id)),
         provider: Set(PaymentProvider::Usdc),
         provider_ref: Set(reference.clone()),
-        amount: Set(t.amount.get()),
-        amount_refunded: Set(0),
+        amount: Set(t.amount),
+        amount_refunded: Set(Micros::ZERO),
         status: Set(PaymentStatus::Succeeded),
         subscription_ref: Set(None),
         created_at: Set(now),
@@ -375,7 +375,7 @@ pub async fn match_pending<C: ConnectionTrait>(
     };
     let Some(order) = order else { return Ok(None) };
     let purpose = match order.kind {
-        OrderKind::Topup => Purpose::Topup { declared: Micros::new(order.amount) },
+        OrderKind::Topup => Purpose::Topup { declared: order.amount },
         OrderKind::PlanCheckout => {
             let Some(plan_id) = order.plan_id else { return Ok(None) };
             let Some(plan) = entities::plans::Entity::find_by_id(plan_id).one(db).await? else { return Ok(None) };

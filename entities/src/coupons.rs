@@ -11,7 +11,7 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub code: String,
     pub percent_off: Option<i32>,
-    pub amount_off: Option<i64>,
+    pub amount_off: Option<crate::money::Micros>,
     pub max_redemptions: Option<i32>,
     pub times_redeemed: i32,
     /// Most redemptions by one account; `None`: no limit.

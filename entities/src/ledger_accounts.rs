@@ -13,7 +13,7 @@ pub struct Model {
     pub code: String,
     pub kind: LedgerAccountKind,
     pub account_id: Option<Uuid>,
-    pub balance: i64,
+    pub balance: crate::money::Micros,
     pub allow_negative: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

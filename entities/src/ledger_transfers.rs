@@ -11,7 +11,7 @@ pub struct Model {
     pub id: String,
     pub debit_account_id: Uuid,
     pub credit_account_id: Uuid,
-    pub amount: i64,
+    pub amount: crate::money::Micros,
     pub kind: TransferKind,
     pub account_id: Option<Uuid>,
     #[sea_orm(column_type = "Text")]

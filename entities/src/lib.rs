@@ -1,4 +1,4 @@
-//! SeaORM entities: one module per table, nothing else.
+//! SeaORM entities: one module per table, and the money type their columns hold.
 //!
 //! Generated from the table spec in `scripts/gen_schema.py`; the same spec writes the
 //! initial migration, so entity and DDL agree column for column.
@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod ledger_accounts;
 pub mod ledger_transfers;
 pub mod management_keys;
+pub mod money;
 pub mod orders;
 pub mod payment_methods;
 pub mod payments;

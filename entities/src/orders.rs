@@ -13,7 +13,7 @@ pub struct Model {
     pub kind: OrderKind,
     pub status: OrderStatus,
     pub method: PayMethod,
-    pub amount: i64,
+    pub amount: crate::money::Micros,
     #[sea_orm(column_type = "Text")]
     pub currency: String,
     pub plan_id: Option<Uuid>,

@@ -14,8 +14,8 @@ pub struct Model {
     pub provider: PaymentProvider,
     #[sea_orm(column_type = "Text")]
     pub provider_ref: String,
-    pub amount: i64,
-    pub amount_refunded: i64,
+    pub amount: crate::money::Micros,
+    pub amount_refunded: crate::money::Micros,
     pub status: PaymentStatus,
     /// For an invoice payment: the provider subscription it paid for.
     #[sea_orm(column_type = "Text", nullable)]

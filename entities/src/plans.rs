@@ -16,9 +16,9 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub description: String,
     pub kind: PlanKind,
-    pub price_monthly: Option<i64>,
-    pub price_yearly: Option<i64>,
-    pub credits_per_period: i64,
+    pub price_monthly: Option<crate::money::Micros>,
+    pub price_yearly: Option<crate::money::Micros>,
+    pub credits_per_period: crate::money::Micros,
     #[sea_orm(column_type = "Text")]
     pub stripe_price_monthly: Option<String>,
     #[sea_orm(column_type = "Text")]

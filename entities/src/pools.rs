@@ -14,8 +14,8 @@ pub struct Model {
     pub name: String,
     #[sea_orm(column_type = "Text")]
     pub description: String,
-    pub price_per_block_monthly: i64,
-    pub price_per_block_yearly: i64,
+    pub price_per_block_monthly: crate::money::Micros,
+    pub price_per_block_yearly: crate::money::Micros,
     pub capacity: i32,
     pub is_active: bool,
     pub created_at: DateTimeUtc,

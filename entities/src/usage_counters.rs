@@ -15,7 +15,7 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub period: String,
     pub quantity: i64,
-    pub cost: i64,
+    pub cost: crate::money::Micros,
     pub updated_at: DateTimeUtc,
 }
 

@@ -15,7 +15,7 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub metric: String,
     pub quantity: i64,
-    pub cost: i64,
+    pub cost: crate::money::Micros,
     pub occurred_at: DateTimeUtc,
     #[sea_orm(column_type = "Text")]
     pub batch_id: String,

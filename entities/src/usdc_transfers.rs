@@ -19,7 +19,7 @@ pub struct Model {
     pub from_address: String,
     #[sea_orm(column_type = "Text")]
     pub to_address: String,
-    pub amount: i64,
+    pub amount: crate::money::Micros,
     pub block_number: i64,
     pub status: UsdcTransferStatus,
     /// How often the chain scan tried to match it to a pending order.

@@ -229,7 +229,7 @@ impl TestApp {
                 kind: Set(OrderKind::Topup),
                 status: Set(OrderStatus::Pending),
                 method: Set(PayMethod::Stripe),
-                amount: Set(micros),
+                amount: Set(billing::Micros::new(micros)),
                 currency: Set("usd".into()),
                 plan_id: Set(None),
                 pool_id: Set(None),

@@ -79,7 +79,7 @@ pub async fn ensure_coupon(
     match (coupon.percent_off, coupon.amount_off) {
         (Some(p), _) => form["percent_off"] = json!(p),
         (None, Some(a)) => {
-            form["amount_off"] = json!(billing::Micros::new(a).to_cents());
+            form["amount_off"] = json!(a.to_cents());
             form["currency"] = json!("usd");
         }
         (None, None) => return Err(JobError::Terminal(format!("coupon {} has no discount", coupon.code))),

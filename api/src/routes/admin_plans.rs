@@ -11,7 +11,6 @@ use crate::validate::Fields;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use billing::Micros;
 use billing::catalog::LimitEntry;
 use billing::plan_admin::PlanFields;
 use chrono::{DateTime, Utc};
@@ -82,9 +81,9 @@ async fn admin_plan(state: &AppState, p: entities::plans::Model) -> Result<Admin
         name: p.name,
         description: p.description,
         kind: p.kind,
-        price_monthly: p.price_monthly.map(|m| Micros::new(m).to_cents()),
-        price_yearly: p.price_yearly.map(|m| Micros::new(m).to_cents()),
-        credits_included: Micros::new(p.credits_per_period).to_credits(),
+        price_monthly: p.price_monthly.map(|m| m.to_cents()),
+        price_yearly: p.price_yearly.map(|m| m.to_cents()),
+        credits_included: p.credits_per_period.to_credits(),
         features: p.features,
         limits: limits
             .into_iter()

@@ -36,7 +36,7 @@ impl From<entities::coupons::Model> for Coupon {
             id: c.id,
             code: c.code,
             percent_off: c.percent_off,
-            amount_off: c.amount_off.map(|a| billing::Micros::new(a).usd_json()),
+            amount_off: c.amount_off.map(|a| a.usd_json()),
             max_redemptions: c.max_redemptions,
             max_redemptions_per_account: c.max_per_account,
             times_redeemed: c.times_redeemed,

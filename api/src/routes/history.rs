@@ -8,7 +8,6 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use billing::Micros;
 use billing::ledger::HistoryLine;
 use chrono::{DateTime, Utc};
 use entities::TransferKind;
@@ -66,7 +65,7 @@ impl From<entities::orders::Model> for Order {
             kind: o.kind,
             status: o.status,
             payment_method: o.method,
-            amount: Micros::new(o.amount).to_credits(),
+            amount: o.amount.to_credits(),
             currency: o.currency,
             plan_id: o.plan_id,
             checkout_url: o.checkout_url,

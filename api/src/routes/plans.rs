@@ -7,7 +7,6 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use billing::Micros;
 use entities::PlanKind;
 use serde::Serialize;
 use serde_json::Value;
@@ -15,8 +14,8 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// The subscription API counts credits in microcents: 1 cent = 10,000 micro-USD = 1,000,000 microcents.
-pub fn microcents(m: i64) -> i64 {
-    m.saturating_mul(100)
+pub fn microcents(m: billing::Micros) -> i64 {
+    m.get().saturating_mul(100)
 }
 
 /// A plan as the subscription API shows it: prices in cents, credits in microcents, limits
@@ -50,8 +49,8 @@ pub async fn plan_dto(state: &AppState, plan: &entities::plans::Model) -> Result
         id: plan.slug.clone(),
         name: plan.name.clone(),
         description: plan.description.clone(),
-        price_monthly: plan.price_monthly.map(|p| Micros::new(p).to_cents()),
-        price_yearly: plan.price_yearly.map(|p| Micros::new(p).to_cents()),
+        price_monthly: plan.price_monthly.map(|p| p.to_cents()),
+        price_yearly: plan.price_yearly.map(|p| p.to_cents()),
         credits_monthly: microcents(plan.credits_per_period),
         limits: limits
             .into_iter()
@@ -101,9 +100,9 @@ pub async fn list_in_credits(State(state): State<AppState>) -> Result<Json<Envel
             slug: p.slug,
             name: p.name,
             description: p.description,
-            price_monthly: p.price_monthly.map(|m| Micros::new(m).to_cents()),
-            price_yearly: p.price_yearly.map(|m| Micros::new(m).to_cents()),
-            credits_included: Micros::new(p.credits_per_period).to_credits(),
+            price_monthly: p.price_monthly.map(|m| m.to_cents()),
+            price_yearly: p.price_yearly.map(|m| m.to_cents()),
+            credits_included: p.credits_per_period.to_credits(),
             features: p.features,
         })
         .collect()))

@@ -11,7 +11,6 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use billing::Micros;
 use billing::orders::OrderDetails;
 use billing::pools::BLOCKS;
 use chrono::{DateTime, Utc};
@@ -53,8 +52,8 @@ impl From<&entities::pools::Model> for Pool {
             slug: p.slug.clone(),
             name: p.name.clone(),
             description: p.description.clone(),
-            price_per_block_monthly: Micros::new(p.price_per_block_monthly).usd_json(),
-            price_per_block_yearly: Micros::new(p.price_per_block_yearly).usd_json(),
+            price_per_block_monthly: p.price_per_block_monthly.usd_json(),
+            price_per_block_yearly: p.price_per_block_yearly.usd_json(),
             capacity: p.capacity,
             blocks: BLOCKS
                 .iter()

@@ -128,7 +128,7 @@ pub async fn status(
     let plan = live
         .iter()
         .filter_map(|(s, p)| p.as_ref().filter(|p| p.kind == PlanKind::Flat30d).map(|p| (s, p)))
-        .max_by_key(|(_, p)| p.price_monthly.unwrap_or(0));
+        .max_by_key(|(_, p)| p.price_monthly.unwrap_or(billing::Micros::ZERO));
     let balance = billing::ledger::customer_balance(&state.db, principal.account_id).await?;
     let pools = billing::pools::list(&state.db).await?;
     let mut pledges = Vec::new();

@@ -104,7 +104,7 @@ async fn dto(state: &AppState, sub: &entities::subscriptions::Model) -> Result<S
         trial_end: sub.trial_end,
         current_period_end: sub.current_period_end,
         cancel_at_period_end: sub.cancel_at_period_end,
-        credits_per_period: microcents(plan.as_ref().map_or(0, |p| p.credits_per_period)),
+        credits_per_period: microcents(plan.as_ref().map_or(billing::Micros::ZERO, |p| p.credits_per_period)),
         pending_plan_id: pending,
     })
 }

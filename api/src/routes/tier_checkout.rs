@@ -91,7 +91,7 @@ pub async fn checkout(
         kind: OrderKind::KeyTier,
         status: entities::OrderStatus::Pending,
         method: PayMethod::Stripe,
-        amount: billing::Micros::new(plan.price_monthly.unwrap_or(0)),
+        amount: plan.price_monthly.unwrap_or(billing::Micros::ZERO),
         plan_id: Some(plan.id),
         // `walletAddress` is recorded as the customer's stated payer, never bound: a binding
         // decides whose USDC is whose, so it takes the wallet's signature

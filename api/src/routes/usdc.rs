@@ -176,7 +176,7 @@ pub async fn checkout(
         .ok_or_else(|| {
             ApiError::bad_request("invalid_request", format!("planSlug: no 30-day plan {:?}", req.plan_slug))
         })?;
-    let price = Micros::new(plan.price_monthly.unwrap_or(0));
+    let price = plan.price_monthly.unwrap_or(Micros::ZERO);
     match req.method.as_str() {
         "usdc" => {}
         "stripe" => {
@@ -222,7 +222,7 @@ pub async fn checkout(
     Ok(Json(PlanCheckout::Usdc(UsdcPayment {
         address: started.address,
         chain: "base",
-        amount: Micros::new(order.amount).to_string(),
+        amount: order.amount.to_string(),
         plan_slug: Some(plan.slug),
     }))
     .into_response())
@@ -231,7 +231,7 @@ pub async fn checkout(
 /// The USDC half of `POST /api/billing/topup`: wallet instructions for a pending order.
 pub async fn start_topup(state: &AppState, principal: &Principal, amount: Micros) -> Result<Response, ApiError> {
     let started = usdc::start(state, principal.account_id, OrderKind::Topup, amount, None).await?;
-    let amount = Micros::new(started.order.amount).to_string();
+    let amount = started.order.amount.to_string();
     Ok(ok(UsdcPayment { address: started.address, chain: "base", amount, plan_slug: None }).into_response())
 }
 
@@ -526,7 +526,7 @@ pub async fn unmatched(
             log_index: r.log_index,
             from: r.from_address,
             to: r.to_address,
-            amount: Micros::new(r.amount).usd_json(),
+            amount: r.amount.usd_json(),
             block_number: r.block_number,
             seen_at: r.created_at,
         })

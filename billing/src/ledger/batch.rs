@@ -76,13 +76,13 @@ pub async fn post_many<C: ConnectionTrait>(db: &C, reqs: &[TransferRequest]) -> 
         return Err(DomainError::NotFound("ledger account"));
     }
     for after in updated {
-        if !after.allow_negative && after.balance < 0 {
+        if !after.allow_negative && after.balance.get() < 0 {
             // The CHECK constraint refuses this too; the caller's transaction rolls back.
             return Err(DomainError::InsufficientFunds);
         }
         let delta = deltas.get(&after.id).copied().unwrap_or(0);
         // A customer's balance reaching zero, or leaving it: their credit keys follow.
-        let crossed = (delta < 0 && after.balance == 0) || (delta > 0 && after.balance - delta <= 0);
+        let crossed = (delta < 0 && after.balance.get() == 0) || (delta > 0 && after.balance.get() - delta <= 0);
         if after.kind == LedgerAccountKind::CustomerCredits
             && crossed
             && let Some(account) = after.account_id

@@ -101,7 +101,7 @@ pub async fn apply_paid_order<C: ConnectionTrait>(
     if currency.is_some_and(|c| !c.eq_ignore_ascii_case(&order.currency)) {
         return Err(DomainError::Invalid(format!("payment {reference} was made in another currency")));
     }
-    let amount = Micros::new(order.amount);
+    let amount = order.amount;
     // What Stripe says it charged; the order's amount is what the customer bought.
     let charged = charged_cents.and_then(Micros::from_cents).unwrap_or(amount);
     let debit = ledger::system_account(db, SystemAccount::StripeClearing).await?;

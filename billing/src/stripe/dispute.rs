@@ -127,7 +127,7 @@ async fn withdraw<C: ConnectionTrait>(
             )
             .await?;
             if let Bought::Period { granted, .. } = bought {
-                let want = reversal::share(*granted, amount, Micros::new(payment.amount));
+                let want = reversal::share(*granted, amount, payment.amount);
                 if want.is_positive() {
                     let t = take(
                         want,
@@ -163,7 +163,7 @@ async fn reinstate<C: ConnectionTrait>(
                 id: back_key,
                 debit: taken.credit_account_id,
                 credit: taken.debit_account_id,
-                amount: Micros::new(taken.amount),
+                amount: taken.amount,
                 kind: TransferKind::Dispute,
                 account_id: Some(payment.account_id),
                 reference: d.id.clone(),
@@ -172,7 +172,7 @@ async fn reinstate<C: ConnectionTrait>(
         )
         .await?;
         if let ledger::Posted::New(t) = posted {
-            returned = returned.checked_add(Micros::new(t.amount)).unwrap_or(returned);
+            returned = returned.checked_add(t.amount).unwrap_or(returned);
         }
     }
     set_status(db, payment.id, PaymentStatus::Succeeded).await?;

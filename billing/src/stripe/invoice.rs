@@ -137,8 +137,8 @@ pub async fn apply_paid<C: ConnectionTrait>(db: &C, inv: &Invoice) -> Result<Out
     let mut granted = Micros::ZERO;
     if inv.metadata("kind") == Some("recurring") && inv.is_period() {
         let plan = plan_billed(db, inv).await?;
-        if let Some(plan) = plan.filter(|p| p.credits_per_period > 0) {
-            granted = Micros::new(plan.credits_per_period);
+        if let Some(plan) = plan.filter(|p| p.credits_per_period.is_positive()) {
+            granted = plan.credits_per_period;
             ledger::post(
                 db,
                 TransferRequest {

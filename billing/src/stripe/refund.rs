@@ -59,13 +59,13 @@ pub async fn apply<C: ConnectionTrait>(db: &C, charge: &Charge, invoice: Option<
     };
     let total =
         Micros::from_cents(charge.amount_refunded).ok_or_else(|| DomainError::Invalid("refund out of range".into()))?;
-    let already = Micros::new(payment.amount_refunded);
+    let already = payment.amount_refunded;
     if total <= already {
         return Ok(Outcome::AlreadyApplied);
     }
     // Claim the new part of the refund first, conditionally on what we read.
     let now = Utc::now();
-    let paid = Micros::new(payment.amount);
+    let paid = payment.amount;
     let whole = total >= paid;
     let status = if whole { PaymentStatus::Refunded } else { PaymentStatus::PartiallyRefunded };
     let moved = Payments::update_many()

@@ -50,7 +50,7 @@ pub async fn bought<C: ConnectionTrait>(db: &C, payment: &payments::Model) -> Re
     }
     let grant = Transfers::find_by_id(format!("invoice-credits:{}", payment.provider_ref)).one(db).await?;
     Ok(Bought::Period {
-        granted: Micros::new(grant.map_or(0, |g| g.amount)),
+        granted: grant.map_or(Micros::ZERO, |g| g.amount),
         stripe_subscription: payment.subscription_ref.clone(),
     })
 }
@@ -88,7 +88,7 @@ pub async fn take_credits<C: ConnectionTrait>(db: &C, t: Take<'_>) -> Result<(Mi
     }
     let credits = ledger::customer_account(db, t.account_id).await?;
     let locked = ledger::batch::lock_customer_accounts(db, &[t.account_id]).await?;
-    let balance = Micros::new(locked.first().map_or(0, |a| a.balance));
+    let balance = locked.first().map_or(Micros::ZERO, |a| a.balance);
     let taken = t.want.min(balance);
     if taken.is_positive() {
         ledger::post(

@@ -116,7 +116,7 @@ async fn debit<C: ConnectionTrait>(
     let mut balances: HashMap<Uuid, (Uuid, i64)> = ledger::batch::lock_customer_accounts(db, &owners)
         .await?
         .into_iter()
-        .filter_map(|a| a.account_id.map(|owner| (owner, (a.id, a.balance))))
+        .filter_map(|a| a.account_id.map(|owner| (owner, (a.id, a.balance.get()))))
         .collect();
     let usage = ledger::system_account(db, SystemAccount::Usage).await?;
     let (mut transfers, mut uncovered, mut exhausted) = (Vec::new(), 0, Vec::new());
@@ -182,7 +182,7 @@ async fn insert_new_events<C: ConnectionTrait>(
             api_key_id: Set(e.key_id),
             metric: Set(e.metric.clone()),
             quantity: Set(e.quantity),
-            cost: Set(e.cost),
+            cost: Set(crate::Micros::new(e.cost)),
             occurred_at: Set(e.at),
             batch_id: Set(batch.to_string()),
             created_at: Set(now),
@@ -218,7 +218,7 @@ async fn upsert_counters<C: ConnectionTrait>(
             metric: Set(metric.clone()),
             period: Set(period.clone()),
             quantity: Set(*quantity),
-            cost: Set(*cost),
+            cost: Set(crate::Micros::new(*cost)),
             updated_at: Set(now),
         })
         .collect();

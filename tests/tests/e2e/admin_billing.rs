@@ -72,7 +72,11 @@ async fn admins_create_and_edit_plans() {
     let plan = &created["data"];
     assert_eq!((plan["price_monthly"].clone(), plan["credits_included"].clone()), (json!(4900), json!(3000)));
     let stored = billing::catalog::plan_by_slug(&app.db.conn, "plan_scale").await.expect("q").expect("stored");
-    assert_eq!((stored.price_monthly, stored.credits_per_period), (Some(49_000_000), 30_000_000), "micro-USD inside");
+    assert_eq!(
+        (stored.price_monthly, stored.credits_per_period),
+        (Some(billing::Micros::new(49_000_000)), billing::Micros::new(30_000_000)),
+        "micro-USD inside"
+    );
     assert_eq!(app.post("/admin/billing/plans", &admin, &new).await.0, 409, "slugs are unique");
 
     // Public listing shows it with the limit; then a price change forgets the Stripe price.
@@ -272,7 +276,7 @@ async fn a_catalog_price_change_forgets_the_stripe_price() {
     assert_ne!(repriced, catalog, "the catalog has plan_pro at 20 USD a month");
     billing::catalog::load(&db.conn, &repriced).await.expect("new price");
     let after = pro(db.conn.clone()).await;
-    assert_eq!(after.price_monthly, Some(25_000_000));
+    assert_eq!(after.price_monthly, Some(billing::Micros::new(25_000_000)));
     assert_eq!(
         (after.stripe_price_monthly, after.stripe_price_yearly.as_deref()),
         (None, Some("price_old_y")),

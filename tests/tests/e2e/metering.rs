@@ -129,7 +129,7 @@ async fn usage_counts_once_debits_credits_and_credit_keys_follow_the_balance() {
 
     // Counted: e1, e2, e3 once each.
     let counters = billing::usage::key_counters(&app.db.conn, key_id.parse().expect("uuid")).await.expect("counters");
-    let total: (i64, i64) = counters.iter().fold((0, 0), |(q, c), r| (q + r.quantity, c + r.cost));
+    let total: (i64, i64) = counters.iter().fold((0, 0), |(q, c), r| (q + r.quantity, c + r.cost.get()));
     assert_eq!(total, (300, 7_500_000), "{counters:?}");
     let account = billing::accounts::ensure(&app.db.conn, "meter-user").await.expect("account");
     assert_eq!(app.balance(account.id).await.get(), 2_500_000, "10 USD less 7.50");
@@ -283,7 +283,7 @@ async fn a_backlog_is_metered_in_merged_transactions_exactly_once() {
         .all(db)
         .await
         .expect("debits");
-    assert_eq!(debits.iter().map(|t| t.amount).sum::<i64>(), expected * 100, "the ledger agrees with the events");
+    assert_eq!(debits.iter().map(|t| t.amount.get()).sum::<i64>(), expected * 100, "the ledger agrees with the events");
     let jobs = entities::jobs::Entity::find()
         .filter(entities::jobs::Column::Queue.eq(entities::JobQueue::UsageMetering))
         .all(db)

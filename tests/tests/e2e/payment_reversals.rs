@@ -21,7 +21,7 @@ async fn revenue(app: &TestApp) -> i64 {
         .await
         .expect("revenue")
         .iter()
-        .map(|a| a.balance)
+        .map(|a| a.balance.get())
         .sum()
 }
 

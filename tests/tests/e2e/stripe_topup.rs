@@ -209,7 +209,10 @@ async fn a_refund_after_the_credits_were_spent_stops_at_zero_and_records_the_sho
     assert_eq!(shortfalls[0].action, "refund_shortfall");
     assert_eq!(shortfalls[0].details["shortfall"], json!(20_000_000));
     let payment = entities::payments::Entity::find().one(&app.db.conn).await.expect("q").expect("payment");
-    assert_eq!((payment.amount_refunded, payment.status), (25_000_000, entities::PaymentStatus::Refunded));
+    assert_eq!(
+        (payment.amount_refunded, payment.status),
+        (billing::Micros::new(25_000_000), entities::PaymentStatus::Refunded)
+    );
     let (_, history) = app.get("/credits/transactions", &token).await;
     let refunds: i64 = history["data"]
         .as_array()

@@ -41,7 +41,7 @@ async fn five_deliveries_three_at_once(backend: Backend) {
         .await
         .expect("transfers");
     assert_eq!(transfers.len(), 1, "one transfer: {transfers:?}");
-    assert_eq!(transfers[0].amount, 25_000_000);
+    assert_eq!(transfers[0].amount, billing::Micros::new(25_000_000));
 
     let (status, body) = app.get("/api/billing/credits", &token).await;
     assert_eq!(status, 200);

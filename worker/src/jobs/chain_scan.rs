@@ -95,7 +95,7 @@ pub async fn handle(ctx: &Ctx) -> Result<ScanReport, JobError> {
             log_index: row.log_index,
             from,
             to,
-            amount: billing::Micros::new(row.amount),
+            amount: row.amount,
             block_number: row.block_number,
         };
         if let Some((account_id, purpose)) = usdc::match_pending(&ctx.db, &t).await? {

@@ -374,7 +374,7 @@ async fn subscription_session(
 /// What the card is charged for an order, in cents: exactly the order's amount, or nothing.
 /// The api refuses sub-cent card amounts; this guards every other way an order is made.
 fn charge_cents(order: &entities::orders::Model) -> Result<i64, JobError> {
-    let amount = billing::Micros::new(order.amount);
+    let amount = order.amount;
     if !amount.is_whole_cents() {
         return Err(JobError::Terminal(format!("order amount {amount} is not a whole number of cents")));
     }
