@@ -108,16 +108,11 @@ pub async fn report<C: ConnectionTrait>(db: &C) -> Result<Report, DomainError> {
     })
 }
 
-/// The last scheduled reconciliation run that finished.
-pub async fn last_run<C: ConnectionTrait>(db: &C) -> Result<Option<entities::jobs::Model>, DomainError> {
-    use entities::jobs::{Column, Entity as Jobs};
-    use entities::{JobQueue, JobStatus};
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-    Ok(Jobs::find()
-        .filter(Column::Queue.eq(JobQueue::Reconcile))
-        .filter(Column::JobKey.starts_with("reconcile:"))
-        .filter(Column::Status.eq(JobStatus::Done))
-        .order_by_desc(Column::FinishedAt)
-        .one(db)
-        .await?)
+/// The last scheduled reconciliation run that finished: when, and what it found.
+pub async fn last_run<C: ConnectionTrait>(
+    db: &C,
+) -> Result<Option<(Option<chrono::DateTime<chrono::Utc>>, Option<crate::jobs::contracts::ReconcileReport>)>, DomainError>
+{
+    let job = crate::jobs::outbox::last_done(db, entities::JobQueue::Reconcile, "reconcile:").await?;
+    Ok(job.map(|j| (j.finished_at, j.result.and_then(|r| serde_json::from_value(r).ok()))))
 }

@@ -101,8 +101,8 @@ async fn read_gauges<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
     for r in &ledger {
         metrics::gauge!("tollgate_ledger_balance_micros", labels(&[("kind", &r.kind)])).set(r.total as f64);
     }
-    let last = billing::jobs::outbox::last_result(db, JobQueue::Reconcile, "reconcile:").await?;
-    let discrepancies = last.as_ref().and_then(|r| r["discrepancies"].as_i64()).unwrap_or(0);
+    let last = billing::reconcile::last_run(db).await.map_err(|e| DbErr::Custom(e.to_string()))?;
+    let discrepancies = last.and_then(|(_, report)| report).map_or(0, |r| r.discrepancies);
     metrics::gauge!("tollgate_reconciliation_discrepancies").set(discrepancies as f64);
     Ok(())
 }

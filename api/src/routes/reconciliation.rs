@@ -57,8 +57,7 @@ pub async fn report(
     principal.require(Scope::Admin)?;
     let report = billing::reconcile::report(&state.db).await?;
     let last = billing::reconcile::last_run(&state.db).await?;
-    let last_run =
-        last.map(|j| LastRun { at: j.finished_at, result: j.result.and_then(|r| serde_json::from_value(r).ok()) });
+    let last_run = last.map(|(at, result)| LastRun { at, result });
     Ok(ok(ReconciliationReport { report, last_run }))
 }
 

@@ -194,7 +194,8 @@ pub async fn cancel(
             }
         }
     };
-    let (backing, _) = subscriptions::backing(&state.db, principal.account_id, target).await?;
+    // Canceling at the period's end leaves the period's end as it is.
+    let (backing, ends) = subscriptions::backing(&state.db, principal.account_id, target).await?;
     if backing == StripeBacking::Unpaid {
         return Err(ApiError::not_found("subscription"));
     }
@@ -207,7 +208,6 @@ pub async fn cancel(
             billing::stripe::subscription::Change::CancelAtPeriodEnd,
         )
         .await?;
-        let (_, ends) = subscriptions::backing(&state.db, principal.account_id, target).await?;
         let body =
             Canceled { canceled: true, subscription_id: Some(target), expires_at: ends, pending: Some(done.is_none()) };
         return Ok(Json(CancelResponse::Enveloped(Envelope::new(body))));

@@ -272,18 +272,18 @@ pub async fn hurry<C: ConnectionTrait>(db: &C, job_id: Uuid) -> Result<bool, DbE
     Ok(res.rows_affected == 1)
 }
 
-/// The result of the newest finished job of a queue whose key starts with `prefix`.
-pub async fn last_result<C: ConnectionTrait>(
+/// The newest finished job of `queue` whose key starts with `prefix` (the last scheduled
+/// run of a periodic job).
+pub async fn last_done<C: ConnectionTrait>(
     db: &C,
     queue: JobQueue,
     prefix: &str,
-) -> Result<Option<serde_json::Value>, DbErr> {
-    let job = Jobs::find()
+) -> Result<Option<jobs::Model>, DbErr> {
+    Jobs::find()
         .filter(Column::Queue.eq(queue))
         .filter(Column::JobKey.starts_with(prefix))
         .filter(Column::Status.eq(JobStatus::Done))
         .order_by(Column::FinishedAt, Order::Desc)
         .one(db)
-        .await?;
-    Ok(job.and_then(|j| j.result))
+        .await
 }

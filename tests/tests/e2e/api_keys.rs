@@ -15,7 +15,7 @@ async fn stored_keys(app: &TestApp) -> Vec<entities::api_keys::Model> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tier_keys_are_validated_created_once_and_stored_as_hashes() {
     let app = TestApp::spawn().await;
-    let token = app.jwt("keys-004", "billing:read billing:write");
+    let token = app.jwt("keys-tier", "billing:read billing:write");
     let bad = json!({"organizationName": "A", "contactEmail": "not-an-email", "tier": "Platinum"});
     let (status, res) = app.post("/api/v1/billing/api-keys", &token, &bad).await;
     assert_eq!((status, res["error"].clone()), (400, json!("validation_error")), "{res}");
@@ -58,7 +58,7 @@ async fn tier_keys_are_validated_created_once_and_stored_as_hashes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credit_and_subscription_keys_rotate_and_revoke() {
     let (app, stripe) = app_with_fake_stripe().await;
-    let token = app.jwt("keys-000", "billing:read billing:write");
+    let token = app.jwt("keys-billing", "billing:read billing:write");
     let other = app.jwt("keys-other", "billing:read billing:write");
     let (status, res) = app.post("/api/keys/credit", &token, &json!({"name": "laptop"})).await;
     assert_eq!(status, 201, "{res}");

@@ -271,7 +271,7 @@ async fn subscription_requests_are_validated_and_scoped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_session_starts_a_subscription_or_a_credit_purchase() {
     let (app, stripe) = app_with_fake_stripe().await;
-    let token = app.jwt("team-003", "billing:read billing:write");
+    let token = app.jwt("team-credits-session", "billing:read billing:write");
     let body = json!({"channel": "stripe", "type": "subscription", "plan_id": "plan_team", "interval": "yearly",
         "success_url": "https://example.com/dashboard/subscription?success=true",
         "cancel_url": "https://example.com/dashboard/subscription"});

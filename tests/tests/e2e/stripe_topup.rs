@@ -143,7 +143,7 @@ async fn thirty_day_plan_by_card_activates_once() {
     let (status, body) =
         app.post("/api/billing/checkout", &token, &json!({"planSlug": "pro", "method": "stripe"})).await;
     assert_eq!(status, 200, "{body}");
-    let session_id = body["sessionId"].as_str().expect("001's bare shape").to_owned();
+    let session_id = body["sessionId"].as_str().expect("the plan checkout's bare shape").to_owned();
     assert!(body["sessionUrl"].as_str().is_some_and(|u| u.contains(&session_id)));
     assert_eq!(stripe.sessions()[0]["amount_total"], json!(6000));
 
@@ -326,13 +326,16 @@ async fn the_customer_portal_in_each_surface_shape() {
     let token = app.jwt("portal-user", "billing:read billing:write");
     let (status, body) = app.post("/api/billing/portal", &token, &json!({})).await;
     assert_eq!(status, 200, "{body}");
-    assert!(body["data"]["url"].as_str().is_some_and(|u| u.contains("/portal/bps_test_")), "000: {body}");
+    assert!(
+        body["data"]["url"].as_str().is_some_and(|u| u.contains("/portal/bps_test_")),
+        "the billing API's envelope: {body}"
+    );
 
     let (status, body) = app
         .post("/subscription/portal", &token, &json!({"return_url": "https://example.com/dashboard/subscription"}))
         .await;
     assert_eq!(status, 200);
-    assert!(body["data"]["url"].is_string(), "003 without a version header: {body}");
+    assert!(body["data"]["url"].is_string(), "the credits API's envelope without a version header: {body}");
     let res = app
         .http
         .post(format!("{}/subscription/portal", app.base_url))
@@ -344,7 +347,10 @@ async fn the_customer_portal_in_each_surface_shape() {
         .expect("portal");
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.expect("json");
-    assert!(body["url"].is_string() && body.get("success").is_none(), "002 with X-API-Version 2: {body}");
+    assert!(
+        body["url"].is_string() && body.get("success").is_none(),
+        "the subscription API's bare shape with X-API-Version 2: {body}"
+    );
     let (status, _) = app.post("/subscription/portal", &token, &json!({"return_url": "javascript:alert(1)"})).await;
     assert_eq!(status, 400);
     let (status, body) = app.post("/subscription/portal", &token, &json!({})).await;
