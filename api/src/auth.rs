@@ -12,11 +12,11 @@ use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use billing::AccountId;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -39,7 +39,7 @@ impl Scope {
 /// The authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     pub subject: String,
     pub scopes: Vec<Scope>,
 }

@@ -39,12 +39,13 @@ pub fn created<T>(data: T) -> (StatusCode, Json<Envelope<T>>) {
 #[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct PendingOrder {
-    order_id: uuid::Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    order_id: billing::OrderId,
     #[schema(example = "pending")]
     status: &'static str,
 }
 
 /// 202 with the order to poll (`GET /orders/:id`).
-pub fn pending_order(order_id: uuid::Uuid) -> Response {
+pub fn pending_order(order_id: billing::OrderId) -> Response {
     accepted(PendingOrder { order_id, status: "pending" }).into_response()
 }

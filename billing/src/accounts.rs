@@ -1,5 +1,6 @@
 //! Accounts and management keys.
 
+use crate::AccountId;
 use chrono::Utc;
 use entities::accounts::{self, Column, Entity as Accounts};
 use entities::management_keys::{self, Column as MkCol, Entity as ManagementKeys};
@@ -15,7 +16,7 @@ pub async fn ensure<C: ConnectionTrait>(db: &C, subject: &str) -> Result<account
     }
     let now = Utc::now();
     Accounts::insert(accounts::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(AccountId::generate()),
         subject: Set(subject.to_owned()),
         email: Set(None),
         stripe_customer_id: Set(None),
@@ -48,7 +49,7 @@ pub fn generate_key(prefix: &str) -> String {
 /// A new management key for an account. The key is returned once; only its hash is kept.
 pub async fn create_management_key<C: ConnectionTrait>(
     db: &C,
-    account_id: Uuid,
+    account_id: AccountId,
     name: &str,
     scopes: &str,
 ) -> Result<(management_keys::Model, String), DbErr> {

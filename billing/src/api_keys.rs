@@ -5,6 +5,7 @@
 //! found by secret scanning. It is shown once, at creation or rotation; only its SHA-256
 //! hash is stored, with the first characters for display.
 
+use crate::AccountId;
 use crate::accounts::{generate_key, hash_key};
 use crate::error::DomainError;
 use chrono::Utc;
@@ -39,7 +40,7 @@ pub fn tier_limits(tier: KeyTier) -> (u32, Option<u64>) {
 /// What a new key is for.
 #[derive(Debug, Clone)]
 pub struct NewKey {
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     pub kind: ApiKeyKind,
     pub name: String,
     pub tier: Option<KeyTier>,
@@ -129,21 +130,21 @@ pub async fn create_limited(
 }
 
 /// The account's keys, newest first.
-pub async fn list<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<Vec<api_keys::Model>, DomainError> {
+pub async fn list<C: ConnectionTrait>(db: &C, account_id: AccountId) -> Result<Vec<api_keys::Model>, DomainError> {
     Ok(Keys::find().filter(Column::AccountId.eq(account_id)).order_by_desc(Column::CreatedAt).all(db).await?)
 }
 
 /// One of the account's keys; `None` for another account's.
 pub async fn find_for<C: ConnectionTrait>(
     db: &C,
-    account_id: Uuid,
+    account_id: AccountId,
     id: Uuid,
 ) -> Result<Option<api_keys::Model>, DomainError> {
     Ok(Keys::find_by_id(id).filter(Column::AccountId.eq(account_id)).one(db).await?)
 }
 
 /// Revokes one of the account's keys; false when there is no such live key.
-pub async fn revoke<C: ConnectionTrait>(db: &C, account_id: Uuid, id: Uuid) -> Result<bool, DomainError> {
+pub async fn revoke<C: ConnectionTrait>(db: &C, account_id: AccountId, id: Uuid) -> Result<bool, DomainError> {
     let now = Utc::now();
     let res = Keys::update_many()
         .col_expr(Column::Status, Expr::value(KeyStatus::Revoked.as_str()))
@@ -160,7 +161,7 @@ pub async fn revoke<C: ConnectionTrait>(db: &C, account_id: Uuid, id: Uuid) -> R
 /// (once). Everything else about the key — its id, kind, tier, pool — stays.
 pub async fn rotate<C: ConnectionTrait>(
     db: &C,
-    account_id: Uuid,
+    account_id: AccountId,
     id: Uuid,
 ) -> Result<Option<(api_keys::Model, String)>, DomainError> {
     let Some(old) = find_for(db, account_id, id).await?.filter(|k| k.status != KeyStatus::Revoked) else {
@@ -178,7 +179,7 @@ pub async fn rotate<C: ConnectionTrait>(
 }
 
 /// The key tier the account has paid for (a live key-tier subscription), else Free.
-pub async fn entitled_tier<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<KeyTier, DomainError> {
+pub async fn entitled_tier<C: ConnectionTrait>(db: &C, account_id: AccountId) -> Result<KeyTier, DomainError> {
     use entities::subscriptions::{Column as S, Entity as Subs};
     use entities::{PlanKind, SubscriptionStatus};
     let subs = Subs::find()
@@ -214,7 +215,7 @@ pub fn rank(t: KeyTier) -> u8 {
 
 /// Credit keys follow the balance: disabled when it reaches zero, enabled again when it is
 /// positive (a top-up, a grant, a check-in). Called in the transaction that moved it.
-pub async fn sync_credit_keys<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<(), DomainError> {
+pub async fn sync_credit_keys<C: ConnectionTrait>(db: &C, account_id: AccountId) -> Result<(), DomainError> {
     let balance = crate::ledger::customer_balance(db, account_id).await?;
     let (from, to) = if balance.is_positive() {
         (KeyStatus::Disabled, KeyStatus::Active)
@@ -232,7 +233,7 @@ pub async fn sync_credit_keys<C: ConnectionTrait>(db: &C, account_id: Uuid) -> R
 }
 
 /// How many credit keys the account has that are not revoked.
-pub async fn count_credit_keys<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<u64, DomainError> {
+pub async fn count_credit_keys<C: ConnectionTrait>(db: &C, account_id: AccountId) -> Result<u64, DomainError> {
     use sea_orm::PaginatorTrait;
     Ok(Keys::find()
         .filter(Column::AccountId.eq(account_id))

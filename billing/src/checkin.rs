@@ -1,5 +1,6 @@
 //! Daily check-in (credits API): the configured credits, granted once per account per UTC day.
 
+use crate::AccountId;
 use crate::error::DomainError;
 use crate::ledger::{self, SystemAccount, TransferRequest};
 use crate::money::{MICROS_PER_CREDIT, Micros};
@@ -64,7 +65,7 @@ pub struct CheckedIn {
 
 /// Checks the account in for today (UTC). The check-in row and the grant commit together;
 /// a second check-in the same day is a `Conflict` and grants nothing.
-pub async fn check_in(db: &DatabaseConnection, account_id: Uuid) -> Result<CheckedIn, DomainError> {
+pub async fn check_in(db: &DatabaseConnection, account_id: AccountId) -> Result<CheckedIn, DomainError> {
     let day = Utc::now().date_naive();
     let txn = db.begin().await?;
     let cfg = config(&txn).await?;

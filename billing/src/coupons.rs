@@ -9,6 +9,7 @@
 //! gives its redemption back.
 
 use crate::error::DomainError;
+use crate::{AccountId, OrderId};
 use chrono::{DateTime, Utc};
 use entities::coupon_redemptions::{self, Column as RedCol, Entity as Redemptions};
 use entities::coupons::{self, Column, Entity as Coupons};
@@ -80,8 +81,8 @@ pub async fn list<C: ConnectionTrait>(db: &C) -> Result<Vec<coupons::Model>, Dom
 pub async fn redeem<C: ConnectionTrait>(
     db: &C,
     code: &str,
-    account_id: Uuid,
-    order_id: Uuid,
+    account_id: AccountId,
+    order_id: OrderId,
 ) -> Result<coupons::Model, DomainError> {
     let now = Utc::now();
     let Some(coupon) = Coupons::find().filter(Column::Code.eq(code)).one(db).await? else {
@@ -129,7 +130,7 @@ pub async fn redeem<C: ConnectionTrait>(
 }
 
 /// Gives back the redemption of an order that was never paid.
-pub async fn release<C: ConnectionTrait>(db: &C, order_id: Uuid) -> Result<(), DomainError> {
+pub async fn release<C: ConnectionTrait>(db: &C, order_id: OrderId) -> Result<(), DomainError> {
     let Some(r) = Redemptions::find().filter(RedCol::OrderId.eq(order_id)).one(db).await? else { return Ok(()) };
     let deleted = Redemptions::delete_many().filter(RedCol::Id.eq(r.id)).exec(db).await?;
     if deleted.rows_affected == 1 {

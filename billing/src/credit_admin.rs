@@ -7,6 +7,7 @@
 //! nothing; the same key with another amount is refused. A debit larger than the balance
 //! is refused whole: a balance never goes negative.
 
+use crate::AccountId;
 use crate::error::DomainError;
 use crate::ledger::{self, Posted, SystemAccount, TransferRequest};
 use crate::money::{MICROS_PER_CREDIT, Micros};
@@ -27,7 +28,7 @@ pub const MAX_CREDITS: i64 = 10_000_000;
 
 #[derive(Debug, Clone)]
 pub struct Adjustment {
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     /// Signed credits: positive adds, negative takes away.
     pub credits: i64,
     pub reason: String,
@@ -101,14 +102,14 @@ pub async fn adjust(db: &DatabaseConnection, a: Adjustment) -> Result<Adjusted, 
 #[derive(Debug, Clone)]
 pub struct AdminLine {
     pub transfer: ledger_transfers::Model,
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     pub signed: Micros,
 }
 
 /// Every customer's credit movements, newest first; optionally one account's or one kind's.
 pub async fn transactions(
     db: &DatabaseConnection,
-    account: Option<Uuid>,
+    account: Option<AccountId>,
     kind: Option<TransferKind>,
     limit: u64,
     offset: u64,
@@ -134,7 +135,7 @@ pub async fn transactions(
     let rows = q.order_by_desc(TrCol::CreatedAt).order_by_desc(TrCol::Id).limit(limit).offset(offset).all(db).await?;
     // The customers' credit accounts, to sign each line from their side.
     let codes: Vec<String> = rows.iter().filter_map(|t| t.account_id).map(ledger::customer_code).collect();
-    let ledger_ids: HashMap<Uuid, Uuid> = Accounts::find()
+    let ledger_ids: HashMap<AccountId, Uuid> = Accounts::find()
         .filter(AccCol::Code.is_in(codes))
         .all(db)
         .await?

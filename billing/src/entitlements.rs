@@ -5,13 +5,13 @@
 //! like the limit (`concurrent_tasks`, `storage_mb`, …), summed over every key of the
 //! account for the current UTC month — the same counters metering keeps.
 
+use crate::AccountId;
 use crate::error::DomainError;
 use crate::usage::{next_period_start, period_of};
 use chrono::{DateTime, Utc};
 use entities::plans;
 use sea_orm::ConnectionTrait;
 use std::collections::HashMap;
-use uuid::Uuid;
 
 /// The plan every team has without a paid subscription.
 pub const DEFAULT_PLAN: &str = "starter";
@@ -45,7 +45,7 @@ pub struct Entitlements {
 }
 
 /// The plan whose limits apply to the account now.
-pub async fn plan_in_force<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<plans::Model, DomainError> {
+pub async fn plan_in_force<C: ConnectionTrait>(db: &C, account_id: AccountId) -> Result<plans::Model, DomainError> {
     if let Some(sub) = crate::stripe::subscription::current_recurring(db, account_id).await?
         && let Some(plan) = <plans::Entity as sea_orm::EntityTrait>::find_by_id(sub.plan_id).one(db).await?
     {
@@ -57,7 +57,7 @@ pub async fn plan_in_force<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Resu
 /// The account's entitlements; with `with_usage`, this month's usage beside each.
 pub async fn for_account<C: ConnectionTrait>(
     db: &C,
-    account_id: Uuid,
+    account_id: AccountId,
     with_usage: bool,
     now: DateTime<Utc>,
 ) -> Result<Entitlements, DomainError> {

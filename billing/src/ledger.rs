@@ -9,6 +9,7 @@
 //! Invariants, checked by [`check_invariants`]: the balances sum to zero, and each balance
 //! equals the credits minus the debits of its transfers.
 
+use crate::AccountId;
 use crate::error::DomainError;
 use crate::money::Micros;
 use chrono::Utc;
@@ -48,7 +49,7 @@ impl SystemAccount {
 }
 
 /// The code of a customer's credit account.
-pub fn customer_code(account_id: Uuid) -> String {
+pub fn customer_code(account_id: AccountId) -> String {
     format!("credits:{account_id}")
 }
 
@@ -57,7 +58,7 @@ async fn ensure<C: ConnectionTrait>(
     db: &C,
     code: String,
     kind: LedgerAccountKind,
-    account_id: Option<Uuid>,
+    account_id: Option<AccountId>,
     allow_negative: bool,
 ) -> Result<ledger_accounts::Model, DbErr> {
     if let Some(found) = Accounts::find().filter(AccCol::Code.eq(&code)).one(db).await? {
@@ -86,12 +87,12 @@ pub async fn system_account<C: ConnectionTrait>(db: &C, which: SystemAccount) ->
 }
 
 /// The customer's credit account (created on first use, at zero).
-pub async fn customer_account<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<Uuid, DbErr> {
+pub async fn customer_account<C: ConnectionTrait>(db: &C, account_id: AccountId) -> Result<Uuid, DbErr> {
     Ok(ensure(db, customer_code(account_id), LedgerAccountKind::CustomerCredits, Some(account_id), false).await?.id)
 }
 
 /// The customer's credit balance; zero when the account never had credits.
-pub async fn customer_balance<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<Micros, DbErr> {
+pub async fn customer_balance<C: ConnectionTrait>(db: &C, account_id: AccountId) -> Result<Micros, DbErr> {
     let found = Accounts::find().filter(AccCol::Code.eq(customer_code(account_id))).one(db).await?;
     Ok(found.map_or(Micros::ZERO, |a| a.balance))
 }
@@ -99,7 +100,7 @@ pub async fn customer_balance<C: ConnectionTrait>(db: &C, account_id: Uuid) -> R
 /// Everything ever credited to the customer by a kind of transfer (e.g. all top-ups).
 pub async fn customer_credited<C: ConnectionTrait>(
     db: &C,
-    account_id: Uuid,
+    account_id: AccountId,
     kinds: &[TransferKind],
 ) -> Result<Micros, DbErr> {
     let Some(acc) = Accounts::find().filter(AccCol::Code.eq(customer_code(account_id))).one(db).await? else {
@@ -126,7 +127,7 @@ pub struct TransferRequest {
     pub amount: Micros,
     pub kind: TransferKind,
     /// The customer the transfer concerns, for their history.
-    pub account_id: Option<Uuid>,
+    pub account_id: Option<AccountId>,
     pub reference: String,
     pub description: String,
 }
@@ -292,7 +293,7 @@ pub struct HistoryLine {
 /// The customer's credit history, newest first.
 pub async fn customer_history<C: ConnectionTrait>(
     db: &C,
-    account_id: Uuid,
+    account_id: AccountId,
     limit: u64,
     offset: u64,
 ) -> Result<Vec<HistoryLine>, DbErr> {
@@ -303,7 +304,7 @@ pub async fn customer_history<C: ConnectionTrait>(
 /// their credits or concerns them (a plan paid, a subscription invoice, a refund).
 pub async fn account_history<C: ConnectionTrait>(
     db: &C,
-    account_id: Uuid,
+    account_id: AccountId,
     limit: u64,
     offset: u64,
 ) -> Result<Vec<HistoryLine>, DbErr> {
@@ -312,7 +313,7 @@ pub async fn account_history<C: ConnectionTrait>(
 
 async fn history<C: ConnectionTrait>(
     db: &C,
-    account_id: Uuid,
+    account_id: AccountId,
     limit: u64,
     offset: u64,
     payments: bool,

@@ -1,8 +1,8 @@
 //! Tollgate's shared domain, used by both the `api` and the `worker` binaries.
 //!
-//! Money, the double-entry ledger, accounts and orders, the Stripe event inbox, the job
-//! contracts and the durable job outbox, configuration and telemetry. Nothing here speaks
-//! HTTP; handlers in `api` and jobs in `worker` are thin layers over these functions.
+//! Money and typed ids, the double-entry ledger, accounts and orders, the Stripe event inbox,
+//! the job contracts and the durable job outbox. Nothing here speaks HTTP or Redis (that is
+//! `platform`); handlers in `api` and jobs in `worker` are thin layers over these functions.
 
 pub mod accounts;
 pub mod api_keys;
@@ -31,5 +31,6 @@ pub mod usdc;
 pub mod verify;
 pub mod wallet;
 
+pub use entities::ids::{AccountId, OrderId};
 pub use error::DomainError;
 pub use money::Micros;

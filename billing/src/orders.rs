@@ -2,6 +2,7 @@
 
 use crate::error::DomainError;
 use crate::money::Micros;
+use crate::{AccountId, OrderId};
 use chrono::Utc;
 use entities::orders::{self, Column, Entity as Orders};
 use entities::{BillingInterval, OrderKind, OrderStatus, PayMethod};
@@ -73,7 +74,7 @@ impl OrderDetails {
 /// What an order is for; the rest of its row starts empty.
 #[derive(Debug, Clone)]
 pub struct NewOrder {
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     pub kind: OrderKind,
     pub status: OrderStatus,
     pub method: PayMethod,
@@ -87,7 +88,7 @@ impl NewOrder {
         let now = Utc::now();
         let completed = self.status == OrderStatus::Completed;
         orders::ActiveModel {
-            id: Set(Uuid::now_v7()),
+            id: Set(OrderId::generate()),
             account_id: Set(self.account_id),
             kind: Set(self.kind),
             status: Set(self.status),
@@ -131,7 +132,7 @@ pub async fn record<C: ConnectionTrait>(
 /// Records a pending credit top-up order.
 pub async fn create_topup<C: ConnectionTrait>(
     db: &C,
-    account_id: Uuid,
+    account_id: AccountId,
     amount: Micros,
     method: PayMethod,
 ) -> Result<orders::Model, DomainError> {
@@ -151,7 +152,7 @@ pub async fn create_topup<C: ConnectionTrait>(
 }
 
 /// Marks an order completed unless it already is; returns whether this call completed it.
-pub async fn mark_completed<C: ConnectionTrait>(db: &C, order_id: Uuid) -> Result<bool, DomainError> {
+pub async fn mark_completed<C: ConnectionTrait>(db: &C, order_id: OrderId) -> Result<bool, DomainError> {
     let now = Utc::now();
     let res = Orders::update_many()
         .col_expr(Column::Status, Expr::value(OrderStatus::Completed.as_str()))
@@ -208,7 +209,7 @@ pub async fn create_usdc<C: ConnectionTrait>(
 }
 
 /// Marks an unpaid order expired (its checkout ran out); a paid one is left alone.
-pub async fn mark_expired<C: ConnectionTrait>(db: &C, order_id: Uuid) -> Result<bool, DomainError> {
+pub async fn mark_expired<C: ConnectionTrait>(db: &C, order_id: OrderId) -> Result<bool, DomainError> {
     let res = Orders::update_many()
         .col_expr(Column::Status, Expr::value(OrderStatus::Expired.as_str()))
         .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
@@ -227,7 +228,7 @@ pub async fn mark_expired<C: ConnectionTrait>(db: &C, order_id: Uuid) -> Result<
 /// The account's orders, newest first; `None` for an order of another account.
 pub async fn list<C: ConnectionTrait>(
     db: &C,
-    account_id: Uuid,
+    account_id: AccountId,
     limit: u64,
     offset: u64,
 ) -> Result<Vec<orders::Model>, DomainError> {
@@ -243,15 +244,15 @@ pub async fn list<C: ConnectionTrait>(
 
 pub async fn find_for<C: ConnectionTrait>(
     db: &C,
-    account_id: Uuid,
-    order_id: Uuid,
+    account_id: AccountId,
+    order_id: OrderId,
 ) -> Result<Option<orders::Model>, DomainError> {
     Ok(Orders::find_by_id(order_id).filter(Column::AccountId.eq(account_id)).one(db).await?)
 }
 
 /// Marks an unpaid order failed (a declined card, a checkout that could not be created),
 /// with the reason; its coupon redemption goes back.
-pub async fn mark_failed<C: ConnectionTrait>(db: &C, order_id: Uuid, reason: &str) -> Result<(), DomainError> {
+pub async fn mark_failed<C: ConnectionTrait>(db: &C, order_id: OrderId, reason: &str) -> Result<(), DomainError> {
     let res = Orders::update_many()
         .col_expr(Column::Status, Expr::value(OrderStatus::Failed.as_str()))
         .col_expr(Column::LastError, Expr::value(Some(reason.to_owned())))
@@ -267,7 +268,7 @@ pub async fn mark_failed<C: ConnectionTrait>(db: &C, order_id: Uuid, reason: &st
 }
 
 /// Records the coupon an order redeemed.
-pub async fn set_coupon<C: ConnectionTrait>(db: &C, order_id: Uuid, coupon_id: Uuid) -> Result<(), DomainError> {
+pub async fn set_coupon<C: ConnectionTrait>(db: &C, order_id: OrderId, coupon_id: Uuid) -> Result<(), DomainError> {
     Orders::update_many()
         .col_expr(Column::CouponId, Expr::value(Some(coupon_id)))
         .filter(Column::Id.eq(order_id))

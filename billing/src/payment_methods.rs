@@ -1,6 +1,7 @@
 //! Saved cards, mirrored from Stripe's `payment_method.attached` / `.detached` events.
 //! The first card saved is the default, the one `stripe_direct` top-ups charge.
 
+use crate::AccountId;
 use crate::error::DomainError;
 use chrono::Utc;
 use entities::accounts::{Column as AccCol, Entity as Accounts};
@@ -8,7 +9,6 @@ use entities::payment_methods::{self, Column, Entity as Methods};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
-use uuid::Uuid;
 
 /// The fields of a Stripe PaymentMethod we keep.
 #[derive(Debug, Deserialize)]
@@ -71,7 +71,10 @@ pub async fn mark_detached<C: ConnectionTrait>(db: &C, pm_id: &str) -> Result<()
 }
 
 /// The account's saved cards, default first.
-pub async fn list<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<Vec<payment_methods::Model>, DomainError> {
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    account_id: AccountId,
+) -> Result<Vec<payment_methods::Model>, DomainError> {
     Ok(Methods::find()
         .filter(Column::AccountId.eq(account_id))
         .filter(Column::DetachedAt.is_null())
@@ -83,7 +86,7 @@ pub async fn list<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<Vec<pa
 
 pub async fn default_for<C: ConnectionTrait>(
     db: &C,
-    account_id: Uuid,
+    account_id: AccountId,
 ) -> Result<Option<payment_methods::Model>, DomainError> {
     Ok(list(db, account_id).await?.into_iter().next())
 }

@@ -2,6 +2,7 @@
 //! (`asia` 00–08, `europe` 08–16, `americas` 16–24) of a pool for unlimited usage in those
 //! hours, billed monthly or yearly through a Stripe subscription.
 
+use crate::AccountId;
 use crate::error::DomainError;
 use crate::money::Micros;
 use chrono::Utc;
@@ -101,7 +102,7 @@ async fn seats_taken<C: ConnectionTrait>(
 pub async fn create_pledge(
     db: &sea_orm::DatabaseConnection,
     pool: &pools::Model,
-    account_id: Uuid,
+    account_id: AccountId,
     blocks: &[String],
     quantity: i32,
     cycle: BillingInterval,
@@ -146,7 +147,7 @@ pub async fn create_pledge(
 /// The account's pledges that were paid for (not pending, not expired), newest first.
 pub async fn pledges_of<C: ConnectionTrait>(
     db: &C,
-    account_id: Uuid,
+    account_id: AccountId,
     pool_id: Option<Uuid>,
 ) -> Result<Vec<pool_pledges::Model>, DomainError> {
     let mut q = Pledges::find().filter(P::AccountId.eq(account_id)).filter(P::Status.is_in([
@@ -176,7 +177,7 @@ pub async fn has_key<C: ConnectionTrait>(db: &C, pledge_id: Uuid) -> Result<bool
 /// One of the account's pledges (another account's id finds nothing).
 pub async fn pledge_of<C: ConnectionTrait>(
     db: &C,
-    account_id: Uuid,
+    account_id: AccountId,
     id: Uuid,
 ) -> Result<Option<pool_pledges::Model>, DomainError> {
     Ok(Pledges::find_by_id(id).filter(P::AccountId.eq(account_id)).one(db).await?)

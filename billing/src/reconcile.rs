@@ -2,6 +2,7 @@
 //! an operator; nothing here "fixes" anything. A ledger invariant violation is logged at
 //! error level each time the report is made.
 
+use crate::AccountId;
 use crate::error::DomainError;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
 use serde::Serialize;
@@ -10,7 +11,8 @@ use serde::Serialize;
 #[serde(rename_all = "camelCase")]
 pub struct PaymentItem {
     pub id: uuid::Uuid,
-    pub account_id: uuid::Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub account_id: AccountId,
     pub provider: String,
     pub provider_ref: String,
     pub amount: i64,
@@ -20,7 +22,8 @@ pub struct PaymentItem {
 #[serde(rename_all = "camelCase")]
 pub struct TransferItem {
     pub id: String,
-    pub account_id: Option<uuid::Uuid>,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub account_id: Option<AccountId>,
     pub kind: String,
     pub reference: String,
     pub amount: i64,

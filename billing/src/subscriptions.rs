@@ -2,6 +2,7 @@
 //! payment, no renewal; each purchase is its own subscription (with its own key pool).
 
 use crate::error::DomainError;
+use crate::{AccountId, OrderId};
 use chrono::{DateTime, Duration, Utc};
 use entities::subscriptions::{self, Entity as Subscriptions};
 use entities::{PlanKind, SubscriptionStatus};
@@ -19,9 +20,9 @@ pub const FLAT_PERIOD_DAYS: i64 = 30;
 /// in the payment's transaction.
 pub async fn activate_flat<C: ConnectionTrait>(
     db: &C,
-    account_id: Uuid,
+    account_id: AccountId,
     plan: &entities::plans::Model,
-    order_id: Uuid,
+    order_id: OrderId,
 ) -> Result<DateTime<Utc>, DomainError> {
     let now = Utc::now();
     let expires_at = now + Duration::days(FLAT_PERIOD_DAYS);
@@ -51,7 +52,7 @@ pub async fn activate_flat<C: ConnectionTrait>(
 /// The account's subscriptions that are not over, with their plans, newest first.
 pub async fn current<C: ConnectionTrait>(
     db: &C,
-    account_id: Uuid,
+    account_id: AccountId,
 ) -> Result<Vec<(subscriptions::Model, Option<entities::plans::Model>)>, DomainError> {
     use entities::subscriptions::Column;
     use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
@@ -89,7 +90,7 @@ pub fn is_live(sub: &subscriptions::Model, now: DateTime<Utc>) -> bool {
 /// account has no such subscription (another account's id included).
 pub async fn cancel_at_period_end<C: ConnectionTrait>(
     db: &C,
-    account_id: Uuid,
+    account_id: AccountId,
     subscription_id: Uuid,
 ) -> Result<Option<subscriptions::Model>, DomainError> {
     use entities::subscriptions::Column;
@@ -218,7 +219,7 @@ pub async fn expire_due(db: &sea_orm::DatabaseConnection, now: DateTime<Utc>) ->
 /// Ends now the 30-day subscription `order_id` bought, and revokes its keys: the payment
 /// was wholly refunded or lost in a dispute. How many subscriptions ended (0 when already
 /// over, so a repeated event changes nothing).
-pub async fn end_bought_by<C: ConnectionTrait>(db: &C, order_id: Uuid) -> Result<u64, DomainError> {
+pub async fn end_bought_by<C: ConnectionTrait>(db: &C, order_id: OrderId) -> Result<u64, DomainError> {
     use entities::api_keys::{Column as KeyCol, Entity as ApiKeys};
     use entities::subscriptions::Column;
     use sea_orm::sea_query::Expr;
@@ -275,7 +276,7 @@ pub enum StripeBacking {
 /// What backs the account's pledge or subscription `id`, and when its period ends.
 pub async fn backing<C: ConnectionTrait>(
     db: &C,
-    account_id: Uuid,
+    account_id: AccountId,
     id: Uuid,
 ) -> Result<(StripeBacking, Option<DateTime<Utc>>), DomainError> {
     use entities::pool_pledges::{Column as P, Entity as Pledges};

@@ -8,6 +8,7 @@
 //! Periods are calendar months in UTC (`2026-11`): an event at 23:59:59.999 on the 31st
 //! counts in its month, one at 00:00 on the 1st in the next, whenever it arrives.
 
+use crate::AccountId;
 use crate::error::DomainError;
 use crate::jobs::{QueuePolicy, contracts::UsageBatch, outbox};
 use chrono::{DateTime, Datelike, TimeZone, Utc};
@@ -79,7 +80,7 @@ pub struct UsageEvent {
     #[serde(rename = "e")]
     pub event_id: String,
     #[serde(rename = "a")]
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     #[serde(rename = "k")]
     pub key_id: Uuid,
     #[serde(rename = "m")]
@@ -120,7 +121,7 @@ pub async fn record_batch(
 /// Sum of an account's counters for one metric and month (every key).
 pub async fn account_total<C: ConnectionTrait>(
     db: &C,
-    account_id: Uuid,
+    account_id: AccountId,
     metric: &str,
     period: &str,
 ) -> Result<i64, DomainError> {
@@ -141,7 +142,7 @@ pub async fn account_total<C: ConnectionTrait>(
 /// An account's counters for one month, summed by metric over every key.
 pub async fn account_totals<C: ConnectionTrait>(
     db: &C,
-    account_id: Uuid,
+    account_id: AccountId,
     period: &str,
 ) -> Result<std::collections::HashMap<String, i64>, DomainError> {
     use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};

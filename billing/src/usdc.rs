@@ -9,6 +9,7 @@ use crate::chain::{Address, TxHash};
 use crate::error::DomainError;
 use crate::ledger::{self, SystemAccount, TransferRequest};
 use crate::money::Micros;
+use crate::{AccountId, OrderId};
 use chrono::{DateTime, Utc};
 use entities::orders::{self, Column as OrderCol, Entity as Orders};
 use entities::payments::{self, Column as PayCol, Entity as Payments};
@@ -140,7 +141,11 @@ pub async fn is_claimed<C: ConnectionTrait>(db: &C, t: &SeenTransfer) -> Result<
 
 /// Claims `t` for `account_id`. Returns `Ok(true)` if this account holds the claim now
 /// (claimed here or before), `Ok(false)` if another account holds it.
-async fn claim<C: ConnectionTrait>(db: &C, t: &SeenTransfer, account_id: Uuid) -> Result<(bool, bool), DomainError> {
+async fn claim<C: ConnectionTrait>(
+    db: &C,
+    t: &SeenTransfer,
+    account_id: AccountId,
+) -> Result<(bool, bool), DomainError> {
     // A verification names its transfer: never dust to it (the amount rules decide).
     record_seen(db, t, Micros::ZERO).await?;
     let now = Utc::now();
@@ -163,7 +168,7 @@ async fn claim<C: ConnectionTrait>(db: &C, t: &SeenTransfer, account_id: Uuid) -
 
 async fn oldest_pending_order<C: ConnectionTrait>(
     db: &C,
-    account_id: Uuid,
+    account_id: AccountId,
     kind: OrderKind,
     plan_id: Option<Uuid>,
 ) -> Result<Option<orders::Model>, DomainError> {
@@ -182,12 +187,12 @@ async fn oldest_pending_order<C: ConnectionTrait>(
 /// so every payment has its order in the history.
 async fn complete_order<C: ConnectionTrait>(
     db: &C,
-    account_id: Uuid,
+    account_id: AccountId,
     kind: OrderKind,
     plan_id: Option<Uuid>,
     amount: Micros,
     reference: &str,
-) -> Result<Uuid, DomainError> {
+) -> Result<OrderId, DomainError> {
     if let Some(order) = oldest_pending_order(db, account_id, kind, plan_id).await? {
         crate::orders::mark_completed(db, order.id).await?;
         return Ok(order.id);
@@ -202,7 +207,7 @@ async fn complete_order<C: ConnectionTrait>(
         details: crate::orders::OrderDetails { reference: Some(reference.to_owned()), ..Default::default() },
     }
     .into_row();
-    let id = Uuid::now_v7();
+    let id = OrderId::generate();
     Orders::insert(orders::ActiveModel { id: Set(id), ..row }).exec_without_returning(db).await?;
     Ok(id)
 }
@@ -214,7 +219,7 @@ async fn complete_order<C: ConnectionTrait>(
 pub async fn apply(
     db: &DatabaseConnection,
     t: &SeenTransfer,
-    account_id: Uuid,
+    account_id: AccountId,
     purpose: &Purpose,
 ) -> Result<UsdcResult, DomainError> {
     let plan = match purpose {
@@ -317,7 +322,7 @@ pub async fn apply(
 async fn previous_result(
     db: &DatabaseConnection,
     t: &SeenTransfer,
-    account_id: Uuid,
+    account_id: AccountId,
     plan: Option<&entities::plans::Model>,
 ) -> Result<UsdcResult, DomainError> {
     let Some(plan) = plan else {
@@ -349,7 +354,7 @@ async fn previous_result(
 pub async fn match_pending<C: ConnectionTrait>(
     db: &C,
     t: &SeenTransfer,
-) -> Result<Option<(Uuid, Purpose)>, DomainError> {
+) -> Result<Option<(AccountId, Purpose)>, DomainError> {
     let by_wallet = entities::accounts::Entity::find()
         .filter(entities::accounts::Column::WalletAddress.eq(t.from.as_str()))
         .one(db)

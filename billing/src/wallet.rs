@@ -18,6 +18,7 @@
 //! Contract wallets (ERC-1271) cannot sign this way; they pay without a binding, matched by
 //! a unique amount or verified by hash.
 
+use crate::AccountId;
 use crate::chain::Address;
 use crate::error::DomainError;
 use chrono::{DateTime, Duration, Utc};
@@ -25,7 +26,6 @@ use entities::wallet_challenges::{self, Column, Entity as Challenges};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
 use std::str::FromStr;
-use uuid::Uuid;
 
 /// How long a challenge may be signed for.
 pub const CHALLENGE_TTL_MINUTES: i64 = 10;
@@ -69,7 +69,7 @@ fn message(origin: &Origin<'_>, address: &str, nonce: &str, issued: DateTime<Utc
 /// Issues a challenge for `address` to `account_id`.
 pub async fn challenge<C: ConnectionTrait>(
     db: &C,
-    account_id: Uuid,
+    account_id: AccountId,
     address: &Address,
     origin: &Origin<'_>,
     now: DateTime<Utc>,
@@ -114,7 +114,7 @@ pub enum Refusal {
 /// account; the challenge is used up whether or not the signature was right.
 pub async fn prove(
     db: &sea_orm::DatabaseConnection,
-    account_id: Uuid,
+    account_id: AccountId,
     nonce: &str,
     message: Option<&str>,
     signature: &str,
@@ -175,7 +175,7 @@ pub async fn prove(
 }
 
 /// Forgets the account's wallet.
-pub async fn unbind<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<(), DomainError> {
+pub async fn unbind<C: ConnectionTrait>(db: &C, account_id: AccountId) -> Result<(), DomainError> {
     entities::accounts::Entity::update_many()
         .col_expr(entities::accounts::Column::WalletAddress, Expr::value(Option::<String>::None))
         .col_expr(entities::accounts::Column::UpdatedAt, Expr::value(Utc::now()))

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    pub account_id: Uuid,
+    pub account_id: crate::ids::AccountId,
     pub kind: ApiKeyKind,
     pub tier: Option<KeyTier>,
     pub subscription_id: Option<Uuid>,

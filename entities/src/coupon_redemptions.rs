@@ -9,8 +9,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub coupon_id: Uuid,
-    pub account_id: Uuid,
-    pub order_id: Uuid,
+    pub account_id: crate::ids::AccountId,
+    pub order_id: crate::ids::OrderId,
     pub created_at: DateTimeUtc,
 }
 

@@ -12,7 +12,7 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub code: String,
     pub kind: LedgerAccountKind,
-    pub account_id: Option<Uuid>,
+    pub account_id: Option<crate::ids::AccountId>,
     pub balance: crate::money::Micros,
     pub allow_negative: bool,
     pub created_at: DateTimeUtc,

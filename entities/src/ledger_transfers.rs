@@ -13,7 +13,7 @@ pub struct Model {
     pub credit_account_id: Uuid,
     pub amount: crate::money::Micros,
     pub kind: TransferKind,
-    pub account_id: Option<Uuid>,
+    pub account_id: Option<crate::ids::AccountId>,
     #[sea_orm(column_type = "Text")]
     pub reference: String,
     #[sea_orm(column_type = "Text")]

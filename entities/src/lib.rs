@@ -1,7 +1,8 @@
-//! SeaORM entities: one module per table, and the money type their columns hold.
+//! SeaORM entities: one module per table, and the typed values their columns hold (money,
+//! account and order ids).
 //!
-//! Generated from the table spec in `scripts/gen_schema.py`; the same spec writes the
-//! initial migration, so entity and DDL agree column for column.
+//! Each migration's columns are added here by hand, with the column's Rust type (`Micros`,
+//! `AccountId`, `OrderId`, the state enums), so a row is typed from the database on.
 
 pub mod accounts;
 pub mod api_keys;
@@ -14,6 +15,7 @@ pub mod coupon_redemptions;
 pub mod coupons;
 pub mod enums;
 pub mod idempotency_keys;
+pub mod ids;
 pub mod jobs;
 pub mod ledger_accounts;
 pub mod ledger_transfers;
@@ -36,3 +38,4 @@ pub mod usdc_transfers;
 pub mod wallet_challenges;
 
 pub use enums::*;
+pub use ids::{AccountId, OrderId};

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 #[sea_orm(table_name = "orders")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub account_id: Uuid,
+    pub id: crate::ids::OrderId,
+    pub account_id: crate::ids::AccountId,
     pub kind: OrderKind,
     pub status: OrderStatus,
     pub method: PayMethod,

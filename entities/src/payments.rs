@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    pub account_id: Uuid,
-    pub order_id: Option<Uuid>,
+    pub account_id: crate::ids::AccountId,
+    pub order_id: Option<crate::ids::OrderId>,
     pub provider: PaymentProvider,
     #[sea_orm(column_type = "Text")]
     pub provider_ref: String,

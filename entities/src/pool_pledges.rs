@@ -10,7 +10,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub pool_id: Uuid,
-    pub account_id: Uuid,
+    pub account_id: crate::ids::AccountId,
     #[sea_orm(column_type = "JsonBinary")]
     pub blocks: Json,
     pub quantity: i32,

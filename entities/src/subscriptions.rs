@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    pub account_id: Uuid,
+    pub account_id: crate::ids::AccountId,
     pub plan_id: Uuid,
     pub kind: PlanKind,
     pub status: SubscriptionStatus,
@@ -22,7 +22,7 @@ pub struct Model {
     pub pending_plan_id: Option<Uuid>,
     pub provider_version: i64,
     /// The order that bought a 30-day plan (none for Stripe subscriptions).
-    pub order_id: Option<Uuid>,
+    pub order_id: Option<crate::ids::OrderId>,
     /// When the trial ends, if the subscription has one.
     pub trial_end: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,

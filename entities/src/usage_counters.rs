@@ -9,7 +9,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub api_key_id: Uuid,
-    pub account_id: Uuid,
+    pub account_id: crate::ids::AccountId,
     #[sea_orm(column_type = "Text")]
     pub metric: String,
     #[sea_orm(column_type = "Text")]

@@ -13,8 +13,8 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub tx_hash: String,
     pub log_index: i64,
-    pub account_id: Option<Uuid>,
-    pub order_id: Option<Uuid>,
+    pub account_id: Option<crate::ids::AccountId>,
+    pub order_id: Option<crate::ids::OrderId>,
     #[sea_orm(column_type = "Text")]
     pub from_address: String,
     #[sea_orm(column_type = "Text")]

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false, column_type = "Text")]
     pub nonce: String,
-    pub account_id: Uuid,
+    pub account_id: crate::ids::AccountId,
     #[sea_orm(column_type = "Text")]
     pub address: String,
     #[sea_orm(column_type = "Text")]

@@ -217,11 +217,16 @@ impl TestApp {
     }
 
     /// `n` pending card top-up orders of `micros` each, inserted in bulk; their ids.
-    pub async fn seed_topup_orders(&self, account_id: uuid::Uuid, n: usize, micros: i64) -> Vec<uuid::Uuid> {
+    pub async fn seed_topup_orders(
+        &self,
+        account_id: billing::AccountId,
+        n: usize,
+        micros: i64,
+    ) -> Vec<billing::OrderId> {
         use entities::{OrderKind, OrderStatus, PayMethod};
         use sea_orm::{ActiveValue::Set, EntityTrait};
         let now = chrono::Utc::now();
-        let ids: Vec<uuid::Uuid> = (0..n).map(|_| uuid::Uuid::now_v7()).collect();
+        let ids: Vec<billing::OrderId> = (0..n).map(|_| billing::OrderId::generate()).collect();
         for chunk in ids.chunks(1000) {
             entities::orders::Entity::insert_many(chunk.iter().map(|id| entities::orders::ActiveModel {
                 id: Set(*id),
@@ -250,12 +255,12 @@ impl TestApp {
     }
 
     /// The id of `subject`'s account (created on first use, as the api does).
-    pub async fn account_id(&self, subject: &str) -> uuid::Uuid {
+    pub async fn account_id(&self, subject: &str) -> billing::AccountId {
         billing::accounts::ensure(&self.db.conn, subject).await.expect("account").id
     }
 
     /// The customer's credit balance, straight from the ledger.
-    pub async fn balance(&self, account_id: uuid::Uuid) -> billing::Micros {
+    pub async fn balance(&self, account_id: billing::AccountId) -> billing::Micros {
         billing::ledger::customer_balance(&self.db.conn, account_id).await.expect("balance")
     }
 

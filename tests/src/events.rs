@@ -35,7 +35,7 @@ pub fn event(id: &str, event_type: &str, object: Value) -> Value {
 }
 
 /// A paid Checkout Session for one of our orders, shaped like Stripe's fixture.
-pub fn checkout_session_completed(event_id: &str, order_id: uuid::Uuid, amount_cents: i64) -> Value {
+pub fn checkout_session_completed(event_id: &str, order_id: billing::OrderId, amount_cents: i64) -> Value {
     let session = format!("cs_test_{}", uuid::Uuid::new_v4().simple());
     event(
         event_id,

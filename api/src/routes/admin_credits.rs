@@ -13,6 +13,7 @@ use crate::validate::Fields;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use billing::AccountId;
 use billing::DomainError;
 use billing::credit_admin::Adjustment;
 use chrono::{DateTime, Utc};
@@ -33,7 +34,8 @@ pub struct Filter {
     #[serde(default, deserialize_with = "crate::extract::non_negative")]
     offset: Option<u64>,
     /// One account's movements only.
-    account_id: Option<Uuid>,
+    #[param(value_type = Option<uuid::Uuid>)]
+    account_id: Option<AccountId>,
     /// One kind only (`topup`, `ai_usage`, `manual_adjustment`, …).
     #[serde(rename = "type")]
     #[param(rename = "type")]
@@ -44,7 +46,8 @@ pub struct Filter {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct AdminCreditLine {
     id: String,
-    account_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    account_id: AccountId,
     #[serde(rename = "type")]
     #[schema(rename = "type")]
     kind: &'static str,
@@ -63,7 +66,8 @@ pub struct ManualAdjustment {
     amount: i64,
     #[schema(min_length = 1, max_length = 500)]
     reason: String,
-    account_id: Option<Uuid>,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    account_id: Option<AccountId>,
     user_id: Option<String>,
     /// Instead of the `Idempotency-Key` header.
     idempotency_key: Option<String>,
@@ -72,7 +76,8 @@ pub struct ManualAdjustment {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Adjusted {
     id: String,
-    account_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    account_id: AccountId,
     amount: i64,
     /// The balance after it, in credits.
     balance: i64,

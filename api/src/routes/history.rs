@@ -44,7 +44,8 @@ impl Page {
 /// An order as the credits API shows it: the amount in credits.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Order {
-    id: Uuid,
+    #[schema(value_type = Uuid)]
+    id: billing::OrderId,
     #[serde(rename = "type")]
     #[schema(rename = "type")]
     kind: OrderKind,
@@ -140,7 +141,7 @@ pub async fn order(
     Path(id): Path<String>,
 ) -> Result<Json<Envelope<Order>>, ApiError> {
     principal.require(Scope::Read)?;
-    let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("order"))?;
+    let id: billing::OrderId = id.parse().map_err(|_| ApiError::not_found("order"))?;
     let order = billing::orders::find_for(&state.db, principal.account_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("order"))?;

@@ -18,12 +18,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use billing::OrderId;
 use billing::orders::OrderDetails;
 use billing::stripe::subscription::{Change, current_recurring};
 use chrono::{DateTime, Utc};
 use entities::{BillingInterval, OrderKind, PayMethod, SubscriptionStatus};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 /// The subscription API's SubscriptionDTO (Stripe ids omitted).
 #[derive(Serialize, utoipa::ToSchema)]
@@ -59,7 +59,8 @@ pub struct CheckoutUrl {
 /// Stripe is slow: the order to poll (`GET /orders/{id}`).
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct PendingCheckout {
-    order_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    order_id: OrderId,
     #[schema(example = "pending")]
     status: &'static str,
 }

@@ -46,7 +46,8 @@ pub struct TierSession {
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TierPending {
-    order_id: uuid::Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    order_id: billing::OrderId,
     #[schema(example = "pending")]
     status: &'static str,
 }

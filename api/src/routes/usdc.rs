@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use billing::Micros;
+use billing::OrderId;
 use billing::chain::{Address, TxHash};
 use billing::usdc::{Purpose, RejectCode, UsdcResult};
 use entities::{OrderKind, PlanKind};
@@ -58,7 +59,8 @@ pub struct PlanSession {
     #[serde(skip_serializing_if = "Option::is_none")]
     session_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    order_id: Option<Uuid>,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    order_id: Option<OrderId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<&'static str>,
 }

@@ -11,6 +11,7 @@ use crate::extract::ApiJson;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
+use billing::AccountId;
 use billing::verify::{KeyRef, Reason};
 use chrono::{DateTime, Utc};
 use entities::{ApiKeyKind, KeyTier};
@@ -65,7 +66,8 @@ pub struct Verdict {
     valid: bool,
     reason: Option<Reason>,
     key_id: Uuid,
-    account_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    account_id: AccountId,
     kind: ApiKeyKind,
     tier: KeyTier,
     metric: Option<String>,

@@ -16,7 +16,7 @@ pub enum Checkout {
     /// The checkout job's result: a session, a portal link, a SetupIntent, or a charge.
     Ready(CheckoutOutput),
     Pending {
-        order_id: uuid::Uuid,
+        order_id: billing::OrderId,
     },
 }
 

@@ -6,11 +6,11 @@ use crate::jobs::Finished;
 use crate::services::checkout::{Checkout, OrderExtras, stripe_checkout_with, stripe_unavailable};
 use crate::state::AppState;
 use axum::http::StatusCode;
+use billing::AccountId;
 use billing::jobs::contracts::{ChangeOutcome, ChangeOutput, SubscriptionChange};
 use billing::orders::OrderDetails;
 use billing::stripe::subscription::{Change, current_recurring};
 use entities::{BillingInterval, OrderKind, PayMethod};
-use uuid::Uuid;
 
 /// What a recurring checkout needs, validated.
 pub struct RecurringCheckout {
@@ -22,7 +22,11 @@ pub struct RecurringCheckout {
 }
 
 /// Starts a Stripe Checkout for a recurring plan, unless the account already has one.
-pub async fn start_recurring(state: &AppState, account_id: Uuid, c: RecurringCheckout) -> Result<Checkout, ApiError> {
+pub async fn start_recurring(
+    state: &AppState,
+    account_id: AccountId,
+    c: RecurringCheckout,
+) -> Result<Checkout, ApiError> {
     if current_recurring(&state.db, account_id).await?.is_some() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -52,7 +56,7 @@ pub async fn start_recurring(state: &AppState, account_id: Uuid, c: RecurringChe
 /// `Some(())` once applied, `None` if still running after the wait.
 pub async fn run_change(
     state: &AppState,
-    account_id: Uuid,
+    account_id: AccountId,
     stripe_subscription_id: String,
     change: Change,
 ) -> Result<Option<()>, ApiError> {

@@ -5,6 +5,7 @@ use crate::error::ApiError;
 use crate::jobs::Finished;
 use crate::state::AppState;
 use axum::http::StatusCode;
+use billing::AccountId;
 use billing::Micros;
 use billing::chain::TxHash;
 use billing::jobs::Job;
@@ -29,7 +30,7 @@ pub fn payment_address(state: &AppState) -> Result<String, ApiError> {
 }
 
 /// The caller's account row.
-pub async fn account(state: &AppState, account_id: Uuid) -> Result<entities::accounts::Model, ApiError> {
+pub async fn account(state: &AppState, account_id: AccountId) -> Result<entities::accounts::Model, ApiError> {
     entities::accounts::Entity::find_by_id(account_id)
         .one(&state.db)
         .await?
@@ -45,7 +46,7 @@ pub struct Started {
 /// Records a pending USDC order of `amount` (made unique to this order) for an account.
 pub async fn start(
     state: &AppState,
-    account_id: Uuid,
+    account_id: AccountId,
     kind: OrderKind,
     amount: Micros,
     plan_id: Option<Uuid>,
@@ -66,7 +67,7 @@ pub enum Verification {
 /// (each may cost RPC calls), one job per transfer and purpose, a short wait for it.
 pub async fn verify(
     state: &AppState,
-    account_id: Uuid,
+    account_id: AccountId,
     tx: TxHash,
     purpose: Purpose,
     log_index: Option<i64>,

@@ -5,6 +5,7 @@
 
 use crate::chain::TxHash;
 use crate::usdc::{Purpose, UsdcResult};
+use crate::{AccountId, OrderId};
 use entities::JobQueue;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -72,7 +73,7 @@ impl Job for StripeEvent {
 /// SetupIntent, a charge of the saved card).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkout {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
 }
 
 impl Job for Checkout {
@@ -148,7 +149,7 @@ pub enum ChargeOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionChange {
     pub request_id: Uuid,
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     pub stripe_subscription_id: String,
     pub change: crate::stripe::subscription::Change,
 }
@@ -181,7 +182,7 @@ pub enum ChangeOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DetachCard {
     pub payment_method_id: String,
-    pub account_id: Uuid,
+    pub account_id: AccountId,
 }
 
 impl Job for DetachCard {
@@ -205,7 +206,7 @@ pub struct Detached {
 pub struct UsdcVerify {
     pub chain_id: u64,
     pub tx_hash: TxHash,
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     pub purpose: Purpose,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_index: Option<i64>,

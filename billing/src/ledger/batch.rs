@@ -5,6 +5,7 @@
 //! transaction), and a customer's balance never goes below zero.
 
 use super::TransferRequest;
+use crate::AccountId;
 use crate::error::DomainError;
 use chrono::Utc;
 use entities::LedgerAccountKind;
@@ -23,7 +24,7 @@ const CHUNK: usize = 1_000;
 /// concurrent lockers cannot deadlock. SQLite runs one writer at a time anyway.
 pub async fn lock_customer_accounts<C: ConnectionTrait>(
     db: &C,
-    account_ids: &[Uuid],
+    account_ids: &[AccountId],
 ) -> Result<Vec<ledger_accounts::Model>, DomainError> {
     let codes: Vec<String> = account_ids.iter().copied().map(super::customer_code).collect();
     let mut rows = Vec::with_capacity(codes.len());

@@ -1,6 +1,7 @@
 //! `checkout.session.completed` (and its async sibling): a paid top-up becomes credits, a
 //! paid 30-day plan a subscription — each exactly once.
 
+use crate::OrderId;
 use crate::error::DomainError;
 use crate::ledger::{self, SystemAccount, TransferRequest};
 use crate::money::Micros;
@@ -11,7 +12,6 @@ use entities::plans::Entity as Plans;
 use entities::{OrderKind, TransferKind};
 use sea_orm::{ConnectionTrait, EntityTrait};
 use serde::Deserialize;
-use uuid::Uuid;
 
 /// The fields of a Checkout Session we act on.
 #[derive(Debug, Deserialize)]
@@ -38,24 +38,24 @@ pub struct CheckoutSession {
 
 impl CheckoutSession {
     /// Our order id, from the metadata we set or the client reference.
-    pub fn order_id(&self) -> Option<Uuid> {
-        self.metadata.get("order_id").or(self.client_reference_id.as_ref()).and_then(|s| Uuid::parse_str(s).ok())
+    pub fn order_id(&self) -> Option<OrderId> {
+        self.metadata.get("order_id").or(self.client_reference_id.as_ref()).and_then(|s| s.parse().ok())
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Credited {
-        order_id: Uuid,
+        order_id: OrderId,
         amount: Micros,
     },
     Activated {
-        order_id: Uuid,
+        order_id: OrderId,
         expires_at: chrono::DateTime<Utc>,
     },
     /// Applied before (another event for the same payment, or a redelivery).
     AlreadyApplied {
-        order_id: Uuid,
+        order_id: OrderId,
     },
     /// Paid later (bank debits): `checkout.session.async_payment_succeeded` completes it.
     AwaitingPayment,
@@ -81,7 +81,7 @@ pub async fn apply_paid<C: ConnectionTrait>(db: &C, session: &CheckoutSession) -
 /// off-session on a saved card). `reference` is the PaymentIntent (or session) id.
 pub async fn apply_paid_order<C: ConnectionTrait>(
     db: &C,
-    order_id: Uuid,
+    order_id: OrderId,
     reference: &str,
     charged_cents: Option<i64>,
     currency: Option<&str>,

@@ -3,6 +3,8 @@
 //! `credits_per_period` are granted — all keyed by the invoice id, so one paid invoice
 //! grants once however often or late its event arrives.
 
+use crate::AccountId;
+use crate::OrderId;
 use crate::error::DomainError;
 use crate::ledger::{self, SystemAccount, TransferRequest};
 use crate::money::Micros;
@@ -91,7 +93,7 @@ impl Invoice {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Paid { account_id: Uuid, granted: Micros },
+    Paid { account_id: AccountId, granted: Micros },
     AlreadyApplied,
     NotOurs,
 }
@@ -101,7 +103,7 @@ pub async fn apply_paid<C: ConnectionTrait>(db: &C, inv: &Invoice) -> Result<Out
     if inv.status.as_deref() != Some("paid") || inv.subscription().is_none() {
         return Ok(Outcome::NotOurs);
     }
-    let Some(account_id) = inv.metadata("account_id").and_then(|a| Uuid::parse_str(a).ok()) else {
+    let Some(account_id) = inv.metadata("account_id").and_then(|a| a.parse::<AccountId>().ok()) else {
         return Ok(Outcome::NotOurs);
     };
     if entities::accounts::Entity::find_by_id(account_id).one(db).await?.is_none() {
@@ -113,7 +115,7 @@ pub async fn apply_paid<C: ConnectionTrait>(db: &C, inv: &Invoice) -> Result<Out
     let paid = Micros::from_cents(inv.amount_paid).ok_or_else(|| DomainError::Invalid("amount out of range".into()))?;
     let order_id = inv
         .metadata("order_id")
-        .and_then(|o| Uuid::parse_str(o).ok())
+        .and_then(|o| o.parse::<OrderId>().ok())
         .filter(|_| inv.billing_reason.as_deref() == Some("subscription_create"));
     if !super::payment::record(db, account_id, order_id, &inv.id, paid, inv.subscription()).await? {
         return Ok(Outcome::AlreadyApplied);

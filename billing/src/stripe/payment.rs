@@ -3,6 +3,7 @@
 
 use crate::error::DomainError;
 use crate::money::Micros;
+use crate::{AccountId, OrderId};
 use chrono::Utc;
 use entities::payments::{self, Column as PayCol, Entity as Payments};
 use entities::{PaymentProvider, PaymentStatus};
@@ -13,8 +14,8 @@ use uuid::Uuid;
 /// `subscription_ref` is the Stripe subscription an invoice payment paid for.
 pub async fn record<C: ConnectionTrait>(
     db: &C,
-    account_id: Uuid,
-    order_id: Option<Uuid>,
+    account_id: AccountId,
+    order_id: Option<OrderId>,
     reference: &str,
     amount: Micros,
     subscription_ref: Option<&str>,

@@ -19,6 +19,7 @@ use crate::jobs::contracts::SubscriptionChange;
 use crate::jobs::{Job, QueuePolicy, outbox};
 use crate::ledger::{self, SystemAccount, TransferRequest};
 use crate::money::Micros;
+use crate::{AccountId, OrderId};
 use chrono::Utc;
 use entities::ledger_transfers::Entity as Transfers;
 use entities::payments;
@@ -33,7 +34,7 @@ pub enum Bought {
     /// Credits, as much as was paid.
     Credits,
     /// A 30-day plan: the subscription its order started.
-    FlatPlan { order_id: Uuid },
+    FlatPlan { order_id: OrderId },
     /// A subscription period: revenue, and `granted` credits with it.
     Period { granted: Micros, stripe_subscription: Option<String> },
 }
@@ -66,7 +67,7 @@ pub fn share(granted: Micros, part: Micros, whole: Micros) -> Micros {
 
 /// One taking back of credits.
 pub struct Take<'a> {
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     pub want: Micros,
     /// Where the credits go (Stripe clearing for paid credits, grants for granted ones).
     pub to: SystemAccount,

@@ -7,6 +7,7 @@
 //! last sync writes Stripe's latest state. Which local row a subscription feeds is in the
 //! metadata we set at checkout (`kind`, `account_id`, `plan_id` or `pledge_id`).
 
+use crate::AccountId;
 use crate::error::DomainError;
 use chrono::{DateTime, Utc};
 use entities::subscriptions::{self, Column, Entity as Subscriptions};
@@ -66,8 +67,8 @@ impl Snapshot {
         self.metadata.get("kind").and_then(|k| Purpose::parse(k))
     }
 
-    pub fn account_id(&self) -> Option<Uuid> {
-        self.meta_uuid("account_id")
+    pub fn account_id(&self) -> Option<AccountId> {
+        self.meta_uuid("account_id").map(AccountId::from)
     }
 
     /// The plan in force: a downgrade (`pending_plan_id`) takes effect once a period
@@ -201,7 +202,7 @@ pub async fn sync<C: ConnectionTrait>(db: &C, snap: &Snapshot) -> Result<Synced,
 /// Key tiers: the account's tier keys carry the highest tier among its live tier subscriptions
 /// (Free when none is live) — never simply the one synced last, which may be a lower tier
 /// ending while a higher one runs on.
-async fn apply_key_tier<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<(), DomainError> {
+async fn apply_key_tier<C: ConnectionTrait>(db: &C, account_id: AccountId) -> Result<(), DomainError> {
     use entities::api_keys::{Column as K, Entity as Keys};
     let tier = crate::api_keys::entitled_tier(db, account_id).await?;
     Keys::update_many()
@@ -222,7 +223,11 @@ pub fn tier_of_slug(slug: &str) -> Option<KeyTier> {
     }
 }
 
-async fn sync_pledge<C: ConnectionTrait>(db: &C, snap: &Snapshot, account_id: Uuid) -> Result<Synced, DomainError> {
+async fn sync_pledge<C: ConnectionTrait>(
+    db: &C,
+    snap: &Snapshot,
+    account_id: AccountId,
+) -> Result<Synced, DomainError> {
     use entities::api_keys::{Column as K, Entity as Keys};
     use entities::pool_pledges::{Column as P, Entity as Pledges};
     use sea_orm::PaginatorTrait;
@@ -284,7 +289,7 @@ async fn audit<C: ConnectionTrait>(
 /// The account's recurring (subscription API) subscription that is not over, newest first.
 pub async fn current_recurring<C: ConnectionTrait>(
     db: &C,
-    account_id: Uuid,
+    account_id: AccountId,
 ) -> Result<Option<subscriptions::Model>, DomainError> {
     use sea_orm::QueryOrder;
     Ok(Subscriptions::find()

@@ -10,6 +10,7 @@
 //! of the batches taken along find their row gone and do nothing.
 
 use super::{UsageEvent, period_of};
+use crate::AccountId;
 use crate::error::DomainError;
 use crate::ledger::{self, SystemAccount, TransferRequest};
 use crate::money::Micros;
@@ -77,8 +78,8 @@ pub async fn meter_batch(db: &DatabaseConnection, batch_id: Uuid) -> Result<Mete
         Metered { batches: batches.len(), counted: fresh.len(), duplicates: total - fresh.len(), ..Metered::default() };
 
     // Counters: one upsert per key, metric and month, in a fixed order (no deadlocks).
-    let mut counters: BTreeMap<(Uuid, String, String), (Uuid, i64, i64)> = BTreeMap::new();
-    let mut costs: BTreeMap<(Uuid, Uuid, Uuid), (i64, usize)> = BTreeMap::new();
+    let mut counters: BTreeMap<(Uuid, String, String), (AccountId, i64, i64)> = BTreeMap::new();
+    let mut costs: BTreeMap<(AccountId, Uuid, Uuid), (i64, usize)> = BTreeMap::new();
     for (batch, e) in &fresh {
         let c = counters.entry((e.key_id, e.metric.clone(), period_of(e.at))).or_insert((e.account_id, 0, 0));
         c.1 = c.1.saturating_add(e.quantity);
@@ -106,14 +107,14 @@ pub async fn meter_batch(db: &DatabaseConnection, batch_id: Uuid) -> Result<Mete
 /// debit. Returns what was debited and what was not covered, in micro-USD.
 async fn debit<C: ConnectionTrait>(
     db: &C,
-    costs: &BTreeMap<(Uuid, Uuid, Uuid), (i64, usize)>,
+    costs: &BTreeMap<(AccountId, Uuid, Uuid), (i64, usize)>,
 ) -> Result<(i64, i64), DomainError> {
     if costs.is_empty() {
         return Ok((0, 0));
     }
-    let mut owners: Vec<Uuid> = costs.keys().map(|(account, _, _)| *account).collect();
+    let mut owners: Vec<AccountId> = costs.keys().map(|(account, _, _)| *account).collect();
     owners.dedup();
-    let mut balances: HashMap<Uuid, (Uuid, i64)> = ledger::batch::lock_customer_accounts(db, &owners)
+    let mut balances: HashMap<AccountId, (Uuid, i64)> = ledger::batch::lock_customer_accounts(db, &owners)
         .await?
         .into_iter()
         .filter_map(|a| a.account_id.map(|owner| (owner, (a.id, a.balance.get()))))
@@ -171,7 +172,7 @@ async fn insert_new_events<C: ConnectionTrait>(
         events.iter().filter(|(_, e)| seen.insert((e.account_id, e.event_id.as_str()))).collect();
     let now = Utc::now();
     let millis = u64::try_from(now.timestamp_millis()).unwrap_or(0);
-    let mut inserted: HashSet<(Uuid, String)> = HashSet::new();
+    let mut inserted: HashSet<(AccountId, String)> = HashSet::new();
     for chunk in unique.chunks(INSERT_CHUNK) {
         let rows = chunk.iter().map(|(batch, e)| usage_events::ActiveModel {
             // A v7 id from the thread's CSPRNG: `Uuid::now_v7` asks the kernel for random
@@ -193,7 +194,7 @@ async fn insert_new_events<C: ConnectionTrait>(
         stmt.returning(Query::returning().columns([EventCol::AccountId, EventCol::EventId]));
         let built = db.get_database_backend().build(&stmt);
         for row in db.query_all_raw(built).await? {
-            let account: Uuid = row.try_get("", "account_id")?;
+            let account: AccountId = row.try_get("", "account_id")?;
             let id: String = row.try_get("", "event_id")?;
             inserted.insert((account, id));
         }
@@ -203,7 +204,7 @@ async fn insert_new_events<C: ConnectionTrait>(
 
 async fn upsert_counters<C: ConnectionTrait>(
     db: &C,
-    counters: &BTreeMap<(Uuid, String, String), (Uuid, i64, i64)>,
+    counters: &BTreeMap<(Uuid, String, String), (AccountId, i64, i64)>,
 ) -> Result<(), DomainError> {
     if counters.is_empty() {
         return Ok(());

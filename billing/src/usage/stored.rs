@@ -5,6 +5,7 @@
 //! second. Batches stored by earlier versions (an array of objects) still read.
 
 use super::UsageEvent;
+use crate::AccountId;
 use chrono::DateTime;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -16,7 +17,7 @@ type Row = (String, u32, u32, i64, i64, i64);
 #[derive(Serialize, Deserialize)]
 struct Compact {
     v: u8,
-    keys: Vec<(Uuid, Uuid)>,
+    keys: Vec<(AccountId, Uuid)>,
     metrics: Vec<String>,
     rows: Vec<Row>,
 }
@@ -29,7 +30,7 @@ enum Stored {
 }
 
 pub fn encode(events: &[UsageEvent]) -> Result<String, serde_json::Error> {
-    let mut keys: HashMap<(Uuid, Uuid), u32> = HashMap::new();
+    let mut keys: HashMap<(AccountId, Uuid), u32> = HashMap::new();
     let mut metrics: HashMap<&str, u32> = HashMap::new();
     let mut out = Compact { v: 2, keys: Vec::new(), metrics: Vec::new(), rows: Vec::with_capacity(events.len()) };
     for e in events {
@@ -70,7 +71,7 @@ mod tests {
     fn event(id: &str, key: Uuid, metric: &str, t: &str) -> UsageEvent {
         UsageEvent {
             event_id: id.into(),
-            account_id: Uuid::from_u128(7),
+            account_id: AccountId::from(Uuid::from_u128(7)),
             key_id: key,
             metric: metric.into(),
             quantity: 3,

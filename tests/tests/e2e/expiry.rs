@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 const SERVICE: &str = "gateway-service-token-0123456789";
 
-async fn subscription(app: &TestApp, account: Uuid, ends_in: Days) -> Uuid {
+async fn subscription(app: &TestApp, account: billing::AccountId, ends_in: Days) -> Uuid {
     let plan = billing::catalog::plan_by_slug(&app.db.conn, "pro").await.expect("q").expect("pro");
     let id = Uuid::now_v7();
     let now = Utc::now();
@@ -39,7 +39,12 @@ async fn subscription(app: &TestApp, account: Uuid, ends_in: Days) -> Uuid {
 }
 
 /// A key row; returns its id and the key itself.
-async fn key(app: &TestApp, account: Uuid, kind: ApiKeyKind, subscription: Option<Uuid>) -> (Uuid, String) {
+async fn key(
+    app: &TestApp,
+    account: billing::AccountId,
+    kind: ApiKeyKind,
+    subscription: Option<Uuid>,
+) -> (Uuid, String) {
     let id = Uuid::now_v7();
     let secret = billing::accounts::generate_key("tg_");
     entities::api_keys::Entity::insert(entities::api_keys::ActiveModel {

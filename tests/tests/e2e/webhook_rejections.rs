@@ -16,7 +16,7 @@ async fn assert_rejected(app: &TestApp, body: Vec<u8>, header: Option<String>, c
 
 async fn rejections(backend: Backend) {
     let app = TestApp::with(TestOptions { backend, ..Default::default() }).await;
-    let event = checkout_session_completed("evt_rejected", uuid::Uuid::new_v4(), 1000);
+    let event = checkout_session_completed("evt_rejected", billing::OrderId::generate(), 1000);
     let body = serde_json::to_vec(&event).expect("json");
 
     let forged = signature(&body, now(), "whsec_someone_else");

@@ -6,6 +6,7 @@ use super::JobError;
 use crate::runner::Ctx;
 use billing::jobs::contracts::{ChargeOutcome, CheckoutOutput, Detached};
 use billing::orders::{CardFlow, OrderDetails};
+use billing::{AccountId, OrderId};
 use chrono::Utc;
 use entities::accounts::{Column as AccCol, Entity as Accounts};
 use entities::orders::{Column as OrderCol, Entity as Orders};
@@ -18,9 +19,8 @@ use stripe_checkout::checkout_session::{
 };
 use stripe_client_core::StripeRequest;
 use stripe_core::customer::CreateCustomer;
-use uuid::Uuid;
 
-pub async fn handle(ctx: &Ctx, job: &entities::jobs::Model, order_id: Uuid) -> Result<CheckoutOutput, JobError> {
+pub async fn handle(ctx: &Ctx, job: &entities::jobs::Model, order_id: OrderId) -> Result<CheckoutOutput, JobError> {
     let client = ctx.stripe.as_ref().ok_or_else(|| JobError::Terminal("Stripe is not configured".into()))?;
     let order = Orders::find_by_id(order_id)
         .one(&ctx.db)
@@ -116,7 +116,7 @@ async fn store_session(
 }
 
 /// The account's Stripe customer, created once (keyed by account) and remembered.
-async fn customer_for(ctx: &Ctx, client: &stripe::Client, account_id: Uuid) -> Result<String, JobError> {
+async fn customer_for(ctx: &Ctx, client: &stripe::Client, account_id: AccountId) -> Result<String, JobError> {
     let account = Accounts::find_by_id(account_id)
         .one(&ctx.db)
         .await?
@@ -249,7 +249,7 @@ pub async fn detach_card(
     ctx: &Ctx,
     job: &entities::jobs::Model,
     pm: &str,
-    account_id: Uuid,
+    account_id: AccountId,
 ) -> Result<Detached, JobError> {
     let client = ctx.stripe.as_ref().ok_or_else(|| JobError::Terminal("Stripe is not configured".into()))?;
     let owned = billing::payment_methods::list(&ctx.db, account_id).await?.iter().any(|c| c.id == pm);

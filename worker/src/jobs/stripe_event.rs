@@ -137,7 +137,7 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
         }
         "payment_intent.succeeded" | "payment_intent.payment_failed" => {
             let intent: PaymentIntent = parse(payload, "payment intent")?;
-            let order_id = intent.metadata.get("order_id").and_then(|o| uuid::Uuid::parse_str(o).ok());
+            let order_id = intent.metadata.get("order_id").and_then(|o| o.parse::<billing::OrderId>().ok());
             let txn = ctx.db.begin().await?;
             let ours = match order_id {
                 Some(order_id) if event.event_type.ends_with("succeeded") => {

@@ -6,12 +6,12 @@
 use super::JobError;
 use crate::chain::Receipt;
 use crate::runner::Ctx;
+use billing::AccountId;
 use billing::chain::TxHash;
 use billing::usdc::{Purpose, RejectCode, UsdcResult};
 use chrono::Utc;
 use entities::jobs;
 use sea_orm::EntityTrait;
-use uuid::Uuid;
 
 fn done(result: UsdcResult) -> Result<UsdcResult, JobError> {
     Ok(result)
@@ -19,7 +19,7 @@ fn done(result: UsdcResult) -> Result<UsdcResult, JobError> {
 
 /// What a verification is for: whose, what, and which transfer of the transaction.
 pub struct Which<'a> {
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     pub purpose: &'a Purpose,
     pub log_index: Option<i64>,
 }
