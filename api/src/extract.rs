@@ -90,6 +90,16 @@ where
         .ok_or_else(|| D::Error::custom(format!("{n} is not an integer in range")))
 }
 
+/// `deserialize_with` for a required integer field, read as [`optional_integer`] reads one.
+pub fn integer<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::de::Error;
+    optional_integer(d)?.ok_or_else(|| D::Error::custom("an integer is required"))
+}
+
 /// `deserialize_with` for an optional non-negative query integer, documented as a
 /// non-negative int64: anything past `i64` or below 0 is refused, as the document says.
 pub fn non_negative<'de, D>(d: D) -> Result<Option<u64>, D::Error>

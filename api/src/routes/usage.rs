@@ -22,21 +22,28 @@ pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Clock skew allowed for events stamped in the future.
 const EARLY: Duration = Duration::from_secs(300);
 
-/// One usage event: by `key` or by `keyId`, exactly one.
+/// One usage event: by `key` or by `keyId`, exactly one (an event with neither or both is
+/// refused on its own, reason `invalid`). An event that breaks this schema refuses the whole
+/// batch with 400: that is a bug in the gateway, not a fact about usage.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
     /// The gateway's id for the event: a replay of the same id counts once.
-    #[schema(min_length = 1, max_length = 128)]
+    #[schema(min_length = 1, max_length = 255)]
     id: String,
     #[serde(default)]
     key: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Uuid, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     key_id: Option<Uuid>,
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_.:-]+$")]
     metric: String,
+    #[schema(minimum = 0)]
+    #[serde(deserialize_with = "crate::extract::integer")]
     quantity: i64,
     /// Micro-USD to debit from the account's credits.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::optional_integer")]
+    #[schema(minimum = 0)]
     cost: Option<i64>,
     timestamp: DateTime<Utc>,
 }
@@ -71,20 +78,29 @@ pub struct KeyUsage {
     remaining: Option<u64>,
 }
 
-fn well_formed(e: &Event) -> bool {
-    !e.id.is_empty()
-        && e.id.len() <= MAX_EVENT_ID
-        && !e.metric.is_empty()
+/// What the schema documents about an event, checked as documented; `Err` names the field.
+fn conforms(e: &Event) -> Result<(), &'static str> {
+    // Lengths in characters, as JSON Schema counts them.
+    let id = e.id.chars().count();
+    if id == 0 || id > MAX_EVENT_ID {
+        return Err("id: 1 to 255 characters");
+    }
+    let metric_ok = !e.metric.is_empty()
         && e.metric.len() <= MAX_METRIC
-        && e.metric.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
-        && e.quantity >= 0
-        && e.cost.unwrap_or(0) >= 0
-        && (e.key.is_some() != e.key_id.is_some())
+        && e.metric.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
+    if !metric_ok {
+        return Err("metric: 1 to 64 of A-Z a-z 0-9 _ . : -");
+    }
+    if e.quantity < 0 || e.cost.unwrap_or(0) < 0 {
+        return Err("quantity and cost: not negative");
+    }
+    Ok(())
 }
 
 /// Record a batch of usage events (1–5,000); metering applies them exactly once.
 #[utoipa::path(post, path = "/api/v1/usage", security(("bearer" = [])), request_body = Batch,
     responses((status = 202, description = "Recorded; metered by the worker", body = Recorded),
+        (status = 400, description = "An event breaks the schema (the message names it); nothing recorded"),
         (status = 401, description = "Not the service token")))]
 pub async fn ingest(
     State(state): State<AppState>,
@@ -98,8 +114,11 @@ pub async fn ingest(
     let window = LatenessWindow { late: state.settings.usage_lateness, early: EARLY };
     let mut accepted = Vec::with_capacity(batch.events.len());
     let mut rejected = Vec::new();
+    if let Some((i, why)) = batch.events.iter().enumerate().find_map(|(i, e)| conforms(e).err().map(|w| (i, w))) {
+        return Err(ApiError::bad_request("validation_error", format!("events[{i}].{why}")));
+    }
     for e in batch.events {
-        if !well_formed(&e) {
+        if e.key.is_some() == e.key_id.is_some() {
             rejected.push(Refused { id: e.id, reason: Rejection::Invalid });
             continue;
         }

@@ -84,6 +84,9 @@ async fn every_route_is_served_and_documented_completely() {
     }
 }
 
+const SERVICE_TOKEN: &str = "contract-gateway-service-token-0123456789";
+const METRICS_TOKEN: &str = "contract-metrics-token-0123456789abcdef0123";
+
 /// schemathesis, pinned and installed by `.ci/run`, against a live api with its worker,
 /// the fake Stripe and a local chain, with every check on. Its config supplies real ids
 /// (a pool, an order, a key, a dead job) so that it reaches past 404s.
@@ -98,7 +101,8 @@ async fn schemathesis_finds_no_failures() {
     env.push(("PUBLIC_RATE_PER_SECOND".into(), "100000".into()));
     env.push(("VERIFY_RATE_PER_MINUTE".into(), "100000".into()));
     // With a token the scrape is served here, and asks for it.
-    env.push(("METRICS_TOKEN".into(), "contract-metrics-token-0123456789abcdef0123".into()));
+    env.push(("METRICS_TOKEN".into(), METRICS_TOKEN.into()));
+    env.push(("SERVICE_TOKEN".into(), SERVICE_TOKEN.into()));
     let app = TestApp::with(tollgate_tests::TestOptions { env, ..Default::default() }).await;
     stripe.deliver_to(&format!("{}/payment/webhook/stripe", app.base_url), tollgate_tests::events::WEBHOOK_SECRET);
     let admin = app.jwt("contract-admin", "billing:read billing:write admin");
@@ -111,6 +115,7 @@ async fn schemathesis_finds_no_failures() {
     let order_id = orders["data"][0]["id"].as_str().map(str::to_owned).unwrap_or_else(|| panic!("an order: {order}"));
     let (_, key) = app.call(Method::POST, "/api/keys/credit", Some(&admin), Some(&json!({"name": "fuzzed"}))).await;
     let key_id = key["data"]["id"].as_str().expect("key").to_owned();
+    let key_secret = key["data"]["key"].as_str().expect("the key's secret, shown once").to_owned();
     let (_, pools) = app.call(Method::GET, "/api/pools", Some(&admin), None).await;
     let pool = pools["data"][0]["slug"].as_str().expect("a pool").to_owned();
     let (_, plans) = app.call(Method::GET, "/admin/billing/plans", Some(&admin), None).await;
@@ -121,8 +126,12 @@ async fn schemathesis_finds_no_failures() {
     let text = template
         .replace("{order_id}", &order_id)
         .replace("{key_id}", &key_id)
+        .replace("{key_secret}", &key_secret)
         .replace("{pool}", &pool)
-        .replace("{plan}", &plan);
+        .replace("{plan}", &plan)
+        .replace("{admin_token}", &admin)
+        .replace("{service_token}", SERVICE_TOKEN)
+        .replace("{metrics_token}", METRICS_TOKEN);
     std::fs::write(&config, text).expect("config");
     // CI runs a fixed seed; set these to explore further.
     let seed = std::env::var("SCHEMATHESIS_SEED").unwrap_or_else(|_| "1".to_owned());
@@ -132,15 +141,14 @@ async fn schemathesis_finds_no_failures() {
         .arg(&config)
         .args(["run", &format!("{}/openapi.json", app.base_url), "--checks", "all", "--max-examples", &examples])
         .args(["--seed", &seed, "--no-color"])
-        .arg("-H")
-        .arg(format!("Authorization: Bearer {admin}"))
         .output()
         .await
         .expect("schemathesis is installed (.ci/run: pip install -r tests/contract/requirements.txt)");
     let _ = std::fs::remove_file(&config);
     let report = String::from_utf8_lossy(&out.stdout);
-    let summary = report.lines().rev().find(|l| l.contains(" in ") && l.contains('=')).unwrap_or("no summary");
-    println!("schemathesis: {summary}");
+    // The summary section (operations, test cases, checks, warnings), for the log.
+    let summary = report.rsplit_once("SUMMARY").map_or(report.as_ref(), |(_, tail)| tail);
+    println!("schemathesis summary:{summary}");
     assert!(out.status.success(), "{report}\n{}", String::from_utf8_lossy(&out.stderr));
     app.assert_ledger_invariants().await;
 }

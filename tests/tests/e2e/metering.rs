@@ -295,3 +295,32 @@ async fn a_backlog_is_metered_in_merged_transactions_exactly_once() {
     assert!(app.dead_jobs().await.is_empty());
     app.assert_ledger_invariants().await;
 }
+
+/// The usage batch's schema is enforced as documented: an event that breaks it refuses the
+/// whole batch (400, nothing recorded); an event that fits the schema but names neither key
+/// nor key id is refused on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_breaks_the_schema_records_nothing() {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let app = app().await;
+    let key = tier_key(&app, "schema-user", entities::KeyTier::Starter).await;
+    let now = chrono::Utc::now().to_rfc3339();
+    let good = json!({"id": "ok-1", "key": key, "metric": "requests", "quantity": 1, "timestamp": now});
+    for (bad, field) in [
+        (json!({"id": "x".repeat(256), "key": key, "metric": "requests", "quantity": 1, "timestamp": now}), "id"),
+        (json!({"id": "neg", "key": key, "metric": "requests", "quantity": -1, "timestamp": now}), "quantity"),
+        (json!({"id": "metric", "key": key, "metric": "has space", "quantity": 1, "timestamp": now}), "metric"),
+        (json!({"id": "kid", "keyId": "", "metric": "requests", "quantity": 1, "timestamp": now}), "keyId"),
+    ] {
+        let (status, res) = app.post("/api/v1/usage", SERVICE, &json!({"events": [good, bad]})).await;
+        assert_eq!(status, 400, "{field}: {res}");
+    }
+    let stored = entities::usage_batches::Entity::find().count(&app.db.conn).await.expect("count");
+    assert_eq!(stored, 0, "a refused batch records nothing");
+
+    let neither = json!({"id": "no-key", "metric": "requests", "quantity": 1, "timestamp": now});
+    let (status, res) = app.post("/api/v1/usage", SERVICE, &json!({"events": [good, neither]})).await;
+    assert_eq!(status, 202, "{res}");
+    assert_eq!(res["accepted"], json!(1), "{res}");
+    assert_eq!(res["rejected"], json!([{"id": "no-key", "reason": "invalid"}]), "{res}");
+}
