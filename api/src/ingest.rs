@@ -5,7 +5,7 @@
 //! Each request answers only after its batch committed, so nothing unsaved is ever
 //! acknowledged. New jobs are then pushed to Redis in one bounded call.
 
-use billing::jobs::{JobMessage, JobQueue, PUSH_GRACE};
+use billing::jobs::JobQueue;
 use billing::stripe::inbox::{self, Incoming, Stored};
 use platform::config::Settings;
 use platform::dispatch::Dispatcher;
@@ -68,30 +68,21 @@ impl Inbox {
 async fn flush(db: &DatabaseConnection, dispatcher: &Dispatcher, settings: &Settings, batch: Vec<Pending>) {
     let items: Vec<Incoming> = batch.iter().map(|p| p.item.clone()).collect();
     let policy = settings.queue(JobQueue::StripeEvent);
-    match inbox::store_many(db, &items, &policy, PUSH_GRACE).await {
+    match inbox::store_many(db, &items, &policy).await {
         Ok(stored) => {
-            let jobs: Vec<JobMessage> =
-                stored.iter().filter_map(|s| s.new_job).map(|job_id| JobMessage { job_id }).collect();
-            // Committed: answer first, then push; a lost push is the relay's to redo.
+            let first_new = stored.iter().find_map(|s| s.new_job);
+            // Committed: answer first, then wake a worker (one wake-up for the batch: the
+            // worker claims every job committed before it).
             for (p, s) in batch.into_iter().zip(stored) {
                 let _ = p.reply.send(Ok(s));
             }
-            let pushed = tokio::time::timeout(
-                PUSH_TIMEOUT,
-                dispatcher.push_bounded(JobQueue::StripeEvent, &jobs, settings.redis_window),
-            )
-            .await;
-            match pushed {
-                Ok(Ok(n)) if n < jobs.len() => {
-                    tracing::debug!(
-                        pushed = n,
-                        waiting = jobs.len() - n,
-                        "queue window full; the relay pushes the rest"
-                    )
+            if let Some(job_id) = first_new {
+                let woken = dispatcher.wake(JobQueue::StripeEvent, job_id, settings.redis_window);
+                match tokio::time::timeout(PUSH_TIMEOUT, woken).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "wake-up failed"),
+                    Err(_) => tracing::warn!("wake-up timed out"),
                 }
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "push failed; the relay will retry"),
-                Err(_) => tracing::warn!("push timed out; the relay will retry"),
             }
         }
         Err(e) => {

@@ -4,8 +4,8 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use billing::jobs::Job;
 use billing::jobs::outbox::{self, Enqueued};
-use billing::jobs::{Job, PUSH_GRACE};
 use entities::JobStatus;
 use sea_orm::ConnectionTrait;
 use std::time::Duration;
@@ -24,13 +24,13 @@ pub enum Finished<T> {
 impl AppState {
     /// Records `job` on `db` (the caller commits it). The push waits for [`AppState::dispatch`].
     pub async fn submit<J: Job, C: ConnectionTrait>(&self, db: &C, job: &J) -> Result<Enqueued, ApiError> {
-        Ok(outbox::enqueue(db, job, &self.settings.queue(J::QUEUE), PUSH_GRACE).await?)
+        Ok(outbox::enqueue(db, job, &self.settings.queue(J::QUEUE)).await?)
     }
 
     /// Pushes a committed job if it is new (a job that existed is queued or done already).
     pub async fn dispatch<J: Job>(&self, enqueued: Enqueued) {
         if enqueued.created {
-            self.push_job(J::QUEUE, enqueued.job_id).await;
+            self.wake_worker(J::QUEUE, enqueued.job_id).await;
         }
     }
 

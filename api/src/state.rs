@@ -1,7 +1,7 @@
 //! What every handler shares: the database, Redis, settings and the queue producers.
 
 use anyhow::Context as _;
-use billing::jobs::{JobMessage, JobQueue};
+use billing::jobs::JobQueue;
 use platform::config::Settings;
 use platform::dispatch::Dispatcher;
 use sea_orm::DatabaseConnection;
@@ -47,18 +47,15 @@ impl AppState {
         Ok(AppState(Arc::new(Shared { db, settings, dispatcher, inbox, limiter, keys })))
     }
 
-    /// Pushes a committed job to its queue, within the queue's Redis window: the one push
-    /// path, shared with the webhook inbox and the relay. A failed or refused push is only
-    /// logged: the job is durable in the outbox and the relay pushes it after its grace.
-    pub async fn push_job(&self, queue: JobQueue, job_id: Uuid) {
-        let messages = [JobMessage { job_id }];
-        let pushed = self.dispatcher.push_bounded(queue, &messages, self.settings.redis_window);
-        match tokio::time::timeout(PUSH_TIMEOUT, pushed).await {
+    /// Wakes a worker for a committed job: the one wake-up path, shared with the webhook
+    /// inbox. A failed wake-up is only logged: the job is durable in the outbox, and an idle
+    /// worker looks there every second anyway.
+    pub async fn wake_worker(&self, queue: JobQueue, job_id: Uuid) {
+        let woken = self.dispatcher.wake(queue, job_id, self.settings.redis_window);
+        match tokio::time::timeout(PUSH_TIMEOUT, woken).await {
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(queue = queue.as_str(), %job_id, error = %e, "push failed; the relay will retry")
-            }
-            Err(_) => tracing::warn!(queue = queue.as_str(), %job_id, "push timed out; the relay will retry"),
+            Ok(Err(e)) => tracing::warn!(queue = queue.as_str(), %job_id, error = %e, "wake-up failed"),
+            Err(_) => tracing::warn!(queue = queue.as_str(), %job_id, "wake-up timed out"),
         }
     }
 }

@@ -100,7 +100,6 @@ pub async fn record_batch(
     db: &DatabaseConnection,
     events: &[UsageEvent],
     policy: &QueuePolicy,
-    push_grace: Duration,
 ) -> Result<(Uuid, Uuid), DomainError> {
     let batch_id = Uuid::now_v7();
     let json = stored::encode(events).map_err(|e| DomainError::Internal(e.to_string()))?;
@@ -113,7 +112,7 @@ pub async fn record_batch(
     })
     .exec_without_returning(&txn)
     .await?;
-    let job = outbox::enqueue(&txn, &UsageBatch { batch_id: batch_id.to_string() }, policy, push_grace).await?;
+    let job = outbox::enqueue(&txn, &UsageBatch { batch_id: batch_id.to_string() }, policy).await?;
     txn.commit().await?;
     Ok((batch_id, job.job_id))
 }

@@ -541,6 +541,9 @@ pub enum JobQueue {
     Expiry,
     #[sea_orm(string_value = "reconcile")]
     Reconcile,
+    /// Jobs that do nothing: a probe of the spine for operators and its benchmark.
+    #[sea_orm(string_value = "noop")]
+    Noop,
 }
 
 impl JobQueue {
@@ -553,6 +556,7 @@ impl JobQueue {
             Self::UsageMetering => "usage_metering",
             Self::Expiry => "expiry",
             Self::Reconcile => "reconcile",
+            Self::Noop => "noop",
         }
     }
 }

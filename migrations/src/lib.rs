@@ -14,6 +14,7 @@ mod m20261127_000008_coupon_per_account;
 mod m20261127_000009_usdc_match_attempts;
 mod m20261127_000010_usdc_references;
 mod m20261127_000011_subscription_trial_end;
+mod m20261127_000012_jobs_due_index;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000009_usdc_match_attempts::Migration),
             Box::new(m20261127_000010_usdc_references::Migration),
             Box::new(m20261127_000011_subscription_trial_end::Migration),
+            Box::new(m20261127_000012_jobs_due_index::Migration),
         ]
     }
 }

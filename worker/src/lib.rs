@@ -1,10 +1,13 @@
-//! Tollgate's worker: apalis workers, one per queue, over the project's Redis list backend;
-//! the outbox relay; and the job handlers, one module per job kind under [`jobs`].
+//! Tollgate's worker: apalis workers, one per queue, fed by batched claims from the
+//! Postgres outbox ([`fetch`]) and woken through Redis; batched completions ([`complete`]);
+//! the queue controls; and the job handlers, one module per job kind under [`jobs`].
 
 pub mod chain;
+pub mod complete;
+pub mod controls;
 pub mod failpoint;
+pub mod fetch;
 pub mod jobs;
-pub mod relay;
 pub mod runner;
 pub mod schedule;
 pub mod stripe_api;
@@ -15,7 +18,6 @@ use anyhow::Context as _;
 use apalis::prelude::*;
 use billing::jobs::JobQueue;
 use platform::config::Settings;
-use platform::dispatch::{self, Dispatcher};
 use runner::{Ctx, QueueCtx};
 use sea_orm::Iterable;
 use std::sync::Arc;
@@ -27,34 +29,39 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .context("connecting to the database")?;
     let redis_client = redis::Client::open(settings.redis_url.expose()).context("REDIS_URL")?;
-    let conn = platform::db::at_startup("redis", || platform::db::redis(&redis_client))
-        .await
-        .context("connecting to Redis")?;
-    let dispatcher = Dispatcher::new(conn, settings.redis_prefix.clone());
+    // Fail fast when Redis is unreachable at start, as when the database is.
+    platform::db::at_startup("redis", || platform::db::redis(&redis_client)).await.context("connecting to Redis")?;
     let settings = Arc::new(settings);
     let chain = chain::ChainClient::from_settings(&settings).map_err(|e| anyhow::anyhow!(e))?;
     let stripe = stripe_api::client(&settings).map_err(|e| anyhow::anyhow!(e))?;
     let paused = Arc::default();
-    let ctx = Arc::new(Ctx { db: db.clone(), settings: settings.clone(), chain, stripe, paused: Arc::clone(&paused) });
+    let (completer, completions) = complete::Completer::start(db.clone());
+    let ctx = Arc::new(Ctx {
+        db: db.clone(),
+        settings: settings.clone(),
+        chain,
+        stripe,
+        paused: Arc::clone(&paused),
+        completer,
+    });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let relay = tokio::spawn(relay::run(db.clone(), dispatcher.clone(), settings.clone(), paused, stop_rx.clone()));
+    let controls = tokio::spawn(controls::run(db.clone(), settings.clone(), paused, stop_rx.clone()));
     let scheduler = tokio::spawn(schedule::run(db.clone(), settings.clone(), stop_rx));
     if let Some(addr) = settings.metrics_addr {
         tokio::spawn(platform::metrics::serve(addr, db.clone()));
     }
 
     let mut monitor = Monitor::new().shutdown_timeout(settings.shutdown_timeout);
+    let mut all_claims = Vec::new();
     for queue in JobQueue::iter() {
         let policy = settings.queue(queue);
-        let client = redis_client.clone();
-        let push_conn = dispatcher.connection();
-        let window = settings.redis_window;
-        let prefix = settings.redis_prefix.clone();
-        let qctx = Arc::new(QueueCtx { ctx: ctx.clone(), queue });
+        let claims = fetch::Claims::new(ctx.clone(), redis_client.clone(), &settings.redis_prefix, queue);
+        all_claims.push(claims.clone());
+        let qctx = Arc::new(QueueCtx { ctx: ctx.clone(), queue, claims });
         monitor = monitor.register(move |index| {
-            let backend = dispatch::backend(client.clone(), push_conn.clone(), &prefix, queue, window)
-                .unwrap_or_else(|e| panic!("building the {queue:?} backend: {e}"));
+            let backend =
+                fetch::backend(qctx.claims.clone()).unwrap_or_else(|e| panic!("building the {queue:?} backend: {e}"));
             WorkerBuilder::new(format!("{}-{}-{index}", queue.as_str(), std::process::id()))
                 .backend(backend)
                 .concurrency(policy.concurrency)
@@ -66,8 +73,22 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(queues = JobQueue::iter().count(), "worker started");
     let result = monitor.run_with_signal(shutdown_signal()).await;
     let _ = stop_tx.send(true);
-    let _ = relay.await;
+    let _ = controls.await;
     let _ = scheduler.await;
+    // Claimed but never started: back to the outbox now, not after their lease.
+    for claims in &all_claims {
+        match claims.release().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(queue = claims.queue.as_str(), jobs = n, "released unstarted jobs"),
+            Err(e) => tracing::warn!(queue = claims.queue.as_str(), error = %e, "cannot release unstarted jobs"),
+        }
+    }
+    // The last completions are written before the process ends.
+    drop(all_claims);
+    drop(ctx);
+    if tokio::time::timeout(std::time::Duration::from_secs(10), completions).await.is_err() {
+        tracing::warn!("completions not all written; those jobs run again after their lease");
+    }
     tracing::info!("worker stopped");
     result.map_err(|e| anyhow::anyhow!("monitor: {e}"))
 }

@@ -1,10 +1,13 @@
-//! Runs one job: claim its outbox row, run the handler under the queue's time limit, and
-//! record the outcome (done, retry after a backoff, or dead with its last error).
+//! Runs one claimed job: the handler under the queue's time limit, then the outcome (done,
+//! handed to the batched completer; retry after a backoff; or dead with its last error).
 
+use crate::complete::Completer;
+use crate::fetch::Claims;
 use crate::jobs::{self, JobError};
 use apalis::prelude::{BoxDynError, Data};
+use billing::jobs::JobQueue;
 use billing::jobs::outbox::{self, Failure};
-use billing::jobs::{JobMessage, JobQueue};
+use entities::jobs as job_rows;
 use platform::config::Settings;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
@@ -18,8 +21,10 @@ pub struct Ctx {
     pub chain: Option<crate::chain::ChainClient>,
     /// The Stripe client, when `STRIPE_SECRET_KEY` is set.
     pub stripe: Option<stripe::Client>,
-    /// Queues an operator paused, as the relay last read them.
+    /// Queues an operator paused, as the controls loop last read them.
     pub paused: Arc<std::sync::RwLock<std::collections::HashSet<JobQueue>>>,
+    /// Where successful runs are recorded, in batches.
+    pub completer: Completer,
 }
 
 impl Ctx {
@@ -28,32 +33,37 @@ impl Ctx {
     }
 }
 
-/// One queue's worker: the shared context plus the queue it serves.
+/// One queue's worker: the shared context plus the queue it serves and its claims.
 pub struct QueueCtx {
     pub ctx: Arc<Ctx>,
     pub queue: JobQueue,
+    pub claims: Claims,
 }
 
-/// The apalis handler of every queue. Errors are recorded in the outbox, not returned:
-/// retries are durable (the row comes back after its backoff, whichever process runs it),
-/// so apalis only sees an error when the outbox itself cannot be written.
-pub async fn run(msg: JobMessage, qctx: Data<Arc<QueueCtx>>) -> Result<(), BoxDynError> {
+/// The apalis handler of every queue: the job arrives claimed (see [`crate::fetch`]).
+/// Errors are recorded in the outbox, not returned: retries are durable (the row comes back
+/// after its backoff, whichever process runs it), so apalis only sees an error when the
+/// outbox itself cannot be written.
+pub async fn run(job: job_rows::Model, qctx: Data<Arc<QueueCtx>>) -> Result<(), BoxDynError> {
+    let result = run_claimed(&job, &qctx).await;
+    qctx.claims.finished();
+    result
+}
+
+async fn run_claimed(job: &job_rows::Model, qctx: &QueueCtx) -> Result<(), BoxDynError> {
     let ctx = &qctx.ctx;
     let queue = qctx.queue;
     let policy = ctx.settings.queue(queue);
     if ctx.is_paused(queue) {
-        // Left unclaimed: the relay pushes it again once the queue is resumed.
+        // Paused since it was claimed: back to the outbox until the queue is resumed.
+        outbox::release(&ctx.db, &[job.id]).await?;
         return Ok(());
     }
-    let Some(job) = outbox::claim(&ctx.db, msg.job_id, policy.timeout + ctx.settings.lease_margin).await? else {
-        // Done, dead, or running elsewhere: a duplicate message.
-        return Ok(());
-    };
     let span =
         tracing::info_span!("job", id = %job.id, key = %job.job_key, queue = queue.as_str(), attempt = job.attempts);
     async move {
         let started = std::time::Instant::now();
-        let result = match tokio::time::timeout(policy.timeout, jobs::handle(ctx, &job)).await {
+        let result = match tokio::time::timeout(policy.timeout, jobs::handle(ctx, job)).await {
             Ok(r) => r,
             Err(_) => Err(JobError::Retryable(format!("timed out after {:?}", policy.timeout))),
         };
@@ -64,7 +74,7 @@ pub async fn run(msg: JobMessage, qctx: Data<Arc<QueueCtx>>) -> Result<(), BoxDy
         );
         match result {
             Ok(result) => {
-                outbox::complete(&ctx.db, job.id, result).await?;
+                ctx.completer.done(job.id, result);
                 platform::metrics::inc("tollgate_jobs_total", &[("queue", queue.as_str()), ("outcome", "done")]);
                 tracing::debug!("job done");
             }
@@ -73,7 +83,7 @@ pub async fn run(msg: JobMessage, qctx: Data<Arc<QueueCtx>>) -> Result<(), BoxDy
                     JobError::Retryable(m) => (true, m),
                     JobError::Terminal(m) => (false, m),
                 };
-                match outbox::fail(&ctx.db, &job, message, retryable, &policy).await? {
+                match outbox::fail(&ctx.db, job, message, retryable, &policy).await? {
                     Failure::RetryAt(at) => {
                         platform::metrics::inc(
                             "tollgate_jobs_total",
@@ -87,7 +97,7 @@ pub async fn run(msg: JobMessage, qctx: Data<Arc<QueueCtx>>) -> Result<(), BoxDy
                             &[("queue", queue.as_str()), ("outcome", "dead")],
                         );
                         tracing::error!(error = %message, "job dead-lettered");
-                        jobs::on_dead(ctx, &job, message).await?;
+                        jobs::on_dead(ctx, job, message).await?;
                     }
                 }
             }

@@ -74,7 +74,7 @@ async fn every<J: Job>(
             chrono::DateTime::from_timestamp_millis(start).map(|t| t.to_rfc3339()).unwrap_or_else(|| start.to_string());
         let job = make(format!("{name}/{ms}"));
         // No grace: the relay pushes it on its next pass.
-        if let Err(e) = outbox::enqueue(&db, &job, &settings.queue(J::QUEUE), Duration::ZERO).await {
+        if let Err(e) = outbox::enqueue(&db, &job, &settings.queue(J::QUEUE)).await {
             tracing::warn!(error = %e, "cannot schedule {}", J::NAME);
         }
     }

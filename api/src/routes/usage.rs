@@ -153,10 +153,8 @@ pub async fn ingest(
     let mut batch_id = None;
     if !accepted.is_empty() {
         let queue = JobQueue::UsageMetering;
-        let (id, job) =
-            billing::usage::record_batch(&state.db, &accepted, &state.settings.queue(queue), billing::jobs::PUSH_GRACE)
-                .await?;
-        state.push_job(queue, job).await;
+        let (id, job) = billing::usage::record_batch(&state.db, &accepted, &state.settings.queue(queue)).await?;
+        state.wake_worker(queue, job).await;
         batch_id = Some(id);
     }
     Ok((StatusCode::ACCEPTED, Json(Recorded { batch_id, accepted: accepted.len(), rejected })))

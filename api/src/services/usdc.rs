@@ -90,7 +90,7 @@ pub async fn verify(
     // for its retry is hurried.
     let revived = !enqueued.created && outbox::requeue(&state.db, enqueued.job_id).await?;
     if enqueued.created || revived || outbox::hurry(&state.db, enqueued.job_id).await? {
-        state.push_job(UsdcVerify::QUEUE, enqueued.job_id).await;
+        state.wake_worker(UsdcVerify::QUEUE, enqueued.job_id).await;
     }
     match state.wait_for::<UsdcVerify>(enqueued.job_id, state.settings.checkout_wait).await? {
         Finished::Done(result) => Ok(Verification::Done(result)),

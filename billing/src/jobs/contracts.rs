@@ -329,6 +329,22 @@ pub struct CatchUp {
     pub resumes_next_run: bool,
 }
 
+/// A job that does nothing: the spine's own cost (claim, run, complete), for the queue
+/// benchmark and for an operator probing the worker end to end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Noop {
+    pub id: String,
+}
+
+impl Job for Noop {
+    const NAME: &'static str = "noop";
+    const QUEUE: JobQueue = JobQueue::Noop;
+    type Output = ();
+    fn key(&self) -> String {
+        format!("noop:{}", self.id)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Differing {
@@ -357,6 +373,7 @@ impl QueuePolicy {
             JobQueue::UsageMetering => (4, 60, 10),
             JobQueue::Expiry => (1, 300, 10),
             JobQueue::Reconcile => (1, 600, 5),
+            JobQueue::Noop => (32, 10, 3),
         };
         QueuePolicy {
             concurrency,

@@ -13,6 +13,3 @@ pub mod outbox;
 
 pub use contracts::{Job, JobMessage, QueuePolicy};
 pub use entities::JobQueue;
-
-/// How long the relay leaves a new job to its producer's own push before pushing it itself.
-pub const PUSH_GRACE: std::time::Duration = std::time::Duration::from_secs(5);

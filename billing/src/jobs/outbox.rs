@@ -1,11 +1,11 @@
-//! The job outbox: enqueue in the producer's transaction, claim before running, record the
-//! outcome, and find what the relay must (re)push.
+//! The job outbox: enqueue in the producer's transaction, claim due jobs in batches, record
+//! outcomes (successes in batches too).
 
 use super::contracts::{Job, QueuePolicy};
 use chrono::{DateTime, Utc};
 use entities::jobs::{self, Column, Entity as Jobs};
 use entities::{JobQueue, JobStatus};
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, Order, QueryFilter,
     QueryOrder, QuerySelect, TransactionTrait,
@@ -24,8 +24,8 @@ fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
-/// A new outbox row for `job`, due for the relay after `push_grace`.
-pub fn new_row<J: Job>(job: &J, policy: &QueuePolicy, push_grace: Duration) -> Result<jobs::ActiveModel, DbErr> {
+/// A new outbox row for `job`, due at once.
+pub fn new_row<J: Job>(job: &J, policy: &QueuePolicy) -> Result<jobs::ActiveModel, DbErr> {
     let now = Utc::now();
     Ok(jobs::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -35,7 +35,7 @@ pub fn new_row<J: Job>(job: &J, policy: &QueuePolicy, push_grace: Duration) -> R
         status: Set(JobStatus::Pending),
         attempts: Set(0),
         max_attempts: Set(policy.max_attempts),
-        available_at: Set(after(now, push_grace)),
+        available_at: Set(now),
         last_error: Set(None),
         result: Set(None),
         created_at: Set(now),
@@ -46,16 +46,10 @@ pub fn new_row<J: Job>(job: &J, policy: &QueuePolicy, push_grace: Duration) -> R
 }
 
 /// Writes the job's outbox row on `db`, which should be the transaction of the intent the
-/// job serves. `push_grace` is how long the relay leaves the row to the producer's own push
-/// before it pushes it itself.
-pub async fn enqueue<C: ConnectionTrait, J: Job>(
-    db: &C,
-    job: &J,
-    policy: &QueuePolicy,
-    push_grace: Duration,
-) -> Result<Enqueued, DbErr> {
+/// job serves; it is due at once, and the producer wakes a worker once it commits.
+pub async fn enqueue<C: ConnectionTrait, J: Job>(db: &C, job: &J, policy: &QueuePolicy) -> Result<Enqueued, DbErr> {
     let id = Uuid::now_v7();
-    let row = jobs::ActiveModel { id: Set(id), ..new_row(job, policy, push_grace)? };
+    let row = jobs::ActiveModel { id: Set(id), ..new_row(job, policy)? };
     let inserted = Jobs::insert(row).on_conflict_do_nothing_on([Column::JobKey]).exec_without_returning(db).await?;
     if matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
         return Ok(Enqueued { job_id: id, created: true });
@@ -68,29 +62,91 @@ pub async fn enqueue<C: ConnectionTrait, J: Job>(
     Ok(Enqueued { job_id: existing.id, created: false })
 }
 
-/// Claims a job for one run. Only one runner holds a job at a time: a duplicate message,
-/// or a second worker, finds it claimed and skips it. A run that outlives its lease (its
-/// worker died) can be claimed again.
-pub async fn claim<C: ConnectionTrait>(db: &C, job_id: Uuid, lease: Duration) -> Result<Option<jobs::Model>, DbErr> {
+/// Claims up to `limit` due jobs of `queue` in one round trip: new ones, retries whose
+/// backoff ended, and runs whose lease expired (their worker died; a run itself is bounded
+/// by its time limit). Each claimed row is `running` for `lease` with one more attempt.
+/// On Postgres `FOR UPDATE SKIP LOCKED` lets workers claim side by side, each row once.
+pub async fn claim_batch(
+    db: &sea_orm::DatabaseConnection,
+    queue: JobQueue,
+    limit: u64,
+    lease: Duration,
+) -> Result<Vec<jobs::Model>, DbErr> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
     let now = Utc::now();
-    let claimable = Column::Status
-        .eq(JobStatus::Dispatched)
-        .or(Column::Status.eq(JobStatus::Pending).and(Column::Attempts.eq(0).or(Column::AvailableAt.lte(now))))
-        .or(Column::Status.eq(JobStatus::Running).and(Column::AvailableAt.lte(now)));
+    let until = after(now, lease);
+    let backend = db.get_database_backend();
+    // Due: pending (new, or a retry whose backoff ended), or running with its lease expired
+    // (its worker died; a run itself is bounded by its time limit). `dispatched`, a state
+    // older versions left, counts as pending. One range over the partial index of
+    // unfinished jobs by (queue, available_at), read in order: no scan, no sort.
+    let due = "queue = {q} AND status IN ('pending', 'dispatched', 'running') AND available_at <= {now}";
+    let (sql, values): (String, Vec<sea_orm::Value>) = match backend {
+        DatabaseBackend::Postgres => (
+            format!(
+                "UPDATE jobs SET status = 'running', attempts = attempts + 1, available_at = $3, updated_at = $2, \
+                 started_at = $2 WHERE id IN (SELECT id FROM jobs WHERE {} ORDER BY available_at LIMIT $4 \
+                 FOR UPDATE SKIP LOCKED) RETURNING *",
+                due.replace("{q}", "$1").replace("{now}", "$2")
+            ),
+            vec![queue.as_str().into(), now.into(), until.into(), (limit as i64).into()],
+        ),
+        // SQLite runs one writer at a time: the subquery and the update cannot interleave.
+        _ => (
+            format!(
+                "UPDATE jobs SET status = 'running', attempts = attempts + 1, available_at = ?, updated_at = ?, \
+                 started_at = ? WHERE id IN (SELECT id FROM jobs WHERE {} ORDER BY available_at LIMIT ?) RETURNING *",
+                due.replace("{q}", "?").replace("{now}", "?")
+            ),
+            vec![until.into(), now.into(), now.into(), queue.as_str().into(), now.into(), (limit as i64).into()],
+        ),
+    };
+    Jobs::find().from_raw_sql(sea_orm::Statement::from_sql_and_values(backend, sql, values)).all(db).await
+}
+
+/// Gives claimed jobs that never started back to the outbox, due now, their attempt not
+/// spent.
+pub async fn release<C: ConnectionTrait>(db: &C, ids: &[Uuid]) -> Result<u64, DbErr> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let now = Utc::now();
     let res = Jobs::update_many()
-        .col_expr(Column::Status, Expr::value(JobStatus::Running.as_str()))
-        .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
-        .col_expr(Column::AvailableAt, Expr::value(after(now, lease)))
+        .col_expr(Column::Status, Expr::value(JobStatus::Pending.as_str()))
+        .col_expr(Column::Attempts, Expr::col(Column::Attempts).sub(1))
+        .col_expr(Column::AvailableAt, Expr::value(now))
         .col_expr(Column::UpdatedAt, Expr::value(now))
-        .col_expr(Column::StartedAt, Expr::value(Some(now)))
-        .filter(Column::Id.eq(job_id))
-        .filter(claimable)
+        .filter(Column::Id.is_in(ids.to_vec()))
+        .filter(Column::Status.eq(JobStatus::Running))
         .exec(db)
         .await?;
-    if res.rows_affected == 0 {
-        return Ok(None);
+    Ok(res.rows_affected)
+}
+
+/// Records many finished runs: those without a result in one statement, each result
+/// beside its job. One round trip for a batch of no-result jobs, which most are.
+pub async fn complete_many<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    done: &[(Uuid, Option<serde_json::Value>)],
+) -> Result<(), DbErr> {
+    let bare: Vec<Uuid> = done.iter().filter(|(_, r)| r.is_none()).map(|(id, _)| *id).collect();
+    let with_result: Vec<&(Uuid, Option<serde_json::Value>)> = done.iter().filter(|(_, r)| r.is_some()).collect();
+    if !bare.is_empty() {
+        let now = Utc::now();
+        Jobs::update_many()
+            .col_expr(Column::Status, Expr::value(JobStatus::Done.as_str()))
+            .col_expr(Column::FinishedAt, Expr::value(Some(now)))
+            .col_expr(Column::UpdatedAt, Expr::value(now))
+            .filter(Column::Id.is_in(bare))
+            .exec(db)
+            .await?;
     }
-    Jobs::find_by_id(job_id).one(db).await
+    for (id, result) in with_result {
+        complete(db, *id, result.clone()).await?;
+    }
+    Ok(())
 }
 
 /// Records a finished run and its result (what a caller waiting on the job reads).
@@ -149,48 +205,6 @@ pub async fn fail<C: ConnectionTrait>(
     };
     update.exec(db).await?;
     Ok(outcome)
-}
-
-/// Takes up to `limit` jobs of `queue` that are due for a push — never pushed, pushed but
-/// not claimed within the lease, retries whose backoff ended, runs whose worker died —
-/// and marks them dispatched for `lease`. On Postgres, `SKIP LOCKED` lets several relays
-/// (one per worker process) work side by side without pushing a row twice.
-pub async fn take_due(
-    db: &sea_orm::DatabaseConnection,
-    queue: JobQueue,
-    limit: u64,
-    lease: Duration,
-) -> Result<Vec<Uuid>, DbErr> {
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let now = Utc::now();
-    let txn = db.begin().await?;
-    let mut select = Jobs::find()
-        .select_only()
-        .column(Column::Id)
-        .filter(Column::Queue.eq(queue))
-        .filter(Column::Status.is_in([JobStatus::Pending, JobStatus::Dispatched, JobStatus::Running]))
-        .filter(Column::AvailableAt.lte(now))
-        .order_by(Column::AvailableAt, Order::Asc)
-        .limit(limit);
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        select = select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
-    let ids: Vec<Uuid> = select.into_tuple().all(&txn).await?;
-    if !ids.is_empty() {
-        // A run whose lease expired is presumed dead (its process died: the run itself is
-        // bounded by the time limit), so it becomes dispatched like the rest.
-        Jobs::update_many()
-            .col_expr(Column::Status, Expr::value(JobStatus::Dispatched.as_str()))
-            .col_expr(Column::AvailableAt, Expr::value(after(now, lease)))
-            .col_expr(Column::UpdatedAt, Expr::value(now))
-            .filter(Column::Id.is_in(ids.clone()))
-            .exec(&txn)
-            .await?;
-    }
-    txn.commit().await?;
-    Ok(ids)
 }
 
 /// Puts a dead job back in line with a fresh attempt budget.

@@ -16,7 +16,6 @@ use sea_orm::{
 };
 use serde::Deserialize;
 use std::collections::HashSet;
-use std::time::Duration;
 use uuid::Uuid;
 
 /// The few fields we read at the door; the rest is kept raw for the worker.
@@ -65,7 +64,6 @@ pub async fn store_many(
     db: &DatabaseConnection,
     items: &[Incoming],
     policy: &QueuePolicy,
-    push_grace: Duration,
 ) -> Result<Vec<Stored>, DomainError> {
     let now = Utc::now();
     let mut seen = HashSet::new();
@@ -92,7 +90,7 @@ pub async fn store_many(
     let mut job_of = std::collections::HashMap::new();
     let mut job_rows = Vec::new();
     for i in firsts.iter().filter(|i| inserted.contains(&i.head.id)) {
-        let row = outbox::new_row(&StripeEvent { event_id: i.head.id.clone() }, policy, push_grace)?;
+        let row = outbox::new_row(&StripeEvent { event_id: i.head.id.clone() }, policy)?;
         if let sea_orm::ActiveValue::Set(id) = row.id {
             job_of.insert(i.head.id.clone(), id);
         }

@@ -169,7 +169,7 @@ pub async fn end_access<C: ConnectionTrait>(
                 change: super::subscription::Change::CancelNow,
             };
             let policy = QueuePolicy::default_for(SubscriptionChange::QUEUE);
-            outbox::enqueue(db, &job, &policy, crate::jobs::PUSH_GRACE).await?;
+            outbox::enqueue(db, &job, &policy).await?;
             audit(
                 db,
                 &format!("subscription_{why}"),

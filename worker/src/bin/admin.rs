@@ -47,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
         ["reconcile"] => {
             let run = Reconcile { window: format!("manual:{}", uuid::Uuid::now_v7()) };
             let policy = billing::jobs::QueuePolicy::default_for(Reconcile::QUEUE);
-            let job = outbox::enqueue(&db, &run, &policy, std::time::Duration::ZERO).await?;
+            let job = outbox::enqueue(&db, &run, &policy).await?;
             serde_json::json!({"jobId": job.job_id})
         }
         _ => bail!(

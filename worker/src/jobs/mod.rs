@@ -88,6 +88,7 @@ registry!(
     kinds::UsageBatch,
     kinds::Expiry,
     kinds::Reconcile,
+    kinds::Noop,
 );
 
 async fn run_stored<J: Run>(ctx: &Ctx, job: &jobs::Model) -> Result<Option<Value>, JobError> {
@@ -159,5 +160,11 @@ impl Run for kinds::Expiry {
 impl Run for kinds::Reconcile {
     async fn run(self, ctx: &Ctx, _: &jobs::Model) -> Result<kinds::ReconcileReport, JobError> {
         reconcile::handle(ctx).await
+    }
+}
+
+impl Run for kinds::Noop {
+    async fn run(self, _: &Ctx, _: &jobs::Model) -> Result<(), JobError> {
+        Ok(())
     }
 }

@@ -104,7 +104,7 @@ async fn catch_up(ctx: &Ctx, client: &stripe::Client) -> Result<CatchUp, JobErro
     }
     let newest = items.iter().map(|i| i.head.created).chain(walk.as_ref().map(|w| w.newest)).max();
     let policy = ctx.settings.queue(JobQueue::StripeEvent);
-    let stored = inbox::store_many(&ctx.db, &items, &policy, std::time::Duration::ZERO).await?;
+    let stored = inbox::store_many(&ctx.db, &items, &policy).await?;
     let missed: Vec<&str> =
         items.iter().zip(&stored).filter(|(_, s)| s.new_event).map(|(i, _)| i.head.id.as_str()).collect();
     if !missed.is_empty() {
