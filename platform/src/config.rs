@@ -83,11 +83,10 @@ pub struct Settings {
     /// Settings that were defaulted to development values; logged as a warning at start.
     pub dev_defaults: Vec<&'static str>,
     pub queues: HashMap<JobQueue, QueuePolicy>,
-    /// Most jobs one queue may hold in Redis; the rest wait in the database outbox.
+    /// Most wake-up messages one queue's Redis list may hold.
     pub redis_window: usize,
+    /// How often each worker re-reads the paused queues.
     pub relay_interval: Duration,
-    /// How long a job pushed to Redis may go unclaimed before the relay pushes it again.
-    pub dispatch_lease: Duration,
     /// Margin past a job's time limit before another worker may take over its run.
     pub lease_margin: Duration,
     pub checkout_wait: Duration,
@@ -310,7 +309,6 @@ impl Settings {
         // window keeps Redis memory flat whatever the backlog.
         r.check((1..=100_000).contains(&redis_window), "JOB_REDIS_WINDOW: must be 1..=100000");
         let relay_interval = r.millis("RELAY_INTERVAL_MS", 250);
-        let dispatch_lease = r.millis("JOB_DISPATCH_LEASE_MS", 30_000);
         let lease_margin = r.millis("JOB_LEASE_MARGIN_MS", 30_000);
         let checkout_wait = r.millis("CHECKOUT_WAIT_MS", 3_000);
         let webhook_tolerance = Duration::from_secs(r.parse("STRIPE_WEBHOOK_TOLERANCE_SECS", 300u64));
@@ -369,7 +367,6 @@ impl Settings {
             queues,
             redis_window,
             relay_interval,
-            dispatch_lease,
             lease_margin,
             checkout_wait,
             webhook_tolerance,
