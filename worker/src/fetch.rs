@@ -44,9 +44,13 @@ pub struct Claims {
     wake_key: String,
     waiting: Arc<Mutex<VecDeque<jobs::Model>>>,
     running: Arc<AtomicUsize>,
-    /// A claim running in the background, started when the local queue ran low.
+    /// A claim under way. Claims run as their own tasks, never inside the stream: apalis
+    /// drops the stream when the worker stops, and a claim dropped mid-flight may still
+    /// commit, leaving rows claimed that nobody would run or release.
     claiming: Arc<AtomicBool>,
     claimed: Arc<Notify>,
+    /// How many jobs the last claim took.
+    last_claimed: Arc<AtomicUsize>,
 }
 
 impl Claims {
@@ -60,6 +64,7 @@ impl Claims {
             running: Arc::default(),
             claiming: Arc::default(),
             claimed: Arc::default(),
+            last_claimed: Arc::default(),
         }
     }
 
@@ -89,9 +94,14 @@ impl Claims {
         }
         let claims = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = claims.claim().await {
-                tracing::warn!(queue = claims.queue.as_str(), error = %e, "claim failed");
-            }
+            let n = match claims.claim().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(queue = claims.queue.as_str(), error = %e, "claim failed");
+                    0
+                }
+            };
+            claims.last_claimed.store(n, Ordering::Release);
             claims.claiming.store(false, Ordering::Release);
             claims.claimed.notify_one();
         });
@@ -122,6 +132,11 @@ impl Claims {
     /// Gives the jobs still waiting here back to the outbox (the worker is stopping, or
     /// the queue was paused).
     pub async fn release(&self) -> Result<u64, sea_orm::DbErr> {
+        // A claim still under way lands in the local queue first.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.claiming.load(Ordering::Acquire) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let ids: Vec<uuid::Uuid> = match self.waiting.lock() {
             Ok(mut waiting) => waiting.drain(..).map(|j| j.id).collect(),
             Err(_) => return Ok(0),
@@ -180,18 +195,15 @@ fn fetcher(claims: &Claims) -> TaskStream {
                 tokio::time::sleep(IDLE_POLL / 4).await;
                 continue;
             }
-            if claims.claiming.load(Ordering::Acquire) {
-                // A background claim is under way: its jobs, or its empty answer, first.
-                let _ = tokio::time::timeout(IDLE_POLL, claims.claimed.notified()).await;
-                continue;
-            }
-            match claims.claim().await {
-                Ok(0) => wait_for_wake(&claims, &mut conn).await,
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(queue = claims.queue.as_str(), error = %e, "claim failed; retrying");
-                    tokio::time::sleep(IDLE_POLL).await;
-                }
+            let claimed = claims.claimed.notified();
+            claims.claim_in_background();
+            // The claim's jobs, or its empty answer (bounded, should the claim hang).
+            let _ = tokio::time::timeout(IDLE_POLL, claimed).await;
+            let idle = !claims.claiming.load(Ordering::Acquire)
+                && claims.last_claimed.load(Ordering::Acquire) == 0
+                && claims.waiting.lock().is_ok_and(|w| w.is_empty());
+            if idle {
+                wait_for_wake(&claims, &mut conn).await;
             }
         }
     })

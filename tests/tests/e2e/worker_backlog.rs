@@ -124,3 +124,48 @@ async fn sigterm_finishes_the_job_in_flight_then_exits() {
     assert_eq!(app.balance(order.account_id).await.get(), 50_000_000);
     app.assert_ledger_invariants().await;
 }
+
+/// Jobs a worker claimed but never started go back to the outbox when it stops, their
+/// attempt not spent, instead of waiting out their lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_gives_back_claimed_jobs_that_never_started() {
+    let mut app = TestApp::with(TestOptions { worker: false, ..Default::default() }).await;
+    let mut orders = Vec::new();
+    for i in 0..3 {
+        let order = app.topup_order("release-user", 10).await;
+        let event = checkout_session_completed(&format!("evt_release_{i}"), order.id, 1000);
+        assert_eq!(app.deliver(&event).await.status(), 200);
+        orders.push(order);
+    }
+    // One at a time, each stalling: the first claim takes two (one running, one waiting).
+    let worker =
+        app.start_worker(&[("TOLLGATE_FAILPOINT_STALL_MS", "1500"), ("QUEUE_STRIPE_EVENT_CONCURRENCY", "1")]).await;
+    tollgate_tests::eventually(Duration::from_secs(10), "a job to start", || async {
+        let running = entities::jobs::Entity::find()
+            .filter(entities::jobs::Column::Status.eq(JobStatus::Running))
+            .count(&app.db.conn)
+            .await
+            .expect("count");
+        (running == 2).then_some(())
+    })
+    .await;
+    app.terminate_worker(worker);
+    let status = app.wait_worker_exit(worker, Duration::from_secs(20)).await;
+    assert!(status.success(), "clean exit after SIGTERM: {status}");
+    let mut done = 0;
+    for i in 0..3 {
+        let job = app.job(&format!("stripe-event:evt_release_{i}")).await.expect("job");
+        match job.status {
+            JobStatus::Done => {
+                assert_eq!(job.attempts, 1);
+                done += 1;
+            }
+            other => assert_eq!((other, job.attempts), (JobStatus::Pending, 0), "given back unspent"),
+        }
+    }
+    assert_eq!(done, 1, "only the running job finished");
+    app.start_worker(&[]).await;
+    app.wait_drained(Duration::from_secs(30)).await;
+    assert_eq!(app.balance(orders[0].account_id).await.get(), 30_000_000);
+    app.assert_ledger_invariants().await;
+}
