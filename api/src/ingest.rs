@@ -19,7 +19,7 @@ const MAX_BATCH: usize = 512;
 /// Batches committing at once (each holds one database connection). Eight measured best on
 /// the 2-core benchmark machine; more only adds contention there.
 const PARALLEL_BATCHES: usize = 8;
-/// A Redis push slower than this is left to the relay.
+/// A Redis wake-up slower than this is abandoned (workers poll the outbox when idle).
 const PUSH_TIMEOUT: Duration = Duration::from_millis(500);
 
 struct Pending {

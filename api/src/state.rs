@@ -8,7 +8,8 @@ use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// A push slower than this is abandoned to the relay rather than delaying the response.
+/// A wake-up slower than this is abandoned rather than delaying the response: the job is
+/// committed, and an idle worker looks at the outbox every second anyway.
 const PUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Cloned for every request (axum's `State`), so one `Arc` rather than a clone of each

@@ -73,7 +73,7 @@ async fn every<J: Job>(
         let name =
             chrono::DateTime::from_timestamp_millis(start).map(|t| t.to_rfc3339()).unwrap_or_else(|| start.to_string());
         let job = make(format!("{name}/{ms}"));
-        // No grace: the relay pushes it on its next pass.
+        // Due at once: an idle fetcher finds it within a second (no wake-up needed).
         if let Err(e) = outbox::enqueue(&db, &job, &settings.queue(J::QUEUE)).await {
             tracing::warn!(error = %e, "cannot schedule {}", J::NAME);
         }

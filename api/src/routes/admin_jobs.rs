@@ -113,7 +113,7 @@ async fn set_paused(
     Ok(ok(Paused { queue, paused: pause }))
 }
 
-/// `POST /admin/queues/:queue/pause`: its jobs wait in the outbox (within one relay pass).
+/// `POST /admin/queues/:queue/pause`: its jobs wait in the outbox (within `RELAY_INTERVAL_MS` on every worker).
 #[utoipa::path(post, path = "/admin/queues/{queue}/pause", security(("bearer" = [])), params(("queue" = JobQueue, Path, description = "The queue")),
     responses((status = 200, body = Envelope<Paused>), (status = 404, description = "No such queue")))]
 pub async fn pause(

@@ -1,6 +1,6 @@
-//! Pausing and resuming a queue. A paused queue's jobs stay in the outbox: the relay does
-//! not push them and workers do not claim them. Resuming makes its dispatched jobs due at
-//! once, so they run without waiting out their dispatch lease.
+//! Pausing and resuming a queue. A paused queue's jobs stay in the outbox: workers do not
+//! claim them, and give back those they had claimed but not started. Resuming also makes
+//! any `dispatched` rows (a state older versions left) due at once.
 
 use chrono::Utc;
 use entities::JobQueue;

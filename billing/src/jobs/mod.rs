@@ -2,10 +2,10 @@
 //! path every job takes.
 //!
 //! A job is first a row in the `jobs` outbox, written in the same transaction as the
-//! intent it serves ([`outbox::enqueue`]); after commit it is pushed to a Redis list
-//! ([`dispatch`]); a worker claims the row before running it, so a job pushed twice runs
-//! once at a time, and records the outcome. The relay re-pushes rows whose push was lost
-//! or whose worker died. Redis is the fast path, the database the truth.
+//! intent it serves ([`outbox::enqueue`]); after commit the producer wakes a worker through
+//! Redis; workers claim due rows in batches ([`outbox::claim_batch`], one runner at a time
+//! under a lease) and record the outcomes. Redis carries only wake-ups; the database is the
+//! truth and holds the backlog.
 
 pub mod contracts;
 pub mod control;

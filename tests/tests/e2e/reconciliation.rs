@@ -181,7 +181,7 @@ async fn a_paused_queue_holds_its_jobs_until_resumed() {
     assert_eq!(app.post("/admin/queues/nope/pause", &admin, &json!({})).await.0, 404);
     let (status, res) = app.post("/admin/queues/stripe_event/pause", &admin, &json!({})).await;
     assert_eq!((status, res["data"]["paused"].clone()), (200, json!(true)), "{res}");
-    // Within one relay pass (100 ms in tests) every worker has seen it.
+    // Within one controls pass (`RELAY_INTERVAL_MS`, 100 ms in tests) every worker has seen it.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let order = app.seed_topup_orders(account.id, 1, 1_000_000).await[0];

@@ -153,7 +153,7 @@ async fn a_terminal_failure_is_dead_lettered_with_its_error_and_can_be_requeued(
     assert_eq!(app.dead_jobs().await.len(), 1);
     assert_eq!(app.balance(order.account_id).await, Micros::ZERO);
 
-    // The operator fixes the cause (the order's currency) and requeues: the relay pushes
+    // The operator fixes the cause (the order's currency) and requeues: a worker claims
     // it, it runs once more and succeeds.
     use sea_orm::{ActiveModelTrait, ActiveValue::Set};
     let fixed = entities::orders::ActiveModel { id: Set(order.id), currency: Set("eur".into()), ..Default::default() };
