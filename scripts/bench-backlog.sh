@@ -15,16 +15,10 @@ DB=tollgate_bench_backlog
 REDIS=redis://127.0.0.1:6379
 scripts/services.sh >/dev/null
 cargo build --release --workspace --bins -q
+source scripts/bench/spine.sh
 
-PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-
-psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
-export DATABASE_URL="$PG/$DB" REDIS_PREFIX="tgbacklog:$$:" RUST_LOG=error \
-  JWT_SECRET=bench-jwt-secret-0123456789abcdef0123 STRIPE_WEBHOOK_SECRET=whsec_bench_secret \
-  QUEUE_NOOP_CONCURRENCY=$CONCURRENCY
-./target/release/migrate >/dev/null
+export REDIS_PREFIX="tgbacklog:$$:"
+fresh_db "$DB"
 DB_BEFORE=$(psql -tA "$PG/$DB" -c "select pg_database_size('$DB')")
 redis_mem() { redis-cli info memory | awk -F: '/^used_memory:/ {print $2+0}'; }
 REDIS_BASE=$(redis_mem)
@@ -40,19 +34,15 @@ psql -q "$PG/$DB" -c "VACUUM ANALYZE jobs" >/dev/null
 
 echo "# drain with $WORKERS workers x $CONCURRENCY"
 T0=$(date +%s%N)
-for _ in $(seq 1 "$WORKERS"); do ./target/release/worker & PIDS+=($!); done
-psql -q "$PG/$DB" -c "DO \$\$ BEGIN
-  WHILE (SELECT count(*) FROM jobs WHERE queue = 'noop' AND status NOT IN ('done', 'dead')) > 0 LOOP
-    PERFORM pg_sleep(0.1);
-  END LOOP; END \$\$" >/dev/null
+start_workers "$WORKERS"
+wait_noop_drained 0.1
 DRAIN_MS=$(( ($(date +%s%N) - T0) / 1000000 ))
-cleanup; PIDS=()
+cleanup
 PEAK=$(cat "$PEAK_FILE" 2>/dev/null || echo "$REDIS_BASE"); rm -f "$PEAK_FILE"
 DB_AFTER=$(psql -tA "$PG/$DB" -c "select pg_database_size('$DB')")
-ONCE=$(psql -tA "$PG/$DB" -c "select count(*) from jobs where queue = 'noop' and status = 'done' and attempts = 1")
+ONCE=$(noop_ran_once)
 DEAD=$(psql -tA "$PG/$DB" -c "select count(*) from jobs where status = 'dead'")
-redis-cli --scan --pattern "tgbacklog:$$:*" | xargs -r redis-cli del >/dev/null
-psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
+drop_db "$DB"
 
 python3 - "$N" "$ENQ" "$DRAIN_MS" "$REDIS_BASE" "$PEAK" "$DB_BEFORE" "$DB_BACKLOG" "$DB_AFTER" "$ONCE" "$DEAD" <<'PY'
 import json, sys

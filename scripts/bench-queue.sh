@@ -17,17 +17,11 @@ GDB=tollgate_bench_graphile
 scripts/services.sh >/dev/null
 [ -d tools/node_modules/graphile-worker ] || npm ci --prefix tools >/dev/null
 cargo build --release --workspace --bins -q
-
-PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
+source scripts/bench/spine.sh
 
 echo "# tollgate: $N noop jobs, $WORKERS workers x $CONCURRENCY"
-psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
-export DATABASE_URL="$PG/$DB" REDIS_PREFIX="tgbenchq:$$:" RUST_LOG=error \
-  JWT_SECRET=bench-jwt-secret-0123456789abcdef0123 STRIPE_WEBHOOK_SECRET=whsec_bench_secret \
-  QUEUE_NOOP_CONCURRENCY=$CONCURRENCY
-./target/release/migrate >/dev/null
+export REDIS_PREFIX="tgbenchq:$$:"
+fresh_db "$DB"
 T0=$(date +%s%N)
 psql -q "$PG/$DB" -c "INSERT INTO jobs (id, queue, job_key, payload, status, attempts, max_attempts, available_at,
     created_at, updated_at)
@@ -38,20 +32,18 @@ psql -q "$PG/$DB" -c "VACUUM ANALYZE jobs" >/dev/null
 XACT0=$(psql -tA "$PG/$DB" -c "select xact_commit + xact_rollback from pg_stat_database where datname = '$DB'")
 REDIS0=$(redis-cli info stats | awk -F: '/^total_commands_processed/ {print $2+0}')
 T0=$(date +%s%N)
-for _ in $(seq 1 "$WORKERS"); do ./target/release/worker & PIDS+=($!); done
-# Watched from one session (a psql per look would take CPU from the workers).
-psql -q "$PG/$DB" -c "DO \$\$ BEGIN
-  WHILE (SELECT count(*) FROM jobs WHERE queue = 'noop' AND status NOT IN ('done', 'dead')) > 0 LOOP
-    PERFORM pg_sleep(0.02);
-  END LOOP; END \$\$" >/dev/null
+start_workers "$WORKERS"
+wait_noop_drained 0.02
 DRAIN_MS=$(( ($(date +%s%N) - T0) / 1000000 ))
-XACT1=$(psql -tA "$PG/$DB" -c "select xact_commit + xact_rollback from pg_stat_database where datname = '$DB'")
 REDIS1=$(redis-cli info stats | awk -F: '/^total_commands_processed/ {print $2+0}')
-cleanup; PIDS=()
-ONCE=$(psql -tA "$PG/$DB" -c "select count(*) from jobs where queue = 'noop' and status = 'done' and attempts = 1")
+# Read once the workers are gone: a backend reports its transaction counts when it exits
+# (and otherwise at most once a second), so a live count would be short.
+cleanup
+sleep 0.5
+XACT1=$(psql -tA "$PG/$DB" -c "select xact_commit + xact_rollback from pg_stat_database where datname = '$DB'")
+ONCE=$(noop_ran_once)
 OTHER=$(psql -tA "$PG/$DB" -c "select count(*) from jobs where queue = 'noop' and not (status = 'done' and attempts = 1)")
-redis-cli --scan --pattern "tgbenchq:$$:*" | xargs -r redis-cli del >/dev/null
-psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
+drop_db "$DB"
 OURS=$(python3 - "$N" "$ENQUEUE_MS" "$DRAIN_MS" "$ONCE" "$OTHER" "$((XACT1 - XACT0))" "$((REDIS1 - REDIS0))" "$WORKERS" "$CONCURRENCY" <<'PY'
 import json, sys
 n, enq, drain, once, other, xacts, redis, workers, conc = map(int, sys.argv[1:])

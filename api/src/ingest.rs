@@ -11,7 +11,6 @@ use platform::config::Settings;
 use platform::dispatch::Dispatcher;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// Most events one transaction holds.
@@ -19,8 +18,6 @@ const MAX_BATCH: usize = 512;
 /// Batches committing at once (each holds one database connection). Eight measured best on
 /// the 2-core benchmark machine; more only adds contention there.
 const PARALLEL_BATCHES: usize = 8;
-/// A Redis wake-up slower than this is abandoned (workers poll the outbox when idle).
-const PUSH_TIMEOUT: Duration = Duration::from_millis(500);
 
 struct Pending {
     item: Incoming,
@@ -77,12 +74,7 @@ async fn flush(db: &DatabaseConnection, dispatcher: &Dispatcher, settings: &Sett
                 let _ = p.reply.send(Ok(s));
             }
             if let Some(job_id) = first_new {
-                let woken = dispatcher.wake(JobQueue::StripeEvent, job_id, settings.redis_window);
-                match tokio::time::timeout(PUSH_TIMEOUT, woken).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => tracing::warn!(error = %e, "wake-up failed"),
-                    Err(_) => tracing::warn!("wake-up timed out"),
-                }
+                dispatcher.wake(JobQueue::StripeEvent, job_id).await;
             }
         }
         Err(e) => {

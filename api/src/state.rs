@@ -8,10 +8,6 @@ use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// A wake-up slower than this is abandoned rather than delaying the response: the job is
-/// committed, and an idle worker looks at the outbox every second anyway.
-const PUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
-
 /// Cloned for every request (axum's `State`), so one `Arc` rather than a clone of each
 /// part (the limiter's script alone is two strings).
 #[derive(Clone)]
@@ -43,20 +39,13 @@ impl AppState {
             platform::db::at_startup("redis", || platform::db::redis(&client)).await.context("connecting to Redis")?;
         let limiter = platform::limiter::Limiter::new(conn.clone(), &settings.redis_prefix);
         let keys = crate::key_cache::KeyCache::new(settings.key_cache_ttl);
-        let dispatcher = Dispatcher::new(conn, settings.redis_prefix.clone());
+        let dispatcher = Dispatcher::new(conn, settings.redis_prefix.clone(), settings.redis_window);
         let inbox = crate::ingest::Inbox::start(db.clone(), dispatcher.clone(), settings.clone());
         Ok(AppState(Arc::new(Shared { db, settings, dispatcher, inbox, limiter, keys })))
     }
 
-    /// Wakes a worker for a committed job: the one wake-up path, shared with the webhook
-    /// inbox. A failed wake-up is only logged: the job is durable in the outbox, and an idle
-    /// worker looks there every second anyway.
+    /// Wakes a worker for a committed job.
     pub async fn wake_worker(&self, queue: JobQueue, job_id: Uuid) {
-        let woken = self.dispatcher.wake(queue, job_id, self.settings.redis_window);
-        match tokio::time::timeout(PUSH_TIMEOUT, woken).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(queue = queue.as_str(), %job_id, error = %e, "wake-up failed"),
-            Err(_) => tracing::warn!(queue = queue.as_str(), %job_id, "wake-up timed out"),
-        }
+        self.dispatcher.wake(queue, job_id).await
     }
 }

@@ -23,10 +23,6 @@ macro_rules! typed_id {
             pub fn generate() -> Self {
                 Self(Uuid::now_v7())
             }
-
-            pub const fn get(self) -> Uuid {
-                self.0
-            }
         }
 
         impl From<Uuid> for $name {
@@ -38,12 +34,6 @@ macro_rules! typed_id {
         impl From<$name> for Uuid {
             fn from(id: $name) -> Self {
                 id.0
-            }
-        }
-
-        impl PartialEq<Uuid> for $name {
-            fn eq(&self, other: &Uuid) -> bool {
-                self.0 == *other
             }
         }
 

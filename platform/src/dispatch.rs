@@ -11,6 +11,7 @@
 
 use billing::jobs::JobMessage;
 use entities::JobQueue;
+use std::time::Duration;
 
 pub fn queue_key(prefix: &str, queue: JobQueue) -> String {
     format!("{prefix}queue:{}", queue.as_str())
@@ -21,11 +22,17 @@ pub fn queue_key(prefix: &str, queue: JobQueue) -> String {
 pub struct Dispatcher {
     conn: redis::aio::ConnectionManager,
     prefix: String,
+    /// Most wake-ups one queue's list holds (`JOB_REDIS_WINDOW`).
+    window: usize,
 }
 
+/// A wake-up slower than this is abandoned rather than delaying its caller: the job is
+/// committed, and an idle worker looks at the outbox every second anyway.
+const WAKE_TIMEOUT: Duration = Duration::from_millis(500);
+
 impl Dispatcher {
-    pub fn new(conn: redis::aio::ConnectionManager, prefix: impl Into<String>) -> Self {
-        Dispatcher { conn, prefix: prefix.into() }
+    pub fn new(conn: redis::aio::ConnectionManager, prefix: impl Into<String>, window: usize) -> Self {
+        Dispatcher { conn, prefix: prefix.into(), window }
     }
 
     pub async fn ping(&self) -> Result<(), redis::RedisError> {
@@ -34,8 +41,8 @@ impl Dispatcher {
     }
 }
 
-/// Pushes one wake-up while the list is below the window, atomically. Returns whether it
-/// was pushed (a full list already holds wake-ups enough).
+/// Pushes one wake-up while the list is below the window, atomically (a full list already
+/// holds wake-ups enough).
 const BOUNDED_PUSH: &str = r"
 if redis.call('LLEN', KEYS[1]) < tonumber(ARGV[2]) then
   redis.call('RPUSH', KEYS[1], ARGV[1])
@@ -44,16 +51,18 @@ end
 return 0";
 
 impl Dispatcher {
-    /// Wakes an idle worker of `queue` for a job just committed.
-    pub async fn wake(&self, queue: JobQueue, job_id: uuid::Uuid, window: usize) -> Result<bool, redis::RedisError> {
+    /// Wakes an idle worker of `queue` for a job just committed: the one wake-up path of
+    /// the api, the webhook inbox and the benchmarks. A failed wake-up is only logged.
+    pub async fn wake(&self, queue: JobQueue, job_id: uuid::Uuid) {
         let body = serde_json::to_string(&JobMessage { job_id }).unwrap_or_default();
         let mut conn = self.conn.clone();
-        let pushed: i64 = redis::Script::new(BOUNDED_PUSH)
-            .key(queue_key(&self.prefix, queue))
-            .arg(body)
-            .arg(window)
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(pushed == 1)
+        let script = redis::Script::new(BOUNDED_PUSH);
+        let mut invocation = script.key(queue_key(&self.prefix, queue));
+        invocation.arg(body).arg(self.window);
+        match tokio::time::timeout(WAKE_TIMEOUT, invocation.invoke_async::<i64>(&mut conn)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(queue = queue.as_str(), %job_id, error = %e, "wake-up failed"),
+            Err(_) => tracing::warn!(queue = queue.as_str(), %job_id, "wake-up timed out"),
+        }
     }
 }

@@ -17,7 +17,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let chunk: usize = rest.first().map_or(Ok(1000), |c| c.parse())?;
     let db = sea_orm::Database::connect(url.as_str()).await?;
     let redis = redis::Client::open(redis_url.as_str())?;
-    let dispatcher = platform::dispatch::Dispatcher::new(redis.get_connection_manager().await?, prefix.clone());
+    let dispatcher = platform::dispatch::Dispatcher::new(redis.get_connection_manager().await?, prefix.clone(), 1000);
     let policy = QueuePolicy::default_for(Noop::QUEUE);
     let started = std::time::Instant::now();
     let mut next = 0usize;
@@ -26,12 +26,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let rows = (next..end)
             .map(|i| billing::jobs::outbox::new_row(&Noop { id: i.to_string() }, &policy))
             .collect::<Result<Vec<_>, _>>()?;
-        let first = rows.first().and_then(|r| r.id.clone().into_value()).and_then(|v| v.unwrap::<Option<uuid::Uuid>>());
+        let first = match rows.first().map(|r| &r.id) {
+            Some(sea_orm::ActiveValue::Set(id)) => Some(*id),
+            _ => None,
+        };
         let txn = db.begin().await?;
         entities::jobs::Entity::insert_many(rows).exec_without_returning(&txn).await?;
         txn.commit().await?;
         if let Some(id) = first {
-            dispatcher.wake(Noop::QUEUE, id, 1000).await?;
+            dispatcher.wake(Noop::QUEUE, id).await;
         }
         next = end;
     }

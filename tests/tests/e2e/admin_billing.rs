@@ -1,4 +1,4 @@
-//! Issue 5's admin surface (credits API) and the subscription API's entitlements: plans, check-in configuration,
+//! The admin surface (credits API) and the subscription API's entitlements: plans, check-in configuration,
 //! manual credits (idempotent, audited, never negative), every customer's transactions;
 //! admin routes refuse everyone else; entitlements of the plan in force with usage.
 

@@ -1,4 +1,4 @@
-//! Issue 5's hot path: key verification for the gateway (exact quota under concurrency,
+//! The gateway's hot path: key verification (exact quota under concurrency,
 //! reasons, 402 metadata) and usage metering (duplicates, retried batches, the lateness
 //! window, counters and ledger agreeing with the events sent, credit keys following the
 //! balance).
