@@ -67,11 +67,6 @@ impl Sealer {
     }
 }
 
-/// Deletes the records past their 24 hours; how many went.
-pub async fn sweep_expired<C: ConnectionTrait>(db: &C, now: chrono::DateTime<Utc>) -> Result<u64, DbErr> {
-    Ok(Keys::delete_many().filter(Column::ExpiresAt.lt(now)).exec(db).await?.rows_affected)
-}
-
 pub const TTL_HOURS: i64 = 24;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

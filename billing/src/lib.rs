@@ -23,6 +23,7 @@ pub mod payment_methods;
 pub mod plan_admin;
 pub mod pools;
 pub mod reconcile;
+pub mod retention;
 pub mod stripe;
 pub mod subscriptions;
 pub mod upgrade;

@@ -41,6 +41,9 @@ pub fn next_period_start(t: DateTime<Utc>) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).single().unwrap_or(t)
 }
 
+/// Clock skew allowed for events stamped in the future.
+pub const EARLY_ALLOWANCE: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// How far from "now" an event's timestamp may be. A late event inside the window counts
 /// in its own period; outside it, it is rejected (`too_late`) and the caller must settle it
 /// otherwise. Future timestamps get a small allowance for clock skew (`in_future`).

@@ -15,6 +15,7 @@ mod m20261127_000009_usdc_match_attempts;
 mod m20261127_000010_usdc_references;
 mod m20261127_000011_subscription_trial_end;
 mod m20261127_000012_jobs_due_index;
+mod m20261128_000013_retention_indexes;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000010_usdc_references::Migration),
             Box::new(m20261127_000011_subscription_trial_end::Migration),
             Box::new(m20261127_000012_jobs_due_index::Migration),
+            Box::new(m20261128_000013_retention_indexes::Migration),
         ]
     }
 }

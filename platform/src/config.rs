@@ -107,6 +107,10 @@ pub struct Settings {
     pub webhook_rate_per_second: u32,
     /// How late a usage event may arrive and still count (in its own period).
     pub usage_lateness: Duration,
+    /// How long stored records are kept, and how the pruning runs (`billing::retention`).
+    pub retention: billing::retention::Windows,
+    /// How often a retention pass is scheduled.
+    pub retention_interval: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +148,19 @@ impl Reader<'_> {
 
     fn millis(&mut self, name: &str, default: u64) -> Duration {
         Duration::from_millis(self.parse(name, default))
+    }
+
+    /// A duration written for people (`7d`, `36h`, `1h 30m`) or as bare seconds.
+    fn duration(&mut self, name: &str, default: Duration) -> Duration {
+        let Some(v) = self.raw(name) else { return default };
+        let v = v.trim();
+        match v.parse::<u64>().map(Duration::from_secs).or_else(|_| humantime::parse_duration(v)) {
+            Ok(d) => d,
+            Err(_) => {
+                self.errors.push(format!("{name}: cannot parse {v:?} (write e.g. 7d, 36h, 90m or seconds)"));
+                default
+            }
+        }
     }
 
     /// A secret with a published development value: in development an unset one takes
@@ -327,6 +344,25 @@ impl Settings {
         r.check(max_keys_per_account >= 1, "MAX_KEYS_PER_ACCOUNT: must be at least 1");
         // Three days: a gateway whose reporter was down over a weekend can still settle.
         let usage_lateness = Duration::from_secs(r.parse("USAGE_LATENESS_SECS", 3 * 86_400u64));
+        let retention = billing::retention::Windows {
+            jobs: r.duration("JOB_RETENTION", Duration::from_secs(7 * 86_400)),
+            // Stripe lets an operator resend an event for 30 days, and reconciliation walks
+            // back as far: the inbox remembers an event at least that long by default.
+            inbox: r.duration("INBOX_RETENTION", Duration::from_secs(30 * 86_400)),
+            // Past the lateness window a re-sent event is refused anyway; a day on top.
+            usage_events: r.duration("USAGE_EVENT_RETENTION", usage_lateness + Duration::from_secs(86_400)),
+            usage_early: billing::usage::EARLY_ALLOWANCE,
+            usage_lateness,
+            batch: r.parse("RETENTION_BATCH", 5_000u64),
+        };
+        let retention_interval = r.millis("RETENTION_INTERVAL_MS", 600_000);
+        r.check(
+            retention.usage_events > usage_lateness,
+            "USAGE_EVENT_RETENTION: must be longer than the lateness window (USAGE_LATENESS_SECS), or a re-sent event could count twice",
+        );
+        r.check(retention.jobs >= Duration::from_secs(60), "JOB_RETENTION: must be at least 60s");
+        r.check(retention.inbox >= Duration::from_secs(60), "INBOX_RETENTION: must be at least 60s");
+        r.check((1..=100_000).contains(&retention.batch), "RETENTION_BATCH: must be 1..=100000");
 
         if !r.errors.is_empty() {
             return Err(ConfigError(r.errors));
@@ -379,6 +415,8 @@ impl Settings {
             public_rate_per_second,
             webhook_rate_per_second,
             usage_lateness,
+            retention,
+            retention_interval,
         })
     }
 
@@ -437,5 +475,24 @@ mod tests {
             assert!(text.contains(name), "{name} missing from {text}");
         }
         assert!(!text.contains("short"), "a secret's value must not be echoed: {text}");
+    }
+
+    #[test]
+    fn retention_windows_read_as_people_write_them_and_refuse_unsafe_ones() {
+        let dev = ("TOLLGATE_ENV", "development");
+        let s = from(&[dev]).expect("defaults");
+        assert_eq!(s.retention.jobs, Duration::from_secs(7 * 86_400));
+        assert_eq!(s.retention.inbox, Duration::from_secs(30 * 86_400));
+        assert_eq!(s.retention.usage_events, s.usage_lateness + Duration::from_secs(86_400));
+        let s = from(&[dev, ("JOB_RETENTION", "36h"), ("INBOX_RETENTION", "45d"), ("USAGE_EVENT_RETENTION", "600")])
+            .expect_err("usage events kept shorter than the lateness window")
+            .to_string();
+        assert!(s.contains("USAGE_EVENT_RETENTION: must be longer"), "{s}");
+        let s = from(&[dev, ("JOB_RETENTION", "36h"), ("USAGE_LATENESS_SECS", "60"), ("USAGE_EVENT_RETENTION", "2m")])
+            .expect("valid");
+        assert_eq!(s.retention.jobs, Duration::from_secs(36 * 3_600));
+        assert_eq!(s.retention.usage_events, Duration::from_secs(120));
+        let text = from(&[dev, ("JOB_RETENTION", "a week")]).expect_err("unreadable").to_string();
+        assert!(text.contains("JOB_RETENTION: cannot parse"), "{text}");
     }
 }

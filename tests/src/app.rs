@@ -86,7 +86,6 @@ impl TestApp {
             ("JWT_SECRET".into(), JWT_SECRET.into()),
             ("STRIPE_WEBHOOK_SECRET".into(), WEBHOOK_SECRET.into()),
             ("RELAY_INTERVAL_MS".into(), "100".into()),
-            ("JOB_DISPATCH_LEASE_MS".into(), "3000".into()),
             ("JOB_LEASE_MARGIN_MS".into(), "1000".into()),
             ("MAX_BODY_BYTES".into(), "65536".into()),
             ("RUST_LOG".into(), std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into())),

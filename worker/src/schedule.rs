@@ -1,7 +1,7 @@
 //! Periodic jobs. Every worker process runs the schedule; each tick becomes one job whose
 //! key names the tick, so N workers still produce one run per tick.
 
-use billing::jobs::contracts::{ChainScan, Expiry, Reconcile};
+use billing::jobs::contracts::{ChainScan, Expiry, Reconcile, Retention};
 use billing::jobs::{Job, outbox};
 use platform::config::Settings;
 use sea_orm::DatabaseConnection;
@@ -18,6 +18,14 @@ pub async fn run(db: DatabaseConnection, settings: Arc<Settings>, stop: watch::R
         settings.expiry_interval,
         Start::Now,
         |tick| Expiry { tick },
+    )));
+    loops.push(tokio::spawn(every(
+        db.clone(),
+        settings.clone(),
+        stop.clone(),
+        settings.retention_interval,
+        Start::Now,
+        |tick| Retention { tick },
     )));
     // Reconciliation is not urgent at start-up; its first run is one interval in.
     loops.push(tokio::spawn(every(

@@ -14,13 +14,10 @@ use billing::verify::KeyRef;
 use chrono::{DateTime, Utc};
 use entities::JobQueue;
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 use uuid::Uuid;
 
 /// A full batch of 5,000 events fits.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
-/// Clock skew allowed for events stamped in the future.
-const EARLY: Duration = Duration::from_secs(300);
 
 /// One usage event: by `key` or by `keyId`, exactly one (an event with neither or both is
 /// refused on its own, reason `invalid`). An event that breaks this schema refuses the whole
@@ -111,7 +108,7 @@ pub async fn ingest(
         return Err(ApiError::bad_request("validation_error", format!("events: 1–{MAX_BATCH} per batch")));
     }
     let now = Utc::now();
-    let window = LatenessWindow { late: state.settings.usage_lateness, early: EARLY };
+    let window = LatenessWindow { late: state.settings.usage_lateness, early: billing::usage::EARLY_ALLOWANCE };
     let mut accepted = Vec::with_capacity(batch.events.len());
     let mut rejected = Vec::new();
     if let Some((i, why)) = batch.events.iter().enumerate().find_map(|(i, e)| conforms(e).err().map(|w| (i, w))) {

@@ -287,6 +287,22 @@ impl Job for Expiry {
     }
 }
 
+/// Prune what is past its retention window (`crate::retention`); one per tick. It runs on
+/// the expiry queue: both act on records whose time ran out, one at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    pub tick: String,
+}
+
+impl Job for Retention {
+    const NAME: &'static str = "retention";
+    const QUEUE: JobQueue = JobQueue::Expiry;
+    type Output = crate::retention::Pruned;
+    fn key(&self) -> String {
+        format!("retention:{}", self.tick)
+    }
+}
+
 /// Reconcile with Stripe and the chain over one window. Its result is a report for
 /// operators (and the discrepancies gauge).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,8 +2,10 @@
 //! next request when the last one answered, for a fixed time; prints req/s and latency
 //! percentiles as one JSON line.
 //!
-//! usage: loadgen <url> [--connections 64] [--seconds 30] [--webhook SECRET]
+//! usage: loadgen <url> [--connections 64] [--seconds 30] [--rate R] [--webhook SECRET]
 //!                      [--token T --verify KEYS_FILE | --token T --usage KEYS_FILE --batch N]
+//! With `--rate`, the connections together send at most R requests a second (a steady
+//! load for the soak benchmark) instead of as fast as answers come.
 //! With `--webhook`, every request is a new signed Stripe event (a unique id each).
 //! With `--verify`, every request verifies the next key of the file (the gateway's call).
 //! With `--usage`, every request is a batch of N usage events with unique ids over the
@@ -27,6 +29,7 @@ struct Args {
     verify_keys: Option<String>,
     usage_keys: Option<String>,
     batch: usize,
+    rate: Option<f64>,
 }
 
 /// What each request carries.
@@ -71,6 +74,7 @@ fn parse_args() -> Result<Args, String> {
         verify_keys: None,
         usage_keys: None,
         batch: 1000,
+        rate: None,
     };
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -82,6 +86,7 @@ fn parse_args() -> Result<Args, String> {
             "--verify" => args.verify_keys = Some(value),
             "--usage" => args.usage_keys = Some(value),
             "--batch" => args.batch = value.parse().map_err(|_| "bad --batch")?,
+            "--rate" => args.rate = Some(value.parse().map_err(|_| "bad --rate")?).filter(|r: &f64| *r > 0.0),
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -126,9 +131,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (client, counter, errors, run) = (client.clone(), counter.clone(), errors.clone(), run.clone());
         let (mode, token, accepted) = (mode.clone(), token.clone(), accepted.clone());
         let url: hyper::Uri = args.url.parse()?;
+        // Each connection's share of the rate: one request per period.
+        let mut pace = args.rate.map(|r| {
+            let mut i = tokio::time::interval(Duration::from_secs_f64(args.connections as f64 / r));
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            i
+        });
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(100_000);
             while Instant::now() < deadline {
+                if let Some(p) = pace.as_mut() {
+                    p.tick().await;
+                }
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 let post = |body: Vec<u8>| {
                     hyper::Request::post(url.clone())

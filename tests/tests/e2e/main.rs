@@ -14,6 +14,7 @@ mod metering;
 mod metrics;
 mod payment_reversals;
 mod reconciliation;
+mod retention;
 mod security;
 mod stripe_pools_tiers;
 mod stripe_subscriptions;

@@ -143,11 +143,11 @@ async fn idempotency_records_never_hold_a_secret_in_clear() {
     assert_eq!(keys.len(), 1, "the replay created nothing");
 }
 
-/// Records expire after 24 hours and the hourly expiry job deletes them.
+/// Records expire after 24 hours and the retention pass deletes them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_idempotency_records_are_swept() {
     use sea_orm::{ConnectionTrait, EntityTrait};
-    let env = vec![("EXPIRY_INTERVAL_MS".to_owned(), "500".to_owned())];
+    let env = vec![("RETENTION_INTERVAL_MS".to_owned(), "500".to_owned())];
     let app = TestApp::with(TestOptions { env, ..Default::default() }).await;
     let token = app.jwt("idem-sweep", "billing:read billing:write");
     for i in 0..3 {

@@ -87,6 +87,7 @@ registry!(
     kinds::ChainScan,
     kinds::UsageBatch,
     kinds::Expiry,
+    kinds::Retention,
     kinds::Reconcile,
     kinds::Noop,
 );
@@ -154,6 +155,16 @@ impl Run for kinds::UsageBatch {
 impl Run for kinds::Expiry {
     async fn run(self, ctx: &Ctx, _: &jobs::Model) -> Result<billing::subscriptions::Expired, JobError> {
         expiry::handle(ctx).await
+    }
+}
+
+impl Run for kinds::Retention {
+    async fn run(self, ctx: &Ctx, _: &jobs::Model) -> Result<billing::retention::Pruned, JobError> {
+        // Half the queue's time limit: a pass that stops for time goes on at the next tick.
+        let budget = ctx.settings.queue(entities::JobQueue::Expiry).timeout / 2;
+        let pruned = billing::retention::prune(&ctx.db, &ctx.settings.retention, chrono::Utc::now(), budget).await?;
+        tracing::info!(?pruned, "retention pass");
+        Ok(pruned)
     }
 }
 
