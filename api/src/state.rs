@@ -37,7 +37,7 @@ impl AppState {
         let client = redis::Client::open(settings.redis_url.expose()).context("REDIS_URL")?;
         let conn =
             platform::db::at_startup("redis", || platform::db::redis(&client)).await.context("connecting to Redis")?;
-        let limiter = platform::limiter::Limiter::new(conn.clone(), &settings.redis_prefix);
+        let limiter = platform::limiter::Limiter::new(conn.clone(), &settings.redis_prefix, settings.verify_mode);
         let keys = crate::key_cache::KeyCache::new(settings.key_cache_ttl);
         let dispatcher = Dispatcher::new(conn, settings.redis_prefix.clone(), settings.redis_window);
         let inbox = crate::ingest::Inbox::start(db.clone(), dispatcher.clone(), settings.clone());

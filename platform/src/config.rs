@@ -107,6 +107,8 @@ pub struct Settings {
     pub webhook_rate_per_second: u32,
     /// How late a usage event may arrive and still count (in its own period).
     pub usage_lateness: Duration,
+    /// How key verifications are admitted: exactly (a Redis script each) or approximately.
+    pub verify_mode: crate::limiter::VerifyMode,
     /// How long stored records are kept, and how the pruning runs (`billing::retention`).
     pub retention: billing::retention::Windows,
     /// How often a retention pass is scheduled.
@@ -344,6 +346,16 @@ impl Settings {
         r.check(max_keys_per_account >= 1, "MAX_KEYS_PER_ACCOUNT: must be at least 1");
         // Three days: a gateway whose reporter was down over a weekend can still settle.
         let usage_lateness = Duration::from_secs(r.parse("USAGE_LATENESS_SECS", 3 * 86_400u64));
+        let verify_sync = r.millis("VERIFY_SYNC_MS", 50);
+        let verify_mode = match r.string("VERIFY_MODE", "exact").as_str() {
+            "exact" => crate::limiter::VerifyMode::Exact,
+            "approximate" => crate::limiter::VerifyMode::Approximate { sync: verify_sync },
+            other => {
+                r.errors.push(format!("VERIFY_MODE: {other:?} is not exact or approximate"));
+                crate::limiter::VerifyMode::Exact
+            }
+        };
+        r.check((1..=10_000).contains(&verify_sync.as_millis()), "VERIFY_SYNC_MS: must be 1..=10000");
         let retention = billing::retention::Windows {
             jobs: r.duration("JOB_RETENTION", Duration::from_secs(7 * 86_400)),
             // Stripe lets an operator resend an event for 30 days, and reconciliation walks
@@ -415,6 +427,7 @@ impl Settings {
             public_rate_per_second,
             webhook_rate_per_second,
             usage_lateness,
+            verify_mode,
             retention,
             retention_interval,
         })

@@ -1,7 +1,8 @@
 //! Seeds a benchmark database with API keys spread over accounts, each account holding
 //! credits, and prints the keys one per line (they exist nowhere else).
 //!
-//! usage: bench-seed <database_url> <keys> <accounts> <usd_per_account> [tier|credit]
+//! usage: bench-seed <database_url> <keys> <accounts> <usd_per_account> [tier|credit] [free|starter|growth|enterprise]
+//! (tier keys are Enterprise unless named)
 
 use billing::ledger::{self, SystemAccount, TransferRequest};
 use entities::{ApiKeyKind, KeyTier, TransferKind};
@@ -10,13 +11,20 @@ use sea_orm::TransactionTrait;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: bench-seed <database_url> <keys> <accounts> <usd_per_account> [tier|credit]";
+    let usage = "usage: bench-seed <database_url> <keys> <accounts> <usd_per_account> [tier|credit] [free|starter|growth|enterprise]";
     let [url, keys, accounts, usd, rest @ ..] = args.as_slice() else { return Err(usage.into()) };
     let (keys, accounts): (usize, usize) = (keys.parse()?, accounts.parse()?);
     let usd: i64 = usd.parse()?;
     let kind = match rest.first().map(String::as_str) {
         None | Some("tier") => ApiKeyKind::Tier,
         Some("credit") => ApiKeyKind::Credit,
+        Some(_) => return Err(usage.into()),
+    };
+    let tier = match rest.get(1).map(String::as_str) {
+        None | Some("enterprise") => KeyTier::Enterprise,
+        Some("free") => KeyTier::Free,
+        Some("starter") => KeyTier::Starter,
+        Some("growth") => KeyTier::Growth,
         Some(_) => return Err(usage.into()),
     };
     let db = sea_orm::Database::connect(url.as_str()).await?;
@@ -48,7 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             account_id: owners[i % owners.len()],
             kind,
             name: format!("bench-{i}"),
-            tier: (kind == ApiKeyKind::Tier).then_some(KeyTier::Enterprise),
+            tier: (kind == ApiKeyKind::Tier).then_some(tier),
             subscription_id: None,
             pledge_id: None,
             organization_name: None,

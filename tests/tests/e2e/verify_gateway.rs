@@ -151,3 +151,65 @@ async fn a_pool_key_works_inside_its_block_only() {
     assert_eq!((e["status"].clone(), e["code"].clone()), (json!(403), json!("feature_not_available")), "{e}");
     assert_eq!(e["metadata"]["recommended"]["add_block"], json!(blocks[current].0), "the block in force now: {e}");
 }
+
+/// Approximate mode: two api processes admit from local counters synchronised to Redis
+/// every 50 ms. A Free key (100 a month, 10 a second) spent 5 at a time by callers on both
+/// processes stops near its quota: exact mode admits 20; here the other process may admit,
+/// in the interval before it hears, at most its rate limit's worth (10) on top. Once the
+/// processes have synced, every admitted unit is in the shared monthly counter, which both
+/// then report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approximate_mode_over_admits_little_and_loses_no_count() {
+    let mut app = TestApp::with(TestOptions {
+        worker: false,
+        env: vec![
+            ("SERVICE_TOKEN".into(), SERVICE.into()),
+            ("VERIFY_MODE".into(), "approximate".into()),
+            ("VERIFY_SYNC_MS".into(), "50".into()),
+        ],
+        ..TestOptions::default()
+    })
+    .await;
+    let second = app.start_api().await;
+    let key = new_key(&app, "approximate", entities::ApiKeyKind::Tier, Some(entities::KeyTier::Free), None).await;
+    let bases = [app.base_url.clone(), second];
+    let admitted = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(4);
+    let mut callers = Vec::new();
+    for base in &bases {
+        for _ in 0..3 {
+            let (http, base, key, admitted) = (app.http.clone(), base.clone(), key.clone(), admitted.clone());
+            callers.push(tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    let res = http
+                        .post(format!("{base}/api/v1/keys/verify"))
+                        .bearer_auth(SERVICE)
+                        .json(&json!({"key": key, "cost": 5}))
+                        .send()
+                        .await
+                        .expect("verify");
+                    let v: Value = res.json().await.expect("json");
+                    match v["reason"].as_str() {
+                        None => {
+                            admitted.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Some(r) => assert!(r == "rate_limited" || r == "quota_exceeded", "{v}"),
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }));
+        }
+    }
+    for c in callers {
+        c.await.expect("caller");
+    }
+    let admitted = admitted.load(Ordering::Relaxed);
+    println!("approximate mode, two api processes, quota 100 at cost 5: {admitted} admitted (exact: 20)");
+    assert!(admitted >= 20, "the quota was reached: {admitted}");
+    assert!(admitted <= 30, "over-admission stays within one process's rate in one interval: {admitted}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for base in &bases {
+        let v = verify_at(&app.http, base, &key).await;
+        assert_eq!(v["usage"]["used"], json!(admitted * 5), "every admitted unit counted once: {v}");
+    }
+}

@@ -1,10 +1,23 @@
 //! Key rate limits and monthly quotas, shared by every api process through Redis: a
 //! sliding one-second log per key subject and a monthly counter, admitted atomically by one
-//! script; and fixed-window counters for other per-account rates.
+//! script (exact mode, the default); or admitted locally and synchronised to Redis
+//! asynchronously ([`approximate`]); and fixed-window counters for other per-account rates.
+
+mod approximate;
 
 use billing::DomainError;
 use billing::verify::{Admission, Limits, Reason};
 use chrono::{DateTime, Utc};
+
+/// How keys are admitted (`VERIFY_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyMode {
+    /// One Redis script per verification: no key is ever admitted past its limits.
+    Exact,
+    /// Local counters, sent to Redis every `sync`: no Redis round trip per verification,
+    /// over-admission bounded by what the other processes admit in one interval.
+    Approximate { sync: std::time::Duration },
+}
 
 /// Redis failed: a transient error (the request may be retried).
 fn unavailable(e: redis::RedisError) -> DomainError {
@@ -56,11 +69,19 @@ pub struct Limiter {
     conn: redis::aio::ConnectionManager,
     prefix: String,
     script: redis::Script,
+    approximate: Option<std::sync::Arc<approximate::Approximate>>,
 }
 
 impl Limiter {
-    pub fn new(conn: redis::aio::ConnectionManager, prefix: &str) -> Limiter {
-        Limiter { conn, prefix: prefix.to_owned(), script: redis::Script::new(ADMIT) }
+    /// In approximate mode this starts the sync loop (on the current tokio runtime).
+    pub fn new(conn: redis::aio::ConnectionManager, prefix: &str, mode: VerifyMode) -> Limiter {
+        let approximate = match mode {
+            VerifyMode::Exact => None,
+            VerifyMode::Approximate { sync } => {
+                Some(approximate::Approximate::start(conn.clone(), prefix.to_owned(), sync))
+            }
+        };
+        Limiter { conn, prefix: prefix.to_owned(), script: redis::Script::new(ADMIT), approximate }
     }
 
     fn quota_key(&self, subject: &str, period: &str) -> String {
@@ -76,6 +97,9 @@ impl Limiter {
         cost: u64,
         now: DateTime<Utc>,
     ) -> Result<Admission, DomainError> {
+        if let Some(a) = &self.approximate {
+            return a.admit(subject, limits, cost, now).await;
+        }
         let period = billing::usage::period_of(now);
         let quota = limits.monthly.map(|q| q as i64).unwrap_or(-1);
         let mut conn = self.conn.clone();
