@@ -55,7 +55,9 @@ pub async fn post_many<C: ConnectionTrait>(db: &C, reqs: &[TransferRequest]) -> 
     }
     // What each account gains or loses through the transfers posted now.
     let mut deltas: BTreeMap<Uuid, i64> = BTreeMap::new();
-    for r in reqs.iter().filter(|r| posted.contains(&r.id)) {
+    // An id given twice posts once (the second row conflicts with the first): count it once.
+    let mut counted = HashSet::new();
+    for r in reqs.iter().filter(|r| posted.contains(&r.id) && counted.insert(r.id.as_str())) {
         *deltas.entry(r.debit).or_default() -= r.amount.get();
         *deltas.entry(r.credit).or_default() += r.amount.get();
     }

@@ -9,3 +9,4 @@ pub mod refund;
 pub mod reversal;
 pub mod signature;
 pub mod subscription;
+pub mod topups;

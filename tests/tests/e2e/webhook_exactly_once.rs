@@ -102,3 +102,61 @@ async fn two_events_for_one_order_credit_once() {
     assert_eq!(balance, Micros::from_usd(10).expect("amount"));
     app.assert_ledger_invariants().await;
 }
+
+/// A backlog of paid top-ups is credited in batches (`billing::stripe::topups`): 300
+/// orders over 5 accounts, each event delivered twice in shuffled order while no worker
+/// runs, then one worker. Every order credits once, each account gets exactly what its
+/// orders paid, with one payment per order; and the transfers were posted by far fewer
+/// transactions than there are orders (a batch stamps its transfers with one time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_of_paid_topups_is_credited_in_batches_and_once() {
+    use rand::seq::SliceRandom;
+    let mut app = TestApp::with(TestOptions { worker: false, ..Default::default() }).await;
+    let mut accounts = Vec::new();
+    for i in 0..5 {
+        accounts.push(app.account_id(&format!("batched-{i}")).await);
+    }
+    let mut events = Vec::new();
+    for (i, account) in accounts.iter().enumerate() {
+        for (j, order) in app.seed_topup_orders(*account, 60, 1_000_000 * (i as i64 + 1)).await.into_iter().enumerate()
+        {
+            let event = checkout_session_completed(&format!("evt_batched_{i}_{j}"), order, 100 * (i as i64 + 1));
+            events.push(event.clone());
+            events.push(event);
+        }
+    }
+    events.shuffle(&mut rand::rng());
+    for event in &events {
+        assert_eq!(app.deliver(event).await.status(), 200);
+    }
+    app.start_worker(&[]).await;
+    app.wait_drained(Duration::from_secs(60)).await;
+
+    for (i, account) in accounts.iter().enumerate() {
+        let want = Micros::new(60 * 1_000_000 * (i as i64 + 1));
+        assert_eq!(app.balance(*account).await, want, "account {i}");
+    }
+    let payments = entities::payments::Entity::find().count(&app.db.conn).await.expect("payments");
+    assert_eq!(payments, 300);
+    let completed = entities::orders::Entity::find()
+        .filter(entities::orders::Column::Status.eq(OrderStatus::Completed))
+        .count(&app.db.conn)
+        .await
+        .expect("orders");
+    assert_eq!(completed, 300);
+    let transfers = entities::ledger_transfers::Entity::find()
+        .filter(entities::ledger_transfers::Column::Kind.eq(entities::TransferKind::Topup))
+        .all(&app.db.conn)
+        .await
+        .expect("transfers");
+    assert_eq!(transfers.len(), 300);
+    let commits: std::collections::HashSet<_> = transfers.iter().map(|t| t.created_at).collect();
+    assert!(commits.len() <= 30, "300 top-ups posted by {} transactions", commits.len());
+    let unprocessed = entities::stripe_events::Entity::find()
+        .filter(entities::stripe_events::Column::Status.ne(StripeEventStatus::Processed))
+        .count(&app.db.conn)
+        .await
+        .expect("inbox");
+    assert_eq!(unprocessed, 0);
+    app.assert_ledger_invariants().await;
+}

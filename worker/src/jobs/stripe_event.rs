@@ -10,7 +10,7 @@
 use super::JobError;
 use crate::runner::Ctx;
 use billing::stripe::checkout::{self, CheckoutSession, Outcome};
-use billing::stripe::inbox;
+use billing::stripe::{inbox, topups};
 use entities::StripeEventStatus;
 use entities::stripe_events::Entity as Events;
 use sea_orm::{DatabaseTransaction, EntityTrait, TransactionTrait};
@@ -81,6 +81,17 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
                 return subscription_checkout(ctx, event_id, &session).await;
             }
             let txn = ctx.db.begin().await?;
+            // A paid top-up goes with the others waiting (`billing::stripe::topups`).
+            match topups::apply_batch(&txn, event_id).await? {
+                topups::Own::AlreadyDone => return Ok(()),
+                topups::Own::Applied { events, credited } => {
+                    crate::failpoint::stall_before_commit(attempt).await;
+                    txn.commit().await?;
+                    tracing::info!(event = event_id, events, credited, "paid top-ups applied");
+                    return Ok(());
+                }
+                topups::Own::NotATopup => {}
+            }
             let outcome = checkout::apply_paid(&txn, &session).await?;
             crate::failpoint::stall_before_commit(attempt).await;
             finish(txn, event_id, outcome != Outcome::NotOurs).await?;

@@ -1,0 +1,215 @@
+//! Card top-ups credited in batches. One paid top-up at a time costs a transaction of about
+//! ten statements, and every one of them updates the same clearing account's balance row:
+//! the ledger then runs at the database's one-transfer-per-transaction rate (pgbench's).
+//! Instead, the job of one `checkout.session.completed` event takes the other paid top-up
+//! events waiting in the inbox along (as a metering job takes other batches), and applies
+//! them all in one transaction of a fixed number of statements: one insert of transfers
+//! (keyed by order, so each credits once), one balance update for every account touched,
+//! one insert of payments, one update of orders and one of the inbox. The other events'
+//! jobs then find their event processed and end at once.
+//!
+//! Only plain top-ups travel in a batch. A plan checkout, a session in another currency
+//! than its order, or one that is not ours is left for its own job, which applies it alone
+//! as before (`checkout::apply_paid`).
+
+use super::checkout::CheckoutSession;
+use crate::AccountId;
+use crate::OrderId;
+use crate::error::DomainError;
+use crate::ledger::{self, SystemAccount, TransferRequest};
+use crate::money::Micros;
+use chrono::Utc;
+use entities::ledger_accounts::{Column as AccCol, Entity as Accounts};
+use entities::orders::{Column as OrderCol, Entity as Orders};
+use entities::payments::{self, Column as PayCol, Entity as Payments};
+use entities::stripe_events::{self, Column as EvCol, Entity as Events};
+use entities::{OrderKind, OrderStatus, PaymentProvider, PaymentStatus, StripeEventStatus, TransferKind};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+/// Most events one transaction applies.
+pub const BATCH: u64 = 256;
+
+/// The event types a batch gathers.
+const TYPES: [&str; 2] = ["checkout.session.completed", "checkout.session.async_payment_succeeded"];
+
+/// What became of the job's own event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Own {
+    /// Another job applied it (in its batch) first.
+    AlreadyDone,
+    /// Not a plain paid top-up: the caller applies it alone.
+    NotATopup,
+    /// Applied with `events` events in all, `credited` of them credited now.
+    Applied { events: usize, credited: usize },
+}
+
+/// A paid top-up ready to post.
+struct Paid {
+    event_id: String,
+    order_id: OrderId,
+    account_id: AccountId,
+    amount: Micros,
+    charged: Micros,
+    reference: String,
+}
+
+/// Applies the job's own event and the paid top-up events waiting beside it, in `db`
+/// (a transaction the caller commits).
+pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own, DomainError> {
+    let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
+    // The own row first, waiting for a batch that holds it: once that commits, it reads
+    // processed here.
+    let mut own = Events::find_by_id(own_id.to_owned());
+    if postgres {
+        own = own.lock(LockType::Update);
+    }
+    let Some(own) = own.one(db).await? else { return Err(DomainError::NotFound("stripe event")) };
+    if matches!(own.status, StripeEventStatus::Processed | StripeEventStatus::Ignored) {
+        return Ok(Own::AlreadyDone);
+    }
+    let Some(first) = paid_topup_session(&own) else { return Ok(Own::NotATopup) };
+    // Others waiting, skipping those another batch holds (never waiting on them).
+    let mut others = Events::find()
+        .filter(EvCol::Status.eq(StripeEventStatus::Received))
+        .filter(EvCol::EventType.is_in(TYPES))
+        .filter(EvCol::Id.ne(own_id))
+        .order_by_asc(EvCol::ReceivedAt)
+        .limit(BATCH - 1);
+    if postgres {
+        others = others.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let others = others.all(db).await?;
+    let mut sessions = vec![(own.id.clone(), first)];
+    sessions.extend(others.iter().filter_map(|e| Some((e.id.clone(), paid_topup_session(e)?))));
+
+    let order_ids: Vec<OrderId> = sessions.iter().filter_map(|(_, s)| s.order_id()).collect();
+    let orders: HashMap<OrderId, entities::orders::Model> =
+        Orders::find().filter(OrderCol::Id.is_in(order_ids)).all(db).await?.into_iter().map(|o| (o.id, o)).collect();
+    let paid: Vec<Paid> = sessions
+        .into_iter()
+        .filter_map(|(event_id, s)| {
+            let order = orders.get(&s.order_id()?)?;
+            let same_currency = s.currency.as_deref().is_none_or(|c| c.eq_ignore_ascii_case(&order.currency));
+            (order.kind == OrderKind::Topup && same_currency).then(|| Paid {
+                event_id,
+                order_id: order.id,
+                account_id: order.account_id,
+                amount: order.amount,
+                // What Stripe says it charged; the order's amount is what the customer bought.
+                charged: s.amount_total.and_then(Micros::from_cents).unwrap_or(order.amount),
+                reference: s.payment_intent.clone().unwrap_or_else(|| s.id.clone()),
+            })
+        })
+        .collect();
+    if paid.first().is_none_or(|p| p.event_id != own_id) {
+        // The own event is not a top-up of ours after all: its job applies it alone.
+        return Ok(Own::NotATopup);
+    }
+
+    let debit = ledger::system_account(db, SystemAccount::StripeClearing).await?;
+    let credit_of = customer_accounts(db, paid.iter().map(|p| p.account_id).collect()).await?;
+    // Every balance this batch moves, locked in id order (as `ledger::post` moves them), so
+    // batches and single transfers touching the same accounts cannot deadlock.
+    let mut touched: Vec<Uuid> = credit_of.values().copied().chain([debit]).collect();
+    touched.sort_unstable();
+    touched.dedup();
+    let q = Accounts::find().filter(AccCol::Id.is_in(touched)).order_by_asc(AccCol::Id);
+    crate::db::for_update(db, q).all(db).await?;
+    let mut transfers = Vec::with_capacity(paid.len());
+    for p in &paid {
+        let credit = *credit_of.get(&p.account_id).ok_or(DomainError::NotFound("ledger account"))?;
+        transfers.push(TransferRequest {
+            id: format!("order:{}", p.order_id),
+            debit,
+            credit,
+            amount: p.amount,
+            kind: TransferKind::Topup,
+            account_id: Some(p.account_id),
+            reference: p.reference.clone(),
+            description: "Credit top-up (card)".to_owned(),
+        });
+    }
+    let posted = ledger::batch::post_many(db, &transfers).await?;
+    // Two events for one payment (completed, then async success) post one transfer.
+    let mut seen = HashSet::new();
+    let now_posted: Vec<&Paid> =
+        paid.iter().filter(|p| posted.contains(&format!("order:{}", p.order_id)) && seen.insert(p.order_id)).collect();
+    let now = Utc::now();
+    if !now_posted.is_empty() {
+        Payments::insert_many(now_posted.iter().map(|p| payments::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            account_id: Set(p.account_id),
+            order_id: Set(Some(p.order_id)),
+            provider: Set(PaymentProvider::Stripe),
+            provider_ref: Set(p.reference.clone()),
+            amount: Set(p.charged),
+            amount_refunded: Set(Micros::ZERO),
+            status: Set(PaymentStatus::Succeeded),
+            subscription_ref: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }))
+        .on_conflict_do_nothing_on([PayCol::Provider, PayCol::ProviderRef])
+        .exec_without_returning(db)
+        .await?;
+        Orders::update_many()
+            .col_expr(OrderCol::Status, Expr::value(OrderStatus::Completed.as_str()))
+            .col_expr(OrderCol::CompletedAt, Expr::value(Some(now)))
+            .col_expr(OrderCol::UpdatedAt, Expr::value(now))
+            .filter(OrderCol::Id.is_in(now_posted.iter().map(|p| p.order_id)))
+            .filter(OrderCol::Status.ne(OrderStatus::Completed))
+            .exec(db)
+            .await?;
+    }
+    Events::update_many()
+        .col_expr(EvCol::Status, Expr::value(StripeEventStatus::Processed.as_str()))
+        .col_expr(EvCol::ProcessedAt, Expr::value(Some(now)))
+        .col_expr(EvCol::LastError, Expr::value(Option::<String>::None))
+        .filter(EvCol::Id.is_in(paid.iter().map(|p| p.event_id.clone())))
+        .exec(db)
+        .await?;
+    Ok(Own::Applied { events: paid.len(), credited: now_posted.len() })
+}
+
+/// The session of an event that is a paid top-up candidate (payment mode, paid, naming an
+/// order); the order itself is checked after.
+fn paid_topup_session(e: &stripe_events::Model) -> Option<CheckoutSession> {
+    #[derive(serde::Deserialize)]
+    struct Event {
+        data: Data,
+    }
+    #[derive(serde::Deserialize)]
+    struct Data {
+        object: CheckoutSession,
+    }
+    let s = serde_json::from_str::<Event>(&e.payload).ok()?.data.object;
+    let payment = s.mode.as_deref().is_none_or(|m| m == "payment");
+    (payment && s.payment_status.as_deref() == Some("paid") && s.order_id().is_some()).then_some(s)
+}
+
+/// The customers' credit accounts by account, created where missing (rare: one per new
+/// customer), read in one query otherwise.
+async fn customer_accounts<C: ConnectionTrait>(
+    db: &C,
+    accounts: HashSet<AccountId>,
+) -> Result<HashMap<AccountId, Uuid>, DomainError> {
+    let codes: Vec<String> = accounts.iter().copied().map(ledger::customer_code).collect();
+    let mut found: HashMap<AccountId, Uuid> = Accounts::find()
+        .filter(AccCol::Code.is_in(codes))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|a| Some((a.account_id?, a.id)))
+        .collect();
+    for account in accounts {
+        if !found.contains_key(&account) {
+            found.insert(account, ledger::customer_account(db, account).await?);
+        }
+    }
+    Ok(found)
+}
