@@ -207,8 +207,8 @@ async fn customer_accounts<C: ConnectionTrait>(
         .filter_map(|a| Some((a.account_id?, a.id)))
         .collect();
     for account in accounts {
-        if !found.contains_key(&account) {
-            found.insert(account, ledger::customer_account(db, account).await?);
+        if let std::collections::hash_map::Entry::Vacant(slot) = found.entry(account) {
+            slot.insert(ledger::customer_account(db, account).await?);
         }
     }
     Ok(found)
