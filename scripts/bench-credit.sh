@@ -5,7 +5,9 @@
 # completed, then the books are checked (one transfer and one payment per order, balances
 # exactly what was paid). pgbench runs our ledger transaction in the same run as the
 # database's one-transfer-per-transaction baseline.
-# Usage: scripts/bench-credit.sh [N] [WORKERS] [ACCOUNTS]
+# With BACKLOG=1 the events are all delivered first, with no worker running, and the timing
+# starts when the workers do (the credit path alone, without ingest beside it).
+# Usage: [BACKLOG=1] scripts/bench-credit.sh [N] [WORKERS] [ACCOUNTS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-20000}
@@ -31,14 +33,16 @@ echo "{\"pgbench_ledger_tps\": $PGBENCH_TPS}"
 
 echo "# $N card top-ups, end to end, $WORKERS workers"
 psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
-export DATABASE_URL="$PG/$DB" REDIS_PREFIX="tgbench:$$:" BIND_ADDR=127.0.0.1:$PORT \
+export DATABASE_URL="$PG/$DB${DB_URL_OPTS:-}" REDIS_PREFIX="tgbench:$$:" BIND_ADDR=127.0.0.1:$PORT \
   STRIPE_WEBHOOK_SECRET=$SECRET JWT_SECRET=bench-jwt-secret-0123456789abcdef0123 RUST_LOG=error \
   WEBHOOK_RATE_PER_SECOND=1000000
 ./target/release/migrate >/dev/null
 ./target/release/api & PIDS+=($!)
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
-for _ in $(seq 1 "$WORKERS"); do ./target/release/worker & PIDS+=($!); done
-OUT=$(./target/release/bench-credit "$DATABASE_URL" "http://127.0.0.1:$PORT" "$SECRET" "$N" "$ACCOUNTS" 64)
+# In backlog mode the driver starts the workers itself once every event is delivered.
+[ "${BACKLOG:-0}" = 1 ] || for _ in $(seq 1 "$WORKERS"); do ./target/release/worker & PIDS+=($!); done
+OUT=$(BENCH_CREDIT_WORKERS="$([ "${BACKLOG:-0}" = 1 ] && echo "$WORKERS")" \
+  ./target/release/bench-credit "$DATABASE_URL" "http://127.0.0.1:$PORT" "$SECRET" "$N" "$ACCOUNTS" 64)
 echo "$OUT"
 cleanup
 redis-cli --scan --pattern "tgbench:$$:*" | xargs -r redis-cli del >/dev/null

@@ -27,12 +27,16 @@ use entities::{OrderKind, OrderStatus, PaymentProvider, PaymentStatus, StripeEve
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Statement,
 };
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 /// Most events one transaction applies.
 pub const BATCH: u64 = 256;
+
+/// The advisory lock batches take (a fixed number of our own choosing).
+const BATCH_LOCK: i64 = 0x746f_7075_7073; // "topups"
 
 /// The event types a batch gathers.
 const TYPES: [&str; 2] = ["checkout.session.completed", "checkout.session.async_payment_succeeded"];
@@ -62,8 +66,12 @@ struct Paid {
 /// (a transaction the caller commits).
 pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own, DomainError> {
     let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
-    // The own row first, waiting for a batch that holds it: once that commits, it reads
-    // processed here.
+    // One batch at a time (an advisory lock): concurrent batches would only queue on the
+    // clearing account's balance row. A job that finds a batch under way waits on its own
+    // event's row instead: if that batch took the event along, the row is free once it
+    // commits and reads processed. Only a job whose event no batch holds waits for the
+    // batch lock, its own row held meanwhile (batches skip it, never wait on it).
+    let leading = !postgres || lock(db, "SELECT pg_try_advisory_xact_lock($1) AS locked").await?;
     let mut own = Events::find_by_id(own_id.to_owned());
     if postgres {
         own = own.lock(LockType::Update);
@@ -73,6 +81,9 @@ pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own
         return Ok(Own::AlreadyDone);
     }
     let Some(first) = paid_topup_session(&own) else { return Ok(Own::NotATopup) };
+    if !leading {
+        lock(db, "SELECT true AS locked FROM pg_advisory_xact_lock($1)").await?;
+    }
     // Others waiting, skipping those another batch holds (never waiting on them).
     let mut others = Events::find()
         .filter(EvCol::Status.eq(StripeEventStatus::Received))
@@ -174,6 +185,15 @@ pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own
         .exec(db)
         .await?;
     Ok(Own::Applied { events: paid.len(), credited: now_posted.len() })
+}
+
+/// Takes the batch lock (Postgres) with `sql`; whether it was taken.
+async fn lock<C: ConnectionTrait>(db: &C, sql: &str) -> Result<bool, DomainError> {
+    let stmt = Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, [BATCH_LOCK.into()]);
+    Ok(match db.query_one_raw(stmt).await? {
+        Some(row) => row.try_get::<bool>("", "locked")?,
+        None => false,
+    })
 }
 
 /// The session of an event that is a paid top-up candidate (payment mode, paid, naming an

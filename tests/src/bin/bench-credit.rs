@@ -4,6 +4,9 @@
 //! one payment per order, and each account's balance exactly what its orders paid.
 //! Prints one JSON line.
 //!
+//! With `BENCH_CREDIT_WORKERS=W` set, no worker runs while the events are delivered: the
+//! driver then starts W `worker` processes (from its own directory) and times from there.
+//!
 //! usage: bench-credit <database_url> <api_url> <webhook_secret> <n> [accounts=100] [connections=64]
 
 use futures::StreamExt;
@@ -86,6 +89,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await;
     let delivered_s = started.elapsed().as_secs_f64();
     let refused = statuses.iter().filter(|s| **s != 200).count();
+    let backlog: usize = std::env::var("BENCH_CREDIT_WORKERS").ok().and_then(|w| w.parse().ok()).unwrap_or(0);
+    let mut workers = Vec::new();
+    let started = if backlog > 0 {
+        let dir = std::env::current_exe()?.parent().ok_or("no directory")?.to_path_buf();
+        for _ in 0..backlog {
+            workers.push(std::process::Command::new(dir.join("worker")).spawn()?);
+        }
+        Instant::now()
+    } else {
+        started
+    };
 
     let deadline = Instant::now() + Duration::from_secs(900);
     let completed = loop {
@@ -96,6 +110,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let credited_s = started.elapsed().as_secs_f64();
+    for mut w in workers {
+        let _ = w.kill();
+        let _ = w.wait();
+    }
     let transfers = scalar(&db, "SELECT count(*) FROM ledger_transfers WHERE kind = 'topup'").await?;
     let payments = scalar(&db, "SELECT count(*) FROM payments").await?;
     let credited =
@@ -108,6 +126,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{}",
         serde_json::json!({
             "orders": n,
+            "backlog": backlog > 0,
             "accounts": accounts,
             "delivered_s": delivered_s,
             "refused": refused,

@@ -80,8 +80,8 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
             if session.mode.as_deref() == Some("subscription") {
                 return subscription_checkout(ctx, event_id, &session).await;
             }
-            let txn = ctx.db.begin().await?;
             // A paid top-up goes with the others waiting (`billing::stripe::topups`).
+            let txn = ctx.db.begin().await?;
             match topups::apply_batch(&txn, event_id).await? {
                 topups::Own::AlreadyDone => return Ok(()),
                 topups::Own::Applied { events, credited } => {
@@ -90,8 +90,9 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
                     tracing::info!(event = event_id, events, credited, "paid top-ups applied");
                     return Ok(());
                 }
-                topups::Own::NotATopup => {}
+                topups::Own::NotATopup => drop(txn),
             }
+            let txn = ctx.db.begin().await?;
             let outcome = checkout::apply_paid(&txn, &session).await?;
             crate::failpoint::stall_before_commit(attempt).await;
             finish(txn, event_id, outcome != Outcome::NotOurs).await?;
