@@ -53,6 +53,8 @@ done
 
 # over MODE TIER: two api processes, one key of TIER pressed through both; prints admitted.
 over() {
+  # Counters start from zero (quotas are per account and month, and the account is reused).
+  redis-cli --scan --pattern "tgbench:$$:*" | xargs -r redis-cli del >/dev/null
   ./target/release/bench-seed "$DATABASE_URL" 1 1 0 tier "$2" > "$WORK/over.txt"
   start_api 18084 "$1"; start_api 18085 "$1"
   verify 18084 --connections 8 --seconds "$OVER_SECONDS" --verify "$WORK/over.txt" > "$WORK/a.json" &

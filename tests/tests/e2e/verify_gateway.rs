@@ -154,8 +154,8 @@ async fn a_pool_key_works_inside_its_block_only() {
 
 /// Approximate mode: two api processes admit from local counters synchronised to Redis
 /// every 50 ms. A Free key (100 a month, 10 a second) spent 5 at a time by callers on both
-/// processes stops near its quota: exact mode admits 20; here the other process may admit,
-/// in the interval before it hears, at most its rate limit's worth (10) on top. Once the
+/// processes stops near its quota: exact mode admits 20; here each process spends at most
+/// half of what was left between syncs, so they overshoot by about one request each. Once the
 /// processes have synced, every admitted unit is in the shared monthly counter, which both
 /// then report.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,7 +206,7 @@ async fn approximate_mode_over_admits_little_and_loses_no_count() {
     let admitted = admitted.load(Ordering::Relaxed);
     println!("approximate mode, two api processes, quota 100 at cost 5: {admitted} admitted (exact: 20)");
     assert!(admitted >= 20, "the quota was reached: {admitted}");
-    assert!(admitted <= 30, "over-admission stays within one process's rate in one interval: {admitted}");
+    assert!(admitted <= 24, "over-admission stays within a request or two per process: {admitted}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     for base in &bases {
         let v = verify_at(&app.http, base, &key).await;
