@@ -10,6 +10,7 @@ mod contract;
 mod expiry;
 mod fake_stripe;
 mod key_limits;
+mod ledger_checks;
 mod metering;
 mod metrics;
 mod payment_reversals;
