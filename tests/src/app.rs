@@ -222,34 +222,9 @@ impl TestApp {
         n: usize,
         micros: i64,
     ) -> Vec<billing::OrderId> {
-        use entities::{OrderKind, OrderStatus, PayMethod};
-        use sea_orm::{ActiveValue::Set, EntityTrait};
-        let now = chrono::Utc::now();
         let ids: Vec<billing::OrderId> = (0..n).map(|_| billing::OrderId::generate()).collect();
-        for chunk in ids.chunks(1000) {
-            entities::orders::Entity::insert_many(chunk.iter().map(|id| entities::orders::ActiveModel {
-                id: Set(*id),
-                account_id: Set(account_id),
-                kind: Set(OrderKind::Topup),
-                status: Set(OrderStatus::Pending),
-                method: Set(PayMethod::Stripe),
-                amount: Set(billing::Micros::new(micros)),
-                currency: Set("usd".into()),
-                plan_id: Set(None),
-                pool_id: Set(None),
-                coupon_id: Set(None),
-                details: Set(serde_json::json!({})),
-                provider_session_id: Set(None),
-                checkout_url: Set(None),
-                last_error: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-                completed_at: Set(None),
-            }))
-            .exec(&self.db.conn)
-            .await
-            .expect("insert orders");
-        }
+        let orders: Vec<_> = ids.iter().map(|id| (*id, account_id)).collect();
+        crate::db::insert_topup_orders(&self.db.conn, &orders, micros).await.expect("insert orders");
         ids
     }
 

@@ -65,3 +65,39 @@ impl Drop for TestDb {
         }
     }
 }
+
+/// Pending card top-up orders of `micros` each, one per `(order, account)` pair, inserted in
+/// bulk (the harness's and the credit benchmark's seed).
+pub async fn insert_topup_orders(
+    db: &sea_orm::DatabaseConnection,
+    orders: &[(billing::OrderId, billing::AccountId)],
+    micros: i64,
+) -> Result<(), sea_orm::DbErr> {
+    use entities::{OrderKind, OrderStatus, PayMethod};
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    let now = chrono::Utc::now();
+    for chunk in orders.chunks(1000) {
+        entities::orders::Entity::insert_many(chunk.iter().map(|(id, account)| entities::orders::ActiveModel {
+            id: Set(*id),
+            account_id: Set(*account),
+            kind: Set(OrderKind::Topup),
+            status: Set(OrderStatus::Pending),
+            method: Set(PayMethod::Stripe),
+            amount: Set(billing::Micros::new(micros)),
+            currency: Set("usd".into()),
+            plan_id: Set(None),
+            pool_id: Set(None),
+            coupon_id: Set(None),
+            details: Set(serde_json::json!({})),
+            provider_session_id: Set(None),
+            checkout_url: Set(None),
+            last_error: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            completed_at: Set(None),
+        }))
+        .exec_without_returning(db)
+        .await?;
+    }
+    Ok(())
+}

@@ -1,5 +1,5 @@
-//! Many transfers in a fixed number of statements, for metering: a batch of usage debits
-//! one transfer at a time costs several round trips per key, which is what the ledger
+//! Many transfers in a fixed number of statements, for metering and batched card top-ups:
+//! a batch posted one transfer at a time costs several round trips per transfer, which is what the ledger
 //! transaction benchmark (pgbench) tops out at. Same guarantees as [`super::post`]: each
 //! id posts once, a transfer and its balance changes commit together (in the caller's
 //! transaction), and a customer's balance never goes below zero.

@@ -87,7 +87,7 @@ impl Approximate {
     }
 
     fn quota_key(&self, subject: &str, period: &str) -> String {
-        format!("{}quota:{subject}:{period}", self.prefix)
+        super::quota_key(&self.prefix, subject, period)
     }
 
     pub(super) async fn admit(
@@ -176,14 +176,13 @@ impl Approximate {
     async fn sync(&self) -> Result<(), DomainError> {
         let batch = std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
         let entries: Vec<_> = batch.into_iter().collect();
+        let sending: std::collections::HashSet<&str> = entries.iter().map(|((s, ..), _)| s.as_str()).collect();
         let refresh: Vec<(String, i64, String)> = {
             let now = Utc::now().timestamp();
             let known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
             known
                 .iter()
-                .filter(|(subject, l)| {
-                    now - l.second <= RECENT_SECS && !entries.iter().any(|((s, ..), _)| s == *subject)
-                })
+                .filter(|(subject, l)| now - l.second <= RECENT_SECS && !sending.contains(subject.as_str()))
                 .map(|(subject, l)| (subject.clone(), now, l.period.clone()))
                 .collect()
         };

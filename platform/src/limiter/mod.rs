@@ -59,6 +59,11 @@ if cost > 0 then
 end
 return {1, 0, limit, limit - count, reset, used}";
 
+/// A subject's monthly quota counter: one key, whichever mode admits against it.
+fn quota_key(prefix: &str, subject: &str, period: &str) -> String {
+    format!("{prefix}quota:{subject}:{period}")
+}
+
 /// The rate window: one second.
 const WINDOW_MS: i64 = 1_000;
 /// How long a month's quota counter outlives its month (for the usage read after it).
@@ -85,7 +90,7 @@ impl Limiter {
     }
 
     fn quota_key(&self, subject: &str, period: &str) -> String {
-        format!("{}quota:{subject}:{period}", self.prefix)
+        quota_key(&self.prefix, subject, period)
     }
 
     /// Admits one request costing `cost` against the counters of `subject`

@@ -10,7 +10,7 @@
 //! usage: bench-credit <database_url> <api_url> <webhook_secret> <n> [accounts=100] [connections=64]
 
 use futures::StreamExt;
-use sea_orm::{ConnectionTrait, EntityTrait, Statement};
+use sea_orm::{ConnectionTrait, Statement};
 use std::time::{Duration, Instant};
 
 /// Each top-up: $10.
@@ -35,34 +35,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..accounts.max(1) {
         owners.push(billing::accounts::ensure(&db, &format!("bench-credit-{i}")).await?.id);
     }
-    let now = chrono::Utc::now();
     let orders: Vec<(billing::OrderId, billing::AccountId)> =
         (0..n).map(|i| (billing::OrderId::generate(), owners[i % owners.len()])).collect();
-    for chunk in orders.chunks(1000) {
-        use entities::{OrderKind, OrderStatus, PayMethod};
-        use sea_orm::ActiveValue::Set;
-        entities::orders::Entity::insert_many(chunk.iter().map(|(id, account)| entities::orders::ActiveModel {
-            id: Set(*id),
-            account_id: Set(*account),
-            kind: Set(OrderKind::Topup),
-            status: Set(OrderStatus::Pending),
-            method: Set(PayMethod::Stripe),
-            amount: Set(billing::Micros::new(CENTS * 10_000)),
-            currency: Set("usd".into()),
-            plan_id: Set(None),
-            pool_id: Set(None),
-            coupon_id: Set(None),
-            details: Set(serde_json::json!({})),
-            provider_session_id: Set(None),
-            checkout_url: Set(None),
-            last_error: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            completed_at: Set(None),
-        }))
-        .exec_without_returning(&db)
-        .await?;
-    }
+    tollgate_tests::db::insert_topup_orders(&db, &orders, CENTS * 10_000).await?;
 
     let http = reqwest::Client::builder().pool_max_idle_per_host(connections).build()?;
     let hook = format!("{api}/payment/webhook/stripe");
