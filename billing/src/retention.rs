@@ -119,6 +119,28 @@ pub async fn prune<C: ConnectionTrait>(
     Ok(out)
 }
 
+/// Makes the space of the rows a pass deleted reusable at once (Postgres `VACUUM`), so that
+/// new rows fill it and the tables stop growing once their windows have passed. Left to
+/// autovacuum, a big table waits for a fifth of its rows to be dead before it is vacuumed,
+/// and meanwhile grows by what it takes in. SQLite reuses freed pages by itself. Runs
+/// outside any transaction (`VACUUM` cannot run inside one), table by table, only where
+/// the pass deleted something.
+pub async fn reclaim<C: ConnectionTrait>(db: &C, pruned: &Pruned) -> Result<(), DbErr> {
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return Ok(());
+    }
+    let tables = [
+        (pruned.jobs, "jobs"),
+        (pruned.inbox, "stripe_events"),
+        (pruned.usage_events, "usage_events"),
+        (pruned.idempotency_keys, "idempotency_keys"),
+    ];
+    for (_, table) in tables.iter().filter(|(n, _)| *n > 0) {
+        db.execute_unprepared(&format!("VACUUM {table}")).await?;
+    }
+    Ok(())
+}
+
 /// Usage events recorded before this instant may go. An event recorded (metered) at `t`
 /// was stamped no later than `t + early`, so once `t + early` is past the lateness window
 /// a re-sent copy is refused at the door. A batch still waiting to be metered may hold a

@@ -163,6 +163,7 @@ impl Run for kinds::Retention {
         // Half the queue's time limit: a pass that stops for time goes on at the next tick.
         let budget = ctx.settings.queue(entities::JobQueue::Expiry).timeout / 2;
         let pruned = billing::retention::prune(&ctx.db, &ctx.settings.retention, chrono::Utc::now(), budget).await?;
+        billing::retention::reclaim(&ctx.db, &pruned).await?;
         tracing::info!(?pruned, "retention pass");
         Ok(pruned)
     }
