@@ -27,6 +27,8 @@ pub struct Shared {
     pub inbox: crate::ingest::Inbox,
     pub limiter: platform::limiter::Limiter,
     pub keys: crate::key_cache::KeyCache,
+    /// Verifies bearer JWTs (and holds the identity provider's keys).
+    pub tokens: crate::auth::jwt::TokenVerifier,
 }
 
 impl AppState {
@@ -41,7 +43,8 @@ impl AppState {
         let keys = crate::key_cache::KeyCache::new(settings.key_cache_ttl);
         let dispatcher = Dispatcher::new(conn, settings.redis_prefix.clone(), settings.redis_window);
         let inbox = crate::ingest::Inbox::start(db.clone(), dispatcher.clone(), settings.clone());
-        Ok(AppState(Arc::new(Shared { db, settings, dispatcher, inbox, limiter, keys })))
+        let tokens = crate::auth::jwt::TokenVerifier::new(&settings);
+        Ok(AppState(Arc::new(Shared { db, settings, dispatcher, inbox, limiter, keys, tokens })))
     }
 
     /// Wakes a worker for a committed job.

@@ -1,9 +1,8 @@
-//! Accounts and management keys.
+//! Accounts, and the keys whose hash is all that is stored of them.
 
 use crate::AccountId;
 use chrono::Utc;
 use entities::accounts::{self, Column, Entity as Accounts};
-use entities::management_keys::{self, Column as MkCol, Entity as ManagementKeys};
 use rand::RngCore;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
@@ -44,37 +43,6 @@ pub fn generate_key(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     format!("{prefix}{}", hex::encode(bytes))
-}
-
-/// A new management key for an account. The key is returned once; only its hash is kept.
-pub async fn create_management_key<C: ConnectionTrait>(
-    db: &C,
-    account_id: AccountId,
-    name: &str,
-    scopes: &str,
-) -> Result<(management_keys::Model, String), DbErr> {
-    let key = generate_key("mk_");
-    let row = management_keys::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        account_id: Set(account_id),
-        name: Set(name.to_owned()),
-        prefix: Set(key.chars().take(11).collect()),
-        key_hash: Set(hash_key(&key)),
-        scopes: Set(scopes.to_owned()),
-        created_at: Set(Utc::now()),
-        last_used_at: Set(None),
-        revoked_at: Set(None),
-    };
-    let model = ManagementKeys::insert(row).exec_with_returning(db).await?;
-    Ok((model, key))
-}
-
-/// The live management key with this value, if any.
-pub async fn find_management_key<C: ConnectionTrait>(
-    db: &C,
-    key: &str,
-) -> Result<Option<management_keys::Model>, DbErr> {
-    ManagementKeys::find().filter(MkCol::KeyHash.eq(hash_key(key))).filter(MkCol::RevokedAt.is_null()).one(db).await
 }
 
 /// An account by id.

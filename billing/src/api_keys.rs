@@ -27,6 +27,15 @@ fn prefix(kind: ApiKeyKind) -> &'static str {
     }
 }
 
+/// A kind's prefix under a brand: `tg_cr_` becomes `inf_cr_` with the brand `inf_`.
+fn branded(kind: ApiKeyKind, brand: Option<&str>) -> String {
+    let plain = prefix(kind);
+    match brand {
+        Some(b) => format!("{b}{}", plain.trim_start_matches("tg_")),
+        None => plain.to_owned(),
+    }
+}
+
 /// The key-tier API's tier table: requests per second, and queries per month (None: unlimited).
 pub fn tier_limits(tier: KeyTier) -> (u32, Option<u64>) {
     match tier {
@@ -48,11 +57,18 @@ pub struct NewKey {
     pub pledge_id: Option<Uuid>,
     pub organization_name: Option<String>,
     pub contact_email: Option<String>,
+    /// Space-separated scopes the key has as a bearer ([`DEFAULT_SCOPES`] unless asked).
+    pub scopes: String,
+    /// What the key's value starts with in place of `tg_` (`API_KEY_BEARER_PREFIX`).
+    pub brand: Option<String>,
 }
+
+/// A key's bearer scopes unless its creator asks for more: reading the account's billing.
+pub const DEFAULT_SCOPES: &str = "billing:read";
 
 /// Creates a key; returns its row and the key itself, which is never available again.
 pub async fn create<C: ConnectionTrait>(db: &C, new: NewKey) -> Result<(api_keys::Model, String), DomainError> {
-    let key = generate_key(prefix(new.kind));
+    let key = generate_key(&branded(new.kind, new.brand.as_deref()));
     let row = Keys::insert(api_keys::ActiveModel {
         id: Set(Uuid::now_v7()),
         account_id: Set(new.account_id),
@@ -69,6 +85,7 @@ pub async fn create<C: ConnectionTrait>(db: &C, new: NewKey) -> Result<(api_keys
         expires_at: Set(None),
         created_at: Set(Utc::now()),
         revoked_at: Set(None),
+        scopes: Set(new.scopes),
     })
     .exec_with_returning(db)
     .await?;
@@ -163,11 +180,12 @@ pub async fn rotate<C: ConnectionTrait>(
     db: &C,
     account_id: AccountId,
     id: Uuid,
+    brand: Option<&str>,
 ) -> Result<Option<(api_keys::Model, String)>, DomainError> {
     let Some(old) = find_for(db, account_id, id).await?.filter(|k| k.status != KeyStatus::Revoked) else {
         return Ok(None);
     };
-    let key = generate_key(prefix(old.kind));
+    let key = generate_key(&branded(old.kind, brand));
     Keys::update_many()
         .col_expr(Column::KeyHash, Expr::value(hash_key(&key)))
         .col_expr(Column::Prefix, Expr::value(key.chars().take(SHOWN).collect::<String>()))

@@ -33,6 +33,14 @@ impl Entitlement {
     pub fn remaining(&self) -> Option<i64> {
         Some(self.limit?.saturating_sub(self.used?).max(0))
     }
+
+    /// Whether 80 % of a positive cap is used (integers: `used * 5 >= limit * 4`).
+    pub fn near_limit(&self) -> bool {
+        match (self.limit, self.used) {
+            (Some(limit), Some(used)) if limit > 0 => i128::from(used) * 5 >= i128::from(limit) * 4,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -93,5 +101,16 @@ mod tests {
         assert_eq!(row(Some(10), Some(12)).remaining(), Some(0));
         assert_eq!(row(None, Some(12)).remaining(), None);
         assert_eq!(row(Some(10), None).remaining(), None);
+    }
+
+    #[test]
+    fn near_limit_from_eighty_percent_of_a_positive_cap() {
+        assert!(!row(Some(10), Some(7)).near_limit());
+        assert!(row(Some(10), Some(8)).near_limit());
+        assert!(row(Some(10), Some(12)).near_limit());
+        assert!(!row(Some(5), Some(3)).near_limit(), "60 %");
+        assert!(row(Some(5), Some(4)).near_limit(), "80 % exactly");
+        assert!(!row(None, Some(1_000_000)).near_limit(), "unlimited");
+        assert!(!row(Some(0), Some(0)).near_limit(), "not in the plan");
     }
 }

@@ -17,6 +17,7 @@ pub mod error;
 pub mod idempotency;
 pub mod jobs;
 pub mod ledger;
+pub mod management_keys;
 pub mod money;
 pub mod orders;
 pub mod payment_methods;

@@ -28,6 +28,9 @@ pub struct Model {
     pub expires_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
+    /// What the key may do as a bearer on the subscription API (space-separated scopes).
+    #[sea_orm(column_type = "Text")]
+    pub scopes: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -47,6 +47,8 @@ pub struct Settings {
     pub jwt_issuer: Option<String>,
     /// When set, a JWT's `aud` (a string or a list) must contain it.
     pub jwt_audience: Option<String>,
+    /// Sign-in from an identity provider, admin grants, API keys as bearers.
+    pub identity: Identity,
     /// Bearer token for `/metrics` on `BIND_ADDR`; unset: `/metrics` is served only on
     /// `METRICS_ADDR` (an internal address), never publicly.
     pub metrics_token: Secret,
@@ -113,6 +115,30 @@ pub struct Settings {
     pub retention: billing::retention::Windows,
     /// How often a retention pass is scheduled.
     pub retention_interval: Duration,
+}
+
+/// Who may sign in, and how a token's claims become an account and its scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The provider's JSON Web Key Set (`JWT_JWKS_URL`). Set: tokens are verified against
+    /// its keys (RS256/384/512, PS256/384/512, ES256/384, EdDSA), and HS256 tokens are
+    /// refused, so the provider is the only root of trust.
+    pub jwks_url: Option<String>,
+    /// How long a fetched key set is used before it is fetched again.
+    pub jwks_ttl: Duration,
+    /// The least time between two fetches of the key set on unknown `kid`s: a flood of
+    /// made-up `kid`s costs the provider at most one request per interval.
+    pub jwks_min_refetch: Duration,
+    /// The claim naming the account's subject (`sub`; Firebase's `user_id` is the same).
+    pub subject_claim: String,
+    /// Subjects that are operators (`admin` scope), whatever their token says.
+    pub admin_subjects: Vec<String>,
+    /// A claim (`roles`, `groups`, or a Firebase custom claim) that grants `admin` when it
+    /// is `true`, the string `admin`, or a list holding `admin`.
+    pub admin_claim: Option<String>,
+    /// A prefix API keys are minted with and accepted as bearers under, besides `tg_`
+    /// (`API_KEY_BEARER_PREFIX`, e.g. `inf_`).
+    pub api_key_bearer_prefix: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -201,6 +227,12 @@ impl Reader<'_> {
     }
 }
 
+/// Whether a URL points at this machine (plain http is allowed there: tests, sidecars).
+fn dev_or_local(url: &str) -> bool {
+    let rest = url.trim_start_matches("http://");
+    rest.starts_with("127.0.0.1") || rest.starts_with("localhost") || rest.starts_with("[::1]")
+}
+
 fn is_hex_address(s: &str) -> bool {
     s.len() == 42 && s.starts_with("0x") && s[2..].bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -249,6 +281,42 @@ impl Settings {
         r.check(jwt_secret.len() >= 32, "JWT_SECRET: must be at least 32 bytes");
         let jwt_issuer = r.raw("JWT_ISSUER");
         let jwt_audience = r.raw("JWT_AUDIENCE");
+        let identity = Identity {
+            jwks_url: r.raw("JWT_JWKS_URL"),
+            jwks_ttl: r.duration("JWT_JWKS_TTL", Duration::from_secs(3_600)),
+            jwks_min_refetch: r.duration("JWT_JWKS_MIN_REFETCH", Duration::from_secs(30)),
+            subject_claim: r.string("JWT_SUBJECT_CLAIM", "sub"),
+            admin_subjects: r
+                .raw("ADMIN_SUBJECTS")
+                .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+                .unwrap_or_default(),
+            admin_claim: r.raw("JWT_ADMIN_CLAIM"),
+            api_key_bearer_prefix: r.raw("API_KEY_BEARER_PREFIX"),
+        };
+        if let Some(url) = &identity.jwks_url {
+            r.check(
+                url.starts_with("https://") || (dev_or_local(url) && url.starts_with("http://")),
+                "JWT_JWKS_URL: must be an https URL (http only to 127.0.0.1 or localhost)",
+            );
+            // Keys published by a provider sign tokens for every one of its customers: without
+            // both checks, any project's users could sign in here.
+            r.check(
+                jwt_issuer.is_some() && jwt_audience.is_some(),
+                "JWT_JWKS_URL: needs JWT_ISSUER and JWT_AUDIENCE (a provider's keys sign tokens for all its tenants)",
+            );
+        }
+        r.check(
+            identity.subject_claim.len() <= 64 && !identity.subject_claim.is_empty(),
+            "JWT_SUBJECT_CLAIM: a claim name of at most 64 characters",
+        );
+        if let Some(p) = &identity.api_key_bearer_prefix {
+            r.check(
+                (2..=16).contains(&p.len())
+                    && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                    && !["mk_", "tg_", "whsec_"].iter().any(|taken| p.starts_with(taken)),
+                "API_KEY_BEARER_PREFIX: 2–16 letters, digits or _, not mk_ or tg_ (e.g. inf_)",
+            );
+        }
         let metrics_token = r.raw("METRICS_TOKEN").unwrap_or_default();
         r.check(metrics_token.is_empty() || metrics_token.len() >= 24, "METRICS_TOKEN: must be at least 24 characters");
         let service_token = r.raw("SERVICE_TOKEN").unwrap_or_default();
@@ -390,6 +458,7 @@ impl Settings {
             jwt_secret: Secret::new(jwt_secret),
             jwt_issuer,
             jwt_audience,
+            identity,
             metrics_token: Secret::new(metrics_token),
             service_token: Secret::new(service_token),
             stripe_secret_key: Secret::new(stripe_secret_key),

@@ -3,11 +3,7 @@
 use crate::db::TestDb;
 use crate::events::{WEBHOOK_SECRET, signature};
 use crate::proxy::Proxy;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
 use serde_json::Value;
-use sha2::Sha256;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::{Child, Command};
@@ -170,13 +166,8 @@ impl TestApp {
 
 /// Any claims, signed HS256 with the tests' `JWT_SECRET`.
 pub fn sign_jwt(claims: &Value) -> String {
-    {
-        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
-        let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(JWT_SECRET.as_bytes()).expect("key");
-        mac.update(format!("{header}.{claims}").as_bytes());
-        format!("{header}.{claims}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
-    }
+    let key = jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes());
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), claims, &key).expect("sign")
 }
 
 impl TestApp {

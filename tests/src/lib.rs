@@ -6,6 +6,7 @@ pub mod chain;
 pub mod db;
 pub mod events;
 pub mod fake_stripe;
+pub mod identity;
 pub mod proxy;
 
 pub use app::{Backend, TestApp, TestOptions};

@@ -42,6 +42,9 @@ pub struct EntitlementRow {
     remaining: Option<Option<i64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     at_limit: Option<bool>,
+    /// With usage only: 80 % of the cap or more is used (the settings page's warning).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    near_limit: Option<bool>,
 }
 
 impl From<&Entitlement> for EntitlementRow {
@@ -55,6 +58,7 @@ impl From<&Entitlement> for EntitlementRow {
             used: e.used,
             remaining: e.used.map(|_| e.remaining()),
             at_limit: e.used.map(|used| e.limit.is_some_and(|l| used >= l)),
+            near_limit: e.used.map(|_| e.near_limit()),
         }
     }
 }

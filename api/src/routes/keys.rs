@@ -66,6 +66,11 @@ pub struct TierKeyRequest {
     /// `Free` (default), `Starter`, `Growth` or `Enterprise`; above Free needs the subscription.
     #[schema(value_type = Option<String>, example = "Free")]
     tier: Option<Value>,
+    /// What the key may do when presented as a bearer on the subscription API
+    /// (default `["billing:read"]`; at most the caller's own scopes, never `admin`).
+    #[serde(default)]
+    #[schema(example = json!(["billing:read"]))]
+    scopes: Option<Vec<String>>,
 }
 
 /// A tier key, created: the secret is shown once.
@@ -153,7 +158,9 @@ pub async fn create_tier_key(
     if tier.is_none() {
         f.bad::<()>("tier", "must be Free, Starter, Growth or Enterprise");
     }
+    let scopes = key_scopes(&principal, req.scopes.as_deref()).map_err(|m| f.bad::<()>("scopes", &m)).ok();
     f.finish()?;
+    let Some(scopes) = scopes else { return Err(ApiError::internal("validated fields missing")) };
     let (Some(org), Some(email), Some(tier)) = (org, email, tier) else {
         return Err(ApiError::internal("validated fields missing"));
     };
@@ -182,6 +189,8 @@ pub async fn create_tier_key(
             pledge_id: None,
             organization_name: Some(org),
             contact_email: Some(email),
+            scopes,
+            brand: state.settings.identity.api_key_bearer_prefix.clone(),
         },
         state.settings.max_keys_per_account,
     )
@@ -209,6 +218,10 @@ pub struct SubscriptionKeyRequest {
     subscription_id: Option<String>,
     /// 1–100 characters.
     name: Option<String>,
+    /// What the key may do as a bearer on the subscription API (default `["billing:read"]`;
+    /// at most the caller's own scopes, never `admin`).
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
 }
 
 /// The billing API: a key for one of the caller's live subscriptions or paid pool pledges.
@@ -225,6 +238,8 @@ pub async fn create_subscription_key(
         return Err(ApiError::bad_request("invalid_request", "subscriptionId: required (from /api/billing/status)"));
     };
     let id = Uuid::parse_str(id).map_err(|_| ApiError::not_found("subscription"))?;
+    let scopes =
+        key_scopes(&principal, req.scopes.as_deref()).map_err(|m| ApiError::bad_request("invalid_request", m))?;
     let name = req.name.unwrap_or_else(|| "subscription key".to_owned());
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::bad_request("invalid_request", "name: 1–100 characters"));
@@ -259,6 +274,8 @@ pub async fn create_subscription_key(
         pledge_id,
         organization_name: None,
         contact_email: None,
+        scopes,
+        brand: state.settings.identity.api_key_bearer_prefix.clone(),
     };
     let (row, key) = api_keys::create_limited(&state.db, new, state.settings.max_keys_per_account).await?;
     Ok(created(Key::of(row, Some(key))))
@@ -269,6 +286,19 @@ pub struct CreditKeyRequest {
     /// 1–100 characters.
     #[schema(min_length = 1, max_length = 100)]
     name: Option<String>,
+    /// What the key may do as a bearer on the subscription API (default `["billing:read"]`;
+    /// at most the caller's own scopes, never `admin`).
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+}
+
+/// The bearer scopes a new API key gets: [`api_keys::DEFAULT_SCOPES`], or those asked for
+/// within the caller's own.
+fn key_scopes(principal: &Principal, asked: Option<&[String]>) -> Result<String, String> {
+    match asked {
+        None => Ok(api_keys::DEFAULT_SCOPES.to_owned()),
+        Some(asked) => principal.delegate(asked, false).map(|s| Scope::join(&s)),
+    }
 }
 
 /// The billing API: a credit key, drawing on the account's credits.
@@ -280,6 +310,8 @@ pub async fn create_credit_key(
     crate::extract::OptionalJson(req): crate::extract::OptionalJson<CreditKeyRequest>,
 ) -> Result<(StatusCode, Json<Envelope<Key>>), ApiError> {
     principal.require(Scope::Write)?;
+    let scopes =
+        key_scopes(&principal, req.scopes.as_deref()).map_err(|m| ApiError::bad_request("invalid_request", m))?;
     let name = req.name.unwrap_or_else(|| "credit key".to_owned());
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::bad_request("invalid_request", "name: 1–100 characters"));
@@ -293,6 +325,8 @@ pub async fn create_credit_key(
         pledge_id: None,
         organization_name: None,
         contact_email: None,
+        scopes,
+        brand: state.settings.identity.api_key_bearer_prefix.clone(),
     };
     let (row, key) = api_keys::create_limited(&state.db, new, state.settings.max_keys_per_account).await?;
     Ok(created(Key::of(row, Some(key))))
@@ -319,9 +353,14 @@ pub async fn rotate(
     Path(id): Path<String>,
 ) -> Result<Json<Envelope<Key>>, ApiError> {
     principal.require(Scope::Write)?;
-    let (row, key) = api_keys::rotate(&state.db, principal.account_id, key_id(&id)?)
-        .await?
-        .ok_or_else(|| ApiError::not_found("key"))?;
+    let (row, key) = api_keys::rotate(
+        &state.db,
+        principal.account_id,
+        key_id(&id)?,
+        state.settings.identity.api_key_bearer_prefix.as_deref(),
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found("key"))?;
     state.keys.forget(row.id);
     Ok(ok(Key::of(row, Some(key))))
 }

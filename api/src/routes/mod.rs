@@ -12,6 +12,7 @@ pub mod entitlements;
 pub mod health;
 pub mod history;
 pub mod keys;
+pub mod management_keys;
 pub mod plans;
 pub mod pools;
 pub mod reconciliation;

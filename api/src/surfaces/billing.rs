@@ -1,10 +1,11 @@
 //! The billing API: balances, status, cards, card and USDC top-ups, wallets, pools and
-//! API keys (`/api/billing/*`, `/api/pools*`, `/api/keys*`), and its retired routes.
+//! API keys (`/api/billing/*`, `/api/pools*`, `/api/keys*`), management keys
+//! (`/api/management-keys*`), and its retired routes.
 
 use super::{Routes, finish, for_account, for_accounts, for_anyone};
 use crate::client_limits::ClientLimit;
 use crate::error::Envelope;
-use crate::routes::{cards, credits, history, keys, pools, retired, status, topup, usdc};
+use crate::routes::{cards, credits, history, keys, management_keys, pools, retired, status, topup, usdc};
 use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -36,7 +37,9 @@ pub fn routes(state: &AppState, public: &ClientLimit) -> Routes {
         .routes(guard(routes!(keys::create_subscription_key)))
         .routes(guard(routes!(keys::create_credit_key)))
         .routes(guard(routes!(keys::rotate)))
-        .routes(guard(routes!(keys::revoke)));
+        .routes(guard(routes!(keys::revoke)))
+        .routes(guard(routes!(management_keys::create, management_keys::list)))
+        .routes(guard(routes!(management_keys::revoke)));
     let retired =
         OpenApiRouter::new().routes(routes!(retired::legacy_plans)).routes(routes!(retired::legacy_subscribe));
     let routes = for_accounts(accounts, state).merge(for_anyone(retired, public));

@@ -107,6 +107,18 @@ fn for_account(
     (schemas, paths, methods)
 }
 
+/// One route of the subscription API: as [`for_account`], and an API key is also taken as
+/// the bearer (`Authorization: Bearer inf_…`), acting for its account with its scopes.
+fn for_account_or_key(
+    state: &AppState,
+    (schemas, paths, methods): UtoipaMethodRouter<AppState>,
+) -> UtoipaMethodRouter<AppState> {
+    let methods = methods
+        .route_layer(from_fn_with_state(state.clone(), idempotency::middleware))
+        .route_layer(from_fn_with_state(state.clone(), auth::authenticate_or_api_key));
+    (schemas, paths, methods)
+}
+
 /// Routes that act for an account (each [`for_account`]): bodies up to `MAX_BODY_BYTES`,
 /// and the errors such routes can give in the document.
 fn for_accounts(routes: Routes, state: &AppState) -> Routes {

@@ -1,7 +1,7 @@
 //! The subscription API: self-serve plans, the team's subscription and its changes,
 //! entitlements and their usage (`/plans`, `/subscription*`, `/entitlements*`).
 
-use super::{Routes, finish, for_account, for_accounts, for_anyone};
+use super::{Routes, finish, for_account_or_key, for_accounts, for_anyone};
 use crate::client_limits::ClientLimit;
 use crate::error::Envelope;
 use crate::routes::{cards, entitlements, plans, subscription};
@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn routes(state: &AppState, public: &ClientLimit) -> Routes {
-    let guard = |r| for_account(state, r);
+    let guard = |r| for_account_or_key(state, r);
     let accounts = OpenApiRouter::new()
         .routes(guard(routes!(subscription::get, subscription::create, subscription::update, subscription::cancel)))
         .routes(guard(routes!(subscription::resume)))

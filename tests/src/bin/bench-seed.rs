@@ -61,6 +61,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             pledge_id: None,
             organization_name: None,
             contact_email: None,
+            scopes: billing::api_keys::DEFAULT_SCOPES.into(),
+            brand: None,
         };
         let (_, key) = billing::api_keys::create(&db, new).await?;
         println!("{key}");

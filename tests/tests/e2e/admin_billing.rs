@@ -216,6 +216,8 @@ async fn entitlements_follow_the_plan_in_force_with_usage() {
             pledge_id: None,
             organization_name: Some("Acme".into()),
             contact_email: Some("dev@acme.com".into()),
+            scopes: billing::api_keys::DEFAULT_SCOPES.into(),
+            brand: None,
         },
     )
     .await

@@ -81,10 +81,9 @@ async fn authentication_by_jwt_and_management_key() {
     assert_eq!(res.status(), 403);
 
     let account = billing::accounts::ensure(&app.db.conn, "bob").await.expect("account");
-    let (_, key) =
-        billing::accounts::create_management_key(&app.db.conn, account.id, "ci", "billing:read billing:write")
-            .await
-            .expect("key");
+    let (_, key) = billing::management_keys::create(&app.db.conn, account.id, "ci", "billing:read billing:write")
+        .await
+        .expect("key");
     assert!(key.starts_with("mk_") && key.len() > 60);
     let (status, _) = app.get("/credits/balance", &key).await;
     assert_eq!(status, 200);

@@ -63,6 +63,7 @@ async fn key(
         expires_at: Set(None),
         created_at: Set(Utc::now()),
         revoked_at: Set(None),
+        scopes: Set(billing::api_keys::DEFAULT_SCOPES.into()),
     })
     .exec_without_returning(&app.db.conn)
     .await

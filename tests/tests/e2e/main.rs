@@ -9,6 +9,7 @@ mod billing_status;
 mod contract;
 mod expiry;
 mod fake_stripe;
+mod identity;
 mod key_limits;
 mod ledger_checks;
 mod metering;

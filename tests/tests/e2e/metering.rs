@@ -36,6 +36,8 @@ async fn tier_key(app: &TestApp, subject: &str, tier: entities::KeyTier) -> Stri
         pledge_id: None,
         organization_name: Some("Acme".into()),
         contact_email: Some("dev@acme.com".into()),
+        scopes: billing::api_keys::DEFAULT_SCOPES.into(),
+        brand: None,
     };
     billing::api_keys::create(&app.db.conn, new).await.expect("key").1
 }

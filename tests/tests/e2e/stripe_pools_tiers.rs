@@ -100,6 +100,7 @@ async fn key_tier_checkout_upgrades_then_downgrades_to_free() {
         expires_at: Set(None),
         created_at: Set(now),
         revoked_at: Set(None),
+        scopes: Set(billing::api_keys::DEFAULT_SCOPES.into()),
     })
     .exec_without_returning(&app.db.conn)
     .await

@@ -38,6 +38,8 @@ async fn new_key(
         pledge_id: pledge,
         organization_name: None,
         contact_email: None,
+        scopes: billing::api_keys::DEFAULT_SCOPES.into(),
+        brand: None,
     };
     billing::api_keys::create(&app.db.conn, new).await.expect("key").1
 }
