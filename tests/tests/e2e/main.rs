@@ -7,6 +7,7 @@ mod api_keys;
 mod api_skeleton;
 mod billing_status;
 mod contract;
+mod credentials;
 mod expiry;
 mod fake_stripe;
 mod identity;
