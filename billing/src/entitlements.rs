@@ -87,6 +87,51 @@ pub async fn for_account<C: ConnectionTrait>(
     Ok(Entitlements { plan, period, resets_at: next_period_start(now), rows })
 }
 
+/// What a plan limit says about spending `cost` more of a resource this month.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitCheck {
+    /// The metric is no limit of the plan, or its limit is unlimited.
+    Unlimited,
+    Within {
+        limit: i64,
+        used: i64,
+    },
+    /// `used + cost` would pass `limit` (402 `limit_exceeded`).
+    Exceeded {
+        limit: i64,
+        used: i64,
+    },
+    /// The plan's limit is 0: the feature is not part of it (403 `feature_not_available`).
+    NotInPlan {
+        used: i64,
+    },
+}
+
+/// Checks one request against the plan in force: this month's usage of `resource` (what the
+/// gateway reported under that metric, every key of the account) plus `cost` against the
+/// plan's limit. Returns the plan with the verdict, for the upgrade recommendation.
+pub async fn check_limit<C: ConnectionTrait>(
+    db: &C,
+    account_id: AccountId,
+    resource: &str,
+    cost: i64,
+    now: DateTime<Utc>,
+) -> Result<(plans::Model, LimitCheck), DomainError> {
+    let plan = plan_in_force(db, account_id).await?;
+    let limit =
+        crate::catalog::limits(db, plan.id).await?.into_iter().find(|l| l.key == resource).and_then(|l| l.value);
+    let Some(limit) = limit else { return Ok((plan, LimitCheck::Unlimited)) };
+    let used = crate::usage::account_total(db, account_id, resource, &period_of(now)).await?;
+    let verdict = if limit == 0 {
+        LimitCheck::NotInPlan { used }
+    } else if used.saturating_add(cost) > limit {
+        LimitCheck::Exceeded { limit, used }
+    } else {
+        LimitCheck::Within { limit, used }
+    };
+    Ok((plan, verdict))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

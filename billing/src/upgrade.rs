@@ -3,6 +3,7 @@
 //! have let it through — what the workspace's upgrade modal marks as recommended.
 
 use crate::api_keys::{rank, tier_limits};
+use crate::entitlements::LimitCheck;
 use crate::error::DomainError;
 use crate::verify::{KeyInfo, Reason};
 use entities::{ApiKeyKind, KeyTier, PlanKind};
@@ -103,6 +104,62 @@ pub async fn explain<C: ConnectionTrait>(
             message: "the monthly quota is reached".into(),
             metadata: json!({"resource": "monthly_queries", "limit": limits.monthly, "used": used, "recommended": null}),
         },
-        Reason::NotFound | Reason::Revoked | Reason::Expired => return Ok(None),
+        // Plan limits are explained by [`explain_plan_limit`], which knows the resource.
+        Reason::NotFound | Reason::Revoked | Reason::Expired | Reason::LimitExceeded | Reason::FeatureNotAvailable => {
+            return Ok(None);
+        }
+    }))
+}
+
+/// A refusal by a plan limit (`POST /api/v1/keys/verify` with a `metric` that names one):
+/// 402 `limit_exceeded` or 403 `feature_not_available`, with the resource, its limit, this
+/// month's use, and the recommended plan — the cheapest self-serve plan whose limit lets
+/// `used + cost` through, or, when none does, a plan sold by contact (Enterprise).
+pub async fn explain_plan_limit<C: ConnectionTrait>(
+    db: &C,
+    current: &entities::plans::Model,
+    resource: &str,
+    check: &LimitCheck,
+    cost: i64,
+) -> Result<Option<LimitError>, DomainError> {
+    let (status, code, limit, used) = match *check {
+        LimitCheck::Exceeded { limit, used } => (402, "limit_exceeded", limit, used),
+        LimitCheck::NotInPlan { used } => (403, "feature_not_available", 0, used),
+        LimitCheck::Unlimited | LimitCheck::Within { .. } => return Ok(None),
+    };
+    let needed = used.saturating_add(cost);
+    let current_price = current.price_monthly.map_or(0, |m| m.get());
+    let mut fits = Vec::new();
+    for plan in crate::catalog::plans_of_kind(db, PlanKind::Recurring).await? {
+        if plan.id == current.id || plan.price_monthly.is_some_and(|m| m.get() < current_price) {
+            continue;
+        }
+        let cap = crate::catalog::limits(db, plan.id).await?.into_iter().find(|l| l.key == resource);
+        // A plan that does not name the resource does not promise it.
+        let allows = cap.is_some_and(|l| l.value.is_none_or(|v| v > 0 && v >= needed));
+        if allows {
+            fits.push(plan);
+        }
+    }
+    // Self-serve plans first (cheapest first), then plans sold by contact.
+    fits.sort_by_key(|p| (!crate::catalog::self_serve(p), p.price_monthly.map_or(i64::MAX, |m| m.get())));
+    let recommended = fits.first().map(|p| {
+        let mut j = plan_json(p);
+        if !crate::catalog::self_serve(p) {
+            j["contact"] = json!("sales");
+        }
+        j
+    });
+    let message = if status == 403 {
+        format!("{resource} is not part of the {} plan", current.name)
+    } else {
+        format!("the {resource} limit of the {} plan is reached ({used} of {limit} used)", current.name)
+    };
+    Ok(Some(LimitError {
+        status,
+        code,
+        message,
+        metadata: json!({"resource": resource, "limit": limit, "used": used, "requested": cost,
+                         "current_plan": current.slug, "recommended": recommended}),
     }))
 }

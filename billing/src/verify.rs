@@ -31,6 +31,10 @@ pub enum Reason {
     QuotaExceeded,
     NoCredits,
     OutsideReservedHours,
+    /// The request's `metric` is a plan limit and this month's use plus its cost passes it.
+    LimitExceeded,
+    /// The request's `metric` is a plan limit of 0: not part of the plan.
+    FeatureNotAvailable,
 }
 
 /// Everything about a key the verdict depends on, as of one read.

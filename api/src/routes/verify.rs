@@ -12,6 +12,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use billing::AccountId;
+use billing::entitlements::LimitCheck;
 use billing::verify::{KeyRef, Reason};
 use chrono::{DateTime, Utc};
 use entities::{ApiKeyKind, KeyTier};
@@ -28,7 +29,9 @@ pub struct VerifyRequest {
     #[serde(default)]
     #[schema(maximum = 1_000_000_000, minimum = 0)]
     cost: Option<u64>,
-    /// The metric being spent, echoed back (and matched against plan limits).
+    /// The metric being spent, echoed back. When it names a limit of the account's plan
+    /// (`storage_mb`, `triggers`, …), this month's reported use plus `cost` is checked
+    /// against it: `limit_exceeded` (402) or `feature_not_available` (403, a limit of 0).
     #[serde(default)]
     #[schema(max_length = 64)]
     metric: Option<String>,
@@ -104,6 +107,26 @@ pub enum VerifyResponse {
     Unknown(Unknown),
 }
 
+/// The plan's verdict on spending `cost` of `metric`, when the metric is one of its limits
+/// and the request would pass it: the reason and the error to hand on.
+async fn plan_limit(
+    state: &AppState,
+    info: &billing::verify::KeyInfo,
+    metric: &str,
+    cost: u64,
+    now: DateTime<Utc>,
+) -> Result<Option<(Reason, billing::upgrade::LimitError)>, ApiError> {
+    let cost = i64::try_from(cost).unwrap_or(i64::MAX);
+    let (plan, check) = billing::entitlements::check_limit(&state.db, info.key.account_id, metric, cost, now).await?;
+    let reason = match check {
+        LimitCheck::Exceeded { .. } => Reason::LimitExceeded,
+        LimitCheck::NotInPlan { .. } => Reason::FeatureNotAvailable,
+        LimitCheck::Unlimited | LimitCheck::Within { .. } => return Ok(None),
+    };
+    let error = billing::upgrade::explain_plan_limit(&state.db, &plan, metric, &check, cost).await?;
+    Ok(error.map(|e| (reason, e)))
+}
+
 /// Whether a key may make one more request: always 200 for a well-formed question.
 #[utoipa::path(post, path = "/api/v1/keys/verify", security(("bearer" = [])), request_body = VerifyRequest,
     responses((status = 200, description = "The verdict", body = VerifyResponse),
@@ -123,23 +146,30 @@ pub async fn verify(
         return Ok(Json(VerifyResponse::Unknown(Unknown { valid: false, reason: Reason::NotFound })));
     };
     let limits = info.limits();
+    // A metric that names a limit of the account's plan is checked before the key's own
+    // counters, so a refused request is charged to none of them.
+    let plan_refusal = match req.metric.as_deref() {
+        Some(metric) if info.check(now).is_ok() => plan_limit(&state, &info, metric, cost, now).await?,
+        _ => None,
+    };
     let (reason, used, ratelimit) = match info.check(now) {
         Err(reason) => (Some(reason), state.limiter.used(&info.counter_subject(), now).await?, None),
+        Ok(()) if plan_refusal.is_some() => {
+            let reason = plan_refusal.as_ref().map(|(r, _)| *r);
+            (reason, state.limiter.used(&info.counter_subject(), now).await?, None)
+        }
         Ok(()) => {
             let a = state.limiter.admit(&info.counter_subject(), limits, cost, now).await?;
             let rate = RateLimit { limit: a.rate_limit, remaining: a.rate_remaining, reset: a.rate_reset_ms };
             (a.reason, a.used, Some(rate))
         }
     };
-    let error = match reason {
-        Some(reason) => billing::upgrade::explain(&state.db, &info, reason, used).await?.map(|e| Refusal {
-            status: e.status,
-            code: e.code.to_owned(),
-            message: e.message,
-            metadata: e.metadata,
-        }),
-        None => None,
-    };
+    let error = match (reason, plan_refusal) {
+        (_, Some((_, e))) => Some(e),
+        (Some(reason), None) => billing::upgrade::explain(&state.db, &info, reason, used).await?,
+        (None, None) => None,
+    }
+    .map(|e| Refusal { status: e.status, code: e.code.to_owned(), message: e.message, metadata: e.metadata });
     let verdict = Verdict {
         valid: reason.is_none(),
         reason,

@@ -16,6 +16,7 @@ mod ledger_checks;
 mod metering;
 mod metrics;
 mod payment_reversals;
+mod plan_limits;
 mod reconciliation;
 mod retention;
 mod security;
