@@ -17,10 +17,13 @@ use subtle::ConstantTimeEq;
 pub mod jwks;
 pub mod jwt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
 pub enum Scope {
+    #[serde(rename = "billing:read")]
     Read,
+    #[serde(rename = "billing:write")]
     Write,
+    #[serde(rename = "admin")]
     Admin,
 }
 
@@ -80,21 +83,23 @@ impl Principal {
         self.require(scope).is_ok()
     }
 
-    /// The scopes a credential this caller creates may carry: each one named, known, and
-    /// held by the caller (a key never widens its creator's reach); `admin` only where
-    /// `admin_allowed`. `Err` says which scope is refused.
-    pub fn delegate(&self, requested: &[String], admin_allowed: bool) -> Result<Vec<Scope>, String> {
+    /// The scopes a credential this caller creates may carry: each held by the caller (a key
+    /// never widens its creator's reach), `admin` only where `admin_allowed`. `Err` says
+    /// which scope is refused (403).
+    pub fn delegate(&self, requested: &[Scope], admin_allowed: bool) -> Result<Vec<Scope>, ApiError> {
         if requested.is_empty() || requested.len() > 3 {
-            return Err("scopes: one to three of billing:read, billing:write, admin".into());
+            return Err(ApiError::bad_request("invalid_request", "scopes: one to three scopes"));
         }
         let mut out = Vec::new();
-        for name in requested {
-            let scope = Scope::parse(name).ok_or_else(|| format!("scopes: {name:?} is not a scope"))?;
+        for &scope in requested {
             if scope == Scope::Admin && !admin_allowed {
-                return Err("scopes: admin cannot be given to this kind of key".into());
+                return Err(ApiError::forbidden("scopes: admin cannot be given to this kind of key"));
             }
             if !self.has(scope) {
-                return Err(format!("scopes: {name} is more than this credential holds"));
+                return Err(ApiError::forbidden(format!(
+                    "scopes: {} is more than this credential holds",
+                    scope.as_str()
+                )));
             }
             if !out.contains(&scope) {
                 out.push(scope);

@@ -69,8 +69,8 @@ pub struct TierKeyRequest {
     /// What the key may do when presented as a bearer on the subscription API
     /// (default `["billing:read"]`; at most the caller's own scopes, never `admin`).
     #[serde(default)]
-    #[schema(example = json!(["billing:read"]))]
-    scopes: Option<Vec<String>>,
+    #[schema(min_items = 1, max_items = 3)]
+    scopes: Option<Vec<Scope>>,
 }
 
 /// A tier key, created: the secret is shown once.
@@ -158,9 +158,8 @@ pub async fn create_tier_key(
     if tier.is_none() {
         f.bad::<()>("tier", "must be Free, Starter, Growth or Enterprise");
     }
-    let scopes = key_scopes(&principal, req.scopes.as_deref()).map_err(|m| f.bad::<()>("scopes", &m)).ok();
     f.finish()?;
-    let Some(scopes) = scopes else { return Err(ApiError::internal("validated fields missing")) };
+    let scopes = key_scopes(&principal, req.scopes.as_deref())?;
     let (Some(org), Some(email), Some(tier)) = (org, email, tier) else {
         return Err(ApiError::internal("validated fields missing"));
     };
@@ -221,7 +220,8 @@ pub struct SubscriptionKeyRequest {
     /// What the key may do as a bearer on the subscription API (default `["billing:read"]`;
     /// at most the caller's own scopes, never `admin`).
     #[serde(default)]
-    scopes: Option<Vec<String>>,
+    #[schema(min_items = 1, max_items = 3)]
+    scopes: Option<Vec<Scope>>,
 }
 
 /// The billing API: a key for one of the caller's live subscriptions or paid pool pledges.
@@ -238,8 +238,7 @@ pub async fn create_subscription_key(
         return Err(ApiError::bad_request("invalid_request", "subscriptionId: required (from /api/billing/status)"));
     };
     let id = Uuid::parse_str(id).map_err(|_| ApiError::not_found("subscription"))?;
-    let scopes =
-        key_scopes(&principal, req.scopes.as_deref()).map_err(|m| ApiError::bad_request("invalid_request", m))?;
+    let scopes = key_scopes(&principal, req.scopes.as_deref())?;
     let name = req.name.unwrap_or_else(|| "subscription key".to_owned());
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::bad_request("invalid_request", "name: 1–100 characters"));
@@ -289,12 +288,13 @@ pub struct CreditKeyRequest {
     /// What the key may do as a bearer on the subscription API (default `["billing:read"]`;
     /// at most the caller's own scopes, never `admin`).
     #[serde(default)]
-    scopes: Option<Vec<String>>,
+    #[schema(min_items = 1, max_items = 3)]
+    scopes: Option<Vec<Scope>>,
 }
 
 /// The bearer scopes a new API key gets: [`api_keys::DEFAULT_SCOPES`], or those asked for
 /// within the caller's own.
-fn key_scopes(principal: &Principal, asked: Option<&[String]>) -> Result<String, String> {
+fn key_scopes(principal: &Principal, asked: Option<&[Scope]>) -> Result<String, ApiError> {
     match asked {
         None => Ok(api_keys::DEFAULT_SCOPES.to_owned()),
         Some(asked) => principal.delegate(asked, false).map(|s| Scope::join(&s)),
@@ -310,8 +310,7 @@ pub async fn create_credit_key(
     crate::extract::OptionalJson(req): crate::extract::OptionalJson<CreditKeyRequest>,
 ) -> Result<(StatusCode, Json<Envelope<Key>>), ApiError> {
     principal.require(Scope::Write)?;
-    let scopes =
-        key_scopes(&principal, req.scopes.as_deref()).map_err(|m| ApiError::bad_request("invalid_request", m))?;
+    let scopes = key_scopes(&principal, req.scopes.as_deref())?;
     let name = req.name.unwrap_or_else(|| "credit key".to_owned());
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::bad_request("invalid_request", "name: 1–100 characters"));

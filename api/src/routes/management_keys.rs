@@ -29,8 +29,8 @@ pub struct NewManagementKey {
     /// Default: the creator's billing scopes. At most the creator's own; `admin` only from
     /// an admin.
     #[serde(default)]
-    #[schema(example = json!(["billing:read"]))]
-    scopes: Option<Vec<String>>,
+    #[schema(min_items = 1, max_items = 3)]
+    scopes: Option<Vec<Scope>>,
 }
 
 /// A management key, never its secret (except `key`, once, in the creation response).
@@ -41,7 +41,7 @@ pub struct ManagementKey {
     name: String,
     /// The key's first characters, to recognise it.
     prefix: String,
-    scopes: Vec<String>,
+    scopes: Vec<Scope>,
     created_at: DateTime<Utc>,
     /// To the minute.
     last_used_at: Option<DateTime<Utc>>,
@@ -57,7 +57,7 @@ impl ManagementKey {
             id: k.id,
             name: k.name,
             prefix: k.prefix,
-            scopes: k.scopes.split_whitespace().map(str::to_owned).collect(),
+            scopes: k.scopes.split_whitespace().filter_map(Scope::parse).collect(),
             created_at: k.created_at,
             last_used_at: k.last_used_at,
             revoked_at: k.revoked_at,
@@ -91,7 +91,7 @@ pub async fn create(
         return Err(ApiError::bad_request("invalid_request", "name: 1–100 characters"));
     }
     let scopes = match req.scopes {
-        Some(asked) => principal.delegate(&asked, true).map_err(|m| ApiError::bad_request("invalid_request", m))?,
+        Some(asked) => principal.delegate(&asked, true)?,
         None => principal.scopes.iter().copied().filter(|s| *s != Scope::Admin).collect(),
     };
     let (row, key) =
