@@ -24,7 +24,7 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields)]
 pub struct NewManagementKey {
     /// What the key is for: 1–100 characters.
-    #[schema(min_length = 1, max_length = 100, example = "ci deploy")]
+    #[schema(min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$", example = "ci deploy")]
     name: String,
     /// Default: the creator's billing scopes. At most the creator's own; `admin` only from
     /// an admin.
@@ -86,9 +86,10 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Envelope<ManagementKey>>), ApiError> {
     principal.require(Scope::Write)?;
     signed_in(&principal)?;
-    let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::bad_request("invalid_request", "name: 1–100 characters"));
+    // Control characters (NUL among them, which Postgres text cannot hold) are refused.
+    let name = req.name.as_str();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("invalid_request", "name: 1–100 characters, no control characters"));
     }
     let scopes = match req.scopes {
         Some(asked) => principal.delegate(&asked, true)?,
