@@ -240,8 +240,8 @@ pub async fn create_subscription_key(
     let id = Uuid::parse_str(id).map_err(|_| ApiError::not_found("subscription"))?;
     let scopes = key_scopes(&principal, req.scopes.as_deref())?;
     let name = req.name.unwrap_or_else(|| "subscription key".to_owned());
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::bad_request("invalid_request", "name: 1–100 characters"));
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("invalid_request", "name: 1–100 characters, no control characters"));
     }
     let pledge = billing::pools::pledge_of(&state.db, principal.account_id, id).await?;
     let (kind, subscription_id, pledge_id) = match pledge {
@@ -312,8 +312,8 @@ pub async fn create_credit_key(
     principal.require(Scope::Write)?;
     let scopes = key_scopes(&principal, req.scopes.as_deref())?;
     let name = req.name.unwrap_or_else(|| "credit key".to_owned());
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::bad_request("invalid_request", "name: 1–100 characters"));
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("invalid_request", "name: 1–100 characters, no control characters"));
     }
     let new = NewKey {
         account_id: principal.account_id,
