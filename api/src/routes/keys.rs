@@ -216,6 +216,7 @@ pub struct SubscriptionKeyRequest {
     #[schema(required = true)]
     subscription_id: Option<String>,
     /// 1–100 characters.
+    #[schema(min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$")]
     name: Option<String>,
     /// What the key may do as a bearer on the subscription API (default `["billing:read"]`;
     /// at most the caller's own scopes, never `admin`).
@@ -283,7 +284,7 @@ pub async fn create_subscription_key(
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct CreditKeyRequest {
     /// 1–100 characters.
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$")]
     name: Option<String>,
     /// What the key may do as a bearer on the subscription API (default `["billing:read"]`;
     /// at most the caller's own scopes, never `admin`).
