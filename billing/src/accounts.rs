@@ -45,6 +45,15 @@ pub fn generate_key(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(bytes))
 }
 
+/// Locks the account's row until `txn` ends (Postgres; SQLite writes one at a time anyway),
+/// so that counting what the account holds and adding to it cannot interleave.
+pub async fn lock<C: ConnectionTrait>(txn: &C, account_id: AccountId) -> Result<(), DbErr> {
+    use sea_orm::QuerySelect;
+    let row = Accounts::find_by_id(account_id).select_only().column(Column::Id);
+    crate::db::for_update(txn, row).into_tuple::<Uuid>().one(txn).await?;
+    Ok(())
+}
+
 /// An account by id.
 pub async fn find<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Option<accounts::Model>, DbErr> {
     Accounts::find_by_id(id).one(db).await

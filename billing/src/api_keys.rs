@@ -113,11 +113,9 @@ pub async fn create_limited(
     new: NewKey,
     max_active: u64,
 ) -> Result<(api_keys::Model, String), DomainError> {
-    use sea_orm::{PaginatorTrait, QuerySelect, TransactionTrait};
+    use sea_orm::{PaginatorTrait, TransactionTrait};
     let txn = db.begin().await?;
-    let lock =
-        entities::accounts::Entity::find_by_id(new.account_id).select_only().column(entities::accounts::Column::Id);
-    crate::db::for_update(&txn, lock).into_tuple::<Uuid>().one(&txn).await?;
+    crate::accounts::lock(&txn, new.account_id).await?;
     let live = |q: sea_orm::Select<Keys>| q.filter(Column::Status.ne(KeyStatus::Revoked));
     let active = live(Keys::find().filter(Column::AccountId.eq(new.account_id))).count(&txn).await?;
     if active >= max_active {

@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use entities::management_keys::{self, Column, Entity as ManagementKeys};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -43,22 +44,30 @@ pub async fn create<C: ConnectionTrait>(
     Ok((model, key))
 }
 
-/// Creates a key unless the account already holds [`MAX_PER_ACCOUNT`] live ones.
-pub async fn create_within_limit<C: ConnectionTrait>(
-    db: &C,
+/// Creates a key unless the account already holds [`MAX_PER_ACCOUNT`] live ones; the
+/// account is locked for the count, so parallel requests cannot pass it together.
+pub async fn create_within_limit(
+    db: &DatabaseConnection,
     account_id: AccountId,
     name: &str,
     scopes: &str,
 ) -> Result<(management_keys::Model, String), DomainError> {
+    let txn = db.begin().await?;
+    crate::accounts::lock(&txn, account_id).await?;
     let live = ManagementKeys::find()
         .filter(Column::AccountId.eq(account_id))
         .filter(Column::RevokedAt.is_null())
-        .count(db)
+        .count(&txn)
         .await?;
     if live >= MAX_PER_ACCOUNT {
-        return Err(DomainError::Conflict(format!("an account holds at most {MAX_PER_ACCOUNT} management keys")));
+        return Err(DomainError::LimitReached {
+            code: "key_limit_reached",
+            message: format!("an account holds at most {MAX_PER_ACCOUNT} management keys; revoke one first"),
+        });
     }
-    Ok(create(db, account_id, name, scopes).await?)
+    let made = create(&txn, account_id, name, scopes).await?;
+    txn.commit().await?;
+    Ok(made)
 }
 
 /// The live management key with this value, if any.

@@ -228,7 +228,7 @@ impl Reader<'_> {
 }
 
 /// Whether a URL points at this machine (plain http is allowed there: tests, sidecars).
-fn dev_or_local(url: &str) -> bool {
+fn is_local_url(url: &str) -> bool {
     let rest = url.trim_start_matches("http://");
     rest.starts_with("127.0.0.1") || rest.starts_with("localhost") || rest.starts_with("[::1]")
 }
@@ -295,7 +295,7 @@ impl Settings {
         };
         if let Some(url) = &identity.jwks_url {
             r.check(
-                url.starts_with("https://") || (dev_or_local(url) && url.starts_with("http://")),
+                url.starts_with("https://") || (is_local_url(url) && url.starts_with("http://")),
                 "JWT_JWKS_URL: must be an https URL (http only to 127.0.0.1 or localhost)",
             );
             // Keys published by a provider sign tokens for every one of its customers: without

@@ -14,6 +14,7 @@ use super::jwks::Jwks;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use platform::config::Settings;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// Clock skew allowed on `exp` and `nbf`.
 const LEEWAY_SECS: u64 = 30;
@@ -65,9 +66,9 @@ impl TokenVerifier {
     pub async fn verify(&self, token: &str) -> Option<Identified> {
         let header = jsonwebtoken::decode_header(token).ok()?;
         let key = match (&self.trust, header.alg) {
-            (Trust::Secret(key), Algorithm::HS256) => key.clone(),
+            (Trust::Secret(key), Algorithm::HS256) => Cow::Borrowed(key),
             (Trust::Provider(jwks), alg) if alg.family() != jsonwebtoken::AlgorithmFamily::Hmac => {
-                jwks.key(header.kid.as_deref()?, alg).await?
+                Cow::Owned(jwks.key(header.kid.as_deref()?, alg).await?)
             }
             _ => return None,
         };

@@ -42,12 +42,7 @@ impl Scope {
     }
 
     pub fn parse(s: &str) -> Option<Scope> {
-        match s {
-            "billing:read" => Some(Scope::Read),
-            "billing:write" => Some(Scope::Write),
-            "admin" => Some(Scope::Admin),
-            _ => None,
-        }
+        [Scope::Read, Scope::Write, Scope::Admin].into_iter().find(|scope| scope.as_str() == s)
     }
 }
 
@@ -134,27 +129,32 @@ impl FromRequestParts<AppState> for Service {
     }
 }
 
+/// The value of `Authorization: Bearer <value>` (the scheme in any case, RFC 7235).
+fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
 /// Whether the request carries `Authorization: Bearer <expected>`, compared in constant
 /// time. An empty `expected` (the token is not configured) matches nothing.
 pub fn bearer_is(headers: &axum::http::HeaderMap, expected: &str) -> bool {
-    let given = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .unwrap_or("");
+    let given = bearer_token(headers).unwrap_or("");
     !expected.is_empty() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
 }
 
 /// The account behind a bearer credential, or `None` when nothing matches. Management keys
 /// (`mk_…`) and API keys (`tg_…`, or `API_KEY_BEARER_PREFIX`) are looked up by hash; any
 /// other token is a JWT.
-async fn principal_for(state: &AppState, token: &str, api_keys: bool) -> Result<Option<Principal>, ApiError> {
+async fn principal_for(state: &AppState, token: &str, accepted: Accepted) -> Result<Option<Principal>, ApiError> {
     if token.starts_with("mk_") {
         return management_key(state, token).await;
     }
     if is_api_key(&state.settings, token) {
-        return if api_keys { api_key(state, token).await } else { Ok(None) };
+        return match accepted {
+            Accepted::WithApiKeys => api_key(state, token).await,
+            Accepted::Accounts => Ok(None),
+        };
     }
     let Some(who) = state.tokens.verify(token).await else { return Ok(None) };
     let account = billing::accounts::ensure(&state.db, &who.subject).await?;
@@ -213,30 +213,24 @@ async fn api_key(state: &AppState, token: &str) -> Result<Option<Principal>, Api
     }))
 }
 
-fn bearer(req: &Request) -> Result<&str, ApiError> {
-    req.headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .ok_or_else(ApiError::unauthorized)
+/// Which credentials a route takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// A JWT or a management key.
+    Accounts,
+    /// Those, and an API key as the bearer (the subscription API: `Authorization: Bearer inf_…`,
+    /// the key's account with the key's scopes).
+    WithApiKeys,
 }
 
-/// Middleware for routes that need a caller: a JWT or a management key, or 401.
-pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
-    let principal = principal_for(&state, bearer(&req)?, false).await?.ok_or_else(ApiError::unauthorized)?;
-    req.extensions_mut().insert(principal);
-    Ok(next.run(req).await)
-}
-
-/// Middleware for the subscription API's routes, which also take an API key as the bearer
-/// (`Authorization: Bearer inf_…`): the key's account, with the key's scopes.
-pub async fn authenticate_or_api_key(
-    State(state): State<AppState>,
+/// Middleware for routes that need a caller: a credential of the `Accepted` kinds, or 401.
+pub async fn authenticate(
+    State((state, accepted)): State<(AppState, Accepted)>,
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let principal = principal_for(&state, bearer(&req)?, true).await?.ok_or_else(ApiError::unauthorized)?;
+    let token = bearer_token(req.headers()).ok_or_else(ApiError::unauthorized)?;
+    let principal = principal_for(&state, token, accepted).await?.ok_or_else(ApiError::unauthorized)?;
     req.extensions_mut().insert(principal);
     Ok(next.run(req).await)
 }

@@ -148,11 +148,12 @@ pub async fn verify(
     let limits = info.limits();
     // A metric that names a limit of the account's plan is checked before the key's own
     // counters, so a refused request is charged to none of them.
+    let checked = info.check(now);
     let plan_refusal = match req.metric.as_deref() {
-        Some(metric) if info.check(now).is_ok() => plan_limit(&state, &info, metric, cost, now).await?,
+        Some(metric) if checked.is_ok() => plan_limit(&state, &info, metric, cost, now).await?,
         _ => None,
     };
-    let (reason, used, ratelimit) = match info.check(now) {
+    let (reason, used, ratelimit) = match checked {
         Err(reason) => (Some(reason), state.limiter.used(&info.counter_subject(), now).await?, None),
         Ok(()) if plan_refusal.is_some() => {
             let reason = plan_refusal.as_ref().map(|(r, _)| *r);

@@ -97,25 +97,24 @@ pub fn router(state: AppState) -> Router {
 /// One route that acts for an account: a bearer credential (authenticate), then
 /// `Idempotency-Key` replay. Layered on the route's methods, not on the route as a whole,
 /// so that a method the route lacks is a plain 405 before either runs.
-fn for_account(
-    state: &AppState,
-    (schemas, paths, methods): UtoipaMethodRouter<AppState>,
-) -> UtoipaMethodRouter<AppState> {
-    let methods = methods
-        .route_layer(from_fn_with_state(state.clone(), idempotency::middleware))
-        .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
-    (schemas, paths, methods)
+fn for_account(state: &AppState, route: UtoipaMethodRouter<AppState>) -> UtoipaMethodRouter<AppState> {
+    guarded(state, route, auth::Accepted::Accounts)
 }
 
 /// One route of the subscription API: as [`for_account`], and an API key is also taken as
 /// the bearer (`Authorization: Bearer inf_…`), acting for its account with its scopes.
-fn for_account_or_key(
+fn for_account_or_key(state: &AppState, route: UtoipaMethodRouter<AppState>) -> UtoipaMethodRouter<AppState> {
+    guarded(state, route, auth::Accepted::WithApiKeys)
+}
+
+fn guarded(
     state: &AppState,
     (schemas, paths, methods): UtoipaMethodRouter<AppState>,
+    accepted: auth::Accepted,
 ) -> UtoipaMethodRouter<AppState> {
     let methods = methods
         .route_layer(from_fn_with_state(state.clone(), idempotency::middleware))
-        .route_layer(from_fn_with_state(state.clone(), auth::authenticate_or_api_key));
+        .route_layer(from_fn_with_state((state.clone(), accepted), auth::authenticate));
     (schemas, paths, methods)
 }
 
