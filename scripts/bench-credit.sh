@@ -19,20 +19,17 @@ SECRET=whsec_bench_secret
 PORT=18086
 scripts/services.sh >/dev/null
 cargo build --release --workspace --bins -q
+source scripts/bench/pg.sh
 
 PIDS=()
 cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
 echo "# pgbench: ledger transaction (insert transfer + two balance updates), 64 connections, 15 s"
-psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
-psql -q "$PG/$DB" -f scripts/bench/ledger_init.sql >/dev/null
-PGBENCH_TPS=$(pgbench -n -c 64 -j 2 -T 15 -f scripts/bench/ledger.sql "$PG/$DB" 2>/dev/null \
-  | awk '/^tps/ {print int($3); exit}')
-echo "{\"pgbench_ledger_tps\": $PGBENCH_TPS}"
+pgbench_ledger "$DB" 64 15
 
 echo "# $N card top-ups, end to end, $WORKERS workers"
-psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
+recreate_db "$DB"
 export DATABASE_URL="$PG/$DB${DB_URL_OPTS:-}" REDIS_PREFIX="tgbench:$$:" BIND_ADDR=127.0.0.1:$PORT \
   STRIPE_WEBHOOK_SECRET=$SECRET JWT_SECRET=bench-jwt-secret-0123456789abcdef0123 RUST_LOG=error \
   WEBHOOK_RATE_PER_SECOND=1000000

@@ -27,13 +27,14 @@ PORT=18083
 WORK=$(mktemp -d)
 scripts/services.sh >/dev/null
 cargo build --release --workspace --bins -q
+source scripts/bench/pg.sh
 
 PIDS=()
 cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 q() { psql -tA "$PG/$DB" -c "$1"; }
 
-psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
+recreate_db "$DB"
 export DATABASE_URL="$PG/$DB" REDIS_PREFIX="tgbench:$$:" BIND_ADDR=127.0.0.1:$PORT SERVICE_TOKEN=$TOKEN \
   STRIPE_WEBHOOK_SECRET=$SECRET JWT_SECRET=bench-jwt-secret-0123456789abcdef0123 RUST_LOG=error \
   WEBHOOK_RATE_PER_SECOND=1000000 MAX_BODY_BYTES=8388608 \

@@ -19,6 +19,7 @@ TOKEN=bench-service-token-0123456789abcdef
 WORK=$(mktemp -d)
 scripts/services.sh >/dev/null
 cargo build --release --workspace --bins -q
+source scripts/bench/pg.sh
 
 PIDS=()
 cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
@@ -26,14 +27,10 @@ trap cleanup EXIT
 q() { psql -tA "$PG/$DB" -c "$1"; }
 
 echo "# pgbench: ledger transaction (insert transfer + two balance updates), 10 s"
-psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
-psql -q "$PG/$DB" -f scripts/bench/ledger_init.sql >/dev/null
-PGBENCH_TPS=$(pgbench -n -c 16 -j 2 -T 10 -f scripts/bench/ledger.sql "$PG/$DB" 2>/dev/null \
-  | awk '/^tps/ {print int($3); exit}')
-echo "{\"pgbench_ledger_tps\": $PGBENCH_TPS}"
+pgbench_ledger "$DB" 16 10
 
 echo "# usage ingestion and metering"
-psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
+recreate_db "$DB"
 export DATABASE_URL="$PG/$DB" REDIS_PREFIX="tgbench:$$:" BIND_ADDR=127.0.0.1:18082 SERVICE_TOKEN=$TOKEN \
   JWT_SECRET=bench-jwt-secret-0123456789abcdef0123 STRIPE_WEBHOOK_SECRET=whsec_bench_unused RUST_LOG=error MAX_BODY_BYTES=8388608
 ./target/release/migrate >/dev/null

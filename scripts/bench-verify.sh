@@ -21,6 +21,7 @@ TOKEN=bench-service-token-0123456789abcdef
 WORK=$(mktemp -d)
 scripts/services.sh >/dev/null
 cargo build --release --workspace --bins -q
+source scripts/bench/pg.sh
 
 APIS=()
 stop_apis() { kill "${APIS[@]}" 2>/dev/null || true; wait "${APIS[@]}" 2>/dev/null || true; APIS=(); }
@@ -29,7 +30,7 @@ trap cleanup EXIT
 
 source scripts/bench/hello.sh
 
-psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
+recreate_db "$DB"
 export DATABASE_URL="$PG/$DB" REDIS_PREFIX="tgbench:$$:" SERVICE_TOKEN=$TOKEN \
   JWT_SECRET=bench-jwt-secret-0123456789abcdef0123 STRIPE_WEBHOOK_SECRET=whsec_bench_unused RUST_LOG=error
 ./target/release/migrate >/dev/null

@@ -15,6 +15,7 @@ DB=tollgate_bench
 SECRET=whsec_bench_secret
 scripts/services.sh >/dev/null
 cargo build --release --workspace --bins -q
+source scripts/bench/pg.sh
 
 cleanup() { kill "${HELLO:-}" "${API:-}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
@@ -22,14 +23,10 @@ trap cleanup EXIT
 source scripts/bench/hello.sh
 
 echo "# pgbench: ledger transaction (insert transfer + two balance updates)"
-psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
-psql -q "$PG/$DB" -f scripts/bench/ledger_init.sql >/dev/null
-PGBENCH_TPS=$(pgbench -n -c "$CONNECTIONS" -j 2 -T "$SECONDS_RUN" -f scripts/bench/ledger.sql "$PG/$DB" 2>/dev/null \
-  | awk '/^tps/ {print int($3); exit}')
-echo "{\"pgbench_ledger_tps\": $PGBENCH_TPS}"
+pgbench_ledger "$DB" "$CONNECTIONS" "$SECONDS_RUN"
 
 echo "# webhook ingest"
-psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
+recreate_db "$DB"
 export DATABASE_URL="$PG/$DB" REDIS_PREFIX="tgbench:$$:" BIND_ADDR=127.0.0.1:18080 \
   STRIPE_WEBHOOK_SECRET=$SECRET JWT_SECRET=bench-jwt-secret-0123456789abcdef0123 RUST_LOG=error \
   JOB_REDIS_WINDOW=1000 WEBHOOK_RATE_PER_SECOND=1000000

@@ -1,6 +1,8 @@
 # Shared by the job-spine benchmarks (bench-queue.sh, bench-backlog.sh); sourced, not run.
 # Expects PG (the server URL) to be set.
 
+source scripts/bench/pg.sh
+
 PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; PIDS=(); }
 trap cleanup EXIT
@@ -8,7 +10,7 @@ trap cleanup EXIT
 # fresh_db NAME: an empty database, migrated, with the workers' environment pointing at it.
 # Every job of the `noop` kind gets CONCURRENCY slots per worker.
 fresh_db() {
-  psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null
+  recreate_db "$1"
   export DATABASE_URL="$PG/$1" RUST_LOG=error QUEUE_NOOP_CONCURRENCY=$CONCURRENCY \
     JWT_SECRET=bench-jwt-secret-0123456789abcdef0123 STRIPE_WEBHOOK_SECRET=whsec_bench_secret
   ./target/release/migrate >/dev/null
