@@ -2,8 +2,9 @@
 //! subscription, or Starter without one — and this month's usage against each limit.
 //!
 //! Usage is what the gateway reported through `POST /api/v1/usage` under a metric named
-//! like the limit (`concurrent_tasks`, `storage_mb`, …), summed over every key of the
-//! account for the current UTC month — the same counters metering keeps.
+//! like the limit (`concurrent_tasks`, `storage_mb`, …): summed over every key of the
+//! account for the current UTC month — the same counters metering keeps — or, for a
+//! resource reported as a gauge (`kind: gauge`), its last reading.
 
 use crate::AccountId;
 use crate::error::DomainError;
@@ -71,8 +72,12 @@ pub async fn for_account<C: ConnectionTrait>(
 ) -> Result<Entitlements, DomainError> {
     let plan = plan_in_force(db, account_id).await?;
     let period = period_of(now);
-    let totals: HashMap<String, i64> =
-        if with_usage { crate::usage::account_totals(db, account_id, &period).await? } else { HashMap::new() };
+    let mut totals: HashMap<String, i64> = HashMap::new();
+    if with_usage {
+        totals = crate::usage::account_totals(db, account_id, &period).await?;
+        // A resource reported as a level is its last reading, not a sum.
+        totals.extend(crate::usage::gauges::levels(db, account_id).await?);
+    }
     let rows = crate::catalog::limits(db, plan.id)
         .await?
         .into_iter()
@@ -107,9 +112,9 @@ pub enum LimitCheck {
     },
 }
 
-/// Checks one request against the plan in force: this month's usage of `resource` (what the
-/// gateway reported under that metric, every key of the account) plus `cost` against the
-/// plan's limit. Returns the plan with the verdict, for the upgrade recommendation.
+/// Checks one request against the plan in force: the use of `resource` — its last reading
+/// when the gateway reports it as a gauge, else this month's sum over the account's keys —
+/// plus `cost` against the plan's limit. Returns the plan with the verdict, for the upgrade recommendation.
 pub async fn check_limit<C: ConnectionTrait>(
     db: &C,
     account_id: AccountId,
@@ -121,7 +126,10 @@ pub async fn check_limit<C: ConnectionTrait>(
     let limit =
         crate::catalog::limits(db, plan.id).await?.into_iter().find(|l| l.key == resource).and_then(|l| l.value);
     let Some(limit) = limit else { return Ok((plan, LimitCheck::Unlimited)) };
-    let used = crate::usage::account_total(db, account_id, resource, &period_of(now)).await?;
+    let used = match crate::usage::gauges::level(db, account_id, resource).await? {
+        Some(level) => level,
+        None => crate::usage::account_total(db, account_id, resource, &period_of(now)).await?,
+    };
     let verdict = if limit == 0 {
         LimitCheck::NotInPlan { used }
     } else if used.saturating_add(cost) > limit {

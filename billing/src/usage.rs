@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use uuid::Uuid;
 
+pub mod gauges;
 mod meter;
 mod stored;
 pub use meter::{Metered, meter_batch};
@@ -51,6 +52,17 @@ pub const EARLY_ALLOWANCE: std::time::Duration = std::time::Duration::from_secs(
 pub struct LatenessWindow {
     pub late: Duration,
     pub early: Duration,
+}
+
+/// What a usage event reports: an amount used (`counter`, the default: summed per month and
+/// metered into credits), or the current level of a resource (`gauge`: the last reading
+/// stands, e.g. `concurrent_tasks`, `team_seats`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageKind {
+    #[default]
+    Counter,
+    Gauge,
 }
 
 /// Why one event of a batch was not accepted.

@@ -34,6 +34,7 @@ pub mod subscriptions;
 pub mod usage_batches;
 pub mod usage_counters;
 pub mod usage_events;
+pub mod usage_gauges;
 pub mod usdc_transfers;
 pub mod wallet_challenges;
 

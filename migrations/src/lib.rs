@@ -17,6 +17,7 @@ mod m20261127_000011_subscription_trial_end;
 mod m20261127_000012_jobs_due_index;
 mod m20261128_000013_retention_indexes;
 mod m20261128_000014_api_key_scopes;
+mod m20261128_000015_usage_gauges;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000012_jobs_due_index::Migration),
             Box::new(m20261128_000013_retention_indexes::Migration),
             Box::new(m20261128_000014_api_key_scopes::Migration),
+            Box::new(m20261128_000015_usage_gauges::Migration),
         ]
     }
 }

@@ -9,7 +9,8 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use billing::usage::{LatenessWindow, MAX_BATCH, MAX_EVENT_ID, MAX_METRIC, Rejection, UsageEvent};
+use billing::usage::gauges::Reading;
+use billing::usage::{LatenessWindow, MAX_BATCH, MAX_EVENT_ID, MAX_METRIC, Rejection, UsageEvent, UsageKind};
 use billing::verify::KeyRef;
 use chrono::{DateTime, Utc};
 use entities::JobQueue;
@@ -43,6 +44,12 @@ pub struct Event {
     #[schema(minimum = 0)]
     cost: Option<i64>,
     timestamp: DateTime<Utc>,
+    /// `counter` (default): `quantity` is used, summed per month. `gauge`: `quantity` is the
+    /// resource's current level (`concurrent_tasks`, `team_seats`); the latest reading
+    /// stands and plan limits are checked against it. A gauge carries no cost (one with a
+    /// cost is refused, reason `invalid`).
+    #[serde(default)]
+    kind: UsageKind,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -51,7 +58,8 @@ pub struct Batch {
     events: Vec<Event>,
 }
 
-/// What was recorded: the batch (absent when nothing was accepted) and each refused event.
+/// What was recorded: the batch of counted events (absent when none was accepted), how many
+/// events were accepted (gauge readings included, applied at once), and each refused event.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Recorded {
@@ -110,12 +118,14 @@ pub async fn ingest(
     let now = Utc::now();
     let window = LatenessWindow { late: state.settings.usage_lateness, early: billing::usage::EARLY_ALLOWANCE };
     let mut accepted = Vec::with_capacity(batch.events.len());
+    let mut readings = Vec::new();
     let mut rejected = Vec::new();
     if let Some((i, why)) = batch.events.iter().enumerate().find_map(|(i, e)| conforms(e).err().map(|w| (i, w))) {
         return Err(ApiError::bad_request("validation_error", format!("events[{i}].{why}")));
     }
     for e in batch.events {
-        if e.key.is_some() == e.key_id.is_some() {
+        let costed_gauge = e.kind == UsageKind::Gauge && e.cost.is_some_and(|c| c > 0);
+        if e.key.is_some() == e.key_id.is_some() || costed_gauge {
             rejected.push(Refused { id: e.id, reason: Rejection::Invalid });
             continue;
         }
@@ -137,6 +147,16 @@ pub async fn ingest(
             rejected.push(Refused { id: e.id, reason: Rejection::UnknownKey });
             continue;
         };
+        if e.kind == UsageKind::Gauge {
+            readings.push(Reading {
+                account_id: info.key.account_id,
+                metric: e.metric,
+                value: e.quantity,
+                at: e.timestamp,
+                event_id: e.id,
+            });
+            continue;
+        }
         accepted.push(UsageEvent {
             event_id: e.id,
             account_id: info.key.account_id,
@@ -147,6 +167,8 @@ pub async fn ingest(
             at: e.timestamp,
         });
     }
+    let gauge_readings = readings.len();
+    billing::usage::gauges::apply(&state.db, readings).await?;
     let mut batch_id = None;
     if !accepted.is_empty() {
         let queue = JobQueue::UsageMetering;
@@ -154,7 +176,7 @@ pub async fn ingest(
         state.wake_worker(queue, job).await;
         batch_id = Some(id);
     }
-    Ok((StatusCode::ACCEPTED, Json(Recorded { batch_id, accepted: accepted.len(), rejected })))
+    Ok((StatusCode::ACCEPTED, Json(Recorded { batch_id, accepted: accepted.len() + gauge_readings, rejected })))
 }
 
 /// The key-tier API: the queries this month of the calling key's account (all its tier keys

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use tollgate_tests::{TestApp, TestOptions, eventually};
+use tollgate_tests::{Backend, TestApp, TestOptions, eventually};
 
 const SERVICE: &str = "gateway-service-token-0123456789";
 
@@ -85,4 +85,73 @@ async fn a_plan_limit_refuses_with_the_plan_that_resolves_it() {
     // A metric that is no plan limit is only echoed.
     let tokens = verify(&app, json!({"key": key, "metric": "tokens", "cost": 5})).await;
     assert_eq!((tokens["valid"].clone(), tokens["metric"].clone()), (json!(true), json!("tokens")));
+}
+
+/// Gauges: a level reported with `kind: gauge` is its latest reading — duplicates and late
+/// arrivals do not move it, nothing is summed — and plan limits of that resource are
+/// checked against it.
+async fn a_gauge_limit_is_checked_against_the_latest_reading(backend: Backend) {
+    let app = TestApp::with(TestOptions {
+        backend,
+        env: vec![("SERVICE_TOKEN".into(), SERVICE.into()), ("KEY_CACHE_TTL_MS".into(), "0".into())],
+        ..Default::default()
+    })
+    .await;
+    let token = app.jwt("gauge-team", "billing:read billing:write");
+    let (_, made) = app
+        .post(
+            "/api/v1/billing/api-keys",
+            &token,
+            &json!({"organizationName": "Gauge Inc", "contactEmail": "ops@gauge.example"}),
+        )
+        .await;
+    let key = made["apiKey"].as_str().expect("key").to_owned();
+    let at = |secs_ago: i64| (chrono::Utc::now() - chrono::Duration::seconds(secs_ago)).to_rfc3339();
+    let reading = |id: &str, value: i64, when: String| json!({"id": id, "key": key, "metric": "concurrent_tasks", "quantity": value, "timestamp": when, "kind": "gauge"});
+    // Two tasks running now; an older reading arrives late and a duplicate arrives twice.
+    let (t1, t2, t0) = (at(10), at(5), at(20));
+    let batch = json!({"events": [reading("g-1", 1, t1), reading("g-2", 2, t2.clone()), reading("g-0", 0, t0)]});
+    let (code, body) = app.post("/api/v1/usage", SERVICE, &batch).await;
+    assert_eq!((code, body["accepted"].clone(), body["batchId"].clone()), (202, json!(3), Value::Null), "{body}");
+    let again = json!({"events": [reading("g-2", 2, t2)]});
+    assert_eq!(app.post("/api/v1/usage", SERVICE, &again).await.0, 202);
+    let stale = json!({"events": [reading("g-old", 0, at(30))]});
+    assert_eq!(app.post("/api/v1/usage", SERVICE, &stale).await.0, 202, "accepted, but older than the reading held");
+    // A gauge carries no cost.
+    let costed = json!({"events": [{"id": "g-c", "key": key, "metric": "concurrent_tasks", "quantity": 1,
+                                    "cost": 5, "timestamp": at(1), "kind": "gauge"}]});
+    let (_, body) = app.post("/api/v1/usage", SERVICE, &costed).await;
+    assert_eq!(body["rejected"], json!([{"id": "g-c", "reason": "invalid"}]), "{body}");
+
+    let (_, usage) = app.get("/entitlements/usage", &token).await;
+    let row =
+        usage["entitlements"].as_array().and_then(|r| r.iter().find(|r| r["resource"] == "concurrent_tasks")).cloned();
+    let row = row.expect("concurrent_tasks row");
+    assert_eq!(
+        (row["used"].clone(), row["at_limit"].clone()),
+        (json!(2), json!(true)),
+        "the latest reading, not a sum: {row}"
+    );
+
+    // Starter runs 2 tasks at once: a third is refused, Pro (10) recommended.
+    let third = verify(&app, json!({"key": key, "metric": "concurrent_tasks", "cost": 1})).await;
+    assert_eq!(third["reason"], json!("limit_exceeded"), "{third}");
+    let meta = &third["error"]["metadata"];
+    assert_eq!((meta["used"].clone(), meta["limit"].clone()), (json!(2), json!(2)));
+    assert_eq!(meta["recommended"]["id"], json!("plan_pro"));
+    // One task ends: the next reading lets a new one start.
+    let batch = json!({"events": [reading("g-3", 1, at(0))]});
+    assert_eq!(app.post("/api/v1/usage", SERVICE, &batch).await.0, 202);
+    let next = verify(&app, json!({"key": key, "metric": "concurrent_tasks", "cost": 1})).await;
+    assert_eq!(next["valid"], json!(true), "{next}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gauge_limit_is_checked_against_the_latest_reading_postgres() {
+    a_gauge_limit_is_checked_against_the_latest_reading(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gauge_limit_is_checked_against_the_latest_reading_sqlite() {
+    a_gauge_limit_is_checked_against_the_latest_reading(Backend::Sqlite).await;
 }
