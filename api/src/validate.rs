@@ -17,7 +17,7 @@ impl Fields {
         rule: &str,
     ) -> Option<&'a str> {
         match v.and_then(Value::as_str) {
-            Some(s) if ok(s) => Some(s),
+            Some(s) if storable(s) && ok(s) => Some(s),
             Some(_) => self.bad(name, rule),
             None => self.bad(name, "required"),
         }
@@ -33,7 +33,7 @@ impl Fields {
     ) -> Option<&'a str> {
         match v {
             None | Some(Value::Null) => None,
-            Some(Value::String(s)) if ok(s) => Some(s),
+            Some(Value::String(s)) if storable(s) && ok(s) => Some(s),
             Some(_) => self.bad(name, rule),
         }
     }
@@ -63,4 +63,10 @@ pub fn valid_url(u: &str) -> bool {
         && u.split_once("://").is_some_and(|(_, rest)| !rest.is_empty() && !rest.contains(char::is_whitespace))
         // No control characters (a NUL cannot even be stored in Postgres' jsonb).
         && !u.contains(char::is_control)
+}
+
+/// Text a field may hold: anything but NUL, which a Postgres `text` column cannot store (the
+/// insert would fail as a 500 instead of the 400 the field deserves).
+fn storable(s: &str) -> bool {
+    !s.contains('\0')
 }

@@ -64,7 +64,8 @@ pub struct AdminCreditLine {
 pub struct ManualAdjustment {
     #[schema(minimum = -10_000_000, maximum = 10_000_000)]
     amount: i64,
-    #[schema(min_length = 1, max_length = 500)]
+    /// Free text for the audit log; no NUL character.
+    #[schema(min_length = 1, max_length = 500, pattern = "^[^\\x00]*$")]
     reason: String,
     #[schema(value_type = Option<uuid::Uuid>)]
     account_id: Option<AccountId>,

@@ -26,7 +26,7 @@ pub struct VerifyRequest {
     #[schema(example = "tg_live_…", max_length = 200)]
     key: String,
     /// What this request costs against the key's quota (default 1).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::optional_integer")]
     #[schema(maximum = 1_000_000_000, minimum = 0)]
     cost: Option<u64>,
     /// The metric being spent, echoed back. When it names a limit of the account's plan
