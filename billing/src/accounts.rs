@@ -19,6 +19,7 @@ pub async fn ensure<C: ConnectionTrait>(db: &C, subject: &str) -> Result<account
         subject: Set(subject.to_owned()),
         email: Set(None),
         stripe_customer_id: Set(None),
+        creem_customer_id: Set(None),
         wallet_address: Set(None),
         created_at: Set(now),
         updated_at: Set(now),

@@ -85,6 +85,9 @@ pub async fn load<C: ConnectionTrait>(db: &C, text: &str) -> Result<usize, Domai
             credits_per_period: Set(Micros::new(p.credits_per_period)),
             stripe_price_monthly: Set(None),
             stripe_price_yearly: Set(None),
+            // Set by operators through the admin routes; a reload keeps them.
+            creem_product_id: Set(None),
+            creem_product_id_yearly: Set(None),
             features: Set(serde_json::json!(p.features)),
             is_active: Set(true),
             sort_order: Set(i as i32),
@@ -230,4 +233,33 @@ pub async fn plan_by_slug<C: ConnectionTrait>(db: &C, slug: &str) -> Result<Opti
 /// A plan by id.
 pub async fn plan_by_id<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Option<plans::Model>, DomainError> {
     Ok(Plans::find_by_id(id).one(db).await?)
+}
+
+/// The Creem product that sells one interval of the plan, if one is configured.
+pub fn creem_product_for(plan: &plans::Model, interval: entities::BillingInterval) -> Option<&str> {
+    match interval {
+        entities::BillingInterval::Month => plan.creem_product_id.as_deref(),
+        entities::BillingInterval::Year => plan.creem_product_id_yearly.as_deref(),
+    }
+    .filter(|p| !p.is_empty())
+}
+
+/// The plan a Creem product sells, and for which interval.
+pub async fn plan_by_creem_product<C: ConnectionTrait>(
+    db: &C,
+    product: &str,
+) -> Result<Option<(plans::Model, entities::BillingInterval)>, DomainError> {
+    use sea_orm::Condition;
+    let plan = Plans::find()
+        .filter(Condition::any().add(Column::CreemProductId.eq(product)).add(Column::CreemProductIdYearly.eq(product)))
+        .one(db)
+        .await?;
+    Ok(plan.map(|p| {
+        let interval = if p.creem_product_id_yearly.as_deref() == Some(product) {
+            entities::BillingInterval::Year
+        } else {
+            entities::BillingInterval::Month
+        };
+        (p, interval)
+    }))
 }

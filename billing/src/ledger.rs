@@ -33,6 +33,7 @@ pub enum SystemAccount {
     Grants,
     Refunds,
     Usage,
+    CreemClearing,
 }
 
 impl SystemAccount {
@@ -44,6 +45,17 @@ impl SystemAccount {
             SystemAccount::Grants => LedgerAccountKind::Grants,
             SystemAccount::Refunds => LedgerAccountKind::Refunds,
             SystemAccount::Usage => LedgerAccountKind::Usage,
+            SystemAccount::CreemClearing => LedgerAccountKind::CreemClearing,
+        }
+    }
+
+    /// Where a card provider's money is held between its payment and its payout: what a
+    /// payment of that provider credits from, and what its reversal gives back to.
+    pub fn clearing(provider: entities::PaymentProvider) -> SystemAccount {
+        match provider {
+            entities::PaymentProvider::Creem => SystemAccount::CreemClearing,
+            entities::PaymentProvider::Usdc => SystemAccount::UsdcClearing,
+            entities::PaymentProvider::Stripe | entities::PaymentProvider::Manual => SystemAccount::StripeClearing,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod chain;
 pub mod checkin;
 pub mod coupons;
 pub mod credit_admin;
+pub mod creem;
 pub mod db;
 pub mod entitlements;
 pub mod error;

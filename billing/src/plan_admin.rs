@@ -37,6 +37,9 @@ pub struct PlanFields {
     pub limits: Option<Vec<LimitEntry>>,
     pub is_active: Option<bool>,
     pub sort_order: Option<i32>,
+    /// The Creem products selling a month and a year of the plan; `Some(None)` clears one.
+    pub creem_product_id: Option<Option<String>>,
+    pub creem_product_id_yearly: Option<Option<String>>,
 }
 
 /// Every problem of the fields, by field name, so the caller can name them all at once.
@@ -81,7 +84,38 @@ pub fn problems(f: &PlanFields) -> Vec<(&'static str, &'static str)> {
     }) {
         out.push(("limits", "at most 50 of {key 1–64, label ≤ 200, unit ≤ 32, value ≥ 0 or null}"));
     }
+    let bad_product = |p: &Option<Option<String>>| {
+        p.as_ref().and_then(Option::as_ref).is_some_and(|id| {
+            !id.starts_with("prod_") || id.len() > 255 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+    };
+    if bad_product(&f.creem_product_id) {
+        out.push(("creem_product_id", "a Creem product id (prod_…) or null"));
+    }
+    if bad_product(&f.creem_product_id_yearly) {
+        out.push(("creem_product_id_yearly", "a Creem product id (prod_…) or null"));
+    }
     out
+}
+
+/// A Creem product sells one plan: another plan selling it is a conflict (a Creem event
+/// names only the product).
+async fn check_products_free<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    plan_id: Uuid,
+    f: &PlanFields,
+) -> Result<(), DomainError> {
+    for product in [&f.creem_product_id, &f.creem_product_id_yearly].into_iter().flatten().flatten() {
+        if let Some((other, _)) = crate::catalog::plan_by_creem_product(db, product).await?
+            && other.id != plan_id
+        {
+            return Err(DomainError::Conflict(format!("plan {} already sells Creem product {product}", other.slug)));
+        }
+    }
+    if f.creem_product_id.as_ref().zip(f.creem_product_id_yearly.as_ref()).is_some_and(|(m, y)| m.is_some() && m == y) {
+        return Err(DomainError::Invalid("creem_product_id_yearly: the same product as creem_product_id".into()));
+    }
+    Ok(())
 }
 
 fn cents(p: Option<i64>) -> Option<Micros> {
@@ -100,6 +134,7 @@ pub async fn create(db: &DatabaseConnection, f: PlanFields) -> Result<plans::Mod
     let txn = db.begin().await?;
     let now = Utc::now();
     let id = Uuid::now_v7();
+    check_products_free(&txn, id, &f).await?;
     // The unique slug decides, so two admins creating the same plan at once get one 201
     // and one 409, never a 500.
     let inserted = Plans::insert(plans::ActiveModel {
@@ -113,6 +148,8 @@ pub async fn create(db: &DatabaseConnection, f: PlanFields) -> Result<plans::Mod
         credits_per_period: Set(Micros::new(f.credits_included.unwrap_or(0).saturating_mul(MICROS_PER_CREDIT))),
         stripe_price_monthly: Set(None),
         stripe_price_yearly: Set(None),
+        creem_product_id: Set(f.creem_product_id.clone().flatten()),
+        creem_product_id_yearly: Set(f.creem_product_id_yearly.clone().flatten()),
         features: Set(serde_json::json!(f.features.clone().unwrap_or_default())),
         is_active: Set(f.is_active.unwrap_or(true)),
         sort_order: Set(f.sort_order.unwrap_or(1000)),
@@ -146,7 +183,14 @@ pub async fn update(db: &DatabaseConnection, reference: &str, f: PlanFields) -> 
     };
     let plan = found.ok_or(DomainError::NotFound("plan"))?;
     let id = plan.id;
+    check_products_free(&txn, id, &f).await?;
     let mut row = plan.clone().into_active_model();
+    if let Some(p) = f.creem_product_id {
+        row.creem_product_id = Set(p);
+    }
+    if let Some(p) = f.creem_product_id_yearly {
+        row.creem_product_id_yearly = Set(p);
+    }
     if let Some(name) = f.name {
         row.name = Set(name);
     }

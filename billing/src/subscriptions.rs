@@ -34,6 +34,7 @@ pub async fn activate_flat<C: ConnectionTrait>(
         status: Set(SubscriptionStatus::Active),
         interval: Set(None),
         stripe_subscription_id: Set(None),
+        creem_subscription_id: Set(None),
         current_period_start: Set(Some(now)),
         current_period_end: Set(Some(expires_at)),
         cancel_at_period_end: Set(true),
@@ -260,15 +261,17 @@ pub async fn find<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Option<subscri
     Ok(Subscriptions::find_by_id(id).one(db).await?)
 }
 
-/// Where one of the account's pledges or subscriptions is billed at Stripe.
+/// Where one of the account's pledges or subscriptions is billed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StripeBacking {
+pub enum Backing {
     /// Not the account's, or not known.
     Unknown,
     /// Ours alone (a 30-day plan): no Stripe subscription.
     Local,
     /// Billed by this Stripe subscription.
     Stripe(String),
+    /// Billed by this Creem subscription.
+    Creem(String),
     /// A pledge never paid: nothing at Stripe to end.
     Unpaid,
 }
@@ -278,16 +281,23 @@ pub async fn backing<C: ConnectionTrait>(
     db: &C,
     account_id: AccountId,
     id: Uuid,
-) -> Result<(StripeBacking, Option<DateTime<Utc>>), DomainError> {
+) -> Result<(Backing, Option<DateTime<Utc>>), DomainError> {
     use entities::pool_pledges::{Column as P, Entity as Pledges};
     use sea_orm::{ColumnTrait, QueryFilter};
     if let Some(p) = Pledges::find_by_id(id).filter(P::AccountId.eq(account_id)).one(db).await? {
-        let backing = p.stripe_subscription_id.map_or(StripeBacking::Unpaid, StripeBacking::Stripe);
+        let backing = p.stripe_subscription_id.map_or(Backing::Unpaid, Backing::Stripe);
         return Ok((backing, p.current_period_end));
     }
     let sub = Subscriptions::find_by_id(id).filter(subscriptions::Column::AccountId.eq(account_id)).one(db).await?;
     Ok(match sub {
-        None => (StripeBacking::Unknown, None),
-        Some(s) => (s.stripe_subscription_id.map_or(StripeBacking::Local, StripeBacking::Stripe), s.current_period_end),
+        None => (Backing::Unknown, None),
+        Some(s) => {
+            let backing = match (s.stripe_subscription_id, s.creem_subscription_id) {
+                (Some(stripe), _) => Backing::Stripe(stripe),
+                (None, Some(creem)) => Backing::Creem(creem),
+                (None, None) => Backing::Local,
+            };
+            (backing, s.current_period_end)
+        }
     })
 }

@@ -14,6 +14,9 @@ pub struct Model {
     pub email: Option<String>,
     #[sea_orm(column_type = "Text")]
     pub stripe_customer_id: Option<String>,
+    /// The Creem customer who paid through Creem (its portal link is asked for by it).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub creem_customer_id: Option<String>,
     #[sea_orm(column_type = "Text")]
     pub wallet_address: Option<String>,
     pub created_at: DateTimeUtc,

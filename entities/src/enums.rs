@@ -86,6 +86,9 @@ pub enum PayMethod {
     StripeDirect,
     #[sea_orm(string_value = "usdc")]
     Usdc,
+    /// A Creem hosted checkout.
+    #[sea_orm(string_value = "creem")]
+    Creem,
 }
 
 impl PayMethod {
@@ -95,6 +98,7 @@ impl PayMethod {
             Self::Stripe => "stripe",
             Self::StripeDirect => "stripe_direct",
             Self::Usdc => "usdc",
+            Self::Creem => "creem",
         }
     }
 }
@@ -111,6 +115,8 @@ pub enum PaymentProvider {
     Usdc,
     #[sea_orm(string_value = "manual")]
     Manual,
+    #[sea_orm(string_value = "creem")]
+    Creem,
 }
 
 impl PaymentProvider {
@@ -120,6 +126,7 @@ impl PaymentProvider {
             Self::Stripe => "stripe",
             Self::Usdc => "usdc",
             Self::Manual => "manual",
+            Self::Creem => "creem",
         }
     }
 }
@@ -372,6 +379,8 @@ pub enum LedgerAccountKind {
     Refunds,
     #[sea_orm(string_value = "usage")]
     Usage,
+    #[sea_orm(string_value = "creem_clearing")]
+    CreemClearing,
 }
 
 impl LedgerAccountKind {
@@ -385,6 +394,7 @@ impl LedgerAccountKind {
             Self::Grants => "grants",
             Self::Refunds => "refunds",
             Self::Usage => "usage",
+            Self::CreemClearing => "creem_clearing",
         }
     }
 }
@@ -544,6 +554,9 @@ pub enum JobQueue {
     /// Jobs that do nothing: a probe of the spine for operators and its benchmark.
     #[sea_orm(string_value = "noop")]
     Noop,
+    /// Stored Creem events, applied one by one.
+    #[sea_orm(string_value = "creem_event")]
+    CreemEvent,
 }
 
 impl JobQueue {
@@ -557,6 +570,7 @@ impl JobQueue {
             Self::Expiry => "expiry",
             Self::Reconcile => "reconcile",
             Self::Noop => "noop",
+            Self::CreemEvent => "creem_event",
         }
     }
 }

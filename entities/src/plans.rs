@@ -23,6 +23,12 @@ pub struct Model {
     pub stripe_price_monthly: Option<String>,
     #[sea_orm(column_type = "Text")]
     pub stripe_price_yearly: Option<String>,
+    /// The Creem product sold for a month of the plan (a recurring product at Creem).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub creem_product_id: Option<String>,
+    /// The Creem product sold for a year of the plan.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub creem_product_id_yearly: Option<String>,
     #[sea_orm(column_type = "JsonBinary")]
     pub features: Json,
     pub is_active: bool,

@@ -16,6 +16,9 @@ pub struct Model {
     pub interval: Option<BillingInterval>,
     #[sea_orm(column_type = "Text")]
     pub stripe_subscription_id: Option<String>,
+    /// The Creem subscription this one mirrors (a subscription is paid by one provider).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub creem_subscription_id: Option<String>,
     pub current_period_start: Option<DateTimeUtc>,
     pub current_period_end: Option<DateTimeUtc>,
     pub cancel_at_period_end: bool,

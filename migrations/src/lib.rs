@@ -18,6 +18,7 @@ mod m20261127_000012_jobs_due_index;
 mod m20261128_000013_retention_indexes;
 mod m20261128_000014_api_key_scopes;
 mod m20261128_000015_usage_gauges;
+mod m20261203_000016_creem;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000013_retention_indexes::Migration),
             Box::new(m20261128_000014_api_key_scopes::Migration),
             Box::new(m20261128_000015_usage_gauges::Migration),
+            Box::new(m20261203_000016_creem::Migration),
         ]
     }
 }

@@ -56,6 +56,8 @@ pub struct Settings {
     pub stripe_secret_key: Secret,
     pub stripe_webhook_secret: Secret,
     pub stripe_api_base: String,
+    /// Creem, the second card provider; off while `CREEM_API_KEY` is unset.
+    pub creem: Creem,
     /// Where Stripe Checkout sends the customer back to.
     pub checkout_success_url: String,
     pub checkout_cancel_url: String,
@@ -115,6 +117,26 @@ pub struct Settings {
     pub retention: billing::retention::Windows,
     /// How often a retention pass is scheduled.
     pub retention_interval: Duration,
+}
+
+/// Creem's API and webhooks.
+#[derive(Debug, Clone)]
+pub struct Creem {
+    /// `CREEM_API_KEY` (`creem_…`, `creem_test_…` in test mode); empty: Creem is off.
+    pub api_key: Secret,
+    /// `CREEM_WEBHOOK_SECRET`: signs the deliveries to `/payment/webhook/creem`.
+    pub webhook_secret: Secret,
+    /// `CREEM_API_BASE`: Creem's test host for a test key, its live host otherwise.
+    pub api_base: String,
+    /// `CREEM_TOPUP_PRODUCT_ID`: a one-time product priced at one US dollar; a credit
+    /// purchase buys as many units as dollars. Unset: credits are not sold through Creem.
+    pub topup_product_id: Option<String>,
+}
+
+impl Creem {
+    pub fn enabled(&self) -> bool {
+        !self.api_key.is_empty()
+    }
 }
 
 /// Who may sign in, and how a token's claims become an account and its scopes.
@@ -335,6 +357,33 @@ impl Settings {
             stripe_api_base.starts_with("http://") || stripe_api_base.starts_with("https://"),
             "STRIPE_API_BASE: must be an http(s) URL",
         );
+        let creem = {
+            let api_key = r.raw("CREEM_API_KEY").unwrap_or_default();
+            r.check(api_key.is_empty() || api_key.starts_with("creem_"), "CREEM_API_KEY: must start with creem_");
+            let webhook_secret = r.raw("CREEM_WEBHOOK_SECRET").unwrap_or_default();
+            r.check(
+                api_key.is_empty() || !webhook_secret.is_empty(),
+                "CREEM_WEBHOOK_SECRET: required with CREEM_API_KEY (deliveries cannot be verified without it)",
+            );
+            let default_base =
+                if api_key.starts_with("creem_test_") { "https://test-api.creem.io" } else { "https://api.creem.io" };
+            let api_base = r.string("CREEM_API_BASE", default_base).trim_end_matches('/').to_owned();
+            r.check(
+                api_base.starts_with("https://") || (is_local_url(&api_base) && api_base.starts_with("http://")),
+                "CREEM_API_BASE: must be an https URL (plain http only on this machine)",
+            );
+            let topup_product_id = r.raw("CREEM_TOPUP_PRODUCT_ID");
+            r.check(
+                topup_product_id.as_ref().is_none_or(|p| p.starts_with("prod_") && p.len() <= 255),
+                "CREEM_TOPUP_PRODUCT_ID: a Creem product id (prod_…)",
+            );
+            Creem {
+                api_key: Secret::new(api_key),
+                webhook_secret: Secret::new(webhook_secret),
+                api_base,
+                topup_product_id,
+            }
+        };
         let checkout_success_url = r.string("CHECKOUT_SUCCESS_URL", "http://127.0.0.1:8080/billing?checkout=success");
         let checkout_cancel_url = r.string("CHECKOUT_CANCEL_URL", "http://127.0.0.1:8080/billing?checkout=canceled");
         for (name, url) in
@@ -464,6 +513,7 @@ impl Settings {
             stripe_secret_key: Secret::new(stripe_secret_key),
             stripe_webhook_secret: Secret::new(stripe_webhook_secret),
             stripe_api_base,
+            creem,
             checkout_success_url,
             checkout_cancel_url,
             chain_rpc_url: Secret::new(chain_rpc_url),
@@ -540,6 +590,33 @@ mod tests {
                 .expect("real secrets");
         assert_eq!(s.environment, Environment::Production);
         assert!(s.dev_defaults.is_empty());
+    }
+
+    #[test]
+    fn creem_is_off_until_keyed_and_then_needs_its_webhook_secret() {
+        let dev = ("TOLLGATE_ENV", "development");
+        let s = from(&[dev]).expect("defaults");
+        assert!(!s.creem.enabled());
+        let text = from(&[dev, ("CREEM_API_KEY", "creem_test_abc")]).expect_err("no webhook secret").to_string();
+        assert!(text.contains("CREEM_WEBHOOK_SECRET: required"), "{text}");
+        assert!(!text.contains("creem_test_abc"), "a secret's value must not be echoed: {text}");
+        let s =
+            from(&[dev, ("CREEM_API_KEY", "creem_test_abc"), ("CREEM_WEBHOOK_SECRET", "whsec_x")]).expect("test key");
+        assert_eq!(s.creem.api_base, "https://test-api.creem.io", "a test key talks to the test host");
+        let s = from(&[dev, ("CREEM_API_KEY", "creem_abc"), ("CREEM_WEBHOOK_SECRET", "whsec_x")]).expect("live key");
+        assert_eq!(s.creem.api_base, "https://api.creem.io");
+        let text = from(&[
+            dev,
+            ("CREEM_API_KEY", "sk_wrong"),
+            ("CREEM_WEBHOOK_SECRET", "whsec_x"),
+            ("CREEM_API_BASE", "http://creem.example"),
+            ("CREEM_TOPUP_PRODUCT_ID", "dollar"),
+        ])
+        .expect_err("bad values")
+        .to_string();
+        for name in ["CREEM_API_KEY:", "CREEM_API_BASE:", "CREEM_TOPUP_PRODUCT_ID:"] {
+            assert!(text.contains(name), "{name} missing from {text}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod chain;
 pub mod complete;
 pub mod controls;
+pub mod creem_api;
 pub mod failpoint;
 pub mod fetch;
 pub mod jobs;
@@ -34,6 +35,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
     let chain = chain::ChainClient::from_settings(&settings).map_err(|e| anyhow::anyhow!(e))?;
     let stripe = stripe_api::client(&settings).map_err(|e| anyhow::anyhow!(e))?;
+    let creem = creem_api::CreemClient::from_settings(&settings).map_err(|e| anyhow::anyhow!(e))?;
     let paused = Arc::default();
     let (completer, completions) = complete::Completer::start(db.clone());
     let ctx = Arc::new(Ctx {
@@ -41,6 +43,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         settings: settings.clone(),
         chain,
         stripe,
+        creem,
         paused: Arc::clone(&paused),
         completer,
     });

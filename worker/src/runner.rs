@@ -21,6 +21,8 @@ pub struct Ctx {
     pub chain: Option<crate::chain::ChainClient>,
     /// The Stripe client, when `STRIPE_SECRET_KEY` is set.
     pub stripe: Option<stripe::Client>,
+    /// The Creem client, when `CREEM_API_KEY` is set.
+    pub creem: Option<crate::creem_api::CreemClient>,
     /// Queues an operator paused, as the controls loop last read them.
     pub paused: Arc<std::sync::RwLock<std::collections::HashSet<JobQueue>>>,
     /// Where successful runs are recorded, in batches.

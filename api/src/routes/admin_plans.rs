@@ -38,6 +38,10 @@ pub struct AdminPlan {
     self_serve: bool,
     stripe_price_monthly: Option<String>,
     stripe_price_yearly: Option<String>,
+    /// The Creem product sold for a month of the plan (Creem checkouts need it).
+    creem_product_id: Option<String>,
+    /// The Creem product sold for a year of the plan.
+    creem_product_id_yearly: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -70,6 +74,12 @@ pub struct PlanRequest {
     limits: Option<Vec<LimitEntry>>,
     is_active: Option<bool>,
     sort_order: Option<i32>,
+    /// The Creem product selling a month of the plan (`prod_…`), or null to clear it.
+    #[schema(pattern = "^prod_[A-Za-z0-9_]+$", max_length = 255)]
+    creem_product_id: Option<String>,
+    /// The Creem product selling a year of the plan, or null to clear it.
+    #[schema(pattern = "^prod_[A-Za-z0-9_]+$", max_length = 255)]
+    creem_product_id_yearly: Option<String>,
 }
 
 async fn admin_plan(state: &AppState, p: entities::plans::Model) -> Result<AdminPlan, ApiError> {
@@ -94,6 +104,8 @@ async fn admin_plan(state: &AppState, p: entities::plans::Model) -> Result<Admin
         self_serve,
         stripe_price_monthly: p.stripe_price_monthly,
         stripe_price_yearly: p.stripe_price_yearly,
+        creem_product_id: p.creem_product_id,
+        creem_product_id_yearly: p.creem_product_id_yearly,
         created_at: p.created_at,
         updated_at: p.updated_at,
     })
@@ -148,6 +160,16 @@ fn fields(body: &Value, creating: bool) -> Result<PlanFields, ApiError> {
         None => None,
         Some(v) => v.as_i64().and_then(|o| i32::try_from(o).ok()).or_else(|| bad.bad("sort_order", "an integer")),
     };
+    for (name, slot) in
+        [("creem_product_id", &mut f.creem_product_id), ("creem_product_id_yearly", &mut f.creem_product_id_yearly)]
+    {
+        *slot = match obj.get(name) {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(Value::String(id)) => Some(Some(id.clone())),
+            Some(_) => bad.bad(name, "a Creem product id (prod_…) or null"),
+        };
+    }
     for (name, rule) in billing::plan_admin::problems(&f) {
         bad.bad::<()>(name, rule);
     }
@@ -179,7 +201,7 @@ pub async fn list(
 
 /// Create a plan: `slug` and `name` required; `kind` defaults to recurring.
 #[utoipa::path(post, path = "/admin/billing/plans", security(("bearer" = [])), request_body = PlanRequest,
-    responses((status = 201, body = Envelope<AdminPlan>), (status = 409, description = "The slug exists")))]
+    responses((status = 201, body = Envelope<AdminPlan>), (status = 409, description = "The slug exists, or another plan sells the Creem product")))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -195,7 +217,8 @@ pub async fn create(
 /// Stripe Price at the next checkout; running subscriptions keep theirs.
 #[utoipa::path(put, path = "/admin/billing/plans/{id}", security(("bearer" = [])), request_body = PlanRequest,
     params(("id" = String, Path, description = "The plan's id or slug")),
-    responses((status = 200, body = Envelope<AdminPlan>), (status = 404, description = "No such plan")))]
+    responses((status = 200, body = Envelope<AdminPlan>), (status = 404, description = "No such plan"),
+    (status = 409, description = "Another plan sells the Creem product")))]
 pub async fn update(
     State(state): State<AppState>,
     principal: Principal,

@@ -7,7 +7,7 @@ use crate::envelope::{Envelope, accepted, ok};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::jobs::Finished;
-use crate::services::checkout::{Checkout, stripe_checkout};
+use crate::services::checkout::{Checkout, provider_checkout};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -105,7 +105,7 @@ async fn card_setup(state: &AppState, principal: &Principal, flow: CardFlow) -> 
         plan_id: None,
         details: OrderDetails { flow: Some(flow), ..OrderDetails::default() },
     };
-    match stripe_checkout(state, order).await? {
+    match provider_checkout(state, order, Default::default()).await? {
         Checkout::Ready(r) => Ok(r),
         Checkout::Pending { order_id } => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -150,16 +150,20 @@ async fn portal_url(
     {
         return Err(ApiError::bad_request("invalid_request", "return_url must be an http(s) URL"));
     }
+    // A subscription paid through Creem is managed in Creem's portal; anything else in Stripe's.
+    let current = billing::stripe::subscription::current_recurring(&state.db, principal.account_id).await?;
+    let method =
+        if current.is_some_and(|s| s.creem_subscription_id.is_some()) { PayMethod::Creem } else { PayMethod::Stripe };
     let order = billing::orders::NewOrder {
         account_id: principal.account_id,
         kind: entities::OrderKind::Portal,
         status: entities::OrderStatus::Pending,
-        method: PayMethod::Stripe,
+        method,
         amount: billing::Micros::ZERO,
         plan_id: None,
         details: OrderDetails { return_url, ..OrderDetails::default() },
     };
-    match stripe_checkout(state, order).await? {
+    match provider_checkout(state, order, Default::default()).await? {
         Checkout::Ready(r) => Ok(r.url()),
         Checkout::Pending { order_id } => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

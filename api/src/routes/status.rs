@@ -11,7 +11,7 @@ use crate::services::usdc::account;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use billing::subscriptions::{self, StripeBacking};
+use billing::subscriptions::{self, Backing};
 use chrono::DateTime;
 use chrono::Utc;
 use entities::PlanKind;
@@ -196,15 +196,26 @@ pub async fn cancel(
     };
     // Canceling at the period's end leaves the period's end as it is.
     let (backing, ends) = subscriptions::backing(&state.db, principal.account_id, target).await?;
-    if backing == StripeBacking::Unpaid {
+    if backing == Backing::Unpaid {
         return Err(ApiError::not_found("subscription"));
     }
-    if let StripeBacking::Stripe(stripe_id) = backing {
+    if let Backing::Stripe(stripe_id) = backing {
         // A pool pledge or recurring subscription ends at Stripe, at the period's end.
         let done = crate::services::subscriptions::run_change(
             &state,
             principal.account_id,
             stripe_id,
+            billing::stripe::subscription::Change::CancelAtPeriodEnd,
+        )
+        .await?;
+        let body =
+            Canceled { canceled: true, subscription_id: Some(target), expires_at: ends, pending: Some(done.is_none()) };
+        return Ok(Json(CancelResponse::Enveloped(Envelope::new(body))));
+    }
+    if let Backing::Creem(creem_id) = backing {
+        let done = crate::services::subscriptions::run_creem_change(
+            &state,
+            creem_id,
             billing::stripe::subscription::Change::CancelAtPeriodEnd,
         )
         .await?;

@@ -156,6 +156,7 @@ async fn validate_recurring(
     state: &AppState,
     headers: &HeaderMap,
     req: CreateRequest,
+    method: PayMethod,
 ) -> Result<subscriptions::RecurringCheckout, ApiError> {
     let CreateRequest { plan_id, interval, success_url: success, cancel_url: cancel, coupon } = req;
     let mut errors = Vec::new();
@@ -198,6 +199,18 @@ async fn validate_recurring(
             if interval == BillingInterval::Year { "yearly" } else { "monthly" }
         ));
     }
+    if method == PayMethod::Creem {
+        // Creem checkouts are product-backed: the plan must name its Creem product.
+        if let Some(p) = &plan
+            && billing::catalog::creem_product_for(p, interval).is_none()
+        {
+            let field = if interval == BillingInterval::Year { "creem_product_id_yearly" } else { "creem_product_id" };
+            errors.push(format!("plan_id: {} has no {field} configured for Creem", p.slug));
+        }
+        if coupon.is_some() {
+            errors.push("coupon: not available with Creem (Creem applies its own discount codes)".to_owned());
+        }
+    }
     match plan {
         Some(plan) if errors.is_empty() => {
             let base = origin(headers, state);
@@ -207,6 +220,7 @@ async fn validate_recurring(
                 success_url: success.unwrap_or_else(|| format!("{base}/settings/billing/subscription?success=1")),
                 cancel_url: cancel.unwrap_or_else(|| format!("{base}/settings/billing/subscription")),
                 coupon,
+                method,
             })
         }
         _ => Err(ApiError::bad_request("invalid_request", errors.join("; "))),
@@ -225,7 +239,7 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateRequest>,
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
-    let c = validate_recurring(&state, &headers, req).await?;
+    let c = validate_recurring(&state, &headers, req, PayMethod::Stripe).await?;
     Ok(match subscriptions::start_recurring(&state, principal.account_id, c).await? {
         Checkout::Ready(r) => Json(CheckoutUrl { url: r.url() }).into_response(),
         Checkout::Pending { order_id } => {
@@ -248,10 +262,13 @@ async fn change(
     sub: &entities::subscriptions::Model,
     change: Change,
 ) -> Result<Response, ApiError> {
-    let Some(stripe_id) = sub.stripe_subscription_id.clone() else {
-        return Err(ApiError::not_found("subscription"));
+    let job = match (&sub.stripe_subscription_id, &sub.creem_subscription_id) {
+        (Some(stripe_id), _) => {
+            subscriptions::run_change(state, principal.account_id, stripe_id.clone(), change).await?
+        }
+        (None, Some(creem_id)) => subscriptions::run_creem_change(state, creem_id.clone(), change).await?,
+        (None, None) => return Err(ApiError::not_found("subscription")),
     };
-    let job = subscriptions::run_change(state, principal.account_id, stripe_id, change).await?;
     match job {
         Some(()) => {
             let fresh = billing::subscriptions::find(&state.db, sub.id)
@@ -336,10 +353,20 @@ pub async fn resume(State(state): State<AppState>, principal: Principal) -> Resu
     change(&state, &principal, &sub, Change::Resume).await
 }
 
+/// The payment provider of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Stripe,
+    /// Product-backed: the plan needs a `creem_product_id` (admin), credits the server's
+    /// `CREEM_TOPUP_PRODUCT_ID`.
+    Creem,
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct SessionRequest {
-    /// `stripe`.
-    #[schema(example = "stripe", required = true)]
+    /// `stripe` or `creem`.
+    #[schema(value_type = Option<Channel>, example = "stripe", required = true)]
     channel: Option<String>,
     /// `subscription` or `credits`.
     #[serde(rename = "type")]
@@ -364,19 +391,21 @@ pub async fn create_session(
     ApiJson(req): ApiJson<SessionRequest>,
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
-    match req.channel.as_deref() {
-        Some("stripe") => {}
+    let channel = match req.channel.as_deref() {
+        Some("stripe") => Channel::Stripe,
+        Some("creem") => Channel::Creem,
         Some(other) => {
             return Err(ApiError::bad_request(
                 "invalid_request",
-                format!("channel: {other:?} is not supported; use stripe"),
+                format!("channel: {other:?} is not supported; use stripe or creem"),
             ));
         }
         None => return Err(ApiError::bad_request("invalid_request", "channel: required")),
-    }
+    };
+    let method = if channel == Channel::Creem { PayMethod::Creem } else { PayMethod::Stripe };
     let started = match req.kind.as_deref() {
         Some("subscription") => {
-            let c = validate_recurring(&state, &headers, req.checkout).await?;
+            let c = validate_recurring(&state, &headers, req.checkout, method).await?;
             subscriptions::start_recurring(&state, principal.account_id, c).await?
         }
         Some("credits") => {
@@ -389,6 +418,21 @@ pub async fn create_session(
                 .ok_or_else(|| {
                     ApiError::bad_request("invalid_request", "amount: 1,000 to 100,000,000 credits (10 USD to 1M USD)")
                 })?;
+            if channel == Channel::Creem {
+                // Credits are units of a one-dollar Creem product.
+                if state.settings.creem.enabled() && state.settings.creem.topup_product_id.is_none() {
+                    return Err(ApiError::bad_request(
+                        "invalid_request",
+                        "type: credits are not sold through Creem on this server (no CREEM_TOPUP_PRODUCT_ID)",
+                    ));
+                }
+                if credits % 100 != 0 {
+                    return Err(ApiError::bad_request(
+                        "invalid_request",
+                        "amount: Creem sells credits by the dollar (a multiple of 100 credits)",
+                    ));
+                }
+            }
             let CreateRequest { success_url, cancel_url, .. } = req.checkout;
             for (name, url) in [("success_url", &success_url), ("cancel_url", &cancel_url)] {
                 if url.as_deref().is_some_and(|u| !valid_url(u)) {
@@ -399,7 +443,7 @@ pub async fn create_session(
                 account_id: principal.account_id,
                 kind: OrderKind::Topup,
                 status: entities::OrderStatus::Pending,
-                method: PayMethod::Stripe,
+                method,
                 amount,
                 plan_id: None,
                 details: OrderDetails { success_url, cancel_url, ..OrderDetails::default() },

@@ -1,7 +1,7 @@
 //! Starting a card payment: the order and its checkout job recorded in one transaction,
 //! then a short wait for the worker to get the provider's answer. Every surface that sells
 //! by card (top-ups, 30-day plans, recurring plans, pools, key tiers, card setup, the
-//! portal) goes through [`stripe_checkout`].
+//! portal) goes through [`provider_checkout`], Stripe's or Creem's by the order's method.
 
 use crate::error::ApiError;
 use crate::jobs::Finished;
@@ -39,8 +39,17 @@ pub async fn stripe_checkout_with(
     order: NewOrder,
     extras: OrderExtras,
 ) -> Result<Checkout, ApiError> {
-    if state.settings.stripe_secret_key.is_empty() {
-        return Err(stripe_unavailable());
+    provider_checkout(state, order, extras).await
+}
+
+/// Records the order and its checkout job, for the card provider the order's method names
+/// (Stripe or Creem), and waits briefly for the worker to open the provider's checkout.
+pub async fn provider_checkout(state: &AppState, order: NewOrder, extras: OrderExtras) -> Result<Checkout, ApiError> {
+    match order.method {
+        entities::PayMethod::Creem if !state.settings.creem.enabled() => return Err(creem_unavailable()),
+        entities::PayMethod::Creem => {}
+        _ if state.settings.stripe_secret_key.is_empty() => return Err(stripe_unavailable()),
+        _ => {}
     }
     let txn = state.db.begin().await?;
     let order = billing::orders::record(&txn, order, extras.pool_id, extras.coupon.as_deref()).await?;
@@ -68,4 +77,9 @@ pub fn stripe_unavailable() -> ApiError {
         "method_unavailable",
         "card payments are not available on this server yet",
     )
+}
+
+/// Creem payments need `CREEM_API_KEY`.
+pub fn creem_unavailable() -> ApiError {
+    ApiError::new(StatusCode::NOT_IMPLEMENTED, "method_unavailable", "Creem payments are not available on this server")
 }

@@ -7,7 +7,7 @@ use crate::services::checkout::{Checkout, OrderExtras, stripe_checkout_with, str
 use crate::state::AppState;
 use axum::http::StatusCode;
 use billing::AccountId;
-use billing::jobs::contracts::{ChangeOutcome, ChangeOutput, SubscriptionChange};
+use billing::jobs::contracts::{ChangeOutcome, ChangeOutput, CreemCancel, SubscriptionChange};
 use billing::orders::OrderDetails;
 use billing::stripe::subscription::{Change, current_recurring};
 use entities::{BillingInterval, OrderKind, PayMethod};
@@ -19,9 +19,11 @@ pub struct RecurringCheckout {
     pub success_url: String,
     pub cancel_url: String,
     pub coupon: Option<String>,
+    /// Stripe, or Creem (the plan's Creem product for the interval).
+    pub method: PayMethod,
 }
 
-/// Starts a Stripe Checkout for a recurring plan, unless the account already has one.
+/// Starts a provider checkout for a recurring plan, unless the account already has one.
 pub async fn start_recurring(
     state: &AppState,
     account_id: AccountId,
@@ -39,7 +41,7 @@ pub async fn start_recurring(
         account_id,
         kind: OrderKind::RecurringSubscription,
         status: entities::OrderStatus::Pending,
-        method: PayMethod::Stripe,
+        method: c.method,
         amount,
         plan_id: Some(c.plan.id),
         details: OrderDetails {
@@ -74,6 +76,38 @@ pub async fn run_change(
         Finished::Done(_) => Ok(Some(())),
         Finished::Dead(error) => {
             tracing::warn!(?error, "subscription change failed");
+            Err(ApiError::new(StatusCode::BAD_GATEWAY, "provider_error", "the payment provider refused the change"))
+        }
+        Finished::Running(_) => Ok(None),
+    }
+}
+
+/// A change of a Creem subscription: Creem cancels (now or at the period's end) through a
+/// job keyed by the request; plan changes and resuming are made in Creem's portal.
+pub async fn run_creem_change(
+    state: &AppState,
+    creem_subscription_id: String,
+    change: Change,
+) -> Result<Option<()>, ApiError> {
+    if !state.settings.creem.enabled() {
+        return Err(crate::services::checkout::creem_unavailable());
+    }
+    let at_period_end = match change {
+        Change::CancelAtPeriodEnd => true,
+        Change::CancelNow => false,
+        Change::Plan { .. } | Change::Resume => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "managed_by_provider",
+                "this subscription is paid through Creem: change it in Creem's portal (POST /subscription/portal)",
+            ));
+        }
+    };
+    let job = CreemCancel { request_id: uuid::Uuid::now_v7(), creem_subscription_id, at_period_end };
+    match state.submit_and_wait(&job, state.settings.checkout_wait).await? {
+        Finished::Done(()) => Ok(Some(())),
+        Finished::Dead(error) => {
+            tracing::warn!(?error, "Creem cancelation failed");
             Err(ApiError::new(StatusCode::BAD_GATEWAY, "provider_error", "the payment provider refused the change"))
         }
         Finished::Running(_) => Ok(None),

@@ -15,6 +15,7 @@ pub fn routes(settings: &Settings) -> Routes {
     let routes = OpenApiRouter::new()
         .routes(routes!(webhooks::stripe))
         .routes(routes!(webhooks::stripe_legacy_path))
+        .routes(routes!(webhooks::creem))
         .layer(DefaultBodyLimit::disable());
     let mut routes = ClientLimit::per_second(settings.webhook_rate_per_second).apply(routes);
     super::document::errors_of(routes.get_openapi_mut(), super::document::Access::Signed);

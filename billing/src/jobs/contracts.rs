@@ -163,6 +163,40 @@ impl Job for SubscriptionChange {
     }
 }
 
+/// Cancel a Creem subscription, now (its payment was wholly refunded or lost in a
+/// dispute, or the customer asked) or at its period's end, then mirror it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreemCancel {
+    pub request_id: Uuid,
+    pub creem_subscription_id: String,
+    #[serde(default)]
+    pub at_period_end: bool,
+}
+
+impl Job for CreemCancel {
+    const NAME: &'static str = "creem_cancel";
+    const QUEUE: JobQueue = JobQueue::Checkout;
+    type Output = ();
+    fn key(&self) -> String {
+        format!("creem-cancel:{}", self.request_id)
+    }
+}
+
+/// Apply one stored Creem event (the inbox row `creem:<event id>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreemEvent {
+    pub event_id: String,
+}
+
+impl Job for CreemEvent {
+    const NAME: &'static str = "creem_event";
+    const QUEUE: JobQueue = JobQueue::CreemEvent;
+    type Output = ();
+    fn key(&self) -> String {
+        format!("creem-event:{}", self.event_id)
+    }
+}
+
 /// A change applied, or an upgrade whose prorated invoice was declined (nothing changed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeOutput {
@@ -384,6 +418,7 @@ impl QueuePolicy {
     pub fn default_for(queue: JobQueue) -> QueuePolicy {
         let (concurrency, timeout_s, max_attempts) = match queue {
             JobQueue::StripeEvent => (16, 30, 10),
+            JobQueue::CreemEvent => (8, 30, 10),
             JobQueue::Checkout => (16, 30, 5),
             JobQueue::UsdcVerify => (8, 60, 20),
             JobQueue::UsageMetering => (4, 60, 10),

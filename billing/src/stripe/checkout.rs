@@ -9,7 +9,7 @@ use crate::orders;
 use chrono::Utc;
 use entities::orders::Entity as Orders;
 use entities::plans::Entity as Plans;
-use entities::{OrderKind, TransferKind};
+use entities::{OrderKind, PaymentProvider, TransferKind};
 use sea_orm::{ConnectionTrait, EntityTrait};
 use serde::Deserialize;
 
@@ -74,13 +74,23 @@ pub async fn apply_paid<C: ConnectionTrait>(db: &C, session: &CheckoutSession) -
     let Some(order_id) = session.order_id() else { return Ok(Outcome::NotOurs) };
     // The PaymentIntent is the payment's identity in later events (refunds, disputes).
     let reference = session.payment_intent.clone().unwrap_or_else(|| session.id.clone());
-    apply_paid_order(db, order_id, &reference, session.amount_total, session.currency.as_deref()).await
+    apply_paid_order(
+        db,
+        PaymentProvider::Stripe,
+        order_id,
+        &reference,
+        session.amount_total,
+        session.currency.as_deref(),
+    )
+    .await
 }
 
-/// Applies a paid order, however it was paid by card (Checkout, or a PaymentIntent charged
-/// off-session on a saved card). `reference` is the PaymentIntent (or session) id.
+/// Applies a paid order, however it was paid by card (a Stripe Checkout or a PaymentIntent
+/// charged off-session on a saved card, a Creem checkout). `reference` is the provider's
+/// payment id (PaymentIntent or session, Creem transaction): later refunds and disputes name it.
 pub async fn apply_paid_order<C: ConnectionTrait>(
     db: &C,
+    provider: PaymentProvider,
     order_id: OrderId,
     reference: &str,
     charged_cents: Option<i64>,
@@ -102,19 +112,19 @@ pub async fn apply_paid_order<C: ConnectionTrait>(
         return Err(DomainError::Invalid(format!("payment {reference} was made in another currency")));
     }
     let amount = order.amount;
-    // What Stripe says it charged; the order's amount is what the customer bought.
+    // What the provider says it charged; the order's amount is what the customer bought.
     let charged = charged_cents.and_then(Micros::from_cents).unwrap_or(amount);
-    let debit = ledger::system_account(db, SystemAccount::StripeClearing).await?;
+    let debit = ledger::system_account(db, SystemAccount::clearing(provider)).await?;
     let (credit, kind, description) = match &plan {
         None => (
             ledger::customer_account(db, order.account_id).await?,
             TransferKind::Topup,
-            "Credit top-up (card)".to_owned(),
+            format!("Credit top-up ({})", card_label(provider)),
         ),
         Some(p) => (
             ledger::system_account(db, SystemAccount::Revenue).await?,
             TransferKind::PlanPayment,
-            format!("{} plan, 30 days (card)", p.name),
+            format!("{} plan, 30 days ({})", p.name, card_label(provider)),
         ),
     };
     let posted = ledger::post(
@@ -134,7 +144,7 @@ pub async fn apply_paid_order<C: ConnectionTrait>(
     if let ledger::Posted::Existing(_) = posted {
         return Ok(Outcome::AlreadyApplied { order_id: order.id });
     }
-    super::payment::record(db, order.account_id, Some(order.id), reference, charged, None).await?;
+    super::payment::record(db, provider, order.account_id, Some(order.id), reference, charged, None).await?;
     orders::mark_completed(db, order.id).await?;
     Ok(match plan {
         None => Outcome::Credited { order_id: order.id, amount },
@@ -143,4 +153,12 @@ pub async fn apply_paid_order<C: ConnectionTrait>(
             Outcome::Activated { order_id: order.id, expires_at }
         }
     })
+}
+
+/// How a transfer's description names the way it was paid.
+fn card_label(provider: PaymentProvider) -> &'static str {
+    match provider {
+        PaymentProvider::Creem => "Creem",
+        _ => "card",
+    }
 }

@@ -16,7 +16,7 @@ use crate::money::Micros;
 use chrono::Utc;
 use entities::ledger_transfers::Entity as Transfers;
 use entities::payments::{Column as PayCol, Entity as Payments};
-use entities::{PaymentStatus, TransferKind};
+use entities::{PaymentProvider, PaymentStatus, TransferKind};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
@@ -63,19 +63,30 @@ pub async fn apply<C: ConnectionTrait>(
     invoice: Option<&str>,
 ) -> Result<Outcome, DomainError> {
     let refs: Vec<&str> = [d.payment_intent.as_deref(), invoice].into_iter().flatten().collect();
-    let Some(payment) = super::payment::find_any(db, &refs).await? else {
+    let Some(payment) = super::payment::find_any(db, PaymentProvider::Stripe, &refs).await? else {
         return Ok(Outcome::NotOurs);
     };
-    let bought = reversal::bought(db, &payment).await?;
-    let withdrawn = withdraw(db, d, &payment, &bought).await?;
+    apply_to(db, &payment, d, closed).await
+}
+
+/// Applies a dispute of `payment`, of any provider: the money comes out of (and, if won,
+/// goes back into) that provider's clearing account.
+pub async fn apply_to<C: ConnectionTrait>(
+    db: &C,
+    payment: &entities::payments::Model,
+    d: &Dispute,
+    closed: bool,
+) -> Result<Outcome, DomainError> {
+    let bought = reversal::bought(db, payment).await?;
+    let withdrawn = withdraw(db, d, payment, &bought).await?;
     if !closed {
         return Ok(withdrawn);
     }
     match d.status.as_str() {
-        "won" => reinstate(db, d, &payment).await,
+        "won" => reinstate(db, d, payment).await,
         "lost" => {
             if reversal::first_time(db, &format!("dispute:{}:lost", d.id)).await? {
-                reversal::end_access(db, &payment, &bought, "dispute_lost").await?;
+                reversal::end_access(db, payment, &bought, "dispute_lost").await?;
                 return Ok(Outcome::Lost);
             }
             Ok(Outcome::Unchanged)
@@ -107,8 +118,12 @@ async fn withdraw<C: ConnectionTrait>(
     };
     let (taken, shortfall) = match bought {
         Bought::Credits => {
-            let t =
-                take(amount, SystemAccount::StripeClearing, withdrawn_key(&d.id), "Payment disputed: funds withdrawn");
+            let t = take(
+                amount,
+                SystemAccount::clearing(payment.provider),
+                withdrawn_key(&d.id),
+                "Payment disputed: funds withdrawn",
+            );
             reversal::take_credits(db, t).await?
         }
         Bought::FlatPlan { .. } | Bought::Period { .. } => {
@@ -117,7 +132,7 @@ async fn withdraw<C: ConnectionTrait>(
                 TransferRequest {
                     id: withdrawn_key(&d.id),
                     debit: ledger::system_account(db, SystemAccount::Revenue).await?,
-                    credit: ledger::system_account(db, SystemAccount::StripeClearing).await?,
+                    credit: ledger::system_account(db, SystemAccount::clearing(payment.provider)).await?,
                     amount,
                     kind: TransferKind::Dispute,
                     account_id: Some(payment.account_id),

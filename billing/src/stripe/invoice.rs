@@ -8,8 +8,8 @@ use crate::OrderId;
 use crate::error::DomainError;
 use crate::ledger::{self, SystemAccount, TransferRequest};
 use crate::money::Micros;
-use entities::TransferKind;
 use entities::plans::{Column as PlanCol, Entity as Plans};
+use entities::{PaymentProvider, TransferKind};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -117,7 +117,9 @@ pub async fn apply_paid<C: ConnectionTrait>(db: &C, inv: &Invoice) -> Result<Out
         .metadata("order_id")
         .and_then(|o| o.parse::<OrderId>().ok())
         .filter(|_| inv.billing_reason.as_deref() == Some("subscription_create"));
-    if !super::payment::record(db, account_id, order_id, &inv.id, paid, inv.subscription()).await? {
+    if !super::payment::record(db, PaymentProvider::Stripe, account_id, order_id, &inv.id, paid, inv.subscription())
+        .await?
+    {
         return Ok(Outcome::AlreadyApplied);
     }
     if paid.is_positive() {

@@ -1,5 +1,5 @@
-//! Card payments as we record them: one `payments` row per Stripe payment (a PaymentIntent
-//! or an invoice), unique by its Stripe reference.
+//! Card payments as we record them: one `payments` row per provider payment (a Stripe
+//! PaymentIntent or invoice, a Creem transaction), unique by provider and reference.
 
 use crate::error::DomainError;
 use crate::money::Micros;
@@ -11,9 +11,10 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use uuid::Uuid;
 
 /// Records a succeeded payment; false when `reference` was recorded before.
-/// `subscription_ref` is the Stripe subscription an invoice payment paid for.
+/// `subscription_ref` is the provider subscription a period payment paid for.
 pub async fn record<C: ConnectionTrait>(
     db: &C,
+    provider: PaymentProvider,
     account_id: AccountId,
     order_id: Option<OrderId>,
     reference: &str,
@@ -25,7 +26,7 @@ pub async fn record<C: ConnectionTrait>(
         id: Set(Uuid::now_v7()),
         account_id: Set(account_id),
         order_id: Set(order_id),
-        provider: Set(PaymentProvider::Stripe),
+        provider: Set(provider),
         provider_ref: Set(reference.to_owned()),
         amount: Set(amount),
         amount_refunded: Set(Micros::ZERO),
@@ -42,20 +43,25 @@ pub async fn record<C: ConnectionTrait>(
 
 /// The payment the first of `references` that is known stands for (a charge names its
 /// PaymentIntent; an invoice payment is recorded by the invoice).
-pub async fn find_any<C: ConnectionTrait>(db: &C, references: &[&str]) -> Result<Option<payments::Model>, DomainError> {
+pub async fn find_any<C: ConnectionTrait>(
+    db: &C,
+    provider: PaymentProvider,
+    references: &[&str],
+) -> Result<Option<payments::Model>, DomainError> {
     for r in references {
-        if let Some(p) = find(db, r).await? {
+        if let Some(p) = find(db, provider, r).await? {
             return Ok(Some(p));
         }
     }
     Ok(None)
 }
 
-/// The payment a Stripe reference (PaymentIntent, invoice) stands for.
-pub async fn find<C: ConnectionTrait>(db: &C, reference: &str) -> Result<Option<payments::Model>, DomainError> {
-    Ok(Payments::find()
-        .filter(PayCol::Provider.eq(PaymentProvider::Stripe))
-        .filter(PayCol::ProviderRef.eq(reference))
-        .one(db)
-        .await?)
+/// The payment a provider's reference (a Stripe PaymentIntent or invoice, a Creem
+/// transaction) stands for.
+pub async fn find<C: ConnectionTrait>(
+    db: &C,
+    provider: PaymentProvider,
+    reference: &str,
+) -> Result<Option<payments::Model>, DomainError> {
+    Ok(Payments::find().filter(PayCol::Provider.eq(provider)).filter(PayCol::ProviderRef.eq(reference)).one(db).await?)
 }

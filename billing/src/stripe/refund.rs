@@ -14,7 +14,7 @@ use crate::ledger::{self, SystemAccount, TransferRequest};
 use crate::money::Micros;
 use chrono::Utc;
 use entities::payments::{Column as PayCol, Entity as Payments};
-use entities::{PaymentStatus, TransferKind};
+use entities::{PaymentProvider, PaymentStatus, TransferKind};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
@@ -54,11 +54,26 @@ pub enum Outcome {
 }
 
 pub async fn apply<C: ConnectionTrait>(db: &C, charge: &Charge, invoice: Option<&str>) -> Result<Outcome, DomainError> {
-    let Some(payment) = super::payment::find_any(db, &charge.references(invoice)).await? else {
+    let refs = charge.references(invoice);
+    let Some(payment) = super::payment::find_any(db, PaymentProvider::Stripe, &refs).await? else {
         return Ok(Outcome::NotOurs);
     };
     let total =
         Micros::from_cents(charge.amount_refunded).ok_or_else(|| DomainError::Invalid("refund out of range".into()))?;
+    refund_to(db, &payment, total, &charge.id).await
+}
+
+/// Applies a refund of `payment` that brings what was refunded of it, in all, to `total`
+/// (any provider: its clearing account gets the money back). Only the part beyond what was
+/// applied before moves anything, so totals delivered twice or out of order change nothing.
+/// `reference` is the provider's refund (or charge) id.
+pub async fn refund_to<C: ConnectionTrait>(
+    db: &C,
+    payment: &entities::payments::Model,
+    total: Micros,
+    reference: &str,
+) -> Result<Outcome, DomainError> {
+    let clearing = SystemAccount::clearing(payment.provider);
     let already = payment.amount_refunded;
     if total <= already {
         return Ok(Outcome::AlreadyApplied);
@@ -82,7 +97,7 @@ pub async fn apply<C: ConnectionTrait>(db: &C, charge: &Charge, invoice: Option<
         return Err(DomainError::Internal(format!("payment {} refunded concurrently; retrying", payment.id)));
     }
     let delta = total.checked_sub(already).unwrap_or(Micros::ZERO);
-    let bought = reversal::bought(db, &payment).await?;
+    let bought = reversal::bought(db, payment).await?;
     let target = format!("payment:{}", payment.id);
     let take = |want: Micros, to: SystemAccount, key: String, description: &'static str| Take {
         account_id: payment.account_id,
@@ -90,7 +105,7 @@ pub async fn apply<C: ConnectionTrait>(db: &C, charge: &Charge, invoice: Option<
         to,
         key,
         kind: TransferKind::Refund,
-        reference: &charge.id,
+        reference,
         description,
         shortfall_action: "refund_shortfall",
         target: target.clone(),
@@ -99,8 +114,7 @@ pub async fn apply<C: ConnectionTrait>(db: &C, charge: &Charge, invoice: Option<
     match &bought {
         Bought::Credits => {
             let key = format!("refund:{}:{}", payment.id, total.get());
-            (clawed_back, shortfall) =
-                reversal::take_credits(db, take(delta, SystemAccount::StripeClearing, key, "Refund")).await?;
+            (clawed_back, shortfall) = reversal::take_credits(db, take(delta, clearing, key, "Refund")).await?;
         }
         Bought::FlatPlan { .. } | Bought::Period { .. } => {
             revenue = delta;
@@ -109,11 +123,11 @@ pub async fn apply<C: ConnectionTrait>(db: &C, charge: &Charge, invoice: Option<
                 TransferRequest {
                     id: format!("refund:{}:{}", payment.id, total.get()),
                     debit: ledger::system_account(db, SystemAccount::Revenue).await?,
-                    credit: ledger::system_account(db, SystemAccount::StripeClearing).await?,
+                    credit: ledger::system_account(db, clearing).await?,
                     amount: delta,
                     kind: TransferKind::Refund,
                     account_id: Some(payment.account_id),
-                    reference: charge.id.clone(),
+                    reference: reference.to_owned(),
                     description: "Refund".into(),
                 },
             )
@@ -136,7 +150,7 @@ pub async fn apply<C: ConnectionTrait>(db: &C, charge: &Charge, invoice: Option<
         }
     }
     if whole {
-        reversal::end_access(db, &payment, &bought, "refunded").await?;
+        reversal::end_access(db, payment, &bought, "refunded").await?;
     }
     Ok(Outcome::Refunded { clawed_back, shortfall, revenue, ended: whole })
 }

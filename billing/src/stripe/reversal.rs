@@ -10,12 +10,12 @@
 //!   with the rest recorded as a shortfall in the audit log. The balance is read under a
 //!   row lock, so a concurrent usage debit waits instead of making the debit fail;
 //! - access ends only when the whole payment is reversed (a full refund, a lost dispute):
-//!   a 30-day plan's subscription ends and its keys are revoked at once; a Stripe
-//!   subscription is canceled at Stripe now, and its mirror ends the access. A partial
+//!   a 30-day plan's subscription ends and its keys are revoked at once; a Stripe or Creem
+//!   subscription is canceled at its provider now, and its mirror ends the access. A partial
 //!   refund is a goodwill gesture, as in Stripe and Lago: it keeps the period.
 
 use crate::error::DomainError;
-use crate::jobs::contracts::SubscriptionChange;
+use crate::jobs::contracts::{CreemCancel, SubscriptionChange};
 use crate::jobs::{Job, QueuePolicy, outbox};
 use crate::ledger::{self, SystemAccount, TransferRequest};
 use crate::money::Micros;
@@ -36,7 +36,7 @@ pub enum Bought {
     /// A 30-day plan: the subscription its order started.
     FlatPlan { order_id: OrderId },
     /// A subscription period: revenue, and `granted` credits with it.
-    Period { granted: Micros, stripe_subscription: Option<String> },
+    Period { granted: Micros, subscription_ref: Option<String> },
 }
 
 pub async fn bought<C: ConnectionTrait>(db: &C, payment: &payments::Model) -> Result<Bought, DomainError> {
@@ -52,7 +52,7 @@ pub async fn bought<C: ConnectionTrait>(db: &C, payment: &payments::Model) -> Re
     let grant = Transfers::find_by_id(format!("invoice-credits:{}", payment.provider_ref)).one(db).await?;
     Ok(Bought::Period {
         granted: grant.map_or(Micros::ZERO, |g| g.amount),
-        stripe_subscription: payment.subscription_ref.clone(),
+        subscription_ref: payment.subscription_ref.clone(),
     })
 }
 
@@ -158,27 +158,28 @@ pub async fn end_access<C: ConnectionTrait>(
                 .await?;
             }
         }
-        Bought::Period { stripe_subscription: Some(sub), .. } => {
-            // Canceled at Stripe by a job in this transaction; the subscription's events
-            // then end it here (the mirror, its keys) like any other cancelation.
+        Bought::Period { subscription_ref: Some(sub), .. } => {
+            // Canceled at the provider by a job in this transaction; the subscription's
+            // events then end it here (the mirror, its keys) like any other cancelation.
             let request_id = deterministic_id(&format!("{why}:{}", payment.id));
-            let job = SubscriptionChange {
-                request_id,
-                account_id: payment.account_id,
-                stripe_subscription_id: sub.clone(),
-                change: super::subscription::Change::CancelNow,
-            };
             let policy = QueuePolicy::default_for(SubscriptionChange::QUEUE);
-            outbox::enqueue(db, &job, &policy).await?;
-            audit(
-                db,
-                &format!("subscription_{why}"),
-                format!("stripe_subscription:{sub}"),
-                serde_json::json!({"payment": payment.id}),
-            )
-            .await?;
+            let target = if payment.provider == entities::PaymentProvider::Creem {
+                let job = CreemCancel { request_id, creem_subscription_id: sub.clone(), at_period_end: false };
+                outbox::enqueue(db, &job, &policy).await?;
+                format!("creem_subscription:{sub}")
+            } else {
+                let job = SubscriptionChange {
+                    request_id,
+                    account_id: payment.account_id,
+                    stripe_subscription_id: sub.clone(),
+                    change: super::subscription::Change::CancelNow,
+                };
+                outbox::enqueue(db, &job, &policy).await?;
+                format!("stripe_subscription:{sub}")
+            };
+            audit(db, &format!("subscription_{why}"), target, serde_json::json!({"payment": payment.id})).await?;
         }
-        Bought::Period { stripe_subscription: None, .. } => {}
+        Bought::Period { subscription_ref: None, .. } => {}
     }
     Ok(())
 }

@@ -156,6 +156,7 @@ pub async fn sync<C: ConnectionTrait>(db: &C, snap: &Snapshot) -> Result<Synced,
         status: Set(status),
         interval: Set(snap.interval),
         stripe_subscription_id: Set(Some(snap.id.clone())),
+        creem_subscription_id: Set(None),
         current_period_start: Set(ts(snap.current_period_start)),
         current_period_end: Set(ts(snap.current_period_end)),
         cancel_at_period_end: Set(snap.cancel_at_period_end),
@@ -191,7 +192,7 @@ pub async fn sync<C: ConnectionTrait>(db: &C, snap: &Snapshot) -> Result<Synced,
         .ok_or(DomainError::NotFound("subscription"))?;
     let changed = before.as_ref().is_none_or(|b| b.status != row.status || b.plan_id != row.plan_id);
     if changed {
-        audit(db, &row, before.as_ref()).await?;
+        audit(db, "stripe", &row, before.as_ref()).await?;
     }
     if purpose == Purpose::KeyTier {
         apply_key_tier(db, account_id).await?;
@@ -264,14 +265,16 @@ async fn sync_pledge<C: ConnectionTrait>(
     Ok(Synced::Pledge { id: pledge_id, status })
 }
 
-async fn audit<C: ConnectionTrait>(
+/// Records a subscription's change of status or plan; `actor` is the provider that told us.
+pub(crate) async fn audit<C: ConnectionTrait>(
     db: &C,
+    actor: &str,
     row: &subscriptions::Model,
     before: Option<&subscriptions::Model>,
 ) -> Result<(), DomainError> {
     entities::audit_log::Entity::insert(entities::audit_log::ActiveModel {
         id: Set(Uuid::now_v7()),
-        actor: Set("stripe".into()),
+        actor: Set(actor.into()),
         action: Set("subscription_changed".into()),
         target: Set(format!("subscription:{}", row.id)),
         details: Set(serde_json::json!({

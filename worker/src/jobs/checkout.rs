@@ -21,7 +21,6 @@ use stripe_client_core::StripeRequest;
 use stripe_core::customer::CreateCustomer;
 
 pub async fn handle(ctx: &Ctx, job: &entities::jobs::Model, order_id: OrderId) -> Result<CheckoutOutput, JobError> {
-    let client = ctx.stripe.as_ref().ok_or_else(|| JobError::Terminal("Stripe is not configured".into()))?;
     let order = Orders::find_by_id(order_id)
         .one(&ctx.db)
         .await?
@@ -29,6 +28,11 @@ pub async fn handle(ctx: &Ctx, job: &entities::jobs::Model, order_id: OrderId) -
     if let (Some(id), Some(url)) = (&order.provider_session_id, &order.checkout_url) {
         return Ok(CheckoutOutput::Session { session_id: id.clone(), session_url: Some(url.clone()) });
     }
+    // Each card provider opens its own checkout; the order, its payment and its books are shared.
+    if order.method == entities::PayMethod::Creem {
+        return super::creem_checkout::handle(ctx, &order).await;
+    }
+    let client = ctx.stripe.as_ref().ok_or_else(|| JobError::Terminal("Stripe is not configured".into()))?;
     if order.method == entities::PayMethod::StripeDirect {
         return charge_saved_card(ctx, client, job, &order).await;
     }
@@ -190,9 +194,15 @@ async fn charge_saved_card(
         });
     }
     let txn = ctx.db.begin().await?;
-    let outcome =
-        billing::stripe::checkout::apply_paid_order(&txn, order.id, intent.id.as_str(), Some(intent.amount), None)
-            .await?;
+    let outcome = billing::stripe::checkout::apply_paid_order(
+        &txn,
+        entities::PaymentProvider::Stripe,
+        order.id,
+        intent.id.as_str(),
+        Some(intent.amount),
+        None,
+    )
+    .await?;
     txn.commit().await?;
     tracing::info!(order = %order.id, ?outcome, "saved card charged");
     Ok(CheckoutOutput::Charge {

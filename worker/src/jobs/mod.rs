@@ -2,6 +2,8 @@
 
 pub mod chain_scan;
 pub mod checkout;
+pub mod creem_checkout;
+pub mod creem_event;
 pub mod expiry;
 pub mod reconcile;
 pub mod stripe_event;
@@ -80,6 +82,8 @@ macro_rules! registry {
 
 registry!(
     kinds::StripeEvent,
+    kinds::CreemEvent,
+    kinds::CreemCancel,
     kinds::Checkout,
     kinds::SubscriptionChange,
     kinds::DetachCard,
@@ -102,6 +106,18 @@ async fn run_stored<J: Run>(ctx: &Ctx, job: &jobs::Model) -> Result<Option<Value
 impl Run for kinds::StripeEvent {
     async fn run(self, ctx: &Ctx, job: &jobs::Model) -> Result<(), JobError> {
         stripe_event::handle(ctx, &self.event_id, job.attempts).await
+    }
+}
+
+impl Run for kinds::CreemEvent {
+    async fn run(self, ctx: &Ctx, _: &jobs::Model) -> Result<(), JobError> {
+        creem_event::handle(ctx, &self.event_id).await
+    }
+}
+
+impl Run for kinds::CreemCancel {
+    async fn run(self, ctx: &Ctx, _: &jobs::Model) -> Result<(), JobError> {
+        creem_event::cancel(ctx, &self.creem_subscription_id, self.at_period_end).await
     }
 }
 

@@ -153,8 +153,15 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
             let txn = ctx.db.begin().await?;
             let ours = match order_id {
                 Some(order_id) if event.event_type.ends_with("succeeded") => {
-                    let outcome =
-                        checkout::apply_paid_order(&txn, order_id, &intent.id, Some(intent.amount), None).await?;
+                    let outcome = checkout::apply_paid_order(
+                        &txn,
+                        entities::PaymentProvider::Stripe,
+                        order_id,
+                        &intent.id,
+                        Some(intent.amount),
+                        None,
+                    )
+                    .await?;
                     outcome != Outcome::NotOurs
                 }
                 Some(order_id) => {
@@ -208,7 +215,7 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
 /// For a refund or dispute whose references match no recorded payment: the invoice its
 /// PaymentIntent paid, if Stripe knows one (subscription payments are recorded by invoice).
 async fn invoice_of(ctx: &Ctx, references: &[&str], payment_intent: Option<&str>) -> Result<Option<String>, JobError> {
-    if billing::stripe::payment::find_any(&ctx.db, references).await?.is_some() {
+    if billing::stripe::payment::find_any(&ctx.db, entities::PaymentProvider::Stripe, references).await?.is_some() {
         return Ok(None);
     }
     match (payment_intent, ctx.stripe.as_ref()) {
