@@ -5,6 +5,7 @@ pub mod app;
 pub mod chain;
 pub mod db;
 pub mod events;
+pub mod fake_creem;
 pub mod fake_stripe;
 pub mod identity;
 pub mod proxy;

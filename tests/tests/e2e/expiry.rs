@@ -22,6 +22,7 @@ async fn subscription(app: &TestApp, account: billing::AccountId, ends_in: Days)
         status: Set(SubscriptionStatus::Active),
         interval: Set(None),
         stripe_subscription_id: Set(None),
+        creem_subscription_id: Set(None),
         current_period_start: Set(Some(now - Days::days(30))),
         current_period_end: Set(Some(now + ends_in)),
         cancel_at_period_end: Set(true),

@@ -8,6 +8,7 @@ mod api_skeleton;
 mod billing_status;
 mod contract;
 mod credentials;
+mod creem;
 mod expiry;
 mod fake_stripe;
 mod identity;
