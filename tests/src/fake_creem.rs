@@ -284,23 +284,23 @@ pub fn event(kind: &str, object: Value) -> Value {
 }
 
 impl Shared {
-    /// The API key, a failure on demand, and the request's record.
-    fn admit(&self, headers: &HeaderMap, what: String) -> Result<(), Response> {
+    /// The API key, a failure on demand, and the request's record: the refusal, if any.
+    fn refuse(&self, headers: &HeaderMap, what: String) -> Option<Response> {
         let mut s = self.store.lock().expect("store");
         s.requests.push(what);
         if headers.get("x-api-key").and_then(|v| v.to_str().ok()) != Some(API_KEY) {
-            return Err(error(StatusCode::FORBIDDEN, "Invalid API key"));
+            return Some(error(StatusCode::FORBIDDEN, "Invalid API key"));
         }
         if s.fail_next > 0 {
             s.fail_next -= 1;
-            return Err(error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"));
+            return Some(error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"));
         }
-        Ok(())
+        None
     }
 }
 
 async fn create_checkout(State(sh): State<Shared>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    if let Err(r) = sh.admit(&headers, "POST /v1/checkouts".into()) {
+    if let Some(r) = sh.refuse(&headers, "POST /v1/checkouts".into()) {
         return r;
     }
     let mut s = sh.store.lock().expect("store");
@@ -334,7 +334,7 @@ async fn get_subscription(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let id = q.get("subscription_id").cloned().unwrap_or_default();
-    if let Err(r) = sh.admit(&headers, format!("GET /v1/subscriptions?subscription_id={id}")) {
+    if let Some(r) = sh.refuse(&headers, format!("GET /v1/subscriptions?subscription_id={id}")) {
         return r;
     }
     match sh.store.lock().expect("store").subscriptions.get(&id) {
@@ -349,7 +349,7 @@ async fn cancel_subscription(
     Path(id): Path<String>,
     body: Option<Json<Value>>,
 ) -> Response {
-    if let Err(r) = sh.admit(&headers, format!("POST /v1/subscriptions/{id}/cancel")) {
+    if let Some(r) = sh.refuse(&headers, format!("POST /v1/subscriptions/{id}/cancel")) {
         return r;
     }
     let scheduled = body.is_some_and(|Json(b)| b["mode"] == json!("scheduled"));
@@ -380,7 +380,7 @@ async fn cancel_subscription(
 }
 
 async fn portal(State(sh): State<Shared>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    if let Err(r) = sh.admit(&headers, "POST /v1/customers/billing".into()) {
+    if let Some(r) = sh.refuse(&headers, "POST /v1/customers/billing".into()) {
         return r;
     }
     let customer = body["customer_id"].as_str().unwrap_or_default();
