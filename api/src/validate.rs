@@ -67,6 +67,6 @@ pub fn valid_url(u: &str) -> bool {
 
 /// Text a field may hold: anything but NUL, which a Postgres `text` column cannot store (the
 /// insert would fail as a 500 instead of the 400 the field deserves).
-fn storable(s: &str) -> bool {
+pub fn storable(s: &str) -> bool {
     !s.contains('\0')
 }

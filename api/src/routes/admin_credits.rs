@@ -69,8 +69,11 @@ pub struct ManualAdjustment {
     reason: String,
     #[schema(value_type = Option<uuid::Uuid>)]
     account_id: Option<AccountId>,
+    /// The account's subject; no NUL character.
+    #[schema(min_length = 1, max_length = 255, pattern = "^[^\\x00]*$")]
     user_id: Option<String>,
-    /// Instead of the `Idempotency-Key` header.
+    /// Instead of the `Idempotency-Key` header; no NUL character.
+    #[schema(min_length = 1, max_length = 255, pattern = "^[^\\x00]*$")]
     idempotency_key: Option<String>,
 }
 
@@ -147,8 +150,8 @@ pub async fn manual(
     let key =
         header("idempotency-key").or_else(|| body.get("idempotency_key").and_then(Value::as_str).map(str::to_owned));
     let key = match key {
-        Some(k) if !k.is_empty() && k.len() <= 255 => Some(k),
-        Some(_) => bad.bad("idempotency_key", "1–255 characters"),
+        Some(k) if !k.is_empty() && k.len() <= 255 && crate::validate::storable(&k) => Some(k),
+        Some(_) => bad.bad("idempotency_key", "1–255 characters, no NUL"),
         None => bad.bad("idempotency_key", "required (Idempotency-Key header or body field)"),
     };
     let credits = match body.get("amount").and_then(Value::as_i64) {
@@ -160,7 +163,7 @@ pub async fn manual(
         .map(str::to_owned);
     let account = match (body.get("account_id").and_then(Value::as_str), body.get("user_id").and_then(Value::as_str)) {
         (Some(id), None) => Uuid::parse_str(id).ok().map(Target::Id).or_else(|| bad.bad("account_id", "a UUID")),
-        (None, Some(subject)) if !subject.is_empty() && subject.len() <= 255 => {
+        (None, Some(subject)) if !subject.is_empty() && subject.len() <= 255 && crate::validate::storable(subject) => {
             Some(Target::Subject(subject.to_owned()))
         }
         _ => bad.bad("account_id", "exactly one of account_id (UUID) or user_id (subject)"),

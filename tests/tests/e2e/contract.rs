@@ -97,6 +97,10 @@ async fn schemathesis_finds_no_failures() {
     let mut env = chain.env(1);
     env.push(("STRIPE_SECRET_KEY".into(), stripe.secret_key.clone()));
     env.push(("STRIPE_API_BASE".into(), stripe.base_url.clone()));
+    // Creem too, so its channel and webhook are reached past "not configured".
+    let creem = tollgate_tests::fake_creem::FakeCreem::start().await;
+    creem.one_time_product("prod_contract_dollar", 100);
+    env.extend(creem.env(Some("prod_contract_dollar")));
     // The fuzzer is one client sending hundreds of requests a second.
     env.push(("PUBLIC_RATE_PER_SECOND".into(), "100000".into()));
     env.push(("VERIFY_RATE_PER_MINUTE".into(), "100000".into()));

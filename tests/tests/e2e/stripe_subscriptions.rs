@@ -254,7 +254,7 @@ async fn subscription_requests_are_validated_and_scoped() {
     // The credits API's create-session: its own envelope.
     let cases = [
         (json!({"type": "subscription", "plan_id": "plan_pro"}), "channel"),
-        (json!({"channel": "creem", "type": "subscription", "plan_id": "plan_pro"}), "channel"),
+        (json!({"channel": "creem", "type": "subscription", "plan_id": "plan_pro"}), "creem_product_id"),
         (json!({"channel": "stripe", "type": "gift"}), "type"),
         (json!({"channel": "stripe", "type": "credits", "amount": 5}), "amount"),
     ];
