@@ -20,6 +20,7 @@ pub async fn ensure<C: ConnectionTrait>(db: &C, subject: &str) -> Result<account
         email: Set(None),
         stripe_customer_id: Set(None),
         creem_customer_id: Set(None),
+        credits_low_threshold: Set(None),
         wallet_address: Set(None),
         created_at: Set(now),
         updated_at: Set(now),

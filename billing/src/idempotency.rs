@@ -33,15 +33,23 @@ pub struct Sealer {
 impl Sealer {
     /// `server_secret` never leaves the process; `scope` is the caller (an account id).
     pub fn new(server_secret: &[u8], scope: &str, idempotency_key: &str) -> Sealer {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(server_secret).expect("HMAC takes any key length");
-        mac.update(b"tollgate idempotency record v1\0");
+        Sealer::derive(server_secret, "tollgate idempotency record v1", scope, idempotency_key)
+    }
+
+    /// A sealer for `item` of `scope`, under a key of its own derived from the server secret
+    /// for one `purpose` (so a key of one use never opens another's records).
+    pub fn derive(server_secret: &[u8], purpose: &str, scope: &str, item: &str) -> Sealer {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(server_secret)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(purpose.as_bytes());
+        mac.update(b"\0");
         mac.update(scope.as_bytes());
         mac.update(b"\0");
-        mac.update(idempotency_key.as_bytes());
+        mac.update(item.as_bytes());
         let key = mac.finalize().into_bytes();
         Sealer {
             cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
-            key_hash: hex::encode(Sha256::digest(idempotency_key.as_bytes())),
+            key_hash: hex::encode(Sha256::digest(item.as_bytes())),
         }
     }
 

@@ -33,6 +33,7 @@ pub mod usage;
 pub mod usdc;
 pub mod verify;
 pub mod wallet;
+pub mod webhooks;
 
 pub use entities::ids::{AccountId, OrderId};
 pub use error::DomainError;

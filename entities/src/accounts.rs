@@ -17,6 +17,8 @@ pub struct Model {
     /// The Creem customer who paid through Creem (its portal link is asked for by it).
     #[sea_orm(column_type = "Text", nullable)]
     pub creem_customer_id: Option<String>,
+    /// Below this many credits the account's webhooks hear `credits.low` (unset: never).
+    pub credits_low_threshold: Option<i64>,
     #[sea_orm(column_type = "Text")]
     pub wallet_address: Option<String>,
     pub created_at: DateTimeUtc,

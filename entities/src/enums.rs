@@ -557,6 +557,9 @@ pub enum JobQueue {
     /// Stored Creem events, applied one by one.
     #[sea_orm(string_value = "creem_event")]
     CreemEvent,
+    /// Webhooks out to customers' endpoints.
+    #[sea_orm(string_value = "webhook_delivery")]
+    WebhookDelivery,
 }
 
 impl JobQueue {
@@ -571,6 +574,7 @@ impl JobQueue {
             Self::Reconcile => "reconcile",
             Self::Noop => "noop",
             Self::CreemEvent => "creem_event",
+            Self::WebhookDelivery => "webhook_delivery",
         }
     }
 }
@@ -593,6 +597,29 @@ impl IdempotencyStatus {
         match self {
             Self::InFlight => "in_flight",
             Self::Completed => "completed",
+        }
+    }
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookEndpointStatus {
+    #[sea_orm(string_value = "enabled")]
+    Enabled,
+    /// Failed throughout the retry window (or turned off): nothing is delivered to it.
+    #[sea_orm(string_value = "disabled")]
+    Disabled,
+}
+
+impl WebhookEndpointStatus {
+    /// The stored and serialized name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enabled => "enabled",
+            Self::Disabled => "disabled",
         }
     }
 }

@@ -37,6 +37,9 @@ pub mod usage_events;
 pub mod usage_gauges;
 pub mod usdc_transfers;
 pub mod wallet_challenges;
+pub mod webhook_attempts;
+pub mod webhook_endpoints;
+pub mod webhook_events;
 
 pub use enums::*;
 pub use ids::{AccountId, OrderId};

@@ -19,6 +19,7 @@ mod m20261128_000013_retention_indexes;
 mod m20261128_000014_api_key_scopes;
 mod m20261128_000015_usage_gauges;
 mod m20261203_000016_creem;
+mod m20261203_000017_outgoing_webhooks;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000014_api_key_scopes::Migration),
             Box::new(m20261128_000015_usage_gauges::Migration),
             Box::new(m20261203_000016_creem::Migration),
+            Box::new(m20261203_000017_outgoing_webhooks::Migration),
         ]
     }
 }

@@ -58,6 +58,8 @@ pub struct Settings {
     pub stripe_api_base: String,
     /// Creem, the second card provider; off while `CREEM_API_KEY` is unset.
     pub creem: Creem,
+    /// Webhooks out to customers' endpoints.
+    pub webhooks: Webhooks,
     /// Where Stripe Checkout sends the customer back to.
     pub checkout_success_url: String,
     pub checkout_cancel_url: String,
@@ -117,6 +119,18 @@ pub struct Settings {
     pub retention: billing::retention::Windows,
     /// How often a retention pass is scheduled.
     pub retention_interval: Duration,
+}
+
+/// How webhooks are delivered to customers' endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhooks {
+    /// `WEBHOOK_DISABLE_AFTER` (3 days): an endpoint failing every delivery this long is disabled.
+    pub disable_after: Duration,
+    /// `WEBHOOK_TIMEOUT_MS` (10 s): one delivery's whole request, the answer's read included.
+    pub timeout: Duration,
+    /// `WEBHOOK_ALLOW_PRIVATE_TARGETS` (true only in development): deliver to loopback, private
+    /// and link-local addresses too. Off, such a target is refused, checked after DNS resolution.
+    pub allow_private_targets: bool,
 }
 
 /// Creem's API and webhooks.
@@ -384,6 +398,15 @@ impl Settings {
                 topup_product_id,
             }
         };
+        let webhooks = Webhooks {
+            disable_after: r.duration("WEBHOOK_DISABLE_AFTER", Duration::from_secs(3 * 86_400)),
+            timeout: r.millis("WEBHOOK_TIMEOUT_MS", 10_000),
+            allow_private_targets: r.parse("WEBHOOK_ALLOW_PRIVATE_TARGETS", dev),
+        };
+        r.check(
+            (Duration::from_millis(100)..=Duration::from_secs(60)).contains(&webhooks.timeout),
+            "WEBHOOK_TIMEOUT_MS: 100 to 60000",
+        );
         let checkout_success_url = r.string("CHECKOUT_SUCCESS_URL", "http://127.0.0.1:8080/billing?checkout=success");
         let checkout_cancel_url = r.string("CHECKOUT_CANCEL_URL", "http://127.0.0.1:8080/billing?checkout=canceled");
         for (name, url) in
@@ -436,6 +459,14 @@ impl Settings {
             policy.concurrency = r.parse(&format!("QUEUE_{upper}_CONCURRENCY"), policy.concurrency);
             policy.max_attempts = r.parse(&format!("QUEUE_{upper}_MAX_ATTEMPTS"), policy.max_attempts);
             policy.timeout = r.millis(&format!("QUEUE_{upper}_TIMEOUT_MS"), policy.timeout.as_millis() as u64);
+            policy.base_backoff =
+                r.millis(&format!("QUEUE_{upper}_BACKOFF_BASE_MS"), policy.base_backoff.as_millis() as u64);
+            policy.max_backoff =
+                r.millis(&format!("QUEUE_{upper}_BACKOFF_MAX_MS"), policy.max_backoff.as_millis() as u64);
+            r.check(
+                policy.base_backoff <= policy.max_backoff,
+                format!("QUEUE_{upper}_BACKOFF_BASE_MS: must not exceed QUEUE_{upper}_BACKOFF_MAX_MS"),
+            );
             r.check(policy.concurrency >= 1, format!("QUEUE_{upper}_CONCURRENCY: must be at least 1"));
             r.check(policy.max_attempts >= 1, format!("QUEUE_{upper}_MAX_ATTEMPTS: must be at least 1"));
             queues.insert(queue, policy);
@@ -514,6 +545,7 @@ impl Settings {
             stripe_webhook_secret: Secret::new(stripe_webhook_secret),
             stripe_api_base,
             creem,
+            webhooks,
             checkout_success_url,
             checkout_cancel_url,
             chain_rpc_url: Secret::new(chain_rpc_url),

@@ -197,6 +197,39 @@ impl Job for CreemEvent {
     }
 }
 
+/// Deliver one webhook event to one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookDelivery {
+    pub event_id: String,
+    pub endpoint_id: Uuid,
+    /// A redelivery asked for by hand is a job of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual: Option<Uuid>,
+}
+
+impl Job for WebhookDelivery {
+    const NAME: &'static str = "webhook_delivery";
+    const QUEUE: JobQueue = JobQueue::WebhookDelivery;
+    type Output = DeliveryOutcome;
+    fn key(&self) -> String {
+        match self.manual {
+            Some(request) => format!("webhook:{}:{}:manual:{request}", self.event_id, self.endpoint_id),
+            None => format!("webhook:{}:{}", self.event_id, self.endpoint_id),
+        }
+    }
+}
+
+/// What became of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryOutcome {
+    /// The endpoint's 2xx status; none when it was not sent (the endpoint is disabled or gone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
 /// A change applied, or an upgrade whose prorated invoice was declined (nothing changed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeOutput {
@@ -419,6 +452,7 @@ impl QueuePolicy {
         let (concurrency, timeout_s, max_attempts) = match queue {
             JobQueue::StripeEvent => (16, 30, 10),
             JobQueue::CreemEvent => (8, 30, 10),
+            JobQueue::WebhookDelivery => (16, 30, 40),
             JobQueue::Checkout => (16, 30, 5),
             JobQueue::UsdcVerify => (8, 60, 20),
             JobQueue::UsageMetering => (4, 60, 10),
@@ -426,13 +460,13 @@ impl QueuePolicy {
             JobQueue::Reconcile => (1, 600, 5),
             JobQueue::Noop => (32, 10, 3),
         };
-        QueuePolicy {
-            concurrency,
-            timeout: Duration::from_secs(timeout_s),
-            max_attempts,
-            base_backoff: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(600),
-        }
+        // A customer's endpoint may be down for hours: deliveries back off from 30 s to 6 h,
+        // about three days over their attempts (Svix's and Stripe's windows).
+        let (base_backoff, max_backoff) = match queue {
+            JobQueue::WebhookDelivery => (Duration::from_secs(30), Duration::from_secs(6 * 3600)),
+            _ => (Duration::from_millis(500), Duration::from_secs(600)),
+        };
+        QueuePolicy { concurrency, timeout: Duration::from_secs(timeout_s), max_attempts, base_backoff, max_backoff }
     }
 
     /// Exponential backoff with full jitter: a random delay in `[base·2^(n-1) / 2, base·2^(n-1)]`,

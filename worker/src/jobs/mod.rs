@@ -10,6 +10,7 @@ pub mod stripe_event;
 pub mod subscription_change;
 pub mod usage_batch;
 pub mod usdc_verify;
+pub mod webhook_delivery;
 
 use crate::runner::Ctx;
 use billing::DomainError;
@@ -84,6 +85,7 @@ registry!(
     kinds::StripeEvent,
     kinds::CreemEvent,
     kinds::CreemCancel,
+    kinds::WebhookDelivery,
     kinds::Checkout,
     kinds::SubscriptionChange,
     kinds::DetachCard,
@@ -118,6 +120,12 @@ impl Run for kinds::CreemEvent {
 impl Run for kinds::CreemCancel {
     async fn run(self, ctx: &Ctx, _: &jobs::Model) -> Result<(), JobError> {
         creem_event::cancel(ctx, &self.creem_subscription_id, self.at_period_end).await
+    }
+}
+
+impl Run for kinds::WebhookDelivery {
+    async fn run(self, ctx: &Ctx, _: &jobs::Model) -> Result<kinds::DeliveryOutcome, JobError> {
+        webhook_delivery::handle(ctx, &self).await
     }
 }
 
