@@ -24,4 +24,5 @@ pub mod topup;
 pub mod usage;
 pub mod usdc;
 pub mod verify;
+pub mod webhook_endpoints;
 pub mod webhooks;

@@ -49,7 +49,11 @@ pub struct NewEndpoint {
 #[derive(Debug)]
 pub enum CreateError {
     /// The tier allows `allowed` endpoints and the account has them.
-    Limit { tier: KeyTier, allowed: u64, used: u64 },
+    Limit {
+        tier: KeyTier,
+        allowed: u64,
+        used: u64,
+    },
     Domain(DomainError),
 }
 

@@ -168,7 +168,8 @@ pub async fn emit_many<C: ConnectionTrait>(db: &C, facts: Vec<Fact>) -> Result<(
         })
         .collect();
     let inserted: HashSet<String> =
-        match Events::insert_many(rows).on_conflict_do_nothing_on([EvCol::FactKey]).exec_with_returning_keys(db).await? {
+        match Events::insert_many(rows).on_conflict_do_nothing_on([EvCol::FactKey]).exec_with_returning_keys(db).await?
+        {
             TryInsertResult::Inserted(keys) => keys.into_iter().collect(),
             TryInsertResult::Conflicted | TryInsertResult::Empty => HashSet::new(),
         };

@@ -96,8 +96,21 @@ mod tests {
     #[test]
     fn only_public_unicast_addresses_are_targets() {
         for bad in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.64.0.1",
-            "224.0.0.1", "255.255.255.255", "::1", "::", "fc00::1", "fe80::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
         ] {
             assert!(!is_public(bad.parse().expect("ip")), "{bad}");
         }
@@ -110,7 +123,8 @@ mod tests {
     fn urls_must_be_plain_http_with_a_host() {
         assert_eq!(parse("https://hooks.example.com/x").map(|t| t.port), Ok(443));
         assert_eq!(parse("http://[::1]:8080/").map(|t| t.host), Ok("::1".into()));
-        for bad in ["ftp://x.example", "https://user:pw@x.example/", "https:///nohost", "not a url", "file:///etc/passwd"]
+        for bad in
+            ["ftp://x.example", "https://user:pw@x.example/", "https:///nohost", "not a url", "file:///etc/passwd"]
         {
             assert_eq!(parse(bad), Err(Refused::Malformed), "{bad}");
         }

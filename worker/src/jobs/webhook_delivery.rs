@@ -45,7 +45,8 @@ pub async fn handle(ctx: &Ctx, job: &WebhookDelivery) -> Result<DeliveryOutcome,
     };
     endpoints::record_attempt(&ctx.db, endpoint.id, &event.id, status, latency, response, error).await?;
     let delivered = status.is_some_and(|s| (200..300).contains(&s));
-    let disabled = endpoints::after_delivery(&ctx.db, &endpoint, delivered, ctx.settings.webhooks.disable_after).await?;
+    let disabled =
+        endpoints::after_delivery(&ctx.db, &endpoint, delivered, ctx.settings.webhooks.disable_after).await?;
     match (delivered, &sent) {
         (true, _) => Ok(DeliveryOutcome { status, skipped: None }),
         (false, _) if disabled => Err(JobError::Terminal("the endpoint failed throughout its window: disabled".into())),
@@ -77,8 +78,8 @@ async fn send(
     }
     let client = client.build().map_err(|e| format!("client: {e}"))?;
     let timestamp = chrono::Utc::now().timestamp();
-    let signature =
-        signing::sign(secret, &event.id, timestamp, &event.payload).ok_or_else(|| "the secret is malformed".to_owned())?;
+    let signature = signing::sign(secret, &event.id, timestamp, &event.payload)
+        .ok_or_else(|| "the secret is malformed".to_owned())?;
     let mut res = client
         .post(url)
         .header("content-type", "application/json")
