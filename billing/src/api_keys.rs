@@ -169,7 +169,17 @@ pub async fn revoke<C: ConnectionTrait>(db: &C, account_id: AccountId, id: Uuid)
         .filter(Column::Status.ne(KeyStatus::Revoked))
         .exec(db)
         .await?;
-    Ok(res.rows_affected == 1)
+    let revoked = res.rows_affected == 1;
+    if revoked {
+        let fact = crate::webhooks::Fact {
+            account_id,
+            kind: crate::webhooks::EventType::KeyRevoked,
+            key: format!("key-revoked:{id}"),
+            data: serde_json::json!({"keyId": id, "revokedAt": now}),
+        };
+        crate::webhooks::emit(db, fact).await?;
+    }
+    Ok(revoked)
 }
 
 /// Replaces a key's secret: the old value stops working at once, the new one is returned

@@ -212,6 +212,16 @@ pub async fn expire_due(db: &sea_orm::DatabaseConnection, now: DateTime<Utc>) ->
             .exec_without_returning(&txn)
             .await?;
         }
+        // Told to the accounts' webhooks with the expiry, in its transaction.
+        let expired = Subscriptions::find().filter(Column::Id.is_in(done.subscriptions.clone())).all(&txn).await?;
+        let facts = expired.into_iter().map(|s| crate::webhooks::Fact {
+            account_id: s.account_id,
+            kind: crate::webhooks::EventType::SubscriptionExpired,
+            key: format!("subscription:{}:expired", s.id),
+            data: serde_json::json!({"subscriptionId": s.id, "status": s.status, "currentPeriodEnd": s.current_period_end,
+                                     "provider": "tollgate"}),
+        });
+        crate::webhooks::emit_many(&txn, facts.collect()).await?;
     }
     txn.commit().await?;
     Ok(done)

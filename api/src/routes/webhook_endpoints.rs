@@ -359,3 +359,39 @@ pub async fn redeliver(
     state.wake_worker(billing::jobs::JobQueue::WebhookDelivery, job_id).await;
     Ok((StatusCode::ACCEPTED, Json(Redelivery { event_id, endpoint_id: id, job_id })))
 }
+
+/// What the account's webhooks are told about its balance.
+#[derive(Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookSettings {
+    /// `credits.low` is sent when the balance falls below this many credits; null: never.
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
+    credits_low_threshold: Option<i64>,
+}
+
+/// The account's webhook settings.
+#[utoipa::path(get, path = "/api/v1/webhooks/settings", security(("bearer" = [])), responses((status = 200, body = WebhookSettings)))]
+pub async fn settings(State(state): State<AppState>, principal: Principal) -> Result<Json<WebhookSettings>, ApiError> {
+    principal.require(Scope::Read)?;
+    let account = billing::accounts::find(&state.db, principal.account_id.into())
+        .await?
+        .ok_or_else(|| ApiError::not_found("account"))?;
+    Ok(Json(WebhookSettings { credits_low_threshold: account.credits_low_threshold }))
+}
+
+/// Set the balance below which the account hears `credits.low`.
+#[utoipa::path(put, path = "/api/v1/webhooks/settings", security(("bearer" = [])), request_body = WebhookSettings,
+    responses((status = 200, body = WebhookSettings)))]
+pub async fn update_settings(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(req): ApiJson<WebhookSettings>,
+) -> Result<Json<WebhookSettings>, ApiError> {
+    principal.require(Scope::Write)?;
+    if req.credits_low_threshold.is_some_and(|t| !(1..=1_000_000_000_000).contains(&t)) {
+        return Err(ApiError::bad_request("validation_error", "creditsLowThreshold: 1 to 10^12 credits, or null")
+            .with_details(json!({"creditsLowThreshold": "1 to 10^12 credits, or null"})));
+    }
+    endpoints::set_credits_low_threshold(&state.db, principal.account_id, req.credits_low_threshold).await?;
+    Ok(Json(req))
+}

@@ -17,6 +17,7 @@ pub fn routes(state: &AppState, public: &ClientLimit) -> Routes {
         .routes(guard(routes!(keys::create_tier_key)))
         .routes(guard(routes!(hooks::create, hooks::list)))
         .routes(guard(routes!(hooks::events)))
+        .routes(guard(routes!(hooks::settings, hooks::update_settings)))
         .routes(guard(routes!(hooks::get, hooks::delete)))
         .routes(guard(routes!(hooks::rotate_secret)))
         .routes(guard(routes!(hooks::enable)))

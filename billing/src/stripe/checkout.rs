@@ -147,7 +147,10 @@ pub async fn apply_paid_order<C: ConnectionTrait>(
     super::payment::record(db, provider, order.account_id, Some(order.id), reference, charged, None).await?;
     orders::mark_completed(db, order.id).await?;
     Ok(match plan {
-        None => Outcome::Credited { order_id: order.id, amount },
+        None => {
+            crate::webhooks::emit(db, topped_up(order.account_id, order.id, amount)).await?;
+            Outcome::Credited { order_id: order.id, amount }
+        }
         Some(plan) => {
             let expires_at = crate::subscriptions::activate_flat(db, order.account_id, &plan, order.id).await?;
             Outcome::Activated { order_id: order.id, expires_at }
@@ -160,5 +163,15 @@ fn card_label(provider: PaymentProvider) -> &'static str {
     match provider {
         PaymentProvider::Creem => "Creem",
         _ => "card",
+    }
+}
+
+/// The `credits.topped_up` fact of a paid top-up order.
+pub fn topped_up(account_id: crate::AccountId, order_id: OrderId, amount: Micros) -> crate::webhooks::Fact {
+    crate::webhooks::Fact {
+        account_id,
+        kind: crate::webhooks::EventType::CreditsToppedUp,
+        key: format!("topup:{order_id}"),
+        data: serde_json::json!({"orderId": order_id, "credits": amount.to_credits()}),
     }
 }

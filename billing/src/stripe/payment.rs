@@ -38,7 +38,28 @@ pub async fn record<C: ConnectionTrait>(
     .on_conflict_do_nothing_on([PayCol::Provider, PayCol::ProviderRef])
     .exec_without_returning(db)
     .await?;
-    Ok(matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0))
+    let new = matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0);
+    if new {
+        crate::webhooks::emit(db, succeeded(provider, account_id, order_id, reference, amount)).await?;
+    }
+    Ok(new)
+}
+
+/// The `payment.succeeded` fact of a payment, told to the account's webhooks.
+pub fn succeeded(
+    provider: PaymentProvider,
+    account_id: AccountId,
+    order_id: Option<OrderId>,
+    reference: &str,
+    amount: Micros,
+) -> crate::webhooks::Fact {
+    crate::webhooks::Fact {
+        account_id,
+        kind: crate::webhooks::EventType::PaymentSucceeded,
+        key: format!("payment:{}:{reference}", provider.as_str()),
+        data: serde_json::json!({"provider": provider, "reference": reference, "orderId": order_id,
+                                 "amount": amount.to_cents(), "currency": "usd"}),
+    }
 }
 
 /// The payment the first of `references` that is known stands for (a charge names its

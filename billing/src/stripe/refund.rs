@@ -152,5 +152,13 @@ pub async fn refund_to<C: ConnectionTrait>(
     if whole {
         reversal::end_access(db, payment, &bought, "refunded").await?;
     }
+    let fact = crate::webhooks::Fact {
+        account_id: payment.account_id,
+        kind: crate::webhooks::EventType::PaymentRefunded,
+        key: format!("refund:{}:{}", payment.id, total.get()),
+        data: serde_json::json!({"provider": payment.provider, "reference": payment.provider_ref,
+            "refunded": delta.to_cents(), "amountRefunded": total.to_cents(), "amount": paid.to_cents(), "full": whole}),
+    };
+    crate::webhooks::emit(db, fact).await?;
     Ok(Outcome::Refunded { clawed_back, shortfall, revenue, ended: whole })
 }

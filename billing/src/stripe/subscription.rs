@@ -286,7 +286,26 @@ pub(crate) async fn audit<C: ConnectionTrait>(
     })
     .exec_without_returning(db)
     .await?;
-    Ok(())
+    // The same change, told to the account's webhooks (keyed by the mirror's version, so a
+    // change is told once).
+    let kind = match (before, row.status) {
+        (None, _) => crate::webhooks::EventType::SubscriptionCreated,
+        (Some(_), SubscriptionStatus::Canceled) => crate::webhooks::EventType::SubscriptionCanceled,
+        (Some(_), SubscriptionStatus::Expired) => crate::webhooks::EventType::SubscriptionExpired,
+        (Some(_), _) => crate::webhooks::EventType::SubscriptionUpdated,
+    };
+    let plan = entities::plans::Entity::find_by_id(row.plan_id).one(db).await?.map(|p| p.slug);
+    let fact = crate::webhooks::Fact {
+        account_id: row.account_id,
+        kind,
+        key: format!("subscription:{}:{}", row.id, row.provider_version),
+        data: serde_json::json!({
+            "subscriptionId": row.id, "plan": plan, "status": row.status, "previousStatus": before.map(|b| b.status),
+            "currentPeriodEnd": row.current_period_end, "cancelAtPeriodEnd": row.cancel_at_period_end,
+            "provider": actor,
+        }),
+    };
+    crate::webhooks::emit(db, fact).await
 }
 
 /// The account's recurring (subscription API) subscription that is not over, newest first.

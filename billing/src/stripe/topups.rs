@@ -176,6 +176,14 @@ pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own
             .filter(OrderCol::Status.ne(OrderStatus::Completed))
             .exec(db)
             .await?;
+        // Told to the accounts' webhooks with the batch, in its transaction.
+        let facts = now_posted.iter().flat_map(|p| {
+            [
+                super::payment::succeeded(PaymentProvider::Stripe, p.account_id, Some(p.order_id), &p.reference, p.charged),
+                super::checkout::topped_up(p.account_id, p.order_id, p.amount),
+            ]
+        });
+        crate::webhooks::emit_many(db, facts.collect()).await?;
     }
     Events::update_many()
         .col_expr(EvCol::Status, Expr::value(StripeEventStatus::Processed.as_str()))

@@ -120,6 +120,7 @@ async fn debit<C: ConnectionTrait>(
         .filter_map(|a| a.account_id.map(|owner| (owner, (a.id, a.balance.get()))))
         .collect();
     let usage = ledger::system_account(db, SystemAccount::Usage).await?;
+    let before: HashMap<AccountId, i64> = balances.iter().map(|(a, (_, b))| (*a, *b)).collect();
     let (mut transfers, mut uncovered, mut exhausted) = (Vec::new(), 0, Vec::new());
     for ((account_id, key_id, batch_id), (cost, n)) in costs {
         let Some((ledger_id, balance)) = balances.get_mut(account_id) else {
@@ -153,12 +154,66 @@ async fn debit<C: ConnectionTrait>(
     }
     let posted = ledger::batch::post_many(db, &transfers).await?;
     let debited = transfers.iter().filter(|t| posted.contains(&t.id)).map(|t| t.amount.get()).sum();
+    let first_batch = costs.keys().map(|(_, _, batch)| *batch).min().unwrap_or_default();
+    let after: HashMap<AccountId, i64> = balances.iter().map(|(a, (_, b))| (*a, *b)).collect();
+    crossed_thresholds(db, &before, &after, first_batch).await?;
     // Nothing to take: the balance is already zero, so the account's credit keys stop.
     exhausted.dedup();
     for account_id in exhausted {
         crate::api_keys::sync_credit_keys(db, account_id).await?;
     }
     Ok((debited, uncovered))
+}
+
+/// Tells the accounts' webhooks of balances this metering took below their `credits.low`
+/// threshold or to zero (`credits.exhausted`): once per crossing, keyed by the batch that
+/// crossed it.
+async fn crossed_thresholds<C: ConnectionTrait>(
+    db: &C,
+    before: &HashMap<AccountId, i64>,
+    after: &HashMap<AccountId, i64>,
+    batch: Uuid,
+) -> Result<(), DomainError> {
+    use crate::webhooks::{EventType, Fact};
+    use entities::accounts::{Column as AccCol, Entity as Accounts};
+    let moved: Vec<AccountId> =
+        after.iter().filter(|(a, b)| before.get(*a).is_some_and(|was| was > *b)).map(|(a, _)| *a).collect();
+    if moved.is_empty() {
+        return Ok(());
+    }
+    let thresholds: HashMap<AccountId, i64> = Accounts::find()
+        .filter(AccCol::Id.is_in(moved.clone()))
+        .filter(AccCol::CreditsLowThreshold.is_not_null())
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|a| Some((a.id, a.credits_low_threshold?.saturating_mul(crate::money::MICROS_PER_CREDIT))))
+        .collect();
+    let mut facts = Vec::new();
+    for account_id in moved {
+        let (was, now) = (before.get(&account_id).copied().unwrap_or(0), after.get(&account_id).copied().unwrap_or(0));
+        let credits = |m: i64| Micros::new(m).to_credits();
+        if let Some(&low) = thresholds.get(&account_id)
+            && was >= low
+            && now < low
+        {
+            facts.push(Fact {
+                account_id,
+                kind: EventType::CreditsLow,
+                key: format!("credits-low:{account_id}:{batch}"),
+                data: serde_json::json!({"balance": credits(now), "threshold": credits(low)}),
+            });
+        }
+        if was > 0 && now <= 0 {
+            facts.push(Fact {
+                account_id,
+                kind: EventType::CreditsExhausted,
+                key: format!("credits-exhausted:{account_id}:{batch}"),
+                data: serde_json::json!({"balance": 0}),
+            });
+        }
+    }
+    crate::webhooks::emit_many(db, facts).await
 }
 
 /// Inserts the events, skipping ids the account already has; returns those new. The same

@@ -306,3 +306,19 @@ pub async fn after_delivery(
     txn.commit().await?;
     Ok(true)
 }
+
+/// The balance, in credits, below which the account hears `credits.low` (`None`: never).
+pub async fn set_credits_low_threshold(
+    db: &DatabaseConnection,
+    account_id: AccountId,
+    threshold: Option<i64>,
+) -> Result<(), DomainError> {
+    use entities::accounts::{Column as AccCol, Entity as Accounts};
+    Accounts::update_many()
+        .col_expr(AccCol::CreditsLowThreshold, Expr::value(threshold))
+        .col_expr(AccCol::UpdatedAt, Expr::value(Utc::now()))
+        .filter(AccCol::Id.eq(account_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
