@@ -165,6 +165,37 @@ pub fn in_blocks(blocks: &[(u32, u32)], now: DateTime<Utc>) -> bool {
     blocks.iter().any(|(start, end)| (*start..*end).contains(&hour))
 }
 
+/// The `usage.quota_reached` facts of one verification: 80 % and 100 % of the monthly quota,
+/// each once a month per counter (its key), when this request's cost took `used` across it,
+/// or when the quota refused it.
+pub fn quota_facts(
+    info: &KeyInfo,
+    monthly: Option<u64>,
+    cost: u64,
+    admission: &Admission,
+    now: DateTime<Utc>,
+) -> Vec<crate::webhooks::Fact> {
+    let Some(limit) = monthly.filter(|l| *l > 0) else { return Vec::new() };
+    let used = admission.used;
+    let before = if admission.allowed { used.saturating_sub(cost) } else { used };
+    let subject = info.counter_subject();
+    let period = crate::usage::period_of(now);
+    [80u64, 100]
+        .into_iter()
+        .filter(|pct| {
+            let mark = (limit * pct).div_ceil(100);
+            (before < mark && used >= mark) || (*pct == 100 && admission.reason == Some(Reason::QuotaExceeded))
+        })
+        .map(|pct| crate::webhooks::Fact {
+            account_id: info.key.account_id,
+            kind: crate::webhooks::EventType::UsageQuotaReached,
+            key: format!("quota:{subject}:{period}:{pct}"),
+            data: serde_json::json!({"keyId": info.key.id, "percent": pct, "used": used, "limit": limit,
+                                     "period": period}),
+        })
+        .collect()
+}
+
 /// What the counters said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Admission {

@@ -179,7 +179,13 @@ pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own
         // Told to the accounts' webhooks with the batch, in its transaction.
         let facts = now_posted.iter().flat_map(|p| {
             [
-                super::payment::succeeded(PaymentProvider::Stripe, p.account_id, Some(p.order_id), &p.reference, p.charged),
+                super::payment::succeeded(
+                    PaymentProvider::Stripe,
+                    p.account_id,
+                    Some(p.order_id),
+                    &p.reference,
+                    p.charged,
+                ),
                 super::checkout::topped_up(p.account_id, p.order_id, p.amount),
             ]
         });
