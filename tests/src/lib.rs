@@ -9,6 +9,7 @@ pub mod fake_creem;
 pub mod fake_stripe;
 pub mod identity;
 pub mod proxy;
+pub mod receiver;
 
 pub use app::{Backend, TestApp, TestOptions};
 

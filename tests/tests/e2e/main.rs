@@ -29,5 +29,6 @@ mod verify_gateway;
 mod wallet_binding;
 mod webhook_exactly_once;
 mod webhook_rejections;
+mod webhooks_out;
 mod worker_backlog;
 mod worker_resilience;
