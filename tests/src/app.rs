@@ -219,6 +219,37 @@ impl TestApp {
         ids
     }
 
+    /// Gives `subject`'s account a live key tier (`tier-starter`, `tier-growth`), as a paid
+    /// tier subscription would.
+    pub async fn give_key_tier(&self, subject: &str, slug: &str) {
+        use sea_orm::{ActiveValue::Set, EntityTrait};
+        let account = self.account_id(subject).await;
+        let plan = billing::catalog::plan_by_slug(&self.db.conn, slug).await.expect("plan").expect("tier plan");
+        let now = chrono::Utc::now();
+        entities::subscriptions::Entity::insert(entities::subscriptions::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            account_id: Set(account),
+            plan_id: Set(plan.id),
+            kind: Set(entities::PlanKind::KeyTier),
+            status: Set(entities::SubscriptionStatus::Active),
+            interval: Set(None),
+            stripe_subscription_id: Set(Some(format!("sub_test_{}", uuid::Uuid::new_v4().simple()))),
+            creem_subscription_id: Set(None),
+            current_period_start: Set(Some(now)),
+            current_period_end: Set(Some(now + chrono::Duration::days(30))),
+            cancel_at_period_end: Set(false),
+            pending_plan_id: Set(None),
+            provider_version: Set(0),
+            order_id: Set(None),
+            trial_end: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec_without_returning(&self.db.conn)
+        .await
+        .expect("tier subscription");
+    }
+
     /// The id of `subject`'s account (created on first use, as the api does).
     pub async fn account_id(&self, subject: &str) -> billing::AccountId {
         billing::accounts::ensure(&self.db.conn, subject).await.expect("account").id

@@ -19,7 +19,10 @@ async fn setup() -> (TestApp, FakeCreem) {
     let creem = FakeCreem::start().await;
     creem.one_time_product(TOPUP_PRODUCT, 100);
     creem.monthly_product(PRO_PRODUCT, "Pro", 2000);
-    let app = TestApp::with(TestOptions { env: creem.env(Some(TOPUP_PRODUCT)), ..Default::default() }).await;
+    let mut env = creem.env(Some(TOPUP_PRODUCT));
+    // The account's own webhook receiver is on 127.0.0.1.
+    env.push(("WEBHOOK_ALLOW_PRIVATE_TARGETS".into(), "true".into()));
+    let app = TestApp::with(TestOptions { env, ..Default::default() }).await;
     creem.deliver_to(&webhook(&app));
     (app, creem)
 }
@@ -157,6 +160,12 @@ async fn a_creem_subscription_lives_active_paid_canceled_expired() {
     let (app, creem) = setup().await;
     let token = app.jwt("creem-team", "billing:read billing:write");
     let account = app.account_id("creem-team").await;
+    // The team's app hears what happens to its subscription.
+    app.give_key_tier("creem-team", "tier-starter").await;
+    let hook = tollgate_tests::receiver::Receiver::start().await;
+    let (status, endpoint) =
+        app.call(Method::POST, "/api/v1/webhooks", Some(&token), Some(&json!({"url": hook.url}))).await;
+    assert_eq!(status, 201, "{endpoint}");
     let (sub_id, _) = subscribe_pro(&app, &creem, &token).await;
     let (status, sub) = app.call(Method::GET, "/subscription", Some(&token), None).await;
     assert_eq!(status, 200);
@@ -203,6 +212,19 @@ async fn a_creem_subscription_lives_active_paid_canceled_expired() {
     deliver(&app, &[creem.expire(&sub_id)]).await;
     assert_eq!(mirror(&app, &sub_id).await.status, SubscriptionStatus::Expired);
     assert_eq!(app.balance(account).await, usd(20), "credits granted stay");
+
+    // Each change told once, whatever the provider's duplicates.
+    let told = eventually(WAIT, "the subscription's events", || async {
+        let got: Vec<String> =
+            hook.received().iter().filter_map(|r| r.json()["type"].as_str().map(str::to_owned)).collect();
+        got.iter().any(|t| t == "subscription.expired").then_some(got)
+    })
+    .await;
+    let count = |t: &str| told.iter().filter(|x| *x == t).count();
+    assert_eq!(count("subscription.created"), 1, "{told:?}");
+    assert_eq!(count("subscription.canceled"), 1, "{told:?}");
+    assert_eq!(count("subscription.expired"), 1, "{told:?}");
+    assert_eq!(count("payment.succeeded"), 2, "two periods paid: {told:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,9 +3,8 @@
 //! them, each business fact told once; the tier's allowance; refused targets; an endpoint
 //! disabled after failing throughout its window; redelivery by hand.
 
-use entities::{PlanKind, SubscriptionStatus};
 use reqwest::Method;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use std::time::Duration;
 use tollgate_tests::fake_stripe::{FakeStripe, app_with_fake_stripe_and};
@@ -19,36 +18,6 @@ const FAST: [(&str, &str); 3] = [
     ("QUEUE_WEBHOOK_DELIVERY_BACKOFF_BASE_MS", "200"),
     ("QUEUE_WEBHOOK_DELIVERY_BACKOFF_MAX_MS", "500"),
 ];
-
-/// Gives the account a live key tier (`tier-starter` or `tier-growth`), as a paid tier
-/// subscription would.
-async fn give_tier(app: &TestApp, subject: &str, slug: &str) {
-    let account = app.account_id(subject).await;
-    let plan = billing::catalog::plan_by_slug(&app.db.conn, slug).await.expect("plan").expect("tier plan");
-    let now = chrono::Utc::now();
-    entities::subscriptions::Entity::insert(entities::subscriptions::ActiveModel {
-        id: Set(uuid::Uuid::now_v7()),
-        account_id: Set(account),
-        plan_id: Set(plan.id),
-        kind: Set(PlanKind::KeyTier),
-        status: Set(SubscriptionStatus::Active),
-        interval: Set(None),
-        stripe_subscription_id: Set(Some(format!("sub_test_{}", uuid::Uuid::new_v4().simple()))),
-        creem_subscription_id: Set(None),
-        current_period_start: Set(Some(now)),
-        current_period_end: Set(Some(now + chrono::Duration::days(30))),
-        cancel_at_period_end: Set(false),
-        pending_plan_id: Set(None),
-        provider_version: Set(0),
-        order_id: Set(None),
-        trial_end: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
-    .exec_without_returning(&app.db.conn)
-    .await
-    .expect("tier subscription");
-}
 
 async fn create_endpoint(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
     app.call(Method::POST, "/api/v1/webhooks", Some(token), Some(&body)).await
@@ -67,7 +36,7 @@ async fn a_receiver_that_fails_twice_gets_the_event_once_signed_and_can_have_it_
     let hook = Receiver::start().await;
     hook.answer(&[500, 500]);
     let token = app.jwt("hooked", "billing:read billing:write");
-    give_tier(&app, "hooked", "tier-starter").await;
+    app.give_key_tier("hooked", "tier-starter").await;
     let (status, endpoint) = create_endpoint(
         &app,
         &token,
@@ -182,7 +151,7 @@ async fn the_tier_limits_how_many_endpoints_an_account_has() {
     assert_eq!(res["details"]["limit"], json!(0));
 
     let starter = app.jwt("starter-hooks", "billing:read billing:write");
-    give_tier(&app, "starter-hooks", "tier-starter").await;
+    app.give_key_tier("starter-hooks", "tier-starter").await;
     for _ in 0..3 {
         let (status, res) = create_endpoint(&app, &starter, json!({"url": hook.url})).await;
         assert_eq!(status, 201, "{res}");
@@ -204,7 +173,7 @@ async fn private_and_metadata_addresses_are_refused_as_targets_and_redirects_are
     // Production defaults: no private targets.
     let app = TestApp::spawn().await;
     let token = app.jwt("ssrf", "billing:read billing:write");
-    give_tier(&app, "ssrf", "tier-growth").await;
+    app.give_key_tier("ssrf", "tier-growth").await;
     for url in [
         "http://127.0.0.1:8080/hooks",
         "http://localhost/hooks",
@@ -230,7 +199,7 @@ async fn private_and_metadata_addresses_are_refused_as_targets_and_redirects_are
     let (first, second) = (Receiver::start().await, Receiver::start().await);
     first.redirect_to(&second.url);
     let token = app.jwt("redirected", "billing:read billing:write");
-    give_tier(&app, "redirected", "tier-starter").await;
+    app.give_key_tier("redirected", "tier-starter").await;
     let (status, endpoint) =
         create_endpoint(&app, &token, json!({"url": first.url, "eventTypes": ["payment.succeeded"]})).await;
     assert_eq!(status, 201, "{endpoint}");
@@ -252,7 +221,7 @@ async fn an_endpoint_failing_throughout_its_window_is_disabled_and_the_account_t
     let (down, watcher) = (Receiver::start().await, Receiver::start().await);
     down.always(503);
     let token = app.jwt("flaky", "billing:read billing:write");
-    give_tier(&app, "flaky", "tier-starter").await;
+    app.give_key_tier("flaky", "tier-starter").await;
     let (_, failing) =
         create_endpoint(&app, &token, json!({"url": down.url, "eventTypes": ["payment.succeeded"]})).await;
     let (_, watching) =
@@ -286,4 +255,102 @@ async fn an_endpoint_failing_throughout_its_window_is_disabled_and_the_account_t
         .expect("row")
         .expect("endpoint");
     assert_eq!(rows.failing_since, None, "its window starts afresh");
+}
+
+const SERVICE: &str = "gateway-service-token-0123456789";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalogs_facts_reach_the_endpoint_once_each() {
+    let mut env: Vec<(String, String)> = FAST.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    env.push(("SERVICE_TOKEN".into(), SERVICE.into()));
+    env.push(("KEY_CACHE_TTL_MS".into(), "0".into()));
+    let app = TestApp::with(tollgate_tests::TestOptions { env, ..Default::default() }).await;
+    let hook = Receiver::start().await;
+    let token = app.jwt("catalog", "billing:read billing:write");
+    app.give_key_tier("catalog", "tier-starter").await;
+    let (status, endpoint) = create_endpoint(&app, &token, json!({"url": hook.url})).await;
+    assert_eq!(status, 201, "{endpoint}");
+    let secret = endpoint["secret"].as_str().expect("secret").to_owned();
+    let (status, res) = app
+        .call(Method::PUT, "/api/v1/webhooks/settings", Some(&token), Some(&json!({"creditsLowThreshold": 500})))
+        .await;
+    assert_eq!((status, res["creditsLowThreshold"].clone()), (200, json!(500)), "{res}");
+
+    // 1,000 credits paid by card.
+    let order = app.topup_order("catalog", 10).await;
+    let paid = tollgate_tests::events::checkout_session_completed("evt_catalog_topup", order.id, 1_000);
+    app.deliver(&paid).await;
+    app.deliver(&paid).await;
+    app.wait_drained(WAIT).await;
+    // Usage takes the balance below 500 credits, then to nothing.
+    let (_, credit) = app.post("/api/keys/credit", &token, &json!({"name": "agent"})).await;
+    let (credit_key, credit_id) = (
+        credit["data"]["key"].as_str().expect("key").to_owned(),
+        credit["data"]["id"].as_str().expect("id").to_owned(),
+    );
+    let at = chrono::Utc::now().to_rfc3339();
+    for (id, cost) in [("u1", 6_000_000), ("u2", 5_000_000)] {
+        let ev =
+            json!([{"id": id, "key": credit_key, "metric": "tokens", "quantity": 1, "cost": cost, "timestamp": at}]);
+        let (status, res) = app.post("/api/v1/usage", SERVICE, &json!({"events": ev})).await;
+        assert_eq!(status, 202, "{res}");
+        app.wait_drained(WAIT).await;
+    }
+    // A Starter key's monthly quota: 80 %, then all of it.
+    let (status, tier) = app
+        .call(
+            Method::POST,
+            "/api/v1/billing/api-keys",
+            Some(&token),
+            Some(&json!({"organizationName": "Acme", "contactEmail": "dev@acme.com", "tier": "Starter"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{tier}");
+    let tier_key = tier["apiKey"].as_str().expect("key").to_owned();
+    for cost in [8_000, 1_999, 1, 5] {
+        let (status, res) = app.post("/api/v1/keys/verify", SERVICE, &json!({"key": tier_key, "cost": cost})).await;
+        assert_eq!(status, 200, "{res}");
+    }
+    // A key revoked.
+    let (status, _) = app.call(Method::DELETE, &format!("/api/keys/{credit_id}"), Some(&token), None).await;
+    assert_eq!(status, 200);
+
+    let want = ["payment.succeeded", "credits.topped_up", "credits.low", "credits.exhausted", "key.revoked"];
+    let got = eventually(WAIT, "every fact", || async {
+        let got = hook.received();
+        let types: Vec<String> = got.iter().filter_map(|r| r.json()["type"].as_str().map(str::to_owned)).collect();
+        let quotas = types.iter().filter(|t| *t == "usage.quota_reached").count();
+        (want.iter().all(|w| types.iter().any(|t| t == w)) && quotas == 2).then_some(got)
+    })
+    .await;
+    app.wait_drained(WAIT).await;
+    let got = if hook.received().len() > got.len() { hook.received() } else { got };
+    let mut types: Vec<String> = got.iter().filter_map(|r| r.json()["type"].as_str().map(str::to_owned)).collect();
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            "credits.exhausted",
+            "credits.low",
+            "credits.topped_up",
+            "key.revoked",
+            "payment.succeeded",
+            "usage.quota_reached",
+            "usage.quota_reached"
+        ],
+        "each fact once"
+    );
+    for r in &got {
+        receiver::verify(&secret, r).expect("signed");
+    }
+    let by_type = |t: &str| got.iter().map(|r| r.json()).find(|b| b["type"] == json!(t)).expect("event");
+    assert_eq!(by_type("credits.low")["data"], json!({"balance": 400, "threshold": 500}));
+    assert_eq!(by_type("payment.succeeded")["data"]["amount"], json!(1_000));
+    let percents: Vec<Value> = got
+        .iter()
+        .map(|r| r.json())
+        .filter(|b| b["type"] == json!("usage.quota_reached"))
+        .map(|b| b["data"]["percent"].clone())
+        .collect();
+    assert!(percents.contains(&json!(80)) && percents.contains(&json!(100)), "{percents:?}");
 }
