@@ -23,7 +23,7 @@ use uuid::Uuid;
 /// An endpoint; `secret` only when it was just made or rotated.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Endpoint {
+pub struct WebhookEndpoint {
     id: Uuid,
     url: String,
     description: String,
@@ -40,9 +40,9 @@ pub struct Endpoint {
     secret: Option<String>,
 }
 
-impl Endpoint {
-    fn of(e: entities::webhook_endpoints::Model, secret: Option<String>) -> Endpoint {
-        Endpoint {
+impl WebhookEndpoint {
+    fn of(e: entities::webhook_endpoints::Model, secret: Option<String>) -> WebhookEndpoint {
+        WebhookEndpoint {
             id: e.id,
             event_types: endpoints::event_types(&e),
             url: e.url,
@@ -57,13 +57,13 @@ impl Endpoint {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct EndpointList {
-    data: Vec<Endpoint>,
+pub struct WebhookEndpointList {
+    data: Vec<WebhookEndpoint>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct EndpointRequest {
+pub struct WebhookEndpointRequest {
     /// Where events are POSTed: a public http(s) URL of at most 2,000 characters.
     #[schema(example = "https://app.example.com/hooks/tollgate", max_length = 2000, required = true)]
     url: Option<String>,
@@ -94,14 +94,14 @@ fn tier_name(t: KeyTier) -> &'static str {
 }
 
 /// Register an endpoint; its signing secret is in this response only.
-#[utoipa::path(post, path = "/api/v1/webhooks", security(("bearer" = [])), request_body = EndpointRequest,
-    responses((status = 201, body = Endpoint),
+#[utoipa::path(post, path = "/api/v1/webhooks", security(("bearer" = [])), request_body = WebhookEndpointRequest,
+    responses((status = 201, body = WebhookEndpoint),
     (status = 403, description = "The tier allows no more endpoints (`feature_not_available`, with the plan that allows more)")))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
-    ApiJson(req): ApiJson<EndpointRequest>,
-) -> Result<(StatusCode, Json<Endpoint>), ApiError> {
+    ApiJson(req): ApiJson<WebhookEndpointRequest>,
+) -> Result<(StatusCode, Json<WebhookEndpoint>), ApiError> {
     principal.require(Scope::Write)?;
     let mut f = Fields::default();
     let url = match req.url.as_deref() {
@@ -130,7 +130,7 @@ pub async fn create(
     let secret_key = state.settings.jwt_secret.expose().as_bytes();
     let new = NewEndpoint { url, description, event_types: types };
     match endpoints::create(&state.db, secret_key, principal.account_id, new).await {
-        Ok((row, secret)) => Ok((StatusCode::CREATED, Json(Endpoint::of(row, Some(secret))))),
+        Ok((row, secret)) => Ok((StatusCode::CREATED, Json(WebhookEndpoint::of(row, Some(secret))))),
         Err(CreateError::Limit { tier, allowed, used }) => {
             let next = endpoints::next_tier(tier);
             let plan = match next {
@@ -159,11 +159,11 @@ pub async fn create(
 }
 
 /// The account's endpoints (never their secrets).
-#[utoipa::path(get, path = "/api/v1/webhooks", security(("bearer" = [])), responses((status = 200, body = EndpointList)))]
-pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<EndpointList>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/webhooks", security(("bearer" = [])), responses((status = 200, body = WebhookEndpointList)))]
+pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<WebhookEndpointList>, ApiError> {
     principal.require(Scope::Read)?;
     let rows = endpoints::list(&state.db, principal.account_id).await?;
-    Ok(Json(EndpointList { data: rows.into_iter().map(|e| Endpoint::of(e, None)).collect() }))
+    Ok(Json(WebhookEndpointList { data: rows.into_iter().map(|e| WebhookEndpoint::of(e, None)).collect() }))
 }
 
 async fn owned(
@@ -176,72 +176,72 @@ async fn owned(
 
 /// One of the account's endpoints.
 #[utoipa::path(get, path = "/api/v1/webhooks/{id}", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 200, body = Endpoint), (status = 404, description = "Not one of the account's endpoints")))]
+    responses((status = 200, body = WebhookEndpoint), (status = 404, description = "Not one of the account's endpoints")))]
 pub async fn get(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
-) -> Result<Json<Endpoint>, ApiError> {
+) -> Result<Json<WebhookEndpoint>, ApiError> {
     principal.require(Scope::Read)?;
-    Ok(Json(Endpoint::of(owned(&state, &principal, id).await?, None)))
+    Ok(Json(WebhookEndpoint::of(owned(&state, &principal, id).await?, None)))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct Deleted {
+pub struct WebhookEndpointDeleted {
     id: Uuid,
     deleted: bool,
 }
 
 /// Delete an endpoint; deliveries queued for it end unsent.
 #[utoipa::path(delete, path = "/api/v1/webhooks/{id}", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 200, body = Deleted), (status = 404, description = "Not one of the account's endpoints")))]
+    responses((status = 200, body = WebhookEndpointDeleted), (status = 404, description = "Not one of the account's endpoints")))]
 pub async fn delete(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
-) -> Result<Json<Deleted>, ApiError> {
+) -> Result<Json<WebhookEndpointDeleted>, ApiError> {
     principal.require(Scope::Write)?;
     if !endpoints::delete(&state.db, principal.account_id, id).await? {
         return Err(ApiError::not_found("webhook endpoint"));
     }
-    Ok(Json(Deleted { id, deleted: true }))
+    Ok(Json(WebhookEndpointDeleted { id, deleted: true }))
 }
 
 /// A new signing secret, in this response only; the old one stops signing at once.
 #[utoipa::path(post, path = "/api/v1/webhooks/{id}/rotate-secret", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 200, body = Endpoint), (status = 404, description = "Not one of the account's endpoints")))]
+    responses((status = 200, body = WebhookEndpoint), (status = 404, description = "Not one of the account's endpoints")))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
-) -> Result<Json<Endpoint>, ApiError> {
+) -> Result<Json<WebhookEndpoint>, ApiError> {
     principal.require(Scope::Write)?;
     let secret_key = state.settings.jwt_secret.expose().as_bytes();
     let (row, secret) = endpoints::rotate(&state.db, secret_key, principal.account_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("webhook endpoint"))?;
-    Ok(Json(Endpoint::of(row, Some(secret))))
+    Ok(Json(WebhookEndpoint::of(row, Some(secret))))
 }
 
 /// Turn a disabled endpoint back on.
 #[utoipa::path(post, path = "/api/v1/webhooks/{id}/enable", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 200, body = Endpoint), (status = 404, description = "Not one of the account's endpoints")))]
+    responses((status = 200, body = WebhookEndpoint), (status = 404, description = "Not one of the account's endpoints")))]
 pub async fn enable(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
-) -> Result<Json<Endpoint>, ApiError> {
+) -> Result<Json<WebhookEndpoint>, ApiError> {
     principal.require(Scope::Write)?;
     let row = endpoints::enable(&state.db, principal.account_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("webhook endpoint"))?;
-    Ok(Json(Endpoint::of(row, None)))
+    Ok(Json(WebhookEndpoint::of(row, None)))
 }
 
 /// One delivery attempt.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Attempt {
+pub struct WebhookAttempt {
     event_id: String,
     /// The endpoint's HTTP status, when it answered.
     status_code: Option<i32>,
@@ -254,24 +254,24 @@ pub struct Attempt {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct AttemptList {
-    data: Vec<Attempt>,
+pub struct WebhookAttemptList {
+    data: Vec<WebhookAttempt>,
 }
 
 /// The endpoint's latest 100 delivery attempts, newest first.
 #[utoipa::path(get, path = "/api/v1/webhooks/{id}/attempts", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 200, body = AttemptList), (status = 404, description = "Not one of the account's endpoints")))]
+    responses((status = 200, body = WebhookAttemptList), (status = 404, description = "Not one of the account's endpoints")))]
 pub async fn attempts(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
-) -> Result<Json<AttemptList>, ApiError> {
+) -> Result<Json<WebhookAttemptList>, ApiError> {
     principal.require(Scope::Read)?;
     let endpoint = owned(&state, &principal, id).await?;
     let rows = endpoints::attempts(&state.db, endpoint.id, 100).await?;
     let data = rows
         .into_iter()
-        .map(|a| Attempt {
+        .map(|a| WebhookAttempt {
             event_id: a.event_id,
             status_code: a.status_code,
             latency_ms: a.latency_ms,
@@ -280,13 +280,13 @@ pub async fn attempts(
             created_at: a.created_at,
         })
         .collect();
-    Ok(Json(AttemptList { data }))
+    Ok(Json(WebhookAttemptList { data }))
 }
 
 /// An event as the account's endpoints receive it.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Event {
+pub struct WebhookEvent {
     id: String,
     #[serde(rename = "type")]
     #[schema(rename = "type")]
@@ -298,38 +298,38 @@ pub struct Event {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct EventList {
-    data: Vec<Event>,
+pub struct WebhookEventList {
+    data: Vec<WebhookEvent>,
 }
 
 /// The account's latest 100 events, newest first.
-#[utoipa::path(get, path = "/api/v1/webhooks/events", security(("bearer" = [])), responses((status = 200, body = EventList)))]
-pub async fn events(State(state): State<AppState>, principal: Principal) -> Result<Json<EventList>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/webhooks/events", security(("bearer" = [])), responses((status = 200, body = WebhookEventList)))]
+pub async fn events(State(state): State<AppState>, principal: Principal) -> Result<Json<WebhookEventList>, ApiError> {
     principal.require(Scope::Read)?;
     let rows = endpoints::events(&state.db, principal.account_id, 100).await?;
     let data = rows
         .into_iter()
-        .map(|e| Event {
+        .map(|e| WebhookEvent {
             payload: serde_json::from_str(&e.payload).unwrap_or(Value::Null),
             id: e.id,
             kind: e.event_type,
             created_at: e.created_at,
         })
         .collect();
-    Ok(Json(EventList { data }))
+    Ok(Json(WebhookEventList { data }))
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct RedeliverRequest {
+pub struct WebhookRedeliverRequest {
     /// The event to send again (`msg_…`).
-    #[schema(required = true, max_length = 255)]
+    #[schema(required = true, nullable = false, min_length = 1, max_length = 255, pattern = "^[^\\x00]*$")]
     event_id: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Redelivery {
+pub struct WebhookRedelivery {
     event_id: String,
     endpoint_id: Uuid,
     /// The delivery job.
@@ -338,14 +338,14 @@ pub struct Redelivery {
 
 /// Send one of the account's events to this endpoint again (even a disabled one).
 #[utoipa::path(post, path = "/api/v1/webhooks/{id}/redeliver", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    request_body = RedeliverRequest,
-    responses((status = 202, body = Redelivery), (status = 404, description = "Not the account's endpoint or event")))]
+    request_body = WebhookRedeliverRequest,
+    responses((status = 202, body = WebhookRedelivery), (status = 404, description = "Not the account's endpoint or event")))]
 pub async fn redeliver(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
-    OptionalJson(req): OptionalJson<RedeliverRequest>,
-) -> Result<(StatusCode, Json<Redelivery>), ApiError> {
+    OptionalJson(req): OptionalJson<WebhookRedeliverRequest>,
+) -> Result<(StatusCode, Json<WebhookRedelivery>), ApiError> {
     principal.require(Scope::Write)?;
     let Some(event_id) = req.event_id.filter(|e| !e.is_empty() && e.len() <= 255 && crate::validate::storable(e))
     else {
@@ -357,7 +357,7 @@ pub async fn redeliver(
         .await?
         .ok_or_else(|| ApiError::not_found("webhook endpoint or event"))?;
     state.wake_worker(billing::jobs::JobQueue::WebhookDelivery, job_id).await;
-    Ok((StatusCode::ACCEPTED, Json(Redelivery { event_id, endpoint_id: id, job_id })))
+    Ok((StatusCode::ACCEPTED, Json(WebhookRedelivery { event_id, endpoint_id: id, job_id })))
 }
 
 /// What the account's webhooks are told about its balance.
@@ -366,6 +366,7 @@ pub async fn redeliver(
 pub struct WebhookSettings {
     /// `credits.low` is sent when the balance falls below this many credits; null: never.
     #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
+    #[serde(default, deserialize_with = "crate::extract::optional_integer")]
     credits_low_threshold: Option<i64>,
 }
 
