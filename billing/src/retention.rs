@@ -14,6 +14,9 @@
 //!   to dedupe event ids. Past the lateness window the api refuses a re-sent event anyway;
 //!   and no event is dropped while a batch accepted within its window is still unmetered.
 //! - **Idempotency keys**: past their 24 hours they no longer bind their key.
+//! - **Webhook events and delivery attempts** (`INBOX_RETENTION`, 30 days): the window in which
+//!   a customer may ask for an event again. A fact tells its event only when it is first
+//!   applied, and facts are keyed in the books forever, so a pruned event is never told twice.
 //!
 //! Usage events and jobs are deleted by ranges of their UUIDv7 primary key (time-ordered),
 //! so their writers pay for no further index; the inbox and the idempotency records are
@@ -24,7 +27,7 @@
 
 use chrono::{DateTime, Utc};
 use entities::enums::{JobStatus, StripeEventStatus};
-use entities::{idempotency_keys, jobs, stripe_events, usage_batches, usage_events};
+use entities::{idempotency_keys, jobs, stripe_events, usage_batches, usage_events, webhook_attempts, webhook_events};
 use sea_orm::sea_query::{Query, SelectStatement};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
@@ -52,6 +55,10 @@ pub struct Pruned {
     pub inbox: u64,
     pub usage_events: u64,
     pub idempotency_keys: u64,
+    #[serde(default)]
+    pub webhook_events: u64,
+    #[serde(default)]
+    pub webhook_attempts: u64,
     /// The pass ran out of time with rows still due; the next pass goes on.
     pub resumes_next_run: bool,
 }
@@ -115,6 +122,25 @@ pub async fn prune<C: ConnectionTrait>(
     })
     .await?;
 
+    // Webhook events by their time-ordered ids (`msg_` and a UUIDv7 in hex), attempts by theirs.
+    let cut = v7_floor(before(now, w.inbox));
+    let sub = Query::select()
+        .column(webhook_events::Column::Id)
+        .from(webhook_events::Entity)
+        .and_where(webhook_events::Column::Id.lt(format!("msg_{}", cut.simple())))
+        .order_by(webhook_events::Column::Id, Order::Asc)
+        .limit(w.batch)
+        .to_owned();
+    more |= drain(db, w.batch, deadline, &mut out.webhook_events, || {
+        webhook_events::Entity::delete_many().filter(webhook_events::Column::Id.in_subquery(sub.clone()))
+    })
+    .await?;
+    let sub = id_range(webhook_attempts::Entity, webhook_attempts::Column::Id, cut, w.batch);
+    more |= drain(db, w.batch, deadline, &mut out.webhook_attempts, || {
+        webhook_attempts::Entity::delete_many().filter(webhook_attempts::Column::Id.in_subquery(sub.clone()))
+    })
+    .await?;
+
     out.resumes_next_run = more;
     Ok(out)
 }
@@ -134,6 +160,8 @@ pub async fn reclaim<C: ConnectionTrait>(db: &C, pruned: &Pruned) -> Result<(), 
         (pruned.inbox, "stripe_events"),
         (pruned.usage_events, "usage_events"),
         (pruned.idempotency_keys, "idempotency_keys"),
+        (pruned.webhook_events, "webhook_events"),
+        (pruned.webhook_attempts, "webhook_attempts"),
     ];
     for (_, table) in tables.iter().filter(|(n, _)| *n > 0) {
         db.execute_unprepared(&format!("VACUUM {table}")).await?;

@@ -90,6 +90,46 @@ async fn idempotency_key(app: &TestApp, key: &str, created: DateTime<Utc>) {
     .expect("idempotency key");
 }
 
+/// A webhook event and one delivery attempt of it, made at `at`.
+async fn webhook_event(app: &TestApp, name: &str, at: DateTime<Utc>) -> String {
+    let id = format!("msg_{}", id_at(at).simple());
+    entities::webhook_events::Entity::insert(entities::webhook_events::ActiveModel {
+        id: Set(id.clone()),
+        account_id: Set(billing::AccountId::generate()),
+        event_type: Set("key.revoked".into()),
+        fact_key: Set(format!("test:{name}")),
+        payload: Set("{}".into()),
+        created_at: Set(at),
+    })
+    .exec_without_returning(&app.db.conn)
+    .await
+    .expect("webhook event");
+    entities::webhook_attempts::Entity::insert(entities::webhook_attempts::ActiveModel {
+        id: Set(id_at(at)),
+        endpoint_id: Set(uuid::Uuid::now_v7()),
+        event_id: Set(id.clone()),
+        status_code: Set(Some(200)),
+        latency_ms: Set(3),
+        response: Set(None),
+        error: Set(None),
+        created_at: Set(at),
+    })
+    .exec_without_returning(&app.db.conn)
+    .await
+    .expect("webhook attempt");
+    id
+}
+
+async fn has_webhook_event(app: &TestApp, id: &str) -> (bool, bool) {
+    let event = entities::webhook_events::Entity::find_by_id(id.to_owned()).one(&app.db.conn).await.expect("q");
+    let attempts = entities::webhook_attempts::Entity::find()
+        .filter(entities::webhook_attempts::Column::EventId.eq(id))
+        .count(&app.db.conn)
+        .await
+        .expect("q");
+    (event.is_some(), attempts > 0)
+}
+
 async fn has_job(app: &TestApp, key: &str) -> bool {
     app.job(key).await.is_some()
 }
@@ -150,6 +190,9 @@ async fn prunes_what_is_past_its_window(backend: Backend) {
     // Idempotency keys: 24 hours.
     idempotency_key(&app, "k-old", now - Days::hours(25)).await;
     idempotency_key(&app, "k-recent", now - Days::hours(23)).await;
+    // Webhook events and their attempts: 30 days, as the inbox.
+    let old_hook = webhook_event(&app, "old", days(31)).await;
+    let recent_hook = webhook_event(&app, "recent", days(29)).await;
 
     app.start_worker(&[("RETENTION_INTERVAL_MS", "500")]).await;
     pass_done(&app).await;
@@ -168,6 +211,8 @@ async fn prunes_what_is_past_its_window(backend: Backend) {
     for (key, kept) in [("k-old", false), ("k-recent", true)] {
         assert_eq!(has_idempotency_key(&app, key).await, kept, "idempotency key {key}");
     }
+    assert_eq!(has_webhook_event(&app, &old_hook).await, (false, false), "an old webhook event and its attempt go");
+    assert_eq!(has_webhook_event(&app, &recent_hook).await, (true, true), "a recent one stays");
     if backend == Backend::Postgres {
         // The space of what was deleted is made reusable by the pass itself, not left to
         // autovacuum's thresholds (that is what keeps the tables from growing).
