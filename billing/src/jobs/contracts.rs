@@ -396,6 +396,10 @@ pub struct ReconcileReport {
     /// Subscriptions whose local state was not Stripe's, now refreshed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscriptions_differing: Option<Vec<Differing>>,
+    /// Creem subscriptions whose local state was not Creem's, now refreshed (with Creem
+    /// configured): a missed or failed delivery is caught up here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creem_subscriptions_differing: Option<Vec<CreemDiffering>>,
     /// Items in the reconciliation report, and ledger invariant violations among them.
     pub discrepancies: usize,
     pub ledger_violations: usize,
@@ -432,6 +436,14 @@ impl Job for Noop {
 #[serde(rename_all = "camelCase")]
 pub struct Differing {
     pub stripe_subscription: String,
+    pub before: String,
+    pub after: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreemDiffering {
+    pub creem_subscription: String,
     pub before: String,
     pub after: String,
 }

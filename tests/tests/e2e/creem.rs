@@ -346,3 +346,38 @@ async fn without_creem_configured_its_channel_and_webhook_are_unavailable() {
     let statuses = FakeCreem::deliver(&webhook(&app), &[fake_creem::event("checkout.completed", json!({}))]).await;
     assert_eq!(statuses, [400], "never accepted unverified");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missed_creem_delivery_is_caught_up_by_reconciliation() {
+    let (app, creem) = setup().await;
+    let token = app.jwt("creem-missed", "billing:read billing:write");
+    let (sub_id, _) = subscribe_pro(&app, &creem, &token).await;
+    // Creem cancels; its event never arrives.
+    let _lost = creem.cancel(&sub_id);
+    assert_eq!(mirror(&app, &sub_id).await.status, SubscriptionStatus::Active);
+    let admin = app.jwt("creem-ops", "admin");
+    let (status, run) = app.post("/admin/reconciliation/run", &admin, &json!({})).await;
+    assert_eq!(status, 200, "{run}");
+    let differing = &run["data"]["result"]["creemSubscriptionsDiffering"];
+    assert_eq!(differing[0]["creemSubscription"], json!(sub_id), "{run}");
+    assert_eq!((differing[0]["before"].clone(), differing[0]["after"].clone()), (json!("active"), json!("canceled")));
+    assert_eq!(mirror(&app, &sub_id).await.status, SubscriptionStatus::Canceled);
+    app.assert_ledger_invariants().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_creem_api_is_retried_into_one_checkout() {
+    let (app, creem) = setup().await;
+    creem.fail_next(2);
+    let token = app.jwt("creem-retry", "billing:read billing:write");
+    let body = json!({"channel": "creem", "type": "credits", "amount": 1000});
+    let (status, res) = app.post("/payment/create-session", &token, &body).await;
+    assert!(status == 200 || status == 202, "{status} {res}");
+    app.wait_drained(WAIT).await;
+    assert_eq!(creem.checkouts().len(), 1, "one checkout despite the failures");
+    let asks = creem.requests().iter().filter(|r| *r == "POST /v1/checkouts").count();
+    assert_eq!(asks, 3, "two failures, then the checkout");
+    let order_id = creem.checkouts()[0]["request_id"].as_str().expect("request id").to_owned();
+    let (_, order) = app.get(&format!("/orders/{order_id}"), &token).await;
+    assert_eq!(order["data"]["status"], json!("awaiting_payment"), "{order}");
+}

@@ -1,7 +1,8 @@
 //! Reconciliation, one per tick (and on demand): Stripe events the webhook never delivered
 //! are fetched from `GET /v1/events` since a stored cursor and put through the inbox like
 //! any delivery (so each is applied once); Stripe-backed subscriptions are re-fetched and
-//! mirrored, and those whose local state differed are listed; then the report is made
+//! mirrored, and those whose local state differed are listed (Creem's too: Creem offers no
+//! event list, so its subscriptions are what is re-read); then the report is made
 //! (`billing::reconcile`), which logs any ledger invariant violation at error level.
 
 use super::JobError;
@@ -38,6 +39,9 @@ pub async fn handle(ctx: &Ctx) -> Result<ReconcileReport, JobError> {
     if let Some(client) = &ctx.stripe {
         result.stripe_events = Some(catch_up(ctx, client).await?);
         result.subscriptions_differing = Some(refresh_subscriptions(ctx, client).await?);
+    }
+    if ctx.creem.is_some() {
+        result.creem_subscriptions_differing = Some(refresh_creem_subscriptions(ctx).await?);
     }
     let report = billing::reconcile::report(&ctx.db).await?;
     if report.total > 0 {
@@ -188,6 +192,44 @@ async fn refresh_subscriptions(ctx: &Ctx, client: &stripe::Client) -> Result<Vec
                 stripe_subscription: id.clone(),
                 before: before.to_owned(),
                 after: after.to_owned(),
+            });
+        }
+    }
+    Ok(differing)
+}
+
+/// Re-fetches every Creem subscription that is not over; lists those whose local state was
+/// not Creem's. A missed `subscription.paid` is not a payment recorded here: Creem resends
+/// failed deliveries, and an operator can resend one from its dashboard.
+async fn refresh_creem_subscriptions(ctx: &Ctx) -> Result<Vec<billing::jobs::contracts::CreemDiffering>, JobError> {
+    use entities::subscriptions::{Column as S, Entity as Subs};
+    let status_of = |id: String| {
+        Subs::find()
+            .select_only()
+            .column(S::Status)
+            .filter(S::CreemSubscriptionId.eq(id))
+            .into_tuple::<SubscriptionStatus>()
+    };
+    let subs: Vec<(Option<String>, SubscriptionStatus)> = Subs::find()
+        .select_only()
+        .columns([S::CreemSubscriptionId, S::Status])
+        .filter(S::CreemSubscriptionId.is_not_null())
+        .filter(S::Status.is_not_in([SubscriptionStatus::Canceled, SubscriptionStatus::Expired]))
+        .into_tuple()
+        .all(&ctx.db)
+        .await?;
+    let mut differing = Vec::new();
+    for (id, before) in subs.into_iter().filter_map(|(id, s)| Some((id?, s))) {
+        if !super::creem_event::refresh(ctx, &id, None, None).await? {
+            continue;
+        }
+        let after = status_of(id.clone()).one(&ctx.db).await?.unwrap_or(before);
+        if after != before {
+            tracing::warn!(subscription = %id, before = before.as_str(), after = after.as_str(), "local subscription lagged behind Creem");
+            differing.push(billing::jobs::contracts::CreemDiffering {
+                creem_subscription: id,
+                before: before.as_str().to_owned(),
+                after: after.as_str().to_owned(),
             });
         }
     }
