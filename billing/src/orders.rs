@@ -151,6 +151,26 @@ pub async fn create_topup<C: ConnectionTrait>(
     Ok(Orders::insert(order.into_row()).exec_with_returning(db).await?)
 }
 
+/// The provider opened the order's hosted checkout: its id and page are remembered on the
+/// order, which now awaits payment (a later, concurrent answer changes nothing).
+pub async fn awaiting_payment<C: ConnectionTrait>(
+    db: &C,
+    order_id: OrderId,
+    session_id: &str,
+    url: &str,
+) -> Result<(), DomainError> {
+    Orders::update_many()
+        .col_expr(Column::ProviderSessionId, Expr::value(Some(session_id.to_owned())))
+        .col_expr(Column::CheckoutUrl, Expr::value(Some(url.to_owned())))
+        .col_expr(Column::Status, Expr::value(OrderStatus::AwaitingPayment.as_str()))
+        .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(Column::Id.eq(order_id))
+        .filter(Column::Status.eq(OrderStatus::Pending))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Marks an order completed unless it already is; returns whether this call completed it.
 pub async fn mark_completed<C: ConnectionTrait>(db: &C, order_id: OrderId) -> Result<bool, DomainError> {
     let now = Utc::now();

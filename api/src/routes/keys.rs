@@ -114,7 +114,7 @@ fn parse_tier(t: &str) -> Option<KeyTier> {
     }
 }
 
-fn tier_name(t: KeyTier) -> &'static str {
+pub(crate) fn tier_name(t: KeyTier) -> &'static str {
     match t {
         KeyTier::Free => "Free",
         KeyTier::Starter => "Starter",

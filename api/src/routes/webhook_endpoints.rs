@@ -7,6 +7,7 @@
 use crate::auth::{Principal, Scope};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, OptionalJson};
+use crate::routes::keys::tier_name;
 use crate::state::AppState;
 use crate::validate::Fields;
 use axum::Json;
@@ -82,15 +83,6 @@ async fn check_target(state: &AppState, url: &str) -> Result<(), String> {
         .map_err(|_| target::Refused::Unresolved.to_string())?
         .collect();
     target::check_addresses(&addrs, state.settings.webhooks.allow_private_targets).map_err(|e| e.to_string())
-}
-
-fn tier_name(t: KeyTier) -> &'static str {
-    match t {
-        KeyTier::Free => "Free",
-        KeyTier::Starter => "Starter",
-        KeyTier::Growth => "Growth",
-        KeyTier::Enterprise => "Enterprise",
-    }
 }
 
 /// Register an endpoint; its signing secret is in this response only.

@@ -41,14 +41,18 @@ pub struct Received {
 )]
 pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Json<Received>, ApiError> {
     let res = receive(&state, &headers, body).await;
-    let outcome = match &res {
+    platform::metrics::inc("tollgate_webhooks_total", &[("outcome", outcome(&res))]);
+    res.map(|_| Json(Received { received: true }))
+}
+
+/// What became of a delivery, for the webhook counters.
+fn outcome(res: &Result<bool, ApiError>) -> &'static str {
+    match res {
         Ok(true) => "stored",
         Ok(false) => "duplicate",
         Err(e) if e.status == StatusCode::BAD_REQUEST => "rejected",
         Err(_) => "failed",
-    };
-    platform::metrics::inc("tollgate_webhooks_total", &[("outcome", outcome)]);
-    res.map(|_| Json(Received { received: true }))
+    }
 }
 
 /// The same receiver at the path the billing API documents.
@@ -120,13 +124,7 @@ pub struct CreemEvent {
 )]
 pub async fn creem(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Json<Received>, ApiError> {
     let res = receive_creem(&state, &headers, body).await;
-    let outcome = match &res {
-        Ok(true) => "stored",
-        Ok(false) => "duplicate",
-        Err(e) if e.status == StatusCode::BAD_REQUEST => "rejected",
-        Err(_) => "failed",
-    };
-    platform::metrics::inc("tollgate_creem_webhooks_total", &[("outcome", outcome)]);
+    platform::metrics::inc("tollgate_creem_webhooks_total", &[("outcome", outcome(&res))]);
     res.map(|_| Json(Received { received: true }))
 }
 

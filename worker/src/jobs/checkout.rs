@@ -7,10 +7,9 @@ use crate::runner::Ctx;
 use billing::jobs::contracts::{ChargeOutcome, CheckoutOutput, Detached};
 use billing::orders::{CardFlow, OrderDetails};
 use billing::{AccountId, OrderId};
-use chrono::Utc;
 use entities::accounts::{Column as AccCol, Entity as Accounts};
-use entities::orders::{Column as OrderCol, Entity as Orders};
-use entities::{OrderKind, OrderStatus};
+use entities::orders::Entity as Orders;
+use entities::OrderKind;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use std::collections::HashMap;
@@ -107,15 +106,7 @@ async fn store_session(
     session: &stripe_shared::CheckoutSession,
 ) -> Result<CheckoutOutput, JobError> {
     let url = session.url.clone().unwrap_or_default();
-    Orders::update_many()
-        .col_expr(OrderCol::ProviderSessionId, Expr::value(Some(session.id.to_string())))
-        .col_expr(OrderCol::CheckoutUrl, Expr::value(Some(url.clone())))
-        .col_expr(OrderCol::Status, Expr::value(OrderStatus::AwaitingPayment.as_str()))
-        .col_expr(OrderCol::UpdatedAt, Expr::value(Utc::now()))
-        .filter(OrderCol::Id.eq(order.id))
-        .filter(OrderCol::Status.eq(OrderStatus::Pending))
-        .exec(&ctx.db)
-        .await?;
+    billing::orders::awaiting_payment(&ctx.db, order.id, session.id.as_str(), &url).await?;
     Ok(CheckoutOutput::Session { session_id: session.id.to_string(), session_url: Some(url) })
 }
 

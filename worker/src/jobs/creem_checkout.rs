@@ -8,11 +8,8 @@ use crate::creem_api::{CreemClient, NewCheckout};
 use crate::runner::Ctx;
 use billing::jobs::contracts::CheckoutOutput;
 use billing::orders::OrderDetails;
-use chrono::Utc;
-use entities::orders::{Column as OrderCol, Entity as Orders};
-use entities::{BillingInterval, OrderKind, OrderStatus};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use entities::{BillingInterval, OrderKind};
+use sea_orm::EntityTrait;
 use serde_json::json;
 
 pub async fn handle(ctx: &Ctx, order: &entities::orders::Model) -> Result<CheckoutOutput, JobError> {
@@ -57,15 +54,7 @@ pub async fn handle(ctx: &Ctx, order: &entities::orders::Model) -> Result<Checko
         metadata["plan_id"] = json!(plan_id.to_string());
     }
     let created = create(client, &product, &order_id, units, &success, metadata, account.email.as_deref()).await?;
-    Orders::update_many()
-        .col_expr(OrderCol::ProviderSessionId, Expr::value(Some(created.id.clone())))
-        .col_expr(OrderCol::CheckoutUrl, Expr::value(Some(created.checkout_url.clone())))
-        .col_expr(OrderCol::Status, Expr::value(OrderStatus::AwaitingPayment.as_str()))
-        .col_expr(OrderCol::UpdatedAt, Expr::value(Utc::now()))
-        .filter(OrderCol::Id.eq(order.id))
-        .filter(OrderCol::Status.eq(OrderStatus::Pending))
-        .exec(&ctx.db)
-        .await?;
+    billing::orders::awaiting_payment(&ctx.db, order.id, &created.id, &created.checkout_url).await?;
     Ok(CheckoutOutput::Session { session_id: created.id, session_url: Some(created.checkout_url) })
 }
 
