@@ -24,5 +24,17 @@ fi
 PIDS+=($!)
 ./target/debug/worker &
 PIDS+=($!)
+# Development only: links that sign in a demo account and a demo admin, and a token for curl.
+BASE="http://${BIND_ADDR:-127.0.0.1:8080}"
+for _ in $(seq 50); do curl -fs "$BASE/health" >/dev/null 2>&1 && break; sleep 0.2; done
+TOKEN=$(curl -fs -o /dev/null -w '%{redirect_url}' "$BASE/dev/sign-in" | sed -n 's/.*#token=//p')
+cat <<EOT
+
+  Tollgate is running at $BASE (development mode)
+  Sign in as a demo customer:  $BASE/dev/sign-in
+  Sign in as a demo admin:     $BASE/dev/sign-in?as=admin
+  A token for curl:            curl -H "Authorization: Bearer $TOKEN" $BASE/credits/balance
+
+EOT
 trap 'kill -TERM "${PIDS[@]}" 2>/dev/null; wait' INT TERM EXIT
 wait

@@ -8,6 +8,10 @@ scripts/services.sh
 [ -x tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil ] || npm ci --prefix tools --no-audit --no-fund
 # schemathesis (the OpenAPI contract test), pinned, from PyPI.
 command -v schemathesis >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check -r tests/contract/requirements.txt
+# Headless Chromium and its WebDriver (the page tests), from Debian's packages.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 # The end-to-end tests spawn the binaries, so build them first.
 cargo build --workspace --bins
 cargo nextest run --workspace --no-fail-fast "$@"

@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod ingest;
 pub mod jobs;
 pub mod key_cache;
+pub mod pages;
 pub mod routes;
 pub mod services;
 pub mod state;

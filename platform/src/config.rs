@@ -407,8 +407,10 @@ impl Settings {
             (Duration::from_millis(100)..=Duration::from_secs(60)).contains(&webhooks.timeout),
             "WEBHOOK_TIMEOUT_MS: 100 to 60000",
         );
-        let checkout_success_url = r.string("CHECKOUT_SUCCESS_URL", "http://127.0.0.1:8080/billing?checkout=success");
-        let checkout_cancel_url = r.string("CHECKOUT_CANCEL_URL", "http://127.0.0.1:8080/billing?checkout=canceled");
+        let checkout_success_url =
+            r.string("CHECKOUT_SUCCESS_URL", "http://127.0.0.1:8080/settings/billing/subscription?success=1");
+        let checkout_cancel_url =
+            r.string("CHECKOUT_CANCEL_URL", "http://127.0.0.1:8080/settings/billing/subscription");
         for (name, url) in
             [("CHECKOUT_SUCCESS_URL", &checkout_success_url), ("CHECKOUT_CANCEL_URL", &checkout_cancel_url)]
         {

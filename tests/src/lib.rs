@@ -2,6 +2,7 @@
 //! Postgres database (or SQLite file) and a Redis namespace per test, on random ports.
 
 pub mod app;
+pub mod browser;
 pub mod chain;
 pub mod db;
 pub mod events;

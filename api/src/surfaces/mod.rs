@@ -8,10 +8,10 @@
 //! | [`billing`] | `/api/billing/*`, `/api/keys*`, `/api/pools*`, `/api/plans` | `{success: false, error: {code, message}}` |
 //! | [`credits`] | `/credits/*`, `/orders*`, `/checkin`, `/payment/create-session`, `/subscription/plans` | same |
 //! | [`subscriptions`] | `/plans`, `/subscription*`, `/entitlements*` | `{error: {type, message, …}}` |
-//! | [`key_tiers`] | `/api/v1/billing/*` | `{error, message, details}` |
+//! | [`key_tiers`] | `/api/v1/billing/*`, `/api/v1/webhooks*` | `{error, message, details}` |
 //! | [`gateway`] | `/api/v1/keys/verify`, `/api/v1/usage` | `{error, message, details}` |
 //! | [`admin`] | `/admin/*` | `{success: false, error: {code, message}}` |
-//! | [`webhooks`] | `/payment/webhook/stripe`, `/webhooks/stripe` | same |
+//! | [`webhooks`] | `/payment/webhook/stripe`, `/webhooks/stripe`, `/payment/webhook/creem` | same |
 //! | [`operations`] | `/health`, `/ready`, `/metrics`, `/openapi.json`, `/docs` | same |
 
 pub mod admin;
@@ -79,6 +79,7 @@ pub fn router(state: AppState) -> Router {
     let (routes, doc) = api(&state, &public).split_for_parts();
     routes
         .merge(operations::docs(doc, &public))
+        .merge(public.apply_router(crate::pages::router(&state)))
         // An unknown path belongs to no surface: the billing envelope, the most common one.
         .fallback(|| async { Envelope::Success.error_response(&ApiError::not_found("route")) })
         .layer(

@@ -16,6 +16,7 @@ mod key_limits;
 mod ledger_checks;
 mod metering;
 mod metrics;
+mod pages;
 mod payment_reversals;
 mod plan_limits;
 mod reconciliation;
