@@ -4,7 +4,8 @@ use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-const FILES: [(&str, &str, &str); 5] = [
+const FILES: [(&str, &str, &str); 6] = [
+    ("admin.js", "text/javascript; charset=utf-8", include_str!("assets/admin.js")),
     ("app.css", "text/css; charset=utf-8", include_str!("assets/app.css")),
     ("app.js", "text/javascript; charset=utf-8", include_str!("assets/app.js")),
     ("pricing.js", "text/javascript; charset=utf-8", include_str!("assets/pricing.js")),

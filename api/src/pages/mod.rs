@@ -1,5 +1,6 @@
 //! The pages people look at, served by the api itself: pricing, subscription settings with
-//! usage, and the upgrade modal any page of the host product can include.
+//! usage, the upgrade modal any page of the host product can include, and the operators'
+//! dashboard (`/admin`).
 //!
 //! Server-rendered with minijinja (templates compiled into the binary, HTML auto-escaped),
 //! with small scripts that call the JSON API from the browser; every asset is embedded, so
@@ -27,6 +28,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     let mut pages = Router::new()
         .route("/pricing", get(views::pricing))
         .route("/settings/billing/subscription", get(views::subscription))
+        .route("/admin", get(views::admin))
         // Where the default checkout URLs of earlier versions sent customers.
         .route("/billing", get(views::billing_redirect))
         .route("/assets/{name}", get(assets::serve));

@@ -17,6 +17,7 @@ fn templates() -> &'static Environment<'static> {
             ("base.html", include_str!("templates/base.html")),
             ("pricing.html", include_str!("templates/pricing.html")),
             ("subscription.html", include_str!("templates/subscription.html")),
+            ("admin.html", include_str!("templates/admin.html")),
         ] {
             if let Err(e) = env.add_template(name, source) {
                 tracing::error!(template = name, error = %e, "a page template does not parse");
@@ -149,6 +150,12 @@ pub async fn pricing(State(state): State<AppState>, Query(q): Query<PricingQuery
 /// filled in by its script from the JSON API.
 pub async fn subscription() -> Response {
     render("subscription.html", context! { title => "Subscription" })
+}
+
+/// `/admin`: the operator dashboard, filled in by its script from the admin API (which
+/// refuses anyone without the admin scope).
+pub async fn admin() -> Response {
+    render("admin.html", context! { title => "Operations" })
 }
 
 #[derive(Deserialize)]

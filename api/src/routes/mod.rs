@@ -3,6 +3,7 @@
 
 pub mod admin_credits;
 pub mod admin_jobs;
+pub mod admin_overview;
 pub mod admin_plans;
 pub mod cards;
 pub mod checkin;

@@ -1,10 +1,11 @@
 //! The operators' routes (`/admin/*`): plans, coupons, manual credits, check-in settings,
-//! unmatched USDC transfers, reconciliation, dead jobs and queues. Admin scope only; each
+//! unmatched USDC transfers, reconciliation, dead jobs and queues, ledger totals and recent
+//! provider webhooks (what the dashboard at `/admin` shows). Admin scope only; each
 //! handler checks it.
 
 use super::{Routes, finish, for_account, for_accounts};
 use crate::error::Envelope;
-use crate::routes::{admin_credits, admin_jobs, admin_plans, checkin, coupons, reconciliation, usdc};
+use crate::routes::{admin_credits, admin_jobs, admin_overview, admin_plans, checkin, coupons, reconciliation, usdc};
 use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -26,6 +27,8 @@ pub fn routes(state: &AppState) -> Routes {
         .routes(guard(routes!(admin_jobs::requeue)))
         .routes(guard(routes!(admin_jobs::queues)))
         .routes(guard(routes!(admin_jobs::pause)))
-        .routes(guard(routes!(admin_jobs::resume)));
+        .routes(guard(routes!(admin_jobs::resume)))
+        .routes(guard(routes!(admin_overview::ledger)))
+        .routes(guard(routes!(admin_overview::recent_webhooks)));
     finish(for_accounts(admin, state), "admin", Envelope::Success, &state.settings)
 }

@@ -53,6 +53,8 @@ pub struct QueueState {
     pub dispatched: u64,
     pub running: u64,
     pub dead: u64,
+    /// How long the oldest job due and not started has waited, in seconds (0: none waits).
+    pub oldest_age_seconds: i64,
 }
 
 pub async fn states<C: ConnectionTrait>(db: &C) -> Result<Vec<QueueState>, DbErr> {
@@ -69,6 +71,18 @@ pub async fn states<C: ConnectionTrait>(db: &C) -> Result<Vec<QueueState>, DbErr
         .all(db)
         .await?;
     let paused = paused(db).await?;
+    // The oldest due job per queue, read off the partial index of unfinished jobs.
+    let now = chrono::Utc::now();
+    let oldest: Vec<(JobQueue, Option<chrono::DateTime<chrono::Utc>>)> = Jobs::find()
+        .select_only()
+        .column(JobCol::Queue)
+        .column_as(JobCol::AvailableAt.min(), "oldest")
+        .filter(JobCol::Status.is_in([JobStatus::Pending, JobStatus::Dispatched]))
+        .filter(JobCol::AvailableAt.lte(now))
+        .group_by(JobCol::Queue)
+        .into_tuple()
+        .all(db)
+        .await?;
     Ok(JobQueue::iter()
         .map(|queue| {
             let n = |status: JobStatus| {
@@ -81,6 +95,11 @@ pub async fn states<C: ConnectionTrait>(db: &C) -> Result<Vec<QueueState>, DbErr
                 dispatched: n(JobStatus::Dispatched),
                 running: n(JobStatus::Running),
                 dead: n(JobStatus::Dead),
+                oldest_age_seconds: oldest
+                    .iter()
+                    .find(|(q, _)| *q == queue)
+                    .and_then(|(_, at)| *at)
+                    .map_or(0, |at| (now - at).num_seconds().max(0)),
             }
         })
         .collect())

@@ -338,7 +338,14 @@ async fn pay(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
         return (StatusCode::NOT_FOUND, "no such session").into_response();
     }
     shared.complete_session(&id).await;
-    "Paid. You can close this page.".into_response()
+    // As Stripe Checkout does: back to the session's success URL.
+    let back = shared.store.lock().ok().and_then(|s| s.sessions.get(&id)?["success_url"].as_str().map(str::to_owned));
+    match back {
+        Some(url) if !url.is_empty() => {
+            axum::response::Redirect::to(&url.replace("{CHECKOUT_SESSION_ID}", &id)).into_response()
+        }
+        _ => "Paid. You can close this page.".into_response(),
+    }
 }
 
 impl Drop for FakeStripe {

@@ -81,6 +81,10 @@
     T.show("credits-section", true);
   }
 
+  // Back from checkout, the provider's event may still be on its way: look again a few times.
+  var waitingForCheckout = new URLSearchParams(location.search).get("success") === "1";
+  var tries = 0;
+
   function load() {
     if (!T.token()) return fail("Sign in to see your subscription: your product's account page brings you here signed in.");
     Promise.all([
@@ -92,6 +96,7 @@
       var bad = rs.find(function (r) { return r.status !== 200; });
       if (bad) return fail(T.errorMessage(bad));
       T.show("loading", false);
+      if (waitingForCheckout && !rs[0].body && tries < 15) { tries += 1; setTimeout(load, 1000); }
       renderPlan(rs[0].body);
       renderUsage(rs[1].body);
       renderCredits(rs[2].body.data.balance, rs[3].body.data);
