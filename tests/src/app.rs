@@ -134,6 +134,11 @@ impl TestApp {
         self.workers.len() - 1
     }
 
+    /// Kills the first api process (as a crash would).
+    pub async fn kill_api(&mut self) {
+        self.api.kill().await.expect("kill api");
+    }
+
     pub async fn kill_worker(&mut self, index: usize) {
         let w = &mut self.workers[index];
         w.kill().await.expect("kill worker");

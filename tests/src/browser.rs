@@ -89,6 +89,12 @@ impl Browser {
         el.unwrap_or_else(|e| panic!("no element {css}: {e}")).click().await.expect("click");
     }
 
+    /// Presses Enter on the element `css` (keyboard use, no pointer).
+    pub async fn press_enter(&self, css: &str) {
+        let el = self.client.wait().at_most(Duration::from_secs(15)).for_element(Locator::Css(css)).await;
+        el.unwrap_or_else(|e| panic!("no element {css}: {e}")).send_keys("\u{E007}").await.expect("enter");
+    }
+
     /// Runs a script in the page; its result.
     pub async fn eval(&self, script: &str) -> serde_json::Value {
         self.client.execute(script, vec![]).await.expect("script")

@@ -34,6 +34,9 @@ async fn the_pricing_toggle_switches_prices_and_the_page_fits_a_phone() {
         browser.eval("return document.querySelector('[data-interval=yearly]').getAttribute('aria-pressed')").await;
     assert_eq!(pressed, json!("true"));
     browser.screenshot("pricing-yearly").await;
+    // By keyboard alone, back to monthly.
+    browser.press_enter(".toggle-option[data-interval=monthly]").await;
+    assert_eq!(browser.text("[data-plan=plan_pro] .amount").await, "$20.00");
     browser.close().await;
 
     // 375 px wide: nothing scrolls sideways, on either page.
@@ -233,5 +236,25 @@ async fn the_dashboard_requeues_a_dead_job_and_it_runs() {
     open_signed_in(&browser, &app, "/admin", &user).await;
     browser.until("the refusal", "return !document.getElementById('load-error').hidden;").await;
     assert_eq!(browser.eval("return document.getElementById('dead').children.length;").await, json!(0));
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_api_goes_away_the_page_says_so() {
+    let mut app = TestApp::spawn().await;
+    let token = app.jwt("down-user", "billing:read billing:write");
+    let browser = Browser::start(1280, 900).await;
+    open_signed_in(&browser, &app, "/settings/billing/subscription", &token).await;
+    browser
+        .until(
+            "the page loaded",
+            "return !!document.getElementById('balance') && document.getElementById('balance').textContent === '0';",
+        )
+        .await;
+    app.kill_api().await;
+    browser.click("#topup button[type=submit]").await;
+    browser.until("a readable message", "return !document.getElementById('toast').hidden;").await;
+    assert!(browser.text("#toast").await.contains("unreachable"), "not a blank page or a stack trace");
+    browser.screenshot("api-unreachable").await;
     browser.close().await;
 }
