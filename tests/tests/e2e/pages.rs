@@ -167,6 +167,11 @@ async fn checkout_from_pricing_returns_to_settings_with_the_toast_and_the_new_pl
     let hidden = browser.eval("return [document.getElementById('choose-plan').offsetParent === null, document.getElementById('cancel').offsetParent !== null];").await;
     assert_eq!(hidden, json!([true, true]), "a subscriber can cancel, not choose a first plan");
     browser.screenshot("subscription-after-checkout").await;
+    // Back on pricing, a subscriber sees the plan marked and is sent to settings to change it.
+    browser.goto(&format!("{}/pricing", app.base_url)).await;
+    browser.until("the current plan", "return !!document.querySelector('.plan.current[data-plan=plan_pro]');").await;
+    let manage = browser.eval("return document.querySelector('[data-plan=plan_pro] .manage').offsetParent !== null;").await;
+    assert_eq!(manage, json!(true), "manage, not subscribe again");
     browser.close().await;
 }
 
@@ -257,4 +262,26 @@ async fn when_the_api_goes_away_the_page_says_so() {
     assert!(browser.text("#toast").await.contains("unreachable"), "not a blank page or a stack trace");
     browser.screenshot("api-unreachable").await;
     browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_sign_in_exists_in_development_only() {
+    let app = TestApp::spawn().await;
+    let res = app.http.get(format!("{}/dev/sign-in", app.base_url)).send().await.expect("request");
+    assert_eq!(res.status().as_u16(), 404, "no demo sign-in outside development");
+
+    let dev = TestApp::with(TestOptions {
+        env: vec![("TOLLGATE_ENV".into(), "development".into())],
+        ..Default::default()
+    })
+    .await;
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    for (query, sub) in [("", "demo"), ("?as=admin", "demo-admin")] {
+        let res = no_redirects.get(format!("{}/dev/sign-in{query}", dev.base_url)).send().await.expect("request");
+        assert_eq!(res.status().as_u16(), 303);
+        let location = res.headers()["location"].to_str().expect("location").to_owned();
+        let token = location.split("#token=").nth(1).expect("a token in the fragment");
+        let (status, balance) = dev.get("/credits/balance", token).await;
+        assert_eq!(status, 200, "{sub}: {balance}");
+    }
 }
