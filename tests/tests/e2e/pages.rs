@@ -170,7 +170,8 @@ async fn checkout_from_pricing_returns_to_settings_with_the_toast_and_the_new_pl
     // Back on pricing, a subscriber sees the plan marked and is sent to settings to change it.
     browser.goto(&format!("{}/pricing", app.base_url)).await;
     browser.until("the current plan", "return !!document.querySelector('.plan.current[data-plan=plan_pro]');").await;
-    let manage = browser.eval("return document.querySelector('[data-plan=plan_pro] .manage').offsetParent !== null;").await;
+    let manage =
+        browser.eval("return document.querySelector('[data-plan=plan_pro] .manage').offsetParent !== null;").await;
     assert_eq!(manage, json!(true), "manage, not subscribe again");
     browser.close().await;
 }
@@ -270,11 +271,9 @@ async fn the_demo_sign_in_exists_in_development_only() {
     let res = app.http.get(format!("{}/dev/sign-in", app.base_url)).send().await.expect("request");
     assert_eq!(res.status().as_u16(), 404, "no demo sign-in outside development");
 
-    let dev = TestApp::with(TestOptions {
-        env: vec![("TOLLGATE_ENV".into(), "development".into())],
-        ..Default::default()
-    })
-    .await;
+    let dev =
+        TestApp::with(TestOptions { env: vec![("TOLLGATE_ENV".into(), "development".into())], ..Default::default() })
+            .await;
     let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     for (query, sub) in [("", "demo"), ("?as=admin", "demo-admin")] {
         let res = no_redirects.get(format!("{}/dev/sign-in{query}", dev.base_url)).send().await.expect("request");
