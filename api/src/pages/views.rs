@@ -115,8 +115,8 @@ pub async fn pricing(State(state): State<AppState>, Query(q): Query<PricingQuery
     let mut rows: Vec<(String, String, String, Vec<String>)> = Vec::new();
     for (i, p) in plans.iter().enumerate() {
         let self_serve = billing::catalog::self_serve(p);
-        let free =
-            p.price_monthly.is_some_and(|m| !m.is_positive()) || (p.price_monthly.is_none() && p.slug == "starter");
+        // A plan priced at zero is the free tier; one with no price is sold by contact.
+        let free = p.price_monthly.is_some_and(|m| !m.is_positive());
         cards.push(PlanCard {
             slug: p.slug.clone(),
             name: p.name.clone(),
