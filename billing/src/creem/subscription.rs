@@ -13,7 +13,6 @@ use crate::error::DomainError;
 use chrono::Utc;
 use entities::subscriptions::{self, Column, Entity as Subscriptions};
 use entities::{PlanKind, SubscriptionStatus};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
@@ -72,7 +71,7 @@ pub async fn sync<C: ConnectionTrait>(
     let (creem_status, cancel_at_period_end) = local_status(&sub.status);
     let status = status.unwrap_or(creem_status);
     let now = Utc::now();
-    Subscriptions::insert(subscriptions::ActiveModel {
+    let row = subscriptions::ActiveModel {
         id: Set(Uuid::now_v7()),
         account_id: Set(account_id),
         plan_id: Set(plan.id),
@@ -90,32 +89,16 @@ pub async fn sync<C: ConnectionTrait>(
         trial_end: Set((status == SubscriptionStatus::Trialing).then_some(sub.current_period_end_date).flatten()),
         created_at: Set(now),
         updated_at: Set(now),
-    })
-    .on_conflict(
-        OnConflict::column(Column::CreemSubscriptionId)
-            .update_columns([
-                Column::PlanId,
-                Column::Status,
-                Column::Interval,
-                Column::CurrentPeriodStart,
-                Column::CurrentPeriodEnd,
-                Column::CancelAtPeriodEnd,
-                Column::TrialEnd,
-                Column::UpdatedAt,
-            ])
-            .value(Column::ProviderVersion, Expr::col((Subscriptions, Column::ProviderVersion)).add(1))
-            .to_owned(),
+    };
+    let row = crate::stripe::subscription::write_mirror(
+        db,
+        row,
+        Column::CreemSubscriptionId,
+        &sub.id,
+        "creem",
+        before.as_ref(),
     )
-    .exec_without_returning(db)
     .await?;
-    let row = Subscriptions::find()
-        .filter(Column::CreemSubscriptionId.eq(&sub.id))
-        .one(db)
-        .await?
-        .ok_or(DomainError::NotFound("subscription"))?;
-    if before.as_ref().is_none_or(|b| b.status != row.status || b.plan_id != row.plan_id) {
-        crate::stripe::subscription::audit(db, "creem", &row, before.as_ref()).await?;
-    }
     Ok(Synced::Subscription { id: row.id, account_id, status })
 }
 

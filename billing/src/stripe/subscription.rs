@@ -148,7 +148,7 @@ pub async fn sync<C: ConnectionTrait>(db: &C, snap: &Snapshot) -> Result<Synced,
     let now = Utc::now();
     let before = Subscriptions::find().filter(Column::StripeSubscriptionId.eq(&snap.id)).one(db).await?;
     let kind = if purpose == Purpose::KeyTier { PlanKind::KeyTier } else { PlanKind::Recurring };
-    Subscriptions::insert(subscriptions::ActiveModel {
+    let row = subscriptions::ActiveModel {
         id: Set(Uuid::now_v7()),
         account_id: Set(account_id),
         plan_id: Set(plan_id),
@@ -166,34 +166,8 @@ pub async fn sync<C: ConnectionTrait>(db: &C, snap: &Snapshot) -> Result<Synced,
         trial_end: Set(ts(snap.trial_end)),
         created_at: Set(now),
         updated_at: Set(now),
-    })
-    .on_conflict(
-        OnConflict::column(Column::StripeSubscriptionId)
-            .update_columns([
-                Column::PlanId,
-                Column::Status,
-                Column::Interval,
-                Column::CurrentPeriodStart,
-                Column::CurrentPeriodEnd,
-                Column::CancelAtPeriodEnd,
-                Column::PendingPlanId,
-                Column::TrialEnd,
-                Column::UpdatedAt,
-            ])
-            .value(Column::ProviderVersion, Expr::col((Subscriptions, Column::ProviderVersion)).add(1))
-            .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
-    let row = Subscriptions::find()
-        .filter(Column::StripeSubscriptionId.eq(&snap.id))
-        .one(db)
-        .await?
-        .ok_or(DomainError::NotFound("subscription"))?;
-    let changed = before.as_ref().is_none_or(|b| b.status != row.status || b.plan_id != row.plan_id);
-    if changed {
-        audit(db, "stripe", &row, before.as_ref()).await?;
-    }
+    };
+    let row = write_mirror(db, row, Column::StripeSubscriptionId, &snap.id, "stripe", before.as_ref()).await?;
     if purpose == Purpose::KeyTier {
         apply_key_tier(db, account_id).await?;
     }
@@ -265,8 +239,46 @@ async fn sync_pledge<C: ConnectionTrait>(
     Ok(Synced::Pledge { id: pledge_id, status })
 }
 
+/// Writes a provider's state onto the local mirror keyed by `key` (its provider id column,
+/// holding `id`): inserted on first sight, otherwise updated whole with its version bumped.
+/// A change of status or plan is audited and told to the account's webhooks. The mirror
+/// as written.
+pub(crate) async fn write_mirror<C: ConnectionTrait>(
+    db: &C,
+    row: subscriptions::ActiveModel,
+    key: Column,
+    id: &str,
+    actor: &str,
+    before: Option<&subscriptions::Model>,
+) -> Result<subscriptions::Model, DomainError> {
+    Subscriptions::insert(row)
+        .on_conflict(
+            OnConflict::column(key)
+                .update_columns([
+                    Column::PlanId,
+                    Column::Status,
+                    Column::Interval,
+                    Column::CurrentPeriodStart,
+                    Column::CurrentPeriodEnd,
+                    Column::CancelAtPeriodEnd,
+                    Column::PendingPlanId,
+                    Column::TrialEnd,
+                    Column::UpdatedAt,
+                ])
+                .value(Column::ProviderVersion, Expr::col((Subscriptions, Column::ProviderVersion)).add(1))
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    let row = Subscriptions::find().filter(key.eq(id)).one(db).await?.ok_or(DomainError::NotFound("subscription"))?;
+    if before.is_none_or(|b| b.status != row.status || b.plan_id != row.plan_id) {
+        audit(db, actor, &row, before).await?;
+    }
+    Ok(row)
+}
+
 /// Records a subscription's change of status or plan; `actor` is the provider that told us.
-pub(crate) async fn audit<C: ConnectionTrait>(
+async fn audit<C: ConnectionTrait>(
     db: &C,
     actor: &str,
     row: &subscriptions::Model,
