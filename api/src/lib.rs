@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod key_cache;
 pub mod pages;
+pub mod plan_cache;
 pub mod routes;
 pub mod services;
 pub mod state;

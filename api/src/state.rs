@@ -27,6 +27,8 @@ pub struct Shared {
     pub inbox: crate::ingest::Inbox,
     pub limiter: platform::limiter::Limiter,
     pub keys: crate::key_cache::KeyCache,
+    /// The active plans, for explaining refusals on the verification path.
+    pub plans: crate::plan_cache::PlanCache,
     /// Verifies bearer JWTs (and holds the identity provider's keys).
     pub tokens: crate::auth::jwt::TokenVerifier,
 }
@@ -41,10 +43,11 @@ impl AppState {
             platform::db::at_startup("redis", || platform::db::redis(&client)).await.context("connecting to Redis")?;
         let limiter = platform::limiter::Limiter::new(conn.clone(), &settings.redis_prefix, settings.verify_mode);
         let keys = crate::key_cache::KeyCache::new(settings.key_cache_ttl);
+        let plans = crate::plan_cache::PlanCache::new(settings.key_cache_ttl);
         let dispatcher = Dispatcher::new(conn, settings.redis_prefix.clone(), settings.redis_window);
         let inbox = crate::ingest::Inbox::start(db.clone(), dispatcher.clone(), settings.clone());
         let tokens = crate::auth::jwt::TokenVerifier::new(&settings);
-        Ok(AppState(Arc::new(Shared { db, settings, dispatcher, inbox, limiter, keys, tokens })))
+        Ok(AppState(Arc::new(Shared { db, settings, dispatcher, inbox, limiter, keys, plans, tokens })))
     }
 
     /// Wakes a worker for a committed job.

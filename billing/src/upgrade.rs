@@ -23,25 +23,31 @@ fn plan_json(p: &entities::plans::Model) -> Value {
     json!({"id": p.slug, "name": p.name, "price_monthly": p.price_monthly.map(|m| m.to_cents())})
 }
 
-/// The refusal, explained; `None` for reasons no plan resolves (revoked, expired, unknown).
-pub async fn explain<C: ConnectionTrait>(
-    db: &C,
-    info: &KeyInfo,
-    reason: Reason,
-    used: u64,
-) -> Result<Option<LimitError>, DomainError> {
+/// The catalog a refusal's explanation reads, if any: a tier key's rate or quota names the
+/// key tiers above it, no credits the recurring plans that grant them. The caller reads it
+/// (the api through its cache: refusals come in floods, and each must not cost a query).
+pub fn catalog_needed(info: &KeyInfo, reason: Reason) -> Option<PlanKind> {
+    match reason {
+        Reason::RateLimited | Reason::QuotaExceeded if info.key.kind == ApiKeyKind::Tier => Some(PlanKind::KeyTier),
+        Reason::NoCredits => Some(PlanKind::Recurring),
+        _ => None,
+    }
+}
+
+/// The refusal, explained from `plans` (the active plans of [`catalog_needed`]'s kind, in
+/// catalog order); `None` for reasons no plan resolves (revoked, expired, unknown).
+pub fn explain(info: &KeyInfo, reason: Reason, used: u64, plans: &[entities::plans::Model]) -> Option<LimitError> {
     let limits = info.limits();
-    Ok(Some(match reason {
+    Some(match reason {
         Reason::RateLimited | Reason::QuotaExceeded if info.key.kind == ApiKeyKind::Tier => {
             let current = info.tier();
             // Key tiers sold by checkout, cheapest first; past them, Enterprise by contract.
-            let mut tiers: Vec<(KeyTier, entities::plans::Model)> =
-                crate::catalog::plans_of_kind(db, PlanKind::KeyTier)
-                    .await?
-                    .into_iter()
-                    .filter_map(|p| crate::stripe::subscription::tier_of_slug(&p.slug).map(|t| (t, p)))
-                    .filter(|(t, _)| rank(*t) > rank(current))
-                    .collect();
+            let mut tiers: Vec<(KeyTier, &entities::plans::Model)> = plans
+                .iter()
+                .filter(|p| p.kind == PlanKind::KeyTier)
+                .filter_map(|p| crate::stripe::subscription::tier_of_slug(&p.slug).map(|t| (t, p)))
+                .filter(|(t, _)| rank(*t) > rank(current))
+                .collect();
             tiers.sort_by_key(|(_, p)| p.price_monthly.map_or(i64::MAX, |m| m.get()));
             let recommended = match tiers.first() {
                 Some((t, p)) => json!({"tier": t, "plan": plan_json(p), "rateLimit": tier_limits(*t).0,
@@ -70,9 +76,9 @@ pub async fn explain<C: ConnectionTrait>(
         },
         Reason::NoCredits => {
             // The cheapest recurring plan that includes monthly credits, or a top-up.
-            let mut plans: Vec<entities::plans::Model> = crate::catalog::plans_of_kind(db, PlanKind::Recurring)
-                .await?
-                .into_iter()
+            let mut plans: Vec<&entities::plans::Model> = plans
+                .iter()
+                .filter(|p| p.kind == PlanKind::Recurring)
                 .filter(|p| p.credits_per_period.is_positive() && crate::catalog::self_serve(p))
                 .collect();
             plans.sort_by_key(|p| p.price_monthly.map_or(i64::MAX, |m| m.get()));
@@ -81,7 +87,7 @@ pub async fn explain<C: ConnectionTrait>(
                 code: "limit_exceeded",
                 message: "the account has no credits left".into(),
                 metadata: json!({"resource": "credits", "limit": 0, "used": 0,
-                                 "recommended": plans.first().map(plan_json), "topup": "/api/billing/topup"}),
+                                 "recommended": plans.first().map(|p| plan_json(p)), "topup": "/api/billing/topup"}),
             }
         }
         Reason::OutsideReservedHours => {
@@ -106,9 +112,9 @@ pub async fn explain<C: ConnectionTrait>(
         },
         // Plan limits are explained by [`explain_plan_limit`], which knows the resource.
         Reason::NotFound | Reason::Revoked | Reason::Expired | Reason::LimitExceeded | Reason::FeatureNotAvailable => {
-            return Ok(None);
+            return None;
         }
-    }))
+    })
 }
 
 /// A refusal by a plan limit (`POST /api/v1/keys/verify` with a `metric` that names one):

@@ -20,6 +20,7 @@ mod m20261128_000014_api_key_scopes;
 mod m20261128_000015_usage_gauges;
 mod m20261203_000016_creem;
 mod m20261203_000017_outgoing_webhooks;
+mod m20261203_000018_stripe_events_pending_index;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000015_usage_gauges::Migration),
             Box::new(m20261203_000016_creem::Migration),
             Box::new(m20261203_000017_outgoing_webhooks::Migration),
+            Box::new(m20261203_000018_stripe_events_pending_index::Migration),
         ]
     }
 }

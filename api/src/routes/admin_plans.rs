@@ -210,6 +210,7 @@ pub async fn create(
     principal.require(Scope::Admin)?;
     let f = fields(&body, true)?;
     let plan = billing::plan_admin::create(&state.db, f).await?;
+    state.plans.forget_all();
     Ok(created(admin_plan(&state, plan).await?))
 }
 
@@ -228,5 +229,6 @@ pub async fn update(
     principal.require(Scope::Admin)?;
     let f = fields(&body, false)?;
     let plan = billing::plan_admin::update(&state.db, &id, f).await?;
+    state.plans.forget_all();
     Ok(ok(admin_plan(&state, plan).await?))
 }

@@ -175,7 +175,13 @@ pub async fn verify(
     };
     let error = match (reason, plan_refusal) {
         (_, Some((_, e))) => Some(e),
-        (Some(reason), None) => billing::upgrade::explain(&state.db, &info, reason, used).await?,
+        (Some(reason), None) => {
+            let plans = match billing::upgrade::catalog_needed(&info, reason) {
+                Some(kind) => state.plans.of_kind(&state.db, kind).await?,
+                None => Default::default(),
+            };
+            billing::upgrade::explain(&info, reason, used, &plans)
+        }
         (None, None) => None,
     }
     .map(|e| Refusal { status: e.status, code: e.code.to_owned(), message: e.message, metadata: e.metadata });

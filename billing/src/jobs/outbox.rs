@@ -125,6 +125,28 @@ pub async fn release<C: ConnectionTrait>(db: &C, ids: &[Uuid]) -> Result<u64, Db
     Ok(res.rows_affected)
 }
 
+/// Ends, as done, the waiting jobs whose work the caller's transaction `db` has just done
+/// itself (a batch that applied their events beside its own): in that same transaction,
+/// so they end exactly when their work commits, and no worker claims, runs and completes
+/// them only to find nothing left to do. A job already claimed is left to its run, which
+/// finds its work done. Returns how many were ended.
+pub async fn settle_done_by_others<C: ConnectionTrait>(db: &C, keys: &[String]) -> Result<u64, DbErr> {
+    let mut settled = 0;
+    let now = Utc::now();
+    for chunk in keys.chunks(1_000) {
+        let res = Jobs::update_many()
+            .col_expr(Column::Status, Expr::value(JobStatus::Done.as_str()))
+            .col_expr(Column::FinishedAt, Expr::value(Some(now)))
+            .col_expr(Column::UpdatedAt, Expr::value(now))
+            .filter(Column::JobKey.is_in(chunk.iter().cloned()))
+            .filter(Column::Status.is_in([JobStatus::Pending.as_str(), "dispatched"]))
+            .exec(db)
+            .await?;
+        settled += res.rows_affected;
+    }
+    Ok(settled)
+}
+
 /// Records many finished runs: those without a result in one statement, each result
 /// beside its job. One round trip for a batch of no-result jobs, which most are.
 pub async fn complete_many<C: ConnectionTrait + TransactionTrait>(

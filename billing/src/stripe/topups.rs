@@ -5,8 +5,11 @@
 //! events waiting in the inbox along (as a metering job takes other batches), and applies
 //! them all in one transaction of a fixed number of statements: one insert of transfers
 //! (keyed by order, so each credits once), one balance update for every account touched,
-//! one insert of payments, one update of orders and one of the inbox. The other events'
-//! jobs then find their event processed and end at once.
+//! one insert of payments, one update of orders, one of the inbox, and one that ends the
+//! other events' waiting jobs as done (`outbox::settle_done_by_others`): without it each
+//! of them was still claimed and run only to find its event processed, five round trips
+//! apiece, which cost the database more than the batch itself. A job already claimed
+//! finds its event processed and ends at once.
 //!
 //! Only plain top-ups travel in a batch. A plan checkout, a session in another currency
 //! than its order, or one that is not ours is left for its own job, which applies it alone
@@ -16,6 +19,8 @@ use super::checkout::CheckoutSession;
 use crate::AccountId;
 use crate::OrderId;
 use crate::error::DomainError;
+use crate::jobs::Job;
+use crate::jobs::contracts::StripeEvent;
 use crate::ledger::{self, SystemAccount, TransferRequest};
 use crate::money::Micros;
 use chrono::Utc;
@@ -85,11 +90,16 @@ pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own
         lock(db, "SELECT true AS locked FROM pg_advisory_xact_lock($1)").await?;
     }
     // Others waiting, skipping those another batch holds (never waiting on them).
+    // The status is written out, not bound: only then can the planner read the waiting
+    // events from the partial index that holds just them (`stripe_events_pending_idx`).
+    // In no particular order: any waiting top-ups will do, and each event's own job sees to
+    // it in time. Ordered, a plan misled by stale statistics sorted every waiting event,
+    // payload and all, on disk, to keep 255 (50 to 150 ms a batch with 20,000 waiting);
+    // unordered, every plan stops at the 255th.
     let mut others = Events::find()
-        .filter(EvCol::Status.eq(StripeEventStatus::Received))
+        .filter(Expr::cust("status = 'received'"))
         .filter(EvCol::EventType.is_in(TYPES))
         .filter(EvCol::Id.ne(own_id))
-        .order_by_asc(EvCol::ReceivedAt)
         .limit(BATCH - 1);
     if postgres {
         others = others.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
@@ -198,6 +208,14 @@ pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own
         .filter(EvCol::Id.is_in(paid.iter().map(|p| p.event_id.clone())))
         .exec(db)
         .await?;
+    // The other events' jobs have nothing left to do: they end with this transaction
+    // rather than each being claimed and run to find that out (most of a batch's cost).
+    let others: Vec<String> = paid
+        .iter()
+        .filter(|p| p.event_id != own_id)
+        .map(|p| StripeEvent { event_id: p.event_id.clone() }.key())
+        .collect();
+    crate::jobs::outbox::settle_done_by_others(db, &others).await?;
     Ok(Own::Applied { events: paid.len(), credited: now_posted.len() })
 }
 

@@ -158,5 +158,16 @@ async fn a_backlog_of_paid_topups_is_credited_in_batches_and_once() {
         .await
         .expect("inbox");
     assert_eq!(unprocessed, 0);
+    // The events a batch took along end their jobs with it: those jobs are done without
+    // ever being claimed (no attempt spent), and only a few of the 300 ran at all.
+    let jobs = entities::jobs::Entity::find()
+        .filter(entities::jobs::Column::Queue.eq(entities::JobQueue::StripeEvent))
+        .all(&app.db.conn)
+        .await
+        .expect("jobs");
+    assert_eq!(jobs.len(), 300);
+    assert!(jobs.iter().all(|j| j.status == entities::JobStatus::Done), "every job done");
+    let ran = jobs.iter().filter(|j| j.attempts > 0).count();
+    assert!(ran <= 100, "{ran} of 300 jobs were run: a batch's events should end their jobs");
     app.assert_ledger_invariants().await;
 }
