@@ -16,6 +16,7 @@ pub mod routes;
 pub mod services;
 pub mod state;
 pub mod surfaces;
+pub mod told_facts;
 pub mod validate;
 
 use anyhow::Context as _;

@@ -29,6 +29,8 @@ pub struct Shared {
     pub keys: crate::key_cache::KeyCache,
     /// The active plans, for explaining refusals on the verification path.
     pub plans: crate::plan_cache::PlanCache,
+    /// Quota facts this process already committed (refusals repeat them).
+    pub told: crate::told_facts::ToldFacts,
     /// Verifies bearer JWTs (and holds the identity provider's keys).
     pub tokens: crate::auth::jwt::TokenVerifier,
 }
@@ -47,7 +49,17 @@ impl AppState {
         let dispatcher = Dispatcher::new(conn, settings.redis_prefix.clone(), settings.redis_window);
         let inbox = crate::ingest::Inbox::start(db.clone(), dispatcher.clone(), settings.clone());
         let tokens = crate::auth::jwt::TokenVerifier::new(&settings);
-        Ok(AppState(Arc::new(Shared { db, settings, dispatcher, inbox, limiter, keys, plans, tokens })))
+        Ok(AppState(Arc::new(Shared {
+            db,
+            settings,
+            dispatcher,
+            inbox,
+            limiter,
+            keys,
+            plans,
+            told: Default::default(),
+            tokens,
+        })))
     }
 
     /// Wakes a worker for a committed job.

@@ -7,3 +7,21 @@ use sea_orm::{ConnectionTrait, DatabaseBackend};
 pub fn for_update<S: sea_orm::QuerySelect, C: ConnectionTrait>(db: &C, q: S) -> S {
     if db.get_database_backend() == DatabaseBackend::Postgres { q.lock_exclusive() } else { q }
 }
+
+/// `col IN values`; on Postgres `col = ANY($n)` with the values bound as one array. `IN`
+/// gives each length of list its own statement text, so a batch of a new size is parsed
+/// and planned again (1–2 ms for a long list, on every batch whose size differs) and
+/// pushes other statements out of the connection's cache; one array keeps one text,
+/// prepared once per connection, for every batch.
+pub fn one_of<Col, V>(backend: DatabaseBackend, col: Col, values: Vec<V>) -> sea_orm::sea_query::Expr
+where
+    Col: sea_orm::ColumnTrait,
+    V: Into<sea_orm::Value> + sea_orm::sea_query::value::postgres_array::NotU8 + sea_orm::sea_query::ValueType,
+{
+    use sea_orm::sea_query::{Expr, ExprTrait, extension::postgres::PgFunc};
+    if backend == DatabaseBackend::Postgres {
+        Expr::col(col.as_column_ref()).eq(PgFunc::any(Expr::val(sea_orm::Value::from(values))))
+    } else {
+        col.is_in(values)
+    }
+}

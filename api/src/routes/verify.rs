@@ -163,11 +163,14 @@ pub async fn verify(
             let a = state.limiter.admit(&info.counter_subject(), limits, cost, now).await?;
             // Crossing 80 % or 100 % of the monthly quota is told to the account's webhooks
             // (rare: the write happens only at the crossing, once a month per counter).
-            let facts = billing::verify::quota_facts(&info, limits.monthly, cost, &a, now);
+            // A refusal by the quota carries the 100 % fact each time: told once, written once.
+            let facts = state.told.untold(billing::verify::quota_facts(&info, limits.monthly, cost, &a, now));
             if !facts.is_empty() {
+                let keys: Vec<String> = facts.iter().map(|f| f.key.clone()).collect();
                 let txn = sea_orm::TransactionTrait::begin(&state.db).await?;
                 billing::webhooks::emit_many(&txn, facts).await?;
                 txn.commit().await?;
+                state.told.remember(keys.iter().map(String::as_str));
             }
             let rate = RateLimit { limit: a.rate_limit, remaining: a.rate_remaining, reset: a.rate_reset_ms };
             (a.reason, a.used, Some(rate))

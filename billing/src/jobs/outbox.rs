@@ -62,6 +62,51 @@ pub async fn enqueue<C: ConnectionTrait, J: Job>(db: &C, job: &J, policy: &Queue
     Ok(Enqueued { job_id: existing.id, created: false })
 }
 
+/// Writes the outbox rows of many new jobs of one kind on `db`, the producers'
+/// transaction, each due at once; a job whose key exists already is left as it was.
+/// Returns the id given to each job, in order (for a job that existed, not its row's).
+/// On Postgres the rows go as one array per column, so one statement text serves a batch
+/// of any size (see [`crate::db::one_of`]).
+pub async fn enqueue_many<C: ConnectionTrait, J: Job>(
+    db: &C,
+    jobs: &[J],
+    policy: &QueuePolicy,
+) -> Result<Vec<Uuid>, DbErr> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = db.get_database_backend();
+    if backend != DatabaseBackend::Postgres {
+        let rows = jobs.iter().map(|j| new_row(j, policy)).collect::<Result<Vec<_>, _>>()?;
+        let ids = rows.iter().filter_map(|r| if let Set(id) = r.id { Some(id) } else { None }).collect();
+        Jobs::insert_many(rows).on_conflict_do_nothing_on([Column::JobKey]).exec_without_returning(db).await?;
+        return Ok(ids);
+    }
+    let ids: Vec<Uuid> = jobs.iter().map(|_| Uuid::now_v7()).collect();
+    let keys: Vec<String> = jobs.iter().map(Job::key).collect();
+    let payloads = jobs
+        .iter()
+        .map(|j| j.payload().map(|p| p.to_string()))
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|e| DbErr::Custom(e.to_string()))?;
+    let sql = "INSERT INTO jobs (id, queue, job_key, payload, status, attempts, max_attempts, available_at, \
+               created_at, updated_at) \
+               SELECT id, $4, job_key, payload::jsonb, $5, 0, $6, $7, $7, $7 \
+               FROM unnest($1::uuid[], $2::text[], $3::text[]) AS j(id, job_key, payload) \
+               ON CONFLICT (job_key) DO NOTHING";
+    let values: Vec<sea_orm::Value> = vec![
+        ids.clone().into(),
+        keys.into(),
+        payloads.into(),
+        J::QUEUE.as_str().into(),
+        JobStatus::Pending.as_str().into(),
+        policy.max_attempts.into(),
+        Utc::now().into(),
+    ];
+    db.execute_raw(sea_orm::Statement::from_sql_and_values(backend, sql, values)).await?;
+    Ok(ids)
+}
+
 /// Claims up to `limit` due jobs of `queue` in one round trip: new ones, retries whose
 /// backoff ended, and runs whose lease expired (their worker died; a run itself is bounded
 /// by its time limit). Each claimed row is `running` for `lease` with one more attempt.
@@ -118,7 +163,7 @@ pub async fn release<C: ConnectionTrait>(db: &C, ids: &[Uuid]) -> Result<u64, Db
         .col_expr(Column::Attempts, Expr::col(Column::Attempts).sub(1))
         .col_expr(Column::AvailableAt, Expr::value(now))
         .col_expr(Column::UpdatedAt, Expr::value(now))
-        .filter(Column::Id.is_in(ids.to_vec()))
+        .filter(crate::db::one_of(db.get_database_backend(), Column::Id, ids.to_vec()))
         .filter(Column::Status.eq(JobStatus::Running))
         .exec(db)
         .await?;
@@ -138,7 +183,7 @@ pub async fn settle_done_by_others<C: ConnectionTrait>(db: &C, keys: &[String]) 
             .col_expr(Column::Status, Expr::value(JobStatus::Done.as_str()))
             .col_expr(Column::FinishedAt, Expr::value(Some(now)))
             .col_expr(Column::UpdatedAt, Expr::value(now))
-            .filter(Column::JobKey.is_in(chunk.iter().cloned()))
+            .filter(crate::db::one_of(db.get_database_backend(), Column::JobKey, chunk.to_vec()))
             .filter(Column::Status.is_in([JobStatus::Pending.as_str(), "dispatched"]))
             .exec(db)
             .await?;
@@ -161,7 +206,7 @@ pub async fn complete_many<C: ConnectionTrait + TransactionTrait>(
             .col_expr(Column::Status, Expr::value(JobStatus::Done.as_str()))
             .col_expr(Column::FinishedAt, Expr::value(Some(now)))
             .col_expr(Column::UpdatedAt, Expr::value(now))
-            .filter(Column::Id.is_in(bare))
+            .filter(crate::db::one_of(db.get_database_backend(), Column::Id, bare))
             .exec(db)
             .await?;
     }

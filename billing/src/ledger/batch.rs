@@ -12,7 +12,9 @@ use entities::LedgerAccountKind;
 use entities::ledger_accounts::{self, Column as AccCol, Entity as Accounts};
 use entities::ledger_transfers::{Column as TrCol, Entity as Transfers};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, OnConflict, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QueryTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QueryTrait, Statement,
+};
 use std::collections::{BTreeMap, HashSet};
 use uuid::Uuid;
 
@@ -42,13 +44,18 @@ pub async fn post_many<C: ConnectionTrait>(db: &C, reqs: &[TransferRequest]) -> 
         return Err(DomainError::Invalid(format!("transfer {}: a positive amount between two accounts", bad.id)));
     }
     let now = Utc::now();
+    let backend = db.get_database_backend();
     let mut posted = HashSet::new();
     for chunk in reqs.chunks(CHUNK) {
-        let mut stmt = Transfers::insert_many(chunk.iter().map(|r| r.row(now)))
-            .on_conflict(OnConflict::column(TrCol::Id).do_nothing().to_owned())
-            .into_query();
-        stmt.returning(Query::returning().column(TrCol::Id));
-        let built = db.get_database_backend().build(&stmt);
+        let built = if backend == DatabaseBackend::Postgres {
+            insert_arrays(chunk, now)
+        } else {
+            let mut stmt = Transfers::insert_many(chunk.iter().map(|r| r.row(now)))
+                .on_conflict(OnConflict::column(TrCol::Id).do_nothing().to_owned())
+                .into_query();
+            stmt.returning(Query::returning().column(TrCol::Id));
+            backend.build(&stmt)
+        };
         for row in db.query_all_raw(built).await? {
             posted.insert(row.try_get::<String>("", "id")?);
         }
@@ -65,16 +72,24 @@ pub async fn post_many<C: ConnectionTrait>(db: &C, reqs: &[TransferRequest]) -> 
     if deltas.is_empty() {
         return Ok(posted);
     }
-    let mut case = CaseStatement::new();
-    for (id, delta) in &deltas {
-        case = case.case(AccCol::Id.eq(*id), Expr::col(AccCol::Balance).add(*delta));
-    }
-    let updated = Accounts::update_many()
-        .col_expr(AccCol::Balance, case.finally(Expr::col(AccCol::Balance)).into())
-        .col_expr(AccCol::UpdatedAt, Expr::value(now))
-        .filter(AccCol::Id.is_in(deltas.keys().copied()))
-        .exec_with_returning(db)
-        .await?;
+    let updated = if backend == DatabaseBackend::Postgres {
+        let (ids, amounts): (Vec<Uuid>, Vec<i64>) = deltas.iter().map(|(id, d)| (*id, *d)).unzip();
+        let sql = "UPDATE ledger_accounts AS a SET balance = a.balance + d.delta, updated_at = $3 \
+                   FROM unnest($1::uuid[], $2::int8[]) AS d(id, delta) WHERE a.id = d.id RETURNING a.*";
+        let stmt = Statement::from_sql_and_values(backend, sql, [ids.into(), amounts.into(), now.into()]);
+        Accounts::find().from_raw_sql(stmt).all(db).await?
+    } else {
+        let mut case = CaseStatement::new();
+        for (id, delta) in &deltas {
+            case = case.case(AccCol::Id.eq(*id), Expr::col(AccCol::Balance).add(*delta));
+        }
+        Accounts::update_many()
+            .col_expr(AccCol::Balance, case.finally(Expr::col(AccCol::Balance)).into())
+            .col_expr(AccCol::UpdatedAt, Expr::value(now))
+            .filter(AccCol::Id.is_in(deltas.keys().copied()))
+            .exec_with_returning(db)
+            .await?
+    };
     if updated.len() != deltas.len() {
         return Err(DomainError::NotFound("ledger account"));
     }
@@ -94,4 +109,29 @@ pub async fn post_many<C: ConnectionTrait>(db: &C, reqs: &[TransferRequest]) -> 
         }
     }
     Ok(posted)
+}
+
+/// The insert of `chunk` on Postgres, one array per column: one statement text for any
+/// number of transfers (see [`crate::db::one_of`]), returning the ids posted now.
+fn insert_arrays(chunk: &[TransferRequest], now: chrono::DateTime<Utc>) -> Statement {
+    use sea_orm::Value;
+    let owners = chunk.iter().map(|r| Value::Uuid(r.account_id.map(Uuid::from))).collect();
+    let values: Vec<Value> = vec![
+        chunk.iter().map(|r| r.id.clone()).collect::<Vec<_>>().into(),
+        chunk.iter().map(|r| r.debit).collect::<Vec<_>>().into(),
+        chunk.iter().map(|r| r.credit).collect::<Vec<_>>().into(),
+        chunk.iter().map(|r| r.amount.get()).collect::<Vec<_>>().into(),
+        chunk.iter().map(|r| r.kind.as_str().to_owned()).collect::<Vec<_>>().into(),
+        Value::Array(sea_orm::sea_query::ArrayType::Uuid, Some(Box::new(owners))),
+        chunk.iter().map(|r| r.reference.clone()).collect::<Vec<_>>().into(),
+        chunk.iter().map(|r| r.description.clone()).collect::<Vec<_>>().into(),
+        now.into(),
+    ];
+    let sql = "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, kind, account_id, \
+               reference, description, created_at) \
+               SELECT id, debit, credit, amount, kind, owner, reference, description, $9 \
+               FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::int8[], $5::text[], $6::uuid[], $7::text[], \
+               $8::text[]) AS t(id, debit, credit, amount, kind, owner, reference, description) \
+               ON CONFLICT (id) DO NOTHING RETURNING id";
+    Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values)
 }

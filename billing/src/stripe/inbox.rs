@@ -9,7 +9,6 @@ use crate::jobs::contracts::StripeEvent;
 use crate::jobs::outbox;
 use chrono::Utc;
 use entities::StripeEventStatus;
-use entities::jobs::{Column as JobCol, Entity as Jobs};
 use entities::stripe_events::{self, Column, Entity as Events};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait, TryInsertResult,
@@ -69,36 +68,13 @@ pub async fn store_many(
     let mut seen = HashSet::new();
     let firsts: Vec<&Incoming> = items.iter().filter(|i| seen.insert(i.head.id.as_str())).collect();
     let txn = db.begin().await?;
-    let rows = firsts.iter().map(|i| stripe_events::ActiveModel {
-        id: Set(i.head.id.clone()),
-        event_type: Set(i.head.event_type.clone()),
-        api_version: Set(i.head.api_version.clone()),
-        created: Set(i.head.created),
-        livemode: Set(i.head.livemode),
-        payload: Set(i.raw.clone()),
-        status: Set(StripeEventStatus::Received),
-        received_at: Set(now),
-        processed_at: Set(None),
-        last_error: Set(None),
-    });
-    let inserted: HashSet<String> =
-        match Events::insert_many(rows).on_conflict_do_nothing_on([Column::Id]).exec_with_returning_keys(&txn).await? {
-            TryInsertResult::Inserted(keys) => keys.into_iter().collect(),
-            TryInsertResult::Conflicted | TryInsertResult::Empty => HashSet::new(),
-        };
+    let inserted = insert_new(&txn, &firsts, now).await?;
     // A new event's job is new too; its key is derived from the event id.
-    let mut job_of = std::collections::HashMap::new();
-    let mut job_rows = Vec::new();
-    for i in firsts.iter().filter(|i| inserted.contains(&i.head.id)) {
-        let row = outbox::new_row(&StripeEvent { event_id: i.head.id.clone() }, policy)?;
-        if let sea_orm::ActiveValue::Set(id) = row.id {
-            job_of.insert(i.head.id.clone(), id);
-        }
-        job_rows.push(row);
-    }
-    if !job_rows.is_empty() {
-        Jobs::insert_many(job_rows).on_conflict_do_nothing_on([JobCol::JobKey]).exec_without_returning(&txn).await?;
-    }
+    let new_events: Vec<&&Incoming> = firsts.iter().filter(|i| inserted.contains(&i.head.id)).collect();
+    let jobs: Vec<StripeEvent> = new_events.iter().map(|i| StripeEvent { event_id: i.head.id.clone() }).collect();
+    let ids = outbox::enqueue_many(&txn, &jobs, policy).await?;
+    let job_of: std::collections::HashMap<&str, uuid::Uuid> =
+        new_events.iter().map(|i| i.head.id.as_str()).zip(ids).collect();
     txn.commit().await?;
     let mut answered = HashSet::new();
     Ok(items
@@ -106,9 +82,62 @@ pub async fn store_many(
         .map(|i| {
             let first_in_batch = answered.insert(i.head.id.as_str());
             let new_event = first_in_batch && inserted.contains(&i.head.id);
-            Stored { new_event, new_job: if new_event { job_of.get(&i.head.id).copied() } else { None } }
+            Stored { new_event, new_job: if new_event { job_of.get(i.head.id.as_str()).copied() } else { None } }
         })
         .collect())
+}
+
+/// Inserts the events not in the inbox yet; returns the ids inserted. On Postgres the rows
+/// go as one array per column, so one statement text serves a batch of any size (see
+/// [`crate::db::one_of`]): ingestion's batches differ in size from one to the next.
+async fn insert_new<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    events: &[&Incoming],
+    now: chrono::DateTime<Utc>,
+) -> Result<HashSet<String>, sea_orm::DbErr> {
+    let backend = db.get_database_backend();
+    if backend != sea_orm::DatabaseBackend::Postgres {
+        let rows = events.iter().map(|i| stripe_events::ActiveModel {
+            id: Set(i.head.id.clone()),
+            event_type: Set(i.head.event_type.clone()),
+            api_version: Set(i.head.api_version.clone()),
+            created: Set(i.head.created),
+            livemode: Set(i.head.livemode),
+            payload: Set(i.raw.clone()),
+            status: Set(StripeEventStatus::Received),
+            received_at: Set(now),
+            processed_at: Set(None),
+            last_error: Set(None),
+        });
+        return Ok(
+            match Events::insert_many(rows).on_conflict_do_nothing_on([Column::Id]).exec_with_returning_keys(db).await?
+            {
+                TryInsertResult::Inserted(keys) => keys.into_iter().collect(),
+                TryInsertResult::Conflicted | TryInsertResult::Empty => HashSet::new(),
+            },
+        );
+    }
+    let sql = "INSERT INTO stripe_events (id, event_type, api_version, created, livemode, payload, status, \
+               received_at) \
+               SELECT id, event_type, api_version, created, livemode, payload, $7, $8 \
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::bool[], $6::text[]) \
+               AS e(id, event_type, api_version, created, livemode, payload) \
+               ON CONFLICT (id) DO NOTHING RETURNING id";
+    let values: Vec<sea_orm::Value> = vec![
+        events.iter().map(|i| i.head.id.clone()).collect::<Vec<_>>().into(),
+        events.iter().map(|i| i.head.event_type.clone()).collect::<Vec<_>>().into(),
+        sea_orm::Value::Array(
+            sea_orm::sea_query::ArrayType::String,
+            Some(Box::new(events.iter().map(|i| sea_orm::Value::from(i.head.api_version.clone())).collect())),
+        ),
+        events.iter().map(|i| i.head.created).collect::<Vec<_>>().into(),
+        events.iter().map(|i| i.head.livemode).collect::<Vec<_>>().into(),
+        events.iter().map(|i| i.raw.clone()).collect::<Vec<_>>().into(),
+        StripeEventStatus::Received.as_str().into(),
+        now.into(),
+    ];
+    let rows = db.query_all_raw(sea_orm::Statement::from_sql_and_values(backend, sql, values)).await?;
+    rows.iter().map(|r| r.try_get::<String>("", "id")).collect()
 }
 
 /// Records what became of an event.

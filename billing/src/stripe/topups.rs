@@ -18,6 +18,7 @@
 use super::checkout::CheckoutSession;
 use crate::AccountId;
 use crate::OrderId;
+use crate::db::one_of;
 use crate::error::DomainError;
 use crate::jobs::Job;
 use crate::jobs::contracts::StripeEvent;
@@ -70,7 +71,8 @@ struct Paid {
 /// Applies the job's own event and the paid top-up events waiting beside it, in `db`
 /// (a transaction the caller commits).
 pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own, DomainError> {
-    let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
+    let pg = db.get_database_backend();
+    let postgres = pg == DatabaseBackend::Postgres;
     // One batch at a time (an advisory lock): concurrent batches would only queue on the
     // clearing account's balance row. A job that finds a batch under way waits on its own
     // event's row instead: if that batch took the event along, the row is free once it
@@ -109,8 +111,13 @@ pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own
     sessions.extend(others.iter().filter_map(|e| Some((e.id.clone(), paid_topup_session(e)?))));
 
     let order_ids: Vec<OrderId> = sessions.iter().filter_map(|(_, s)| s.order_id()).collect();
-    let orders: HashMap<OrderId, entities::orders::Model> =
-        Orders::find().filter(OrderCol::Id.is_in(order_ids)).all(db).await?.into_iter().map(|o| (o.id, o)).collect();
+    let orders: HashMap<OrderId, entities::orders::Model> = Orders::find()
+        .filter(one_of(pg, OrderCol::Id, order_ids.into_iter().map(Uuid::from).collect()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o))
+        .collect();
     let paid: Vec<Paid> = sessions
         .into_iter()
         .filter_map(|(event_id, s)| {
@@ -139,7 +146,7 @@ pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own
     let mut touched: Vec<Uuid> = credit_of.values().copied().chain([debit]).collect();
     touched.sort_unstable();
     touched.dedup();
-    let q = Accounts::find().filter(AccCol::Id.is_in(touched)).order_by_asc(AccCol::Id);
+    let q = Accounts::find().filter(one_of(pg, AccCol::Id, touched)).order_by_asc(AccCol::Id);
     crate::db::for_update(db, q).all(db).await?;
     let mut transfers = Vec::with_capacity(paid.len());
     for p in &paid {
@@ -182,7 +189,7 @@ pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own
             .col_expr(OrderCol::Status, Expr::value(OrderStatus::Completed.as_str()))
             .col_expr(OrderCol::CompletedAt, Expr::value(Some(now)))
             .col_expr(OrderCol::UpdatedAt, Expr::value(now))
-            .filter(OrderCol::Id.is_in(now_posted.iter().map(|p| p.order_id)))
+            .filter(one_of(pg, OrderCol::Id, now_posted.iter().map(|p| Uuid::from(p.order_id)).collect()))
             .filter(OrderCol::Status.ne(OrderStatus::Completed))
             .exec(db)
             .await?;
@@ -205,7 +212,7 @@ pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own
         .col_expr(EvCol::Status, Expr::value(StripeEventStatus::Processed.as_str()))
         .col_expr(EvCol::ProcessedAt, Expr::value(Some(now)))
         .col_expr(EvCol::LastError, Expr::value(Option::<String>::None))
-        .filter(EvCol::Id.is_in(paid.iter().map(|p| p.event_id.clone())))
+        .filter(one_of(pg, EvCol::Id, paid.iter().map(|p| p.event_id.clone()).collect()))
         .exec(db)
         .await?;
     // The other events' jobs have nothing left to do: they end with this transaction
@@ -252,7 +259,7 @@ async fn customer_accounts<C: ConnectionTrait>(
 ) -> Result<HashMap<AccountId, Uuid>, DomainError> {
     let codes: Vec<String> = accounts.iter().copied().map(ledger::customer_code).collect();
     let mut found: HashMap<AccountId, Uuid> = Accounts::find()
-        .filter(AccCol::Code.is_in(codes))
+        .filter(one_of(db.get_database_backend(), AccCol::Code, codes))
         .all(db)
         .await?
         .into_iter()

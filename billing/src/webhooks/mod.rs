@@ -19,7 +19,6 @@ use crate::jobs::contracts::WebhookDelivery;
 use crate::jobs::{Job, QueuePolicy, outbox};
 use chrono::Utc;
 use entities::WebhookEndpointStatus;
-use entities::jobs::{Column as JobCol, Entity as Jobs};
 use entities::webhook_endpoints::{Column as EpCol, Entity as Endpoints};
 use entities::webhook_events::{self, Column as EvCol, Entity as Events};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TryInsertResult};
@@ -178,12 +177,9 @@ pub async fn emit_many<C: ConnectionTrait>(db: &C, facts: Vec<Fact>) -> Result<(
     for (key, endpoints) in targets {
         let Some(event_id) = ids_by_key.get(&key).filter(|id| inserted.contains(*id)) else { continue };
         for endpoint_id in endpoints {
-            let job = WebhookDelivery { event_id: event_id.clone(), endpoint_id, manual: None };
-            jobs.push(outbox::new_row(&job, &policy)?);
+            jobs.push(WebhookDelivery { event_id: event_id.clone(), endpoint_id, manual: None });
         }
     }
-    if !jobs.is_empty() {
-        Jobs::insert_many(jobs).on_conflict_do_nothing_on([JobCol::JobKey]).exec_without_returning(db).await?;
-    }
+    outbox::enqueue_many(db, &jobs, &policy).await?;
     Ok(())
 }

@@ -1,12 +1,14 @@
 //! Key rate limits and monthly quotas, shared by every api process through Redis: a
 //! sliding one-second log per key subject and a monthly counter, admitted atomically by one
-//! script (exact mode, the default); or admitted locally and synchronised to Redis
-//! asynchronously ([`approximate`]); and fixed-window counters for other per-account rates.
+//! script (exact mode, the default: [`exact`]); or admitted locally and synchronised to
+//! Redis asynchronously ([`approximate`]); and fixed-window counters for other per-account
+//! rates.
 
 mod approximate;
+mod exact;
 
 use billing::DomainError;
-use billing::verify::{Admission, Limits, Reason};
+use billing::verify::{Admission, Limits};
 use chrono::{DateTime, Utc};
 
 /// How keys are admitted (`VERIFY_MODE`).
@@ -24,41 +26,6 @@ fn unavailable(e: redis::RedisError) -> DomainError {
     DomainError::Unavailable(format!("redis: {e}"))
 }
 
-/// The rate limit is a sliding log over the last second (a sorted set of admitted request
-/// times, from Redis's clock so every api process agrees): no burst at a window's edge, so
-/// any 5 s see at most 5 × the limit. The quota is a monthly counter. Nothing is recorded
-/// for a refused request.
-const ADMIT: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local quota = tonumber(ARGV[3])
-local cost = tonumber(ARGV[4])
-local count = 0
-local reset = now
-if limit > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-  count = redis.call('ZCARD', KEYS[1])
-  if count >= limit then
-    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-    reset = tonumber(oldest[2]) + window
-  end
-end
-local used = tonumber(redis.call('GET', KEYS[2]) or '0')
-if limit > 0 and count >= limit then return {0, 1, limit, 0, reset, used} end
-if quota >= 0 and used + cost > quota then return {0, 2, limit, limit - count, reset, used} end
-if limit > 0 then
-  redis.call('ZADD', KEYS[1], now, ARGV[6])
-  redis.call('PEXPIRE', KEYS[1], window * 2)
-  count = count + 1
-end
-if cost > 0 then
-  used = redis.call('INCRBY', KEYS[2], cost)
-  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))
-end
-return {1, 0, limit, limit - count, reset, used}";
-
 /// A subject's monthly quota counter: one key, whichever mode admits against it.
 fn quota_key(prefix: &str, subject: &str, period: &str) -> String {
     format!("{prefix}quota:{subject}:{period}")
@@ -73,20 +40,27 @@ const QUOTA_TTL_SECS: i64 = 40 * 86_400;
 pub struct Limiter {
     conn: redis::aio::ConnectionManager,
     prefix: String,
-    script: redis::Script,
-    approximate: Option<std::sync::Arc<approximate::Approximate>>,
+    admitter: Admitter,
+}
+
+/// What decides key admissions, by mode.
+#[derive(Clone)]
+enum Admitter {
+    Exact(exact::Exact),
+    Approximate(std::sync::Arc<approximate::Approximate>),
 }
 
 impl Limiter {
-    /// In approximate mode this starts the sync loop (on the current tokio runtime).
+    /// Starts the mode's admitter: the exact mode's collector of script calls, or the
+    /// approximate mode's sync loop (on the current tokio runtime).
     pub fn new(conn: redis::aio::ConnectionManager, prefix: &str, mode: VerifyMode) -> Limiter {
-        let approximate = match mode {
-            VerifyMode::Exact => None,
+        let admitter = match mode {
+            VerifyMode::Exact => Admitter::Exact(exact::Exact::start(conn.clone())),
             VerifyMode::Approximate { sync } => {
-                Some(approximate::Approximate::start(conn.clone(), prefix.to_owned(), sync))
+                Admitter::Approximate(approximate::Approximate::start(conn.clone(), prefix.to_owned(), sync))
             }
         };
-        Limiter { conn, prefix: prefix.to_owned(), script: redis::Script::new(ADMIT), approximate }
+        Limiter { conn, prefix: prefix.to_owned(), admitter }
     }
 
     fn quota_key(&self, subject: &str, period: &str) -> String {
@@ -102,38 +76,13 @@ impl Limiter {
         cost: u64,
         now: DateTime<Utc>,
     ) -> Result<Admission, DomainError> {
-        if let Some(a) = &self.approximate {
-            return a.admit(subject, limits, cost, now).await;
+        match &self.admitter {
+            Admitter::Approximate(a) => a.admit(subject, limits, cost, now).await,
+            Admitter::Exact(e) => {
+                let quota_key = self.quota_key(subject, &billing::usage::period_of(now));
+                e.admit(format!("{}rate:{subject}", self.prefix), quota_key, limits, cost).await
+            }
         }
-        let period = billing::usage::period_of(now);
-        let quota = limits.monthly.map(|q| q as i64).unwrap_or(-1);
-        let mut conn = self.conn.clone();
-        let (allowed, code, limit, remaining, reset, used): (i64, i64, i64, i64, i64, i64) = self
-            .script
-            .key(format!("{}rate:{subject}", self.prefix))
-            .key(self.quota_key(subject, &period))
-            .arg(limits.per_second.unwrap_or(0))
-            .arg(WINDOW_MS)
-            .arg(quota)
-            .arg(cost)
-            .arg(QUOTA_TTL_SECS)
-            // A unique member for the log; from the thread's CSPRNG, no syscall.
-            .arg(format!("{:032x}", rand::random::<u128>()))
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        Ok(Admission {
-            allowed: allowed == 1,
-            reason: match code {
-                1 => Some(Reason::RateLimited),
-                2 => Some(Reason::QuotaExceeded),
-                _ => None,
-            },
-            rate_limit: u32::try_from(limit).unwrap_or(0),
-            rate_remaining: u32::try_from(remaining.max(0)).unwrap_or(0),
-            rate_reset_ms: reset,
-            used: u64::try_from(used.max(0)).unwrap_or(0),
-        })
     }
 
     /// A fixed-window counter for request rates that are not a key's (verification

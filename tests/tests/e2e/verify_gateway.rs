@@ -1,5 +1,6 @@
 //! Key verification seen from the gateway: the rate limit holds across two api processes
-//! sharing Redis, and a pool key works inside its reserved block only.
+//! sharing Redis and within a burst on one, a refused cost counts nothing, and a pool key
+//! works inside its reserved block only.
 
 use chrono::{Timelike, Utc};
 use sea_orm::{ActiveValue::Set, EntityTrait};
@@ -95,6 +96,67 @@ async fn the_rate_limit_holds_across_two_api_processes() {
     assert!(sent > 1_000, "the load must exceed the limit for the test to mean anything: {sent}");
     assert!(a > 0 && b > 0, "both processes admit: {a}, {b}");
     assert!((450..=550).contains(&(a + b)), "500 ± 10 % admitted in 5 s, got {}", a + b);
+}
+
+async fn verify_cost(app: &TestApp, key: &str, cost: u64) -> Value {
+    let res = app
+        .http
+        .post(format!("{}/api/v1/keys/verify", app.base_url))
+        .bearer_auth(SERVICE)
+        .json(&json!({"key": key, "cost": cost}))
+        .send()
+        .await
+        .expect("verify");
+    assert_eq!(res.status(), 200);
+    res.json().await.expect("json")
+}
+
+/// Exact mode sends the admissions waiting in a process to Redis together, in one script
+/// call: concurrent requests must still be decided one after the other. Free: 10 per
+/// second, 100 a month. Forty at once on one key admit exactly its rate; a cost that would
+/// pass the quota is refused and counts nothing, whether the counter existed or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_mode_decides_a_burst_one_by_one_and_a_refused_cost_counts_nothing() {
+    let app = app().await;
+    let key = new_key(&app, "burst", entities::ApiKeyKind::Tier, Some(entities::KeyTier::Free), None).await;
+    let started = Instant::now();
+    let burst: Vec<_> = (0..40)
+        .map(|_| {
+            let (http, base, key) = (app.http.clone(), app.base_url.clone(), key.clone());
+            tokio::spawn(async move { verify_at(&http, &base, &key).await })
+        })
+        .collect();
+    let mut admitted = 0;
+    for answer in burst {
+        let v = answer.await.expect("caller");
+        match v["reason"].as_str() {
+            None => admitted += 1,
+            Some(r) => assert_eq!(r, "rate_limited", "{v}"),
+        }
+    }
+    let seconds = started.elapsed().as_secs();
+    // Any one second sees at most 10: exactly 10 when the burst fits in a second.
+    assert!(admitted >= 10 && admitted <= 10 * (seconds as usize + 1), "{admitted} admitted in {seconds} s");
+    if seconds == 0 {
+        assert_eq!(admitted, 10, "a burst inside one second admits exactly the rate");
+    }
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+
+    let v = verify_cost(&app, &key, 95).await;
+    assert_eq!((v["valid"].as_bool(), v["usage"]["used"].as_u64()), (Some(true), Some(95)), "{v}");
+    let v = verify_cost(&app, &key, 10).await;
+    assert_eq!(v["reason"], "quota_exceeded", "{v}");
+    assert_eq!(v["usage"]["used"], 95, "a refused cost is not counted: {v}");
+    let v = verify_cost(&app, &key, 5).await;
+    assert_eq!((v["valid"].as_bool(), v["usage"]["used"].as_u64()), (Some(true), Some(100)), "{v}");
+    assert_eq!(verify_cost(&app, &key, 1).await["reason"], "quota_exceeded");
+
+    // A first request larger than the whole quota: refused, and its counter left empty.
+    let fresh = new_key(&app, "too-big", entities::ApiKeyKind::Tier, Some(entities::KeyTier::Free), None).await;
+    let v = verify_cost(&app, &fresh, 150).await;
+    assert_eq!((v["reason"].as_str(), v["usage"]["used"].as_u64()), (Some("quota_exceeded"), Some(0)), "{v}");
+    let v = verify_cost(&app, &fresh, 100).await;
+    assert_eq!((v["valid"].as_bool(), v["usage"]["used"].as_u64()), (Some(true), Some(100)), "{v}");
 }
 
 /// A pool key is valid inside its reserved UTC block, without limits, and refused outside
