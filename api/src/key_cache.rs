@@ -5,10 +5,14 @@
 //! revocation, a rotation or a top-up reaches every api process within the TTL (1 s by
 //! default; 0 reads Postgres every time). The counters that must be exact — rate and quota
 //! — are never cached: they live in Redis.
+//!
+//! When an entry expires under load, the requests that miss it together wait on one read
+//! (moka's `try_get_with`): each reading Postgres for itself, tens of thousands of
+//! requests a second would queue on the pool until they timed out.
 
 use billing::DomainError;
 use billing::verify::{KeyInfo, KeyRef};
-use moka::sync::Cache;
+use moka::future::Cache;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,14 +49,11 @@ impl KeyCache {
             KeyRef::Hash(h) => Slot::Hash(h.to_owned()),
             KeyRef::Id(id) => Slot::Id(id),
         };
-        if let Some(found) = self.entries.as_ref().and_then(|c| c.get(&slot)) {
-            return Ok(found);
+        let load = async { KeyInfo::load(db, by).await.map(|info| info.map(Arc::new)) };
+        match &self.entries {
+            Some(cache) => cache.try_get_with(slot, load).await.map_err(|e| DomainError::Unavailable(e.to_string())),
+            None => load.await,
         }
-        let info = KeyInfo::load(db, by).await?.map(Arc::new);
-        if let Some(cache) = &self.entries {
-            cache.insert(slot, info.clone());
-        }
-        Ok(info)
     }
 
     /// Forgets what this process knows about a key (after it changed it itself).

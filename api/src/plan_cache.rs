@@ -8,7 +8,7 @@
 use billing::DomainError;
 use entities::PlanKind;
 use entities::plans::Model as Plan;
-use moka::sync::Cache;
+use moka::future::Cache;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,14 +26,12 @@ impl PlanCache {
 
     /// The active plans of `kind`, in catalog order.
     pub async fn of_kind(&self, db: &DatabaseConnection, kind: PlanKind) -> Result<Arc<Vec<Plan>>, DomainError> {
-        if let Some(found) = self.entries.as_ref().and_then(|c| c.get(&kind)) {
-            return Ok(found);
+        // Requests that miss together wait on one read.
+        let load = async { billing::catalog::plans_of_kind(db, kind).await.map(Arc::new) };
+        match &self.entries {
+            Some(cache) => cache.try_get_with(kind, load).await.map_err(|e| DomainError::Unavailable(e.to_string())),
+            None => load.await,
         }
-        let plans = Arc::new(billing::catalog::plans_of_kind(db, kind).await?);
-        if let Some(cache) = &self.entries {
-            cache.insert(kind, plans.clone());
-        }
-        Ok(plans)
     }
 
     /// Forgets every kind (this process changed the catalog).
