@@ -113,8 +113,8 @@ pub async fn create_limited(
     new: NewKey,
     max_active: u64,
 ) -> Result<(api_keys::Model, String), DomainError> {
-    use sea_orm::{PaginatorTrait, TransactionTrait};
-    let txn = db.begin().await?;
+    use sea_orm::PaginatorTrait;
+    let txn = crate::db::begin_write(db).await?;
     crate::accounts::lock(&txn, new.account_id).await?;
     let live = |q: sea_orm::Select<Keys>| q.filter(Column::Status.ne(KeyStatus::Revoked));
     let active = live(Keys::find().filter(Column::AccountId.eq(new.account_id))).count(&txn).await?;

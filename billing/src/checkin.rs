@@ -8,7 +8,7 @@ use chrono::{NaiveDate, Utc};
 use entities::TransferKind;
 use entities::checkin_config::{self, Entity as Config};
 use entities::checkins::{self, Column, Entity as Checkins};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait};
 use uuid::Uuid;
 
 /// Credits granted per check-in until an admin configures otherwise.
@@ -67,7 +67,7 @@ pub struct CheckedIn {
 /// a second check-in the same day is a `Conflict` and grants nothing.
 pub async fn check_in(db: &DatabaseConnection, account_id: AccountId) -> Result<CheckedIn, DomainError> {
     let day = Utc::now().date_naive();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let cfg = config(&txn).await?;
     if !cfg.enabled || cfg.daily_credits <= 0 {
         return Err(DomainError::Invalid("check-in is disabled".into()));

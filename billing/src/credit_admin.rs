@@ -18,7 +18,6 @@ use entities::{LedgerAccountKind, TransferKind};
 use sea_orm::sea_query::Query;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -55,7 +54,7 @@ pub async fn adjust(db: &DatabaseConnection, a: Adjustment) -> Result<Adjusted, 
         return Err(DomainError::Invalid(format!("amount: a non-zero number of credits within ±{MAX_CREDITS}")));
     }
     let amount = Micros::new(a.credits.abs() * MICROS_PER_CREDIT);
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let grants = ledger::system_account(&txn, SystemAccount::Grants).await?;
     let customer = ledger::customer_account(&txn, a.account_id).await?;
     let (debit, credit) = if a.credits > 0 { (grants, customer) } else { (customer, grants) };

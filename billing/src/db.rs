@@ -25,3 +25,23 @@ where
         col.is_in(values)
     }
 }
+
+/// A transaction that writes. On SQLite it takes the write lock at its start (`BEGIN
+/// IMMEDIATE`), queueing behind other writers for the busy timeout: a deferred transaction
+/// that reads and then writes fails at once with "database is locked" when another
+/// process (the worker, polling its outbox) committed in between, since SQLite cannot let
+/// it wait there without risking a deadlock. Postgres begins as usual.
+pub async fn begin_write<C>(db: &C) -> Result<C::Transaction, sea_orm::DbErr>
+where
+    C: sea_orm::TransactionTrait + ConnectionTrait,
+{
+    if db.get_database_backend() == DatabaseBackend::Sqlite {
+        let immediate = sea_orm::TransactionOptions {
+            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        db.begin_with_options(immediate).await
+    } else {
+        db.begin().await
+    }
+}

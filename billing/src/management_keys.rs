@@ -11,7 +11,7 @@ use entities::management_keys::{self, Column, Entity as ManagementKeys};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
+    QueryFilter, QueryOrder,
 };
 use uuid::Uuid;
 
@@ -52,7 +52,7 @@ pub async fn create_within_limit(
     name: &str,
     scopes: &str,
 ) -> Result<(management_keys::Model, String), DomainError> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     crate::accounts::lock(&txn, account_id).await?;
     let live = ManagementKeys::find()
         .filter(Column::AccountId.eq(account_id))

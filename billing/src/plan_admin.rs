@@ -12,7 +12,7 @@ use crate::money::{MICROS_PER_CREDIT, Micros};
 use chrono::Utc;
 use entities::PlanKind;
 use entities::plans::{self, Column, Entity as Plans};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use sea_orm::{DatabaseConnection, IntoActiveModel};
 use uuid::Uuid;
 
@@ -131,7 +131,7 @@ pub async fn list(db: &DatabaseConnection) -> Result<Vec<plans::Model>, DomainEr
 pub async fn create(db: &DatabaseConnection, f: PlanFields) -> Result<plans::Model, DomainError> {
     let slug = f.slug.clone().ok_or_else(|| DomainError::Invalid("slug is required".into()))?;
     let name = f.name.clone().ok_or_else(|| DomainError::Invalid("name is required".into()))?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let now = Utc::now();
     let id = Uuid::now_v7();
     check_products_free(&txn, id, &f).await?;
@@ -176,7 +176,7 @@ pub async fn update(db: &DatabaseConnection, reference: &str, f: PlanFields) -> 
     if f.slug.is_some() || f.kind.is_some() {
         return Err(DomainError::Invalid("slug and kind cannot change".into()));
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let found = match Uuid::parse_str(reference) {
         Ok(id) => Plans::find_by_id(id).one(&txn).await?,
         Err(_) => Plans::find().filter(Column::Slug.eq(reference)).one(&txn).await?,

@@ -107,9 +107,9 @@ pub async fn create_pledge(
     quantity: i32,
     cycle: BillingInterval,
 ) -> Result<pool_pledges::Model, DomainError> {
-    use sea_orm::{QuerySelect, TransactionTrait};
+    use sea_orm::QuerySelect;
     let now = Utc::now();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let lock = Pools::find_by_id(pool.id).select_only().column(Column::Id);
     crate::db::for_update(&txn, lock).into_tuple::<Uuid>().one(&txn).await?;
     let taken = seats_taken(&txn, pool.id, now).await?;

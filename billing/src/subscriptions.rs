@@ -128,9 +128,9 @@ pub async fn expire_due(db: &sea_orm::DatabaseConnection, now: DateTime<Utc>) ->
     use entities::subscriptions::Column;
     use entities::{KeyStatus, PledgeStatus};
     use sea_orm::sea_query::{Expr, ExprTrait};
-    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect, TransactionTrait};
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let live = [SubscriptionStatus::Active, SubscriptionStatus::Trialing, SubscriptionStatus::PastDue];
     let subs: Vec<Uuid> = Subscriptions::find()
         .select_only()

@@ -15,7 +15,7 @@ use chrono::{DateTime, Datelike, TimeZone, Utc};
 use entities::usage_batches::{self, Entity as Batches};
 use entities::usage_counters::{self, Column as CounterCol, Entity as Counters};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use uuid::Uuid;
@@ -118,7 +118,7 @@ pub async fn record_batch(
 ) -> Result<(Uuid, Uuid), DomainError> {
     let batch_id = Uuid::now_v7();
     let json = stored::encode(events).map_err(|e| DomainError::Internal(e.to_string()))?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     Batches::insert(usage_batches::ActiveModel {
         id: Set(batch_id),
         events: Set(json),

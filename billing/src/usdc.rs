@@ -21,7 +21,6 @@ use entities::{
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Order, QueryFilter, QueryOrder,
-    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -251,7 +250,7 @@ pub async fn apply(
         }
     };
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let (mine, fresh) = claim(&txn, t, account_id).await?;
     if !mine {
         return Ok(UsdcResult::rejected(RejectCode::AlreadyClaimed, "this transfer was claimed by another account"));

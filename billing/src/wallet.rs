@@ -24,7 +24,7 @@ use crate::error::DomainError;
 use chrono::{DateTime, Duration, Utc};
 use entities::wallet_challenges::{self, Column, Entity as Challenges};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use std::str::FromStr;
 
 /// How long a challenge may be signed for.
@@ -120,7 +120,7 @@ pub async fn prove(
     signature: &str,
     now: DateTime<Utc>,
 ) -> Result<Result<Address, Refusal>, DomainError> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let used = Challenges::update_many()
         .col_expr(Column::UsedAt, Expr::value(Some(now)))
         .filter(Column::Nonce.eq(nonce))

@@ -6,7 +6,7 @@
 use crate::jobs::JobError;
 use billing::stripe::subscription::{self, Snapshot, Synced};
 use entities::BillingInterval;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 use stripe_billing::subscription::RetrieveSubscription;
 use stripe_shared::Subscription;
 
@@ -30,7 +30,7 @@ pub fn snapshot(sub: &Subscription) -> Snapshot {
 
 /// Fetches `stripe_id` and mirrors it, in one transaction.
 pub async fn refresh(db: &DatabaseConnection, client: &stripe::Client, stripe_id: &str) -> Result<Synced, JobError> {
-    let txn = db.begin().await?;
+    let txn = billing::db::begin_write(db).await?;
     subscription::lock(&txn, stripe_id).await?;
     let sub = RetrieveSubscription::new(stripe_id).send(client).await.map_err(crate::stripe_api::classify)?;
     let synced = subscription::sync(&txn, &snapshot(&sub)).await?;

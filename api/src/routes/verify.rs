@@ -167,7 +167,7 @@ pub async fn verify(
             let facts = state.told.untold(billing::verify::quota_facts(&info, limits.monthly, cost, &a, now));
             if !facts.is_empty() {
                 let keys: Vec<String> = facts.iter().map(|f| f.key.clone()).collect();
-                let txn = sea_orm::TransactionTrait::begin(&state.db).await?;
+                let txn = billing::db::begin_write(&state.db).await?;
                 billing::webhooks::emit_many(&txn, facts).await?;
                 txn.commit().await?;
                 state.told.remember(keys.iter().map(String::as_str));

@@ -9,7 +9,6 @@ use crate::state::AppState;
 use axum::http::StatusCode;
 use billing::jobs::contracts::{Checkout as CheckoutJob, CheckoutOutput};
 use billing::orders::NewOrder;
-use sea_orm::TransactionTrait;
 
 /// What became of a checkout request after the short wait.
 pub enum Checkout {
@@ -51,7 +50,7 @@ pub async fn provider_checkout(state: &AppState, order: NewOrder, extras: OrderE
         _ if state.settings.stripe_secret_key.is_empty() => return Err(stripe_unavailable()),
         _ => {}
     }
-    let txn = state.db.begin().await?;
+    let txn = billing::db::begin_write(&state.db).await?;
     let order = billing::orders::record(&txn, order, extras.pool_id, extras.coupon.as_deref()).await?;
     let job = state.submit(&txn, &CheckoutJob { order_id: order.id }).await?;
     txn.commit().await?;

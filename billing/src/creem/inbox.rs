@@ -8,7 +8,7 @@ use crate::jobs::{QueuePolicy, outbox};
 use chrono::Utc;
 use entities::StripeEventStatus;
 use entities::stripe_events::{self, Column, Entity as Events};
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, TransactionTrait};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
 use uuid::Uuid;
 
 /// The inbox key of a Creem event.
@@ -33,7 +33,7 @@ pub async fn store(
     policy: &QueuePolicy,
 ) -> Result<Stored, DomainError> {
     let id = inbox_id(&head.id);
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let inserted = Events::insert(stripe_events::ActiveModel {
         id: Set(id.clone()),
         event_type: Set(head.event_type.clone()),

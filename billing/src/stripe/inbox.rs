@@ -10,9 +10,7 @@ use crate::jobs::outbox;
 use chrono::Utc;
 use entities::StripeEventStatus;
 use entities::stripe_events::{self, Column, Entity as Events};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait, TryInsertResult,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TryInsertResult};
 use serde::Deserialize;
 use std::collections::HashSet;
 use uuid::Uuid;
@@ -67,7 +65,7 @@ pub async fn store_many(
     let now = Utc::now();
     let mut seen = HashSet::new();
     let firsts: Vec<&Incoming> = items.iter().filter(|i| seen.insert(i.head.id.as_str())).collect();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let inserted = insert_new(&txn, &firsts, now).await?;
     // A new event's job is new too; its key is derived from the event id.
     let new_events: Vec<&&Incoming> = firsts.iter().filter(|i| inserted.contains(&i.head.id)).collect();

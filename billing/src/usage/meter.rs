@@ -22,7 +22,7 @@ use entities::usage_events::{self, Column as EventCol, Entity as Events};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, OnConflict, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
+    QueryOrder, QuerySelect, QueryTrait,
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -52,7 +52,7 @@ pub struct Metered {
 /// Meters `batch_id`, and other waiting batches with it, in one transaction. A batch
 /// already metered (its row gone) is a no-op.
 pub async fn meter_batch(db: &DatabaseConnection, batch_id: Uuid) -> Result<Metered, DomainError> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let pg = txn.get_database_backend() == DatabaseBackend::Postgres;
     // Our own batch, waiting for whoever holds it: once they commit, it is gone.
     let own = Batches::find_by_id(batch_id);

@@ -16,7 +16,7 @@ use entities::{KeyTier, WebhookEndpointStatus};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -82,7 +82,7 @@ pub async fn create(
     account_id: AccountId,
     new: NewEndpoint,
 ) -> Result<(webhook_endpoints::Model, String), CreateError> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     crate::accounts::lock(&txn, account_id).await?;
     let tier = crate::api_keys::entitled_tier(&txn, account_id).await?;
     let allowed = allowance(tier);
@@ -283,7 +283,7 @@ pub async fn after_delivery(
     if now - since < window {
         return Ok(false);
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let reason = format!("every delivery failed since {}", since.to_rfc3339());
     let res = Endpoints::update_many()
         .col_expr(Column::Status, Expr::value(WebhookEndpointStatus::Disabled.as_str()))

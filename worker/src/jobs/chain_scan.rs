@@ -13,7 +13,7 @@ use entities::UsdcTransferStatus;
 use entities::chain_cursors::{self, Entity as Cursors};
 use entities::usdc_transfers::{Column as UCol, Entity as Transfers};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 /// Most unmatched transfers one scan tries to match.
 const MATCH_BATCH: u64 = 500;
@@ -42,7 +42,7 @@ pub async fn handle(ctx: &Ctx) -> Result<ScanReport, JobError> {
     while from <= safe {
         let to = (from + ctx.settings.chain_scan_range - 1).min(safe);
         let transfers = client.transfers(from, to).await?;
-        let txn = ctx.db.begin().await?;
+        let txn = billing::db::begin_write(&ctx.db).await?;
         for t in &transfers {
             usdc::record_seen(&txn, t, ctx.settings.usdc_dust_below).await?;
         }

@@ -146,7 +146,6 @@ async fn charge_saved_card(
     job: &entities::jobs::Model,
     order: &entities::orders::Model,
 ) -> Result<CheckoutOutput, JobError> {
-    use sea_orm::TransactionTrait;
     use stripe_core::payment_intent::{CreatePaymentIntent, CreatePaymentIntentOffSession};
     let Some(pm) = OrderDetails::of(order).payment_method else {
         return Err(JobError::Terminal("direct charge without a payment method".into()));
@@ -184,7 +183,7 @@ async fn charge_saved_card(
             message: None,
         });
     }
-    let txn = ctx.db.begin().await?;
+    let txn = billing::db::begin_write(&ctx.db).await?;
     let outcome = billing::stripe::checkout::apply_paid_order(
         &txn,
         entities::PaymentProvider::Stripe,

@@ -14,7 +14,7 @@ use billing::stripe::inbox;
 use billing::{AccountId, DomainError};
 use entities::stripe_events::Entity as Events;
 use entities::{StripeEventStatus, SubscriptionStatus};
-use sea_orm::{DatabaseTransaction, EntityTrait, TransactionTrait};
+use sea_orm::{DatabaseTransaction, EntityTrait};
 use serde::de::DeserializeOwned;
 
 fn parse<T: DeserializeOwned>(payload: &str, what: &str) -> Result<T, JobError> {
@@ -50,7 +50,7 @@ pub async fn handle(ctx: &Ctx, event_id: &str) -> Result<(), JobError> {
     match kind {
         "checkout.completed" => {
             let checkout: Checkout = parse(payload, "checkout")?;
-            let txn = ctx.db.begin().await?;
+            let txn = billing::db::begin_write(&ctx.db).await?;
             let outcome = effects::apply_checkout(&txn, &checkout).await?;
             tracing::info!(event = event_id, ?outcome, "Creem checkout applied");
             match outcome {
@@ -78,7 +78,7 @@ pub async fn handle(ctx: &Ctx, event_id: &str) -> Result<(), JobError> {
         | "subscription.expired" => {
             let told: Subscription = parse(payload, "subscription")?;
             let expired = kind == "subscription.expired";
-            let txn = ctx.db.begin().await?;
+            let txn = billing::db::begin_write(&ctx.db).await?;
             let Some((account_id, fresh)) = mirror_in(ctx, &txn, &told.id, expired, None).await? else {
                 return finish(txn, &inbox_id, false).await;
             };
@@ -97,14 +97,14 @@ pub async fn handle(ctx: &Ctx, event_id: &str) -> Result<(), JobError> {
         }
         "refund.created" => {
             let refund: Refund = parse(payload, "refund")?;
-            let txn = ctx.db.begin().await?;
+            let txn = billing::db::begin_write(&ctx.db).await?;
             let outcome = effects::apply_refund(&txn, &refund).await?;
             tracing::info!(event = event_id, ?outcome, "Creem refund applied");
             finish(txn, &inbox_id, outcome != billing::stripe::refund::Outcome::NotOurs).await
         }
         "dispute.created" => {
             let dispute: Dispute = parse(payload, "dispute")?;
-            let txn = ctx.db.begin().await?;
+            let txn = billing::db::begin_write(&ctx.db).await?;
             let outcome = effects::apply_dispute(&txn, &dispute).await?;
             tracing::info!(event = event_id, ?outcome, "Creem dispute applied");
             finish(txn, &inbox_id, outcome != billing::stripe::dispute::Outcome::NotOurs).await
@@ -145,7 +145,7 @@ async fn mirror_in(
 
 /// Fetches and mirrors a Creem subscription in a transaction of its own.
 pub async fn refresh(ctx: &Ctx, id: &str, expired: Option<bool>, owner: Option<AccountId>) -> Result<bool, JobError> {
-    let txn = ctx.db.begin().await?;
+    let txn = billing::db::begin_write(&ctx.db).await?;
     let mirrored = mirror_in(ctx, &txn, id, expired.unwrap_or(false), owner).await?;
     txn.commit().await?;
     Ok(mirrored.is_some())

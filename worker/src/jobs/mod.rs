@@ -138,7 +138,7 @@ impl Run for kinds::Checkout {
     /// gives its coupon redemption back, in one transaction.
     async fn on_dead(&self, ctx: &Ctx, error: &str) -> Result<(), DomainError> {
         let reason = format!("the checkout could not be created: {error}");
-        let txn = sea_orm::TransactionTrait::begin(&ctx.db).await?;
+        let txn = billing::db::begin_write(&ctx.db).await?;
         billing::orders::mark_failed(&txn, self.order_id, &reason).await?;
         Ok(txn.commit().await?)
     }

@@ -13,7 +13,7 @@ use billing::stripe::checkout::{self, CheckoutSession, Outcome};
 use billing::stripe::{inbox, topups};
 use entities::StripeEventStatus;
 use entities::stripe_events::Entity as Events;
-use sea_orm::{DatabaseTransaction, EntityTrait, TransactionTrait};
+use sea_orm::{DatabaseTransaction, EntityTrait};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -81,7 +81,7 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
                 return subscription_checkout(ctx, event_id, &session).await;
             }
             // A paid top-up goes with the others waiting (`billing::stripe::topups`).
-            let txn = ctx.db.begin().await?;
+            let txn = billing::db::begin_write(&ctx.db).await?;
             match topups::apply_batch(&txn, event_id).await? {
                 topups::Own::AlreadyDone => return Ok(()),
                 topups::Own::Applied { events, credited } => {
@@ -92,7 +92,7 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
                 }
                 topups::Own::NotATopup => drop(txn),
             }
-            let txn = ctx.db.begin().await?;
+            let txn = billing::db::begin_write(&ctx.db).await?;
             let outcome = checkout::apply_paid(&txn, &session).await?;
             crate::failpoint::stall_before_commit(attempt).await;
             finish(txn, event_id, outcome != Outcome::NotOurs).await?;
@@ -101,7 +101,7 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
         }
         "checkout.session.expired" | "checkout.session.async_payment_failed" => {
             let session: CheckoutSession = parse(payload, "checkout session")?;
-            let txn = ctx.db.begin().await?;
+            let txn = billing::db::begin_write(&ctx.db).await?;
             let ours = match session.order_id() {
                 // Either gives the order's coupon redemption back.
                 Some(order_id) => {
@@ -118,7 +118,7 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
         }
         "invoice.paid" => {
             let invoice: billing::stripe::invoice::Invoice = parse(payload, "invoice")?;
-            let txn = ctx.db.begin().await?;
+            let txn = billing::db::begin_write(&ctx.db).await?;
             let outcome = billing::stripe::invoice::apply_paid(&txn, &invoice).await?;
             let ours = outcome != billing::stripe::invoice::Outcome::NotOurs;
             finish(txn, event_id, ours).await?;
@@ -150,7 +150,7 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
         "payment_intent.succeeded" | "payment_intent.payment_failed" => {
             let intent: PaymentIntent = parse(payload, "payment intent")?;
             let order_id = intent.metadata.get("order_id").and_then(|o| o.parse::<billing::OrderId>().ok());
-            let txn = ctx.db.begin().await?;
+            let txn = billing::db::begin_write(&ctx.db).await?;
             let ours = match order_id {
                 Some(order_id) if event.event_type.ends_with("succeeded") => {
                     let outcome = checkout::apply_paid_order(
@@ -176,7 +176,7 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
             let dispute: billing::stripe::dispute::Dispute = parse(payload, "dispute")?;
             let refs: Vec<&str> = dispute.payment_intent.as_deref().into_iter().collect();
             let invoice = invoice_of(ctx, &refs, dispute.payment_intent.as_deref()).await?;
-            let txn = ctx.db.begin().await?;
+            let txn = billing::db::begin_write(&ctx.db).await?;
             let closed = event.event_type.ends_with("closed");
             let outcome = billing::stripe::dispute::apply(&txn, &dispute, closed, invoice.as_deref()).await?;
             finish(txn, event_id, outcome != billing::stripe::dispute::Outcome::NotOurs).await?;
@@ -185,7 +185,7 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
         }
         "payment_method.attached" | "payment_method.detached" => {
             let pm: billing::payment_methods::StripePaymentMethod = parse(payload, "payment method")?;
-            let txn = ctx.db.begin().await?;
+            let txn = billing::db::begin_write(&ctx.db).await?;
             let ours = if event.event_type == "payment_method.attached" {
                 billing::payment_methods::mirror_attached(&txn, &pm).await?
             } else {
@@ -197,7 +197,7 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
         "charge.refunded" => {
             let charge: billing::stripe::refund::Charge = parse(payload, "charge")?;
             let invoice = invoice_of(ctx, &charge.references(None), charge.payment_intent.as_deref()).await?;
-            let txn = ctx.db.begin().await?;
+            let txn = billing::db::begin_write(&ctx.db).await?;
             let outcome = billing::stripe::refund::apply(&txn, &charge, invoice.as_deref()).await?;
             finish(txn, event_id, outcome != billing::stripe::refund::Outcome::NotOurs).await?;
             tracing::info!(event = event_id, ?outcome, "refund applied");
