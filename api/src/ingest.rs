@@ -79,24 +79,25 @@ impl Inbox {
 }
 
 async fn flush(db: &DatabaseConnection, dispatcher: &Dispatcher, settings: &Settings, batch: Vec<Pending>) {
-    let items: Vec<Incoming> = batch.iter().map(|p| p.item.clone()).collect();
+    // The events move into the statement, not copied: each holds its whole raw body.
+    let (items, replies): (Vec<Incoming>, Vec<_>) = batch.into_iter().map(|p| (p.item, p.reply)).unzip();
     let policy = settings.queue(JobQueue::StripeEvent);
     match inbox::store_many(db, &items, &policy).await {
         Ok(stored) => {
             let first_new = stored.iter().find_map(|s| s.new_job);
             // Committed: answer first, then wake a worker (one wake-up for the batch: the
             // worker claims every job committed before it).
-            for (p, s) in batch.into_iter().zip(stored) {
-                let _ = p.reply.send(Ok(s));
+            for (reply, s) in replies.into_iter().zip(stored) {
+                let _ = reply.send(Ok(s));
             }
             if let Some(job_id) = first_new {
                 dispatcher.wake(JobQueue::StripeEvent, job_id).await;
             }
         }
         Err(e) => {
-            tracing::error!(error = %e, events = batch.len(), "cannot store webhooks");
-            for p in batch {
-                let _ = p.reply.send(Err(e.to_string()));
+            tracing::error!(error = %e, events = items.len(), "cannot store webhooks");
+            for reply in replies {
+                let _ = reply.send(Err(e.to_string()));
             }
         }
     }

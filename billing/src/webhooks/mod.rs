@@ -117,9 +117,9 @@ pub async fn emit_many<C: ConnectionTrait>(db: &C, facts: Vec<Fact>) -> Result<(
     if facts.is_empty() {
         return Ok(());
     }
-    let accounts: HashSet<AccountId> = facts.iter().map(|f| f.account_id).collect();
+    let accounts: HashSet<Uuid> = facts.iter().map(|f| Uuid::from(f.account_id)).collect();
     let endpoints = Endpoints::find()
-        .filter(EpCol::AccountId.is_in(accounts))
+        .filter(crate::db::one_of(db.get_database_backend(), EpCol::AccountId, accounts.into_iter().collect()))
         .filter(EpCol::Status.eq(WebhookEndpointStatus::Enabled))
         .all(db)
         .await?;
