@@ -46,10 +46,14 @@ async fn new_key(
 }
 
 async fn verify_at(http: &reqwest::Client, base: &str, key: &str) -> Value {
+    verify_costing(http, base, key, 0).await
+}
+
+async fn verify_costing(http: &reqwest::Client, base: &str, key: &str, cost: u64) -> Value {
     let res = http
         .post(format!("{base}/api/v1/keys/verify"))
         .bearer_auth(SERVICE)
-        .json(&json!({"key": key, "cost": 0}))
+        .json(&json!({"key": key, "cost": cost}))
         .send()
         .await
         .expect("verify");
@@ -99,16 +103,7 @@ async fn the_rate_limit_holds_across_two_api_processes() {
 }
 
 async fn verify_cost(app: &TestApp, key: &str, cost: u64) -> Value {
-    let res = app
-        .http
-        .post(format!("{}/api/v1/keys/verify", app.base_url))
-        .bearer_auth(SERVICE)
-        .json(&json!({"key": key, "cost": cost}))
-        .send()
-        .await
-        .expect("verify");
-    assert_eq!(res.status(), 200);
-    res.json().await.expect("json")
+    verify_costing(&app.http, &app.base_url, key, cost).await
 }
 
 /// Exact mode sends the admissions waiting in a process to Redis together, in one script
