@@ -88,7 +88,7 @@ pub async fn report<C: ConnectionTrait>(db: &C) -> Result<Report, DomainError> {
     )
     .await?;
     let dead_jobs: Vec<DeadJob> =
-        rows(db, "SELECT id, job_key, last_error FROM jobs WHERE status = 'dead' ORDER BY updated_at LIMIT 500")
+        rows(db, "SELECT id, job_key, last_error FROM jobs WHERE dead_at IS NOT NULL ORDER BY dead_at LIMIT 500")
             .await?;
     let ledger_violations: Vec<String> =
         crate::ledger::check_invariants(db).await?.into_iter().map(|v| format!("{v:?}")).collect();

@@ -68,10 +68,12 @@ struct LedgerRow {
     total: i64,
 }
 
-/// The queue gauges: only unfinished jobs, read through their partial index
-/// (`jobs_unfinished_idx`), so a scrape never walks the history of done jobs.
+/// The queue gauges: only unfinished and dead jobs, each read through its partial index
+/// (`jobs_open_idx`, `jobs_dead_idx`), so a scrape never walks the history of done jobs.
 pub const QUEUE_GAUGES_SQL: &str = "SELECT queue, status, COUNT(*) AS n, MIN(created_at) AS oldest FROM jobs \
-     WHERE status <> 'done' GROUP BY queue, status";
+     WHERE finished_at IS NULL GROUP BY queue, status \
+     UNION ALL SELECT queue, 'dead' AS status, COUNT(*) AS n, NULL AS oldest FROM jobs \
+     WHERE dead_at IS NOT NULL GROUP BY queue";
 
 /// Sets the shared gauges from the database. Every queue and unfinished status gets a value
 /// (0 when it has no jobs), so a series that emptied reads 0 rather than its last value.

@@ -59,17 +59,28 @@ pub struct QueueState {
 
 pub async fn states<C: ConnectionTrait>(db: &C) -> Result<Vec<QueueState>, DbErr> {
     use sea_orm::{Iterable, QuerySelect};
-    let counts: Vec<(JobQueue, JobStatus, i64)> = Jobs::find()
+    // Unfinished jobs by status, and dead ones, each read off its own partial index.
+    let mut counts: Vec<(JobQueue, JobStatus, i64)> = Jobs::find()
         .select_only()
         .column(JobCol::Queue)
         .column(JobCol::Status)
         .column_as(JobCol::Id.count(), "n")
-        .filter(JobCol::Status.ne(JobStatus::Done))
+        .filter(JobCol::FinishedAt.is_null())
         .group_by(JobCol::Queue)
         .group_by(JobCol::Status)
         .into_tuple()
         .all(db)
         .await?;
+    let dead: Vec<(JobQueue, i64)> = Jobs::find()
+        .select_only()
+        .column(JobCol::Queue)
+        .column_as(JobCol::Id.count(), "n")
+        .filter(JobCol::DeadAt.is_not_null())
+        .group_by(JobCol::Queue)
+        .into_tuple()
+        .all(db)
+        .await?;
+    counts.extend(dead.into_iter().map(|(q, n)| (q, JobStatus::Dead, n)));
     let paused = paused(db).await?;
     // The oldest due job per queue, read off the partial index of unfinished jobs.
     let now = chrono::Utc::now();
@@ -77,6 +88,7 @@ pub async fn states<C: ConnectionTrait>(db: &C) -> Result<Vec<QueueState>, DbErr
         .select_only()
         .column(JobCol::Queue)
         .column_as(JobCol::AvailableAt.min(), "oldest")
+        .filter(JobCol::FinishedAt.is_null())
         .filter(JobCol::Status.is_in([JobStatus::Pending, JobStatus::Dispatched]))
         .filter(JobCol::AvailableAt.lte(now))
         .group_by(JobCol::Queue)

@@ -42,6 +42,7 @@ pub fn new_row<J: Job>(job: &J, policy: &QueuePolicy) -> Result<jobs::ActiveMode
         updated_at: Set(now),
         started_at: Set(None),
         finished_at: Set(None),
+        dead_at: Set(None),
     })
 }
 
@@ -109,8 +110,14 @@ pub async fn enqueue_many<C: ConnectionTrait, J: Job>(
 
 /// Claims up to `limit` due jobs of `queue` in one round trip: new ones, retries whose
 /// backoff ended, and runs whose lease expired (their worker died; a run itself is bounded
-/// by its time limit). Each claimed row is `running` for `lease` with one more attempt.
-/// On Postgres `FOR UPDATE SKIP LOCKED` lets workers claim side by side, each row once.
+/// by its time limit). Each claimed row is `running` from now, with one more attempt; its
+/// lease runs `lease` from `started_at`. On Postgres `FOR UPDATE SKIP LOCKED` lets workers
+/// claim side by side, each row once.
+///
+/// A claim changes no indexed column (a running job keeps its due time): on Postgres it is
+/// a heap-only update that writes no index entry (`jobs_open_idx`, see its migration). The
+/// price is that a claim reads past the queue's running jobs, which stay at the front of
+/// the index: at most a few claims' worth, all on pages just written.
 pub async fn claim_batch(
     db: &sea_orm::DatabaseConnection,
     queue: JobQueue,
@@ -121,38 +128,43 @@ pub async fn claim_batch(
         return Ok(Vec::new());
     }
     let now = Utc::now();
-    let until = after(now, lease);
+    let stale = chrono::Duration::from_std(lease)
+        .ok()
+        .and_then(|d| now.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let backend = db.get_database_backend();
-    // Due: pending (new, or a retry whose backoff ended), or running with its lease expired
-    // (its worker died; a run itself is bounded by its time limit). `dispatched`, a state
-    // older versions left, counts as pending. One range over the partial index of
-    // unfinished jobs by (queue, available_at), read in order: no scan, no sort.
-    let due = "queue = {q} AND status IN ('pending', 'dispatched', 'running') AND available_at <= {now}";
+    // Due: not finished, due by now, and not running under a live lease. `pending` (new,
+    // or a retry whose backoff ended) and `dispatched` (a state older versions left) are
+    // claimable; `running` only once its lease has expired. One range over the partial
+    // index of unfinished jobs by (queue, available_at), read in order: no scan, no sort.
+    let due = "queue = {q} AND finished_at IS NULL AND available_at <= {now} \
+               AND (status <> 'running' OR started_at IS NULL OR started_at <= {stale})";
     let (sql, values): (String, Vec<sea_orm::Value>) = match backend {
         DatabaseBackend::Postgres => (
             format!(
-                "UPDATE jobs SET status = 'running', attempts = attempts + 1, available_at = $3, updated_at = $2, \
-                 started_at = $2 WHERE id IN (SELECT id FROM jobs WHERE {} ORDER BY available_at LIMIT $4 \
-                 FOR UPDATE SKIP LOCKED) RETURNING *",
-                due.replace("{q}", "$1").replace("{now}", "$2")
+                "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = $2, started_at = $2 \
+                 WHERE id IN (SELECT id FROM jobs WHERE {} ORDER BY available_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                 RETURNING *",
+                due.replace("{q}", "$1").replace("{now}", "$2").replace("{stale}", "$3")
             ),
-            vec![queue.as_str().into(), now.into(), until.into(), (limit as i64).into()],
+            vec![queue.as_str().into(), now.into(), stale.into(), (limit as i64).into()],
         ),
         // SQLite runs one writer at a time: the subquery and the update cannot interleave.
         _ => (
             format!(
-                "UPDATE jobs SET status = 'running', attempts = attempts + 1, available_at = ?, updated_at = ?, \
-                 started_at = ? WHERE id IN (SELECT id FROM jobs WHERE {} ORDER BY available_at LIMIT ?) RETURNING *",
-                due.replace("{q}", "?").replace("{now}", "?")
+                "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ?, started_at = ? \
+                 WHERE id IN (SELECT id FROM jobs WHERE {} ORDER BY available_at LIMIT ?) RETURNING *",
+                due.replace("{q}", "?").replace("{now}", "?").replace("{stale}", "?")
             ),
-            vec![until.into(), now.into(), now.into(), queue.as_str().into(), now.into(), (limit as i64).into()],
+            vec![now.into(), now.into(), queue.as_str().into(), now.into(), stale.into(), (limit as i64).into()],
         ),
     };
     Jobs::find().from_raw_sql(sea_orm::Statement::from_sql_and_values(backend, sql, values)).all(db).await
 }
 
-/// Gives claimed jobs that never started back to the outbox, due now, their attempt not
-/// spent.
+/// Gives claimed jobs that never started back to the outbox, their attempt not spent.
+/// They keep their due time, so they are next in line again (and the update stays in
+/// place: no index names what it changes).
 pub async fn release<C: ConnectionTrait>(db: &C, ids: &[Uuid]) -> Result<u64, DbErr> {
     if ids.is_empty() {
         return Ok(0);
@@ -161,7 +173,6 @@ pub async fn release<C: ConnectionTrait>(db: &C, ids: &[Uuid]) -> Result<u64, Db
     let res = Jobs::update_many()
         .col_expr(Column::Status, Expr::value(JobStatus::Pending.as_str()))
         .col_expr(Column::Attempts, Expr::col(Column::Attempts).sub(1))
-        .col_expr(Column::AvailableAt, Expr::value(now))
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(crate::db::one_of(db.get_database_backend(), Column::Id, ids.to_vec()))
         .filter(Column::Status.eq(JobStatus::Running))
@@ -268,7 +279,8 @@ pub async fn fail<C: ConnectionTrait>(
             .col_expr(Column::AvailableAt, Expr::value(at)),
         Failure::Dead => update
             .col_expr(Column::Status, Expr::value(JobStatus::Dead.as_str()))
-            .col_expr(Column::FinishedAt, Expr::value(Some(now))),
+            .col_expr(Column::FinishedAt, Expr::value(Some(now)))
+            .col_expr(Column::DeadAt, Expr::value(Some(now))),
     };
     update.exec(db).await?;
     Ok(outcome)
@@ -291,9 +303,10 @@ async fn requeue_dead_where<C: ConnectionTrait>(db: &C, which: sea_orm::sea_quer
         .col_expr(Column::Attempts, Expr::value(0))
         .col_expr(Column::AvailableAt, Expr::value(now))
         .col_expr(Column::FinishedAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(Column::DeadAt, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(which)
-        .filter(Column::Status.eq(JobStatus::Dead))
+        .filter(Column::DeadAt.is_not_null())
         .exec(db)
         .await?;
     Ok(res.rows_affected)
@@ -301,8 +314,8 @@ async fn requeue_dead_where<C: ConnectionTrait>(db: &C, which: sea_orm::sea_quer
 
 pub async fn dead<C: ConnectionTrait>(db: &C, limit: u64) -> Result<Vec<jobs::Model>, DbErr> {
     Jobs::find()
-        .filter(Column::Status.eq(JobStatus::Dead))
-        .order_by(Column::UpdatedAt, Order::Desc)
+        .filter(Column::DeadAt.is_not_null())
+        .order_by(Column::DeadAt, Order::Desc)
         .limit(limit)
         .all(db)
         .await
@@ -311,9 +324,7 @@ pub async fn dead<C: ConnectionTrait>(db: &C, limit: u64) -> Result<Vec<jobs::Mo
 /// Jobs not yet done or dead: zero means every queue is drained.
 pub async fn unfinished<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
     use sea_orm::PaginatorTrait;
-    Jobs::find()
-        .filter(Column::Status.is_in([JobStatus::Pending, JobStatus::Dispatched, JobStatus::Running]))
-        .count(db)
+    Jobs::find().filter(Column::FinishedAt.is_null()).count(db)
         .await
 }
 

@@ -45,7 +45,7 @@ async fn api_and_worker_serve_their_metrics() {
     assert!(worker.contains("# TYPE tollgate_job_duration_seconds histogram"), "{worker}");
 }
 
-/// A scrape reads the unfinished jobs through their partial index, not the whole table.
+/// A scrape reads the unfinished and the dead jobs through their partial indexes, not the whole table.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_queue_gauges_read_only_unfinished_jobs() {
     use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
@@ -61,5 +61,6 @@ async fn the_queue_gauges_read_only_unfinished_jobs() {
         .await
         .expect("explain");
     let text: Vec<String> = plan.iter().filter_map(|r| r.try_get_by_index::<String>(0).ok()).collect();
-    assert!(text.iter().any(|l| l.contains("jobs_unfinished_idx")), "{text:#?}");
+    assert!(text.iter().any(|l| l.contains("jobs_open_idx")), "{text:#?}");
+    assert!(text.iter().any(|l| l.contains("jobs_dead_idx")), "{text:#?}");
 }

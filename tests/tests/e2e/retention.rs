@@ -31,6 +31,7 @@ async fn job(app: &TestApp, key: &str, status: JobStatus, at: DateTime<Utc>) {
         updated_at: Set(at),
         started_at: Set(Some(at)),
         finished_at: Set(Some(at)),
+        dead_at: Set((status == JobStatus::Dead).then_some(at)),
     })
     .exec_without_returning(&app.db.conn)
     .await
