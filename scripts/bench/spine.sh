@@ -20,11 +20,16 @@ fresh_db() {
 start_workers() { for _ in $(seq 1 "$1"); do ./target/release/worker & PIDS+=($!); done; }
 
 # wait_noop_drained SECONDS: returns once no noop job is unfinished, looking every SECONDS
-# from one session (a psql per look would take CPU from the workers).
+# from one session (a psql per look would take CPU from the workers), through the partial
+# index of unfinished jobs: a count over the table would scan every finished job each time.
+# Each look commits: one transaction for the whole wait would hold back the horizon of what
+# Postgres may prune, so no dead row version left by the drain could be reclaimed until it
+# ended, and the drain would slow under its own debris.
 wait_noop_drained() {
   psql -q "$DATABASE_URL" -c "DO \$\$ BEGIN
-    WHILE (SELECT count(*) FROM jobs WHERE queue = 'noop' AND status NOT IN ('done', 'dead')) > 0 LOOP
+    WHILE EXISTS (SELECT 1 FROM jobs WHERE queue = 'noop' AND finished_at IS NULL) LOOP
       PERFORM pg_sleep($1);
+      COMMIT;
     END LOOP; END \$\$" >/dev/null
 }
 
