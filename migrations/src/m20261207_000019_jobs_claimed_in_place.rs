@@ -27,7 +27,8 @@ impl MigrationTrait for Migration {
         let db = manager.get_connection();
         let ts = if pg { "timestamptz" } else { "text" };
         db.execute_unprepared(&format!("ALTER TABLE jobs ADD COLUMN dead_at {ts}")).await?;
-        db.execute_unprepared("UPDATE jobs SET dead_at = COALESCE(finished_at, updated_at) WHERE status = 'dead'").await?;
+        db.execute_unprepared("UPDATE jobs SET dead_at = COALESCE(finished_at, updated_at) WHERE status = 'dead'")
+            .await?;
         db.execute_unprepared(
             "UPDATE jobs SET finished_at = updated_at WHERE status IN ('done', 'dead') AND finished_at IS NULL",
         )

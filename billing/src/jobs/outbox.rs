@@ -313,19 +313,13 @@ async fn requeue_dead_where<C: ConnectionTrait>(db: &C, which: sea_orm::sea_quer
 }
 
 pub async fn dead<C: ConnectionTrait>(db: &C, limit: u64) -> Result<Vec<jobs::Model>, DbErr> {
-    Jobs::find()
-        .filter(Column::DeadAt.is_not_null())
-        .order_by(Column::DeadAt, Order::Desc)
-        .limit(limit)
-        .all(db)
-        .await
+    Jobs::find().filter(Column::DeadAt.is_not_null()).order_by(Column::DeadAt, Order::Desc).limit(limit).all(db).await
 }
 
 /// Jobs not yet done or dead: zero means every queue is drained.
 pub async fn unfinished<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
     use sea_orm::PaginatorTrait;
-    Jobs::find().filter(Column::FinishedAt.is_null()).count(db)
-        .await
+    Jobs::find().filter(Column::FinishedAt.is_null()).count(db).await
 }
 
 pub async fn find<C: ConnectionTrait>(db: &C, job_id: Uuid) -> Result<Option<jobs::Model>, DbErr> {

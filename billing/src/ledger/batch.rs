@@ -40,13 +40,29 @@ pub async fn lock_customer_accounts<C: ConnectionTrait>(
 /// Posts every transfer whose id is new; returns the ids posted now (an id posted before
 /// changes nothing). Balances move by one UPDATE for all the accounts touched.
 pub async fn post_many<C: ConnectionTrait>(db: &C, reqs: &[TransferRequest]) -> Result<HashSet<String>, DomainError> {
+    let posted = insert_transfers(db, reqs).await?;
+    move_balances(db, reqs, &posted).await?;
+    Ok(posted)
+}
+
+/// The first half of [`post_many`]: inserts every transfer whose id is new and returns the
+/// ids posted now, leaving balances untouched. The caller moves them with
+/// [`move_balances`] before it commits, as late as it can: the balance rows are what
+/// concurrent batches queue on, so the shorter they are held, the more batches overlap.
+/// Rows go in id order, so two batches holding the same id cannot wait on each other.
+pub async fn insert_transfers<C: ConnectionTrait>(
+    db: &C,
+    reqs: &[TransferRequest],
+) -> Result<HashSet<String>, DomainError> {
     if let Some(bad) = reqs.iter().find(|r| !r.amount.is_positive() || r.debit == r.credit) {
         return Err(DomainError::Invalid(format!("transfer {}: a positive amount between two accounts", bad.id)));
     }
     let now = Utc::now();
     let backend = db.get_database_backend();
+    let mut sorted: Vec<&TransferRequest> = reqs.iter().collect();
+    sorted.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     let mut posted = HashSet::new();
-    for chunk in reqs.chunks(CHUNK) {
+    for chunk in sorted.chunks(CHUNK) {
         let built = if backend == DatabaseBackend::Postgres {
             insert_arrays(chunk, now)
         } else {
@@ -60,6 +76,19 @@ pub async fn post_many<C: ConnectionTrait>(db: &C, reqs: &[TransferRequest]) -> 
             posted.insert(row.try_get::<String>("", "id")?);
         }
     }
+    Ok(posted)
+}
+
+/// The second half of [`post_many`]: moves the balances by the transfers of `reqs` that
+/// were `posted` now, in one UPDATE for every account touched, each row locked first in
+/// id order (so concurrent movers cannot deadlock); refuses a customer's balance below zero.
+pub async fn move_balances<C: ConnectionTrait>(
+    db: &C,
+    reqs: &[TransferRequest],
+    posted: &HashSet<String>,
+) -> Result<(), DomainError> {
+    let now = Utc::now();
+    let backend = db.get_database_backend();
     // What each account gains or loses through the transfers posted now.
     let mut deltas: BTreeMap<Uuid, i64> = BTreeMap::new();
     // An id given twice posts once (the second row conflicts with the first): count it once.
@@ -70,8 +99,11 @@ pub async fn post_many<C: ConnectionTrait>(db: &C, reqs: &[TransferRequest]) -> 
     }
     deltas.retain(|_, d| *d != 0);
     if deltas.is_empty() {
-        return Ok(posted);
+        return Ok(());
     }
+    let ids: Vec<Uuid> = deltas.keys().copied().collect();
+    let q = Accounts::find().filter(crate::db::one_of(backend, AccCol::Id, ids)).order_by_asc(AccCol::Id);
+    crate::db::for_update(db, q).all(db).await?;
     let updated = if backend == DatabaseBackend::Postgres {
         let (ids, amounts): (Vec<Uuid>, Vec<i64>) = deltas.iter().map(|(id, d)| (*id, *d)).unzip();
         let sql = "UPDATE ledger_accounts AS a SET balance = a.balance + d.delta, updated_at = $3 \
@@ -108,12 +140,12 @@ pub async fn post_many<C: ConnectionTrait>(db: &C, reqs: &[TransferRequest]) -> 
             crate::api_keys::sync_credit_keys(db, account).await?;
         }
     }
-    Ok(posted)
+    Ok(())
 }
 
 /// The insert of `chunk` on Postgres, one array per column: one statement text for any
 /// number of transfers (see [`crate::db::one_of`]), returning the ids posted now.
-fn insert_arrays(chunk: &[TransferRequest], now: chrono::DateTime<Utc>) -> Statement {
+fn insert_arrays(chunk: &[&TransferRequest], now: chrono::DateTime<Utc>) -> Statement {
     use sea_orm::Value;
     let owners = chunk.iter().map(|r| Value::Uuid(r.account_id.map(Uuid::from))).collect();
     let values: Vec<Value> = vec![

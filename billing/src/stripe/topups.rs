@@ -32,19 +32,22 @@ use entities::stripe_events::{self, Column as EvCol, Entity as Events};
 use entities::{OrderKind, OrderStatus, PaymentProvider, PaymentStatus, StripeEventStatus, TransferKind};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Statement,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect, Statement,
 };
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
-/// Most events one transaction applies. Batches run one at a time (they would only queue
-/// on the clearing account's balance), so the batch's size is the credit path's rate:
-/// from a backlog of 20,000 on the 2-core benchmark machine 256 credited ~4,800/s, 1,024
-/// ~8,500/s, 4,096 no more (each statement's cost grows with the batch by then).
+/// Most events one transaction applies: from a backlog of 20,000 on the 2-core benchmark
+/// machine, one batch at a time, 256 credited ~4,800/s, 1,024 ~8,500/s, 4,096 no more
+/// (each statement's cost grows with the batch by then).
 pub const BATCH: u64 = 1024;
 
-/// The advisory lock batches take (a fixed number of our own choosing).
+/// How many batches run at once. One at a time left a core idle while the other parsed or
+/// waited on a round trip; more than a core's worth only splits the waiting events into
+/// smaller batches. They overlap in everything but the balance update at their end.
+const SLOTS: i64 = 2;
+
+/// The first of the advisory locks batches take, one per slot (numbers of our own choosing).
 const BATCH_LOCK: i64 = 0x746f_7075_7073; // "topups"
 
 /// The event types a batch gathers.
@@ -76,12 +79,18 @@ struct Paid {
 pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own, DomainError> {
     let pg = db.get_database_backend();
     let postgres = pg == DatabaseBackend::Postgres;
-    // One batch at a time (an advisory lock): concurrent batches would only queue on the
-    // clearing account's balance row. A job that finds a batch under way waits on its own
-    // event's row instead: if that batch took the event along, the row is free once it
-    // commits and reads processed. Only a job whose event no batch holds waits for the
-    // batch lock, its own row held meanwhile (batches skip it, never wait on it).
-    let leading = !postgres || lock(db, "SELECT pg_try_advisory_xact_lock($1) AS locked").await?;
+    // At most `SLOTS` batches at a time (advisory locks): more would only split the waiting
+    // events thinner. A job that finds every slot taken waits on its own event's row
+    // instead: if a batch took the event along, the row is free once it commits and reads
+    // processed. Only a job whose event no batch holds waits for a slot, its own row held
+    // meanwhile (batches skip it, never wait on it).
+    let mut leading = !postgres;
+    for slot in 0..SLOTS {
+        if leading {
+            break;
+        }
+        leading = lock(db, "SELECT pg_try_advisory_xact_lock($1) AS locked", slot).await?;
+    }
     let mut own = Events::find_by_id(own_id.to_owned());
     if postgres {
         own = own.lock(LockType::Update);
@@ -92,7 +101,8 @@ pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own
     }
     let Some(first) = paid_topup_session(&own) else { return Ok(Own::NotATopup) };
     if !leading {
-        lock(db, "SELECT true AS locked FROM pg_advisory_xact_lock($1)").await?;
+        let slot = own_id.bytes().map(i64::from).sum::<i64>() % SLOTS;
+        lock(db, "SELECT true AS locked FROM pg_advisory_xact_lock($1)", slot).await?;
     }
     // Others waiting, skipping those another batch holds (never waiting on them).
     // The status is written out, not bound: only then can the planner read the waiting
@@ -144,13 +154,6 @@ pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own
 
     let debit = ledger::system_account(db, SystemAccount::StripeClearing).await?;
     let credit_of = customer_accounts(db, paid.iter().map(|p| p.account_id).collect()).await?;
-    // Every balance this batch moves, locked in id order (as `ledger::post` moves them), so
-    // batches and single transfers touching the same accounts cannot deadlock.
-    let mut touched: Vec<Uuid> = credit_of.values().copied().chain([debit]).collect();
-    touched.sort_unstable();
-    touched.dedup();
-    let q = Accounts::find().filter(one_of(pg, AccCol::Id, touched)).order_by_asc(AccCol::Id);
-    crate::db::for_update(db, q).all(db).await?;
     let mut transfers = Vec::with_capacity(paid.len());
     for p in &paid {
         let credit = *credit_of.get(&p.account_id).ok_or(DomainError::NotFound("ledger account"))?;
@@ -165,7 +168,8 @@ pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own
             description: "Credit top-up (card)".to_owned(),
         });
     }
-    let posted = ledger::batch::post_many(db, &transfers).await?;
+    // The transfers now, the balances they move last (see the end).
+    let posted = ledger::batch::insert_transfers(db, &transfers).await?;
     // Two events for one payment (completed, then async success) post one transfer.
     let mut seen = HashSet::new();
     let now_posted: Vec<&Paid> =
@@ -226,12 +230,17 @@ pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own
         .map(|p| StripeEvent { event_id: p.event_id.clone() }.key())
         .collect();
     crate::jobs::outbox::settle_done_by_others(db, &others).await?;
+    // Last, the balances: every batch moves the clearing account's, so each holds that row
+    // only from here to its commit, and concurrent batches overlap in all the rest. They
+    // are locked in id order (as `ledger::post` locks them), so batches and single
+    // transfers touching the same accounts cannot deadlock.
+    ledger::batch::move_balances(db, &transfers, &posted).await?;
     Ok(Own::Applied { events: paid.len(), credited: now_posted.len() })
 }
 
-/// Takes the batch lock (Postgres) with `sql`; whether it was taken.
-async fn lock<C: ConnectionTrait>(db: &C, sql: &str) -> Result<bool, DomainError> {
-    let stmt = Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, [BATCH_LOCK.into()]);
+/// Takes the lock of batch slot `slot` (Postgres) with `sql`; whether it was taken.
+async fn lock<C: ConnectionTrait>(db: &C, sql: &str, slot: i64) -> Result<bool, DomainError> {
+    let stmt = Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, [(BATCH_LOCK + slot).into()]);
     Ok(match db.query_one_raw(stmt).await? {
         Some(row) => row.try_get::<bool>("", "locked")?,
         None => false,
