@@ -32,7 +32,8 @@ use entities::stripe_events::{self, Column as EvCol, Entity as Events};
 use entities::{OrderKind, OrderStatus, PaymentProvider, PaymentStatus, StripeEventStatus, TransferKind};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect, Statement,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect, QueryTrait,
+    Statement,
 };
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
@@ -58,7 +59,7 @@ const TYPES: [&str; 2] = ["checkout.session.completed", "checkout.session.async_
 pub enum Own {
     /// Another job applied it (in its batch) first.
     AlreadyDone,
-    /// Not a plain paid top-up: the caller applies it alone.
+    /// Not a plain paid top-up: the caller rolls the transaction back and applies it alone.
     NotATopup,
     /// Applied with `events` events in all, `credited` of them credited now.
     Applied { events: usize, credited: usize },
@@ -104,22 +105,32 @@ pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own
         let slot = own_id.bytes().map(i64::from).sum::<i64>() % SLOTS;
         lock(db, "SELECT true AS locked FROM pg_advisory_xact_lock($1)", slot).await?;
     }
-    // Others waiting, skipping those another batch holds (never waiting on them).
+    // Others waiting, skipping those another batch holds (never waiting on them), taken
+    // and marked processed in one statement: a lock and then an update wrote each row
+    // twice. The few that turn out not to be top-ups of ours go back below.
     // The status is written out, not bound: only then can the planner read the waiting
     // events from the partial index that holds just them (`stripe_events_pending_idx`).
     // In no particular order: any waiting top-ups will do, and each event's own job sees to
     // it in time. Ordered, a plan misled by stale statistics sorted every waiting event,
     // payload and all, on disk, to keep 255 (50 to 150 ms a batch with 20,000 waiting);
     // unordered, every plan stops at the 255th.
-    let mut others = Events::find()
+    let now = Utc::now();
+    let mut waiting = Events::find()
+        .select_only()
+        .column(EvCol::Id)
         .filter(Expr::cust("status = 'received'"))
         .filter(EvCol::EventType.is_in(TYPES))
         .filter(EvCol::Id.ne(own_id))
         .limit(BATCH - 1);
     if postgres {
-        others = others.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        waiting = waiting.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
-    let others = others.all(db).await?;
+    let others = Events::update_many()
+        .col_expr(EvCol::Status, Expr::value(StripeEventStatus::Processed.as_str()))
+        .col_expr(EvCol::ProcessedAt, Expr::value(Some(now)))
+        .filter(EvCol::Id.in_subquery(waiting.into_query()))
+        .exec_with_returning(db)
+        .await?;
     let mut sessions = vec![(own.id.clone(), first)];
     sessions.extend(others.iter().filter_map(|e| Some((e.id.clone(), paid_topup_session(e)?))));
 
@@ -148,9 +159,33 @@ pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own
         })
         .collect();
     if paid.first().is_none_or(|p| p.event_id != own_id) {
-        // The own event is not a top-up of ours after all: its job applies it alone.
+        // The own event is not a top-up of ours after all: its job applies it alone (the
+        // caller rolls this transaction back, the others' marks with it).
         return Ok(Own::NotATopup);
     }
+    // Taken along but not top-ups of ours: back to waiting, for their own jobs. An earlier
+    // run's error on one that is now applied is cleared, as on the job's own event.
+    let applied: HashSet<&str> = paid.iter().map(|p| p.event_id.as_str()).collect();
+    let (stale, not_ours): (Vec<_>, Vec<_>) = others
+        .iter()
+        .filter(|e| e.last_error.is_some() || !applied.contains(e.id.as_str()))
+        .partition(|e| applied.contains(e.id.as_str()));
+    if !not_ours.is_empty() {
+        Events::update_many()
+            .col_expr(EvCol::Status, Expr::value(StripeEventStatus::Received.as_str()))
+            .col_expr(EvCol::ProcessedAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
+            .filter(one_of(pg, EvCol::Id, not_ours.iter().map(|e| e.id.clone()).collect()))
+            .exec(db)
+            .await?;
+    }
+    let own_and_stale = stale.iter().map(|e| e.id.clone()).chain([own_id.to_owned()]).collect();
+    Events::update_many()
+        .col_expr(EvCol::Status, Expr::value(StripeEventStatus::Processed.as_str()))
+        .col_expr(EvCol::ProcessedAt, Expr::value(Some(now)))
+        .col_expr(EvCol::LastError, Expr::value(Option::<String>::None))
+        .filter(one_of(pg, EvCol::Id, own_and_stale))
+        .exec(db)
+        .await?;
 
     let debit = ledger::system_account(db, SystemAccount::StripeClearing).await?;
     let credit_of = customer_accounts(db, paid.iter().map(|p| p.account_id).collect()).await?;
@@ -174,24 +209,8 @@ pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own
     let mut seen = HashSet::new();
     let now_posted: Vec<&Paid> =
         paid.iter().filter(|p| posted.contains(&format!("order:{}", p.order_id)) && seen.insert(p.order_id)).collect();
-    let now = Utc::now();
     if !now_posted.is_empty() {
-        Payments::insert_many(now_posted.iter().map(|p| payments::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            account_id: Set(p.account_id),
-            order_id: Set(Some(p.order_id)),
-            provider: Set(PaymentProvider::Stripe),
-            provider_ref: Set(p.reference.clone()),
-            amount: Set(p.charged),
-            amount_refunded: Set(Micros::ZERO),
-            status: Set(PaymentStatus::Succeeded),
-            subscription_ref: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }))
-        .on_conflict_do_nothing_on([PayCol::Provider, PayCol::ProviderRef])
-        .exec_without_returning(db)
-        .await?;
+        insert_payments(db, &now_posted, now).await?;
         Orders::update_many()
             .col_expr(OrderCol::Status, Expr::value(OrderStatus::Completed.as_str()))
             .col_expr(OrderCol::CompletedAt, Expr::value(Some(now)))
@@ -215,13 +234,6 @@ pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own
         });
         crate::webhooks::emit_many(db, facts.collect()).await?;
     }
-    Events::update_many()
-        .col_expr(EvCol::Status, Expr::value(StripeEventStatus::Processed.as_str()))
-        .col_expr(EvCol::ProcessedAt, Expr::value(Some(now)))
-        .col_expr(EvCol::LastError, Expr::value(Option::<String>::None))
-        .filter(one_of(pg, EvCol::Id, paid.iter().map(|p| p.event_id.clone()).collect()))
-        .exec(db)
-        .await?;
     // The other events' jobs have nothing left to do: they end with this transaction
     // rather than each being claimed and run to find that out (most of a batch's cost).
     let others: Vec<String> = paid
@@ -236,6 +248,54 @@ pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own
     // transfers touching the same accounts cannot deadlock.
     ledger::batch::move_balances(db, &transfers, &posted).await?;
     Ok(Own::Applied { events: paid.len(), credited: now_posted.len() })
+}
+
+/// The payments of the top-ups credited now, as succeeded Stripe payments (one per
+/// payment intent: a second insert of one changes nothing). On Postgres one array per
+/// column, one statement text for any batch; eleven values a row made each batch's
+/// statement thousands of parameters long, parsed and planned anew.
+async fn insert_payments<C: ConnectionTrait>(
+    db: &C,
+    paid: &[&Paid],
+    now: chrono::DateTime<Utc>,
+) -> Result<(), DomainError> {
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        Payments::insert_many(paid.iter().map(|p| payments::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            account_id: Set(p.account_id),
+            order_id: Set(Some(p.order_id)),
+            provider: Set(PaymentProvider::Stripe),
+            provider_ref: Set(p.reference.clone()),
+            amount: Set(p.charged),
+            amount_refunded: Set(Micros::ZERO),
+            status: Set(PaymentStatus::Succeeded),
+            subscription_ref: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }))
+        .on_conflict_do_nothing_on([PayCol::Provider, PayCol::ProviderRef])
+        .exec_without_returning(db)
+        .await?;
+        return Ok(());
+    }
+    let sql = "INSERT INTO payments (id, account_id, order_id, provider, provider_ref, amount, amount_refunded, \
+               status, created_at, updated_at) \
+               SELECT id, account_id, order_id, $6, provider_ref, amount, 0, $7, $8, $8 \
+               FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::int8[]) \
+               AS t(id, account_id, order_id, provider_ref, amount) \
+               ON CONFLICT (provider, provider_ref) DO NOTHING";
+    let values: Vec<sea_orm::Value> = vec![
+        paid.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>().into(),
+        paid.iter().map(|p| Uuid::from(p.account_id)).collect::<Vec<_>>().into(),
+        paid.iter().map(|p| Uuid::from(p.order_id)).collect::<Vec<_>>().into(),
+        paid.iter().map(|p| p.reference.clone()).collect::<Vec<_>>().into(),
+        paid.iter().map(|p| p.charged.get()).collect::<Vec<_>>().into(),
+        PaymentProvider::Stripe.as_str().into(),
+        PaymentStatus::Succeeded.as_str().into(),
+        now.into(),
+    ];
+    db.execute_raw(Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values)).await?;
+    Ok(())
 }
 
 /// Takes the lock of batch slot `slot` (Postgres) with `sql`; whether it was taken.
