@@ -80,10 +80,17 @@ async fn run_claimed(job: &job_rows::Model, qctx: &QueueCtx) -> Result<(), BoxDy
                 platform::metrics::inc("tollgate_jobs_total", &[("queue", queue.as_str()), ("outcome", "done")]);
                 tracing::debug!("job done");
             }
+            Err(JobError::Deferred(after)) => {
+                let at = chrono::Utc::now() + chrono::Duration::from_std(after).unwrap_or(chrono::Duration::zero());
+                outbox::defer(&ctx.db, job.id, at).await?;
+                platform::metrics::inc("tollgate_jobs_total", &[("queue", queue.as_str()), ("outcome", "deferred")]);
+                tracing::debug!(?after, "job deferred");
+            }
             Err(err) => {
                 let (retryable, message) = match &err {
                     JobError::Retryable(m) => (true, m),
                     JobError::Terminal(m) => (false, m),
+                    JobError::Deferred(_) => return Ok(()),
                 };
                 match outbox::fail(&ctx.db, job, message, retryable, &policy).await? {
                     Failure::RetryAt(at) => {

@@ -181,6 +181,21 @@ pub async fn release<C: ConnectionTrait>(db: &C, ids: &[Uuid]) -> Result<u64, Db
     Ok(res.rows_affected)
 }
 
+/// Gives a running job back to the outbox, its attempt not spent, due at `at`: it stepped
+/// aside while another job does its work (and may end it meanwhile, as pending).
+pub async fn defer<C: ConnectionTrait>(db: &C, job_id: Uuid, at: DateTime<Utc>) -> Result<bool, DbErr> {
+    let res = Jobs::update_many()
+        .col_expr(Column::Status, Expr::value(JobStatus::Pending.as_str()))
+        .col_expr(Column::Attempts, Expr::col(Column::Attempts).sub(1))
+        .col_expr(Column::AvailableAt, Expr::value(at))
+        .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(Column::Id.eq(job_id))
+        .filter(Column::Status.eq(JobStatus::Running))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
 /// Ends, as done, the waiting jobs whose work the caller's transaction `db` has just done
 /// itself (a batch that applied their events beside its own): in that same transaction,
 /// so they end exactly when their work commits, and no worker claims, runs and completes

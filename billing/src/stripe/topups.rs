@@ -11,6 +11,13 @@
 //! apiece, which cost the database more than the batch itself. A job already claimed
 //! finds its event processed and ends at once.
 //!
+//! Two batches run at a time (`SLOTS`), each moving the balances last, so they overlap in
+//! all but that. A job that finds its event in a batch, or no slot free, does not wait: it
+//! steps aside (`Own::Busy`) and its job goes back to the outbox for a moment, where the
+//! batches under way end it if they take its event along. Waiting, every job of a busy
+//! queue sat on a batch's locks, and a worker's slots filled with jobs that had nothing
+//! left to do while no new batch could start.
+//!
 //! Only plain top-ups travel in a batch. A plan checkout, a session in another currency
 //! than its order, or one that is not ours is left for its own job, which applies it alone
 //! as before (`checkout::apply_paid`).
@@ -61,6 +68,9 @@ pub enum Own {
     AlreadyDone,
     /// Not a plain paid top-up: the caller rolls the transaction back and applies it alone.
     NotATopup,
+    /// A batch holds the event, or every batch slot is taken: the caller rolls back and
+    /// tries again shortly, unless a batch has taken the event along by then.
+    Busy,
     /// Applied with `events` events in all, `credited` of them credited now.
     Applied { events: usize, credited: usize },
 }
@@ -80,30 +90,37 @@ struct Paid {
 pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own, DomainError> {
     let pg = db.get_database_backend();
     let postgres = pg == DatabaseBackend::Postgres;
-    // At most `SLOTS` batches at a time (advisory locks): more would only split the waiting
-    // events thinner. A job that finds every slot taken waits on its own event's row
-    // instead: if a batch took the event along, the row is free once it commits and reads
-    // processed. Only a job whose event no batch holds waits for a slot, its own row held
-    // meanwhile (batches skip it, never wait on it).
-    let mut leading = !postgres;
-    for slot in 0..SLOTS {
-        if leading {
-            break;
-        }
-        leading = lock(db, "SELECT pg_try_advisory_xact_lock($1) AS locked", slot).await?;
-    }
+    // The own event, skipped rather than waited on when a batch holds it: that batch
+    // either applies it or rolls back, and either way this job does better to step aside
+    // (`Own::Busy`) than to hold a worker's slot while it waits.
     let mut own = Events::find_by_id(own_id.to_owned());
     if postgres {
-        own = own.lock(LockType::Update);
+        own = own.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
-    let Some(own) = own.one(db).await? else { return Err(DomainError::NotFound("stripe event")) };
+    let Some(own) = own.one(db).await? else {
+        return match Events::find_by_id(own_id.to_owned()).one(db).await? {
+            Some(_) => Ok(Own::Busy),
+            None => Err(DomainError::NotFound("stripe event")),
+        };
+    };
     if matches!(own.status, StripeEventStatus::Processed | StripeEventStatus::Ignored) {
         return Ok(Own::AlreadyDone);
     }
     let Some(first) = paid_topup_session(&own) else { return Ok(Own::NotATopup) };
-    if !leading {
-        let slot = own_id.bytes().map(i64::from).sum::<i64>() % SLOTS;
-        lock(db, "SELECT true AS locked FROM pg_advisory_xact_lock($1)", slot).await?;
+    // At most `SLOTS` batches at a time (advisory locks): more would only split the waiting
+    // events thinner. A job that finds every slot taken steps aside too: the batches under
+    // way take its event along (and end its job) if they reach it first.
+    if postgres {
+        let mut leading = false;
+        for slot in 0..SLOTS {
+            leading = lock(db, slot).await?;
+            if leading {
+                break;
+            }
+        }
+        if !leading {
+            return Ok(Own::Busy);
+        }
     }
     // Others waiting, skipping those another batch holds (never waiting on them), taken
     // and marked processed in one statement: a lock and then an update wrote each row
@@ -298,8 +315,9 @@ async fn insert_payments<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Takes the lock of batch slot `slot` (Postgres) with `sql`; whether it was taken.
-async fn lock<C: ConnectionTrait>(db: &C, sql: &str, slot: i64) -> Result<bool, DomainError> {
+/// Takes the lock of batch slot `slot` (Postgres) if it is free; whether it was taken.
+async fn lock<C: ConnectionTrait>(db: &C, slot: i64) -> Result<bool, DomainError> {
+    let sql = "SELECT pg_try_advisory_xact_lock($1) AS locked";
     let stmt = Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, [(BATCH_LOCK + slot).into()]);
     Ok(match db.query_one_raw(stmt).await? {
         Some(row) => row.try_get::<bool>("", "locked")?,

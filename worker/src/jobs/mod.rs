@@ -19,13 +19,18 @@ use billing::jobs::contracts::{self as kinds, kind_of};
 use entities::jobs;
 use serde_json::Value;
 
-/// How a run failed: retry later, or give up and dead-letter the job.
+/// How a run failed: retry later, or give up and dead-letter the job; or why it stepped
+/// aside.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     #[error("{0}")]
     Retryable(String),
     #[error("{0}")]
     Terminal(String),
+    /// Not a failure: the job's work is in other hands for now (a batch holds it). Back to
+    /// the outbox, the attempt not spent, due again after this long.
+    #[error("deferred for {0:?}")]
+    Deferred(std::time::Duration),
 }
 
 impl From<DomainError> for JobError {

@@ -42,6 +42,11 @@ struct PaymentIntent {
     metadata: std::collections::HashMap<String, String>,
 }
 
+/// How long a top-up's job steps aside when batches hold its event or every batch slot:
+/// about a batch's time, so it comes back once the batches under way have committed (and
+/// most often finds itself ended by one of them).
+const BUSY_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
+
 fn parse<T: DeserializeOwned>(payload: &str, what: &str) -> Result<T, JobError> {
     serde_json::from_str::<Event<T>>(payload)
         .map(|e| e.data.object)
@@ -91,6 +96,7 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
                     return Ok(());
                 }
                 topups::Own::NotATopup => drop(txn),
+                topups::Own::Busy => return Err(JobError::Deferred(BUSY_RETRY)),
             }
             let txn = billing::db::begin_write(&ctx.db).await?;
             let outcome = checkout::apply_paid(&txn, &session).await?;
