@@ -12,11 +12,11 @@
 //! finds its event processed and ends at once.
 //!
 //! Two batches run at a time (`SLOTS`), each moving the balances last, so they overlap in
-//! all but that. A job that finds its event in a batch, or no slot free, does not wait: it
-//! steps aside (`Own::Busy`) and its job goes back to the outbox for a moment, where the
-//! batches under way end it if they take its event along. Waiting, every job of a busy
-//! queue sat on a batch's locks, and a worker's slots filled with jobs that had nothing
-//! left to do while no new batch could start.
+//! all but that. A batch ends the jobs of the events it took at its start, so no worker
+//! claims them while it runs; before, every worker's slots filled with jobs that waited on
+//! a batch's locks only to find their events applied, and no new batch could start until
+//! they were done. A job whose event a batch holds all the same steps aside (`Own::Busy`):
+//! back to the outbox for a moment, not waiting on the lock.
 //!
 //! Only plain top-ups travel in a batch. A plan checkout, a session in another currency
 //! than its order, or one that is not ours is left for its own job, which applies it alone
@@ -53,10 +53,10 @@ pub const BATCH: u64 = 1024;
 /// How many batches run at once. One at a time left a core idle while the other parsed or
 /// waited on a round trip; more than a core's worth only splits the waiting events into
 /// smaller batches. They overlap in everything but the balance update at their end.
-const SLOTS: i64 = 2;
+pub const SLOTS: usize = 2;
 
-/// The first of the advisory locks batches take, one per slot (numbers of our own choosing).
-const BATCH_LOCK: i64 = 0x746f_7075_7073; // "topups"
+/// The advisory lock of each slot (numbers of our own choosing: "topups", then + 1).
+const SLOT_LOCKS: [i64; SLOTS] = [0x746f_7075_7073, 0x746f_7075_7074];
 
 /// The event types a batch gathers.
 const TYPES: [&str; 2] = ["checkout.session.completed", "checkout.session.async_payment_succeeded"];
@@ -68,8 +68,8 @@ pub enum Own {
     AlreadyDone,
     /// Not a plain paid top-up: the caller rolls the transaction back and applies it alone.
     NotATopup,
-    /// A batch holds the event, or every batch slot is taken: the caller rolls back and
-    /// tries again shortly, unless a batch has taken the event along by then.
+    /// A batch holds the event: the caller rolls back and tries again shortly (the batch
+    /// applies it, or rolls back and leaves it to this job).
     Busy,
     /// Applied with `events` events in all, `credited` of them credited now.
     Applied { events: usize, credited: usize },
@@ -90,38 +90,44 @@ struct Paid {
 pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own, DomainError> {
     let pg = db.get_database_backend();
     let postgres = pg == DatabaseBackend::Postgres;
-    // The own event, skipped rather than waited on when a batch holds it: that batch
-    // either applies it or rolls back, and either way this job does better to step aside
-    // (`Own::Busy`) than to hold a worker's slot while it waits.
-    let mut own = Events::find_by_id(own_id.to_owned());
-    if postgres {
-        own = own.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
-    let Some(own) = own.one(db).await? else {
-        return match Events::find_by_id(own_id.to_owned()).one(db).await? {
-            Some(_) => Ok(Own::Busy),
-            None => Err(DomainError::NotFound("stripe event")),
-        };
+    // The own event, read without a lock first: most often a batch has applied it already.
+    let Some(own) = Events::find_by_id(own_id.to_owned()).one(db).await? else {
+        return Err(DomainError::NotFound("stripe event"));
     };
     if matches!(own.status, StripeEventStatus::Processed | StripeEventStatus::Ignored) {
         return Ok(Own::AlreadyDone);
     }
-    let Some(first) = paid_topup_session(&own) else { return Ok(Own::NotATopup) };
-    // At most `SLOTS` batches at a time (advisory locks): more would only split the waiting
-    // events thinner. A job that finds every slot taken steps aside too: the batches under
-    // way take its event along (and end its job) if they reach it first.
+    if paid_topup_session(&own).is_none() {
+        return Ok(Own::NotATopup);
+    }
     if postgres {
+        // At most `SLOTS` batches at a time (advisory locks): more would only split the
+        // waiting events thinner. With every slot taken, wait for one (the caller keeps
+        // each process to `SLOTS` jobs here, so few wait with a connection).
         let mut leading = false;
-        for slot in 0..SLOTS {
-            leading = lock(db, slot).await?;
+        for slot in SLOT_LOCKS {
+            leading = lock(db, "SELECT pg_try_advisory_xact_lock($1) AS locked", slot).await?;
             if leading {
                 break;
             }
         }
         if !leading {
-            return Ok(Own::Busy);
+            let slot = SLOT_LOCKS[own_id.bytes().map(usize::from).sum::<usize>() % SLOTS];
+            lock(db, "SELECT true AS locked FROM pg_advisory_xact_lock($1)", slot).await?;
         }
     }
+    // Now the own event under a lock, skipped rather than waited on when a batch holds it:
+    // that batch either applies it or rolls back, and either way this job does better to
+    // step aside for a moment (`Own::Busy`) than to hold a slot while it waits.
+    let mut own = Events::find_by_id(own_id.to_owned());
+    if postgres {
+        own = own.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let Some(own) = own.one(db).await? else { return Ok(Own::Busy) };
+    if matches!(own.status, StripeEventStatus::Processed | StripeEventStatus::Ignored) {
+        return Ok(Own::AlreadyDone);
+    }
+    let Some(first) = paid_topup_session(&own) else { return Ok(Own::NotATopup) };
     // Others waiting, skipping those another batch holds (never waiting on them), taken
     // and marked processed in one statement: a lock and then an update wrote each row
     // twice. The few that turn out not to be top-ups of ours go back below.
@@ -203,6 +209,16 @@ pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own
         .filter(one_of(pg, EvCol::Id, own_and_stale))
         .exec(db)
         .await?;
+    // The other events' jobs have nothing left to do: they end with this transaction
+    // rather than each being claimed and run to find that out. Ended now, early, their rows
+    // stay locked until the batch commits, so no worker claims them meanwhile only to
+    // wait on the batch (or, should it roll back, they are pending again).
+    let others: Vec<String> = paid
+        .iter()
+        .filter(|p| p.event_id != own_id)
+        .map(|p| StripeEvent { event_id: p.event_id.clone() }.key())
+        .collect();
+    crate::jobs::outbox::settle_done_by_others(db, &others).await?;
 
     let debit = ledger::system_account(db, SystemAccount::StripeClearing).await?;
     let credit_of = customer_accounts(db, paid.iter().map(|p| p.account_id).collect()).await?;
@@ -251,14 +267,6 @@ pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own
         });
         crate::webhooks::emit_many(db, facts.collect()).await?;
     }
-    // The other events' jobs have nothing left to do: they end with this transaction
-    // rather than each being claimed and run to find that out (most of a batch's cost).
-    let others: Vec<String> = paid
-        .iter()
-        .filter(|p| p.event_id != own_id)
-        .map(|p| StripeEvent { event_id: p.event_id.clone() }.key())
-        .collect();
-    crate::jobs::outbox::settle_done_by_others(db, &others).await?;
     // Last, the balances: every batch moves the clearing account's, so each holds that row
     // only from here to its commit, and concurrent batches overlap in all the rest. They
     // are locked in id order (as `ledger::post` locks them), so batches and single
@@ -315,10 +323,9 @@ async fn insert_payments<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Takes the lock of batch slot `slot` (Postgres) if it is free; whether it was taken.
-async fn lock<C: ConnectionTrait>(db: &C, slot: i64) -> Result<bool, DomainError> {
-    let sql = "SELECT pg_try_advisory_xact_lock($1) AS locked";
-    let stmt = Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, [(BATCH_LOCK + slot).into()]);
+/// Takes a batch slot's advisory lock `key` (Postgres) with `sql`; whether it was taken.
+async fn lock<C: ConnectionTrait>(db: &C, sql: &str, key: i64) -> Result<bool, DomainError> {
+    let stmt = Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, [key.into()]);
     Ok(match db.query_one_raw(stmt).await? {
         Some(row) => row.try_get::<bool>("", "locked")?,
         None => false,

@@ -42,10 +42,13 @@ struct PaymentIntent {
     metadata: std::collections::HashMap<String, String>,
 }
 
-/// How long a top-up's job steps aside when batches hold its event or every batch slot:
-/// about a batch's time, so it comes back once the batches under way have committed (and
-/// most often finds itself ended by one of them).
+/// How long a top-up's job steps aside when a batch holds its event: about a batch's
+/// time, so it comes back once that batch has committed (and most often finds its event
+/// applied).
 const BUSY_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The top-up batches this process runs at once: as many as the database's batch slots.
+static TOPUP_TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(topups::SLOTS);
 
 fn parse<T: DeserializeOwned>(payload: &str, what: &str) -> Result<T, JobError> {
     serde_json::from_str::<Event<T>>(payload)
@@ -85,7 +88,10 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
             if session.mode.as_deref() == Some("subscription") {
                 return subscription_checkout(ctx, event_id, &session).await;
             }
-            // A paid top-up goes with the others waiting (`billing::stripe::topups`).
+            // A paid top-up goes with the others waiting (`billing::stripe::topups`). Jobs
+            // wait their turn here, in memory, rather than on a lock with a connection held:
+            // a process runs at most the batches the database allows at once.
+            let _turn = TOPUP_TURNS.acquire().await.map_err(|e| JobError::Retryable(e.to_string()))?;
             let txn = billing::db::begin_write(&ctx.db).await?;
             match topups::apply_batch(&txn, event_id).await? {
                 topups::Own::AlreadyDone => return Ok(()),
