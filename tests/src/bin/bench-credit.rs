@@ -77,14 +77,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     let deadline = Instant::now() + Duration::from_secs(900);
+    // While events wait, a look through the partial index of waiting events costs the
+    // database nothing; a count of completed orders scans them all, so it runs only once
+    // none waits (a batch completes its orders and marks its events in one transaction).
+    let waiting = "SELECT count(*) FROM (SELECT 1 FROM stripe_events WHERE status = 'received' LIMIT 1) AS w";
     let completed = loop {
-        let c = scalar(&db, "SELECT count(*) FROM orders WHERE status = 'completed' AND kind = 'topup'").await?;
-        if c as usize >= n || Instant::now() > deadline {
-            break c;
+        if scalar(&db, waiting).await? == 0 || Instant::now() > deadline {
+            let c = scalar(&db, "SELECT count(*) FROM orders WHERE status = 'completed' AND kind = 'topup'").await?;
+            if c as usize >= n || Instant::now() > deadline {
+                break c;
+            }
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let credited_s = started.elapsed().as_secs_f64();
+    let with_startup_s = started.elapsed().as_secs_f64();
+    // With a backlog, timed from the first claim, as the queue benchmark is: a worker
+    // process's start-up is not the credit path's cost (`credited_with_startup_s` has it).
+    let first_claim_ago = scalar(
+        &db,
+        "SELECT coalesce((extract(epoch from clock_timestamp() - min(started_at)) * 1e6)::bigint, 0) FROM jobs \
+         WHERE queue = 'stripe_event'",
+    )
+    .await?;
+    let credited_s = if backlog > 0 && first_claim_ago > 0 { first_claim_ago as f64 / 1e6 } else { with_startup_s };
     for mut w in workers {
         let _ = w.kill();
         let _ = w.wait();
@@ -106,6 +121,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "delivered_s": delivered_s,
             "refused": refused,
             "credited_s": credited_s,
+            "credited_with_startup_s": with_startup_s,
             "credits_per_s": (n as f64 / credited_s).round(),
             "completed": completed,
             "transfers": transfers,
