@@ -12,6 +12,7 @@ mod creem;
 mod expiry;
 mod fake_stripe;
 mod identity;
+mod job_spine;
 mod key_limits;
 mod ledger_checks;
 mod metering;

@@ -195,20 +195,14 @@ async fn the_api_reference_renders_with_no_network_beyond_this_machine() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_requeues_a_dead_job_and_it_runs() {
     use billing::jobs::{Job, QueuePolicy, outbox};
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
     let app = TestApp::spawn().await;
-    // A job that died (its last error kept), as one does after its last attempt.
+    // A job that died (its last error kept), recorded as a run's terminal failure is.
     let job = billing::jobs::contracts::Noop { id: "dashboard".into() };
     let policy = QueuePolicy::default_for(billing::jobs::contracts::Noop::QUEUE);
     let enqueued = outbox::enqueue(&app.db.conn, &job, &policy).await.expect("enqueue");
-    entities::jobs::Entity::update_many()
-        .col_expr(entities::jobs::Column::Status, Expr::value(entities::JobStatus::Dead.as_str()))
-        .col_expr(entities::jobs::Column::LastError, Expr::value(Some("the provider was down")))
-        .col_expr(entities::jobs::Column::FinishedAt, Expr::value(Some(chrono::Utc::now())))
-        .filter(entities::jobs::Column::Id.eq(enqueued.job_id))
-        .exec(&app.db.conn)
-        .await
-        .expect("dead");
+    let row = outbox::find(&app.db.conn, enqueued.job_id).await.expect("read").expect("the job");
+    let failed = outbox::fail(&app.db.conn, &row, "the provider was down", false, &policy).await.expect("dead");
+    assert_eq!(failed, outbox::Failure::Dead);
     let admin = app.jwt("ops", "admin");
     let browser = Browser::start(1280, 900).await;
     open_signed_in(&browser, &app, "/admin", &admin).await;
