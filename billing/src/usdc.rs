@@ -12,12 +12,10 @@ use crate::money::Micros;
 use crate::{AccountId, OrderId};
 use chrono::{DateTime, Utc};
 use entities::orders::{self, Column as OrderCol, Entity as Orders};
-use entities::payments::{self, Column as PayCol, Entity as Payments};
+use entities::payments::{Column as PayCol, Entity as Payments};
 use entities::subscriptions::Entity as Subscriptions;
 use entities::usdc_transfers::{self, Column as UCol, Entity as Transfers};
-use entities::{
-    OrderKind, OrderStatus, PayMethod, PaymentProvider, PaymentStatus, PlanKind, TransferKind, UsdcTransferStatus,
-};
+use entities::{OrderKind, OrderStatus, PayMethod, PaymentProvider, PlanKind, TransferKind, UsdcTransferStatus};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Order, QueryFilter, QueryOrder,
@@ -265,19 +263,14 @@ pub async fn apply(
     let kind = if plan.is_some() { OrderKind::PlanCheckout } else { OrderKind::Topup };
     let order_id = complete_order(&txn, account_id, kind, plan.as_ref().map(|p| p.id), t.amount, &reference).await?;
     Transfers::update_many().col_expr(UCol::OrderId, Expr::value(Some(order_id))).filter(t.key()).exec(&txn).await?;
-    Payments::insert(payments::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        account_id: Set(account_id),
-        order_id: Set(Some(order_id)),
-        provider: Set(PaymentProvider::Usdc),
-        provider_ref: Set(reference.clone()),
-        amount: Set(t.amount),
-        amount_refunded: Set(Micros::ZERO),
-        status: Set(PaymentStatus::Succeeded),
-        subscription_ref: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
+    Payments::insert(crate::stripe::payment::succeeded_row(
+        PaymentProvider::Usdc,
+        account_id,
+        Some(order_id),
+        &reference,
+        t.amount,
+        now,
+    ))
     .on_conflict_do_nothing_on([PayCol::Provider, PayCol::ProviderRef])
     .exec_without_returning(&txn)
     .await?;

@@ -86,33 +86,34 @@ async fn run_claimed(job: &job_rows::Model, qctx: &QueueCtx) -> Result<(), BoxDy
                 platform::metrics::inc("tollgate_jobs_total", &[("queue", queue.as_str()), ("outcome", "deferred")]);
                 tracing::debug!(?after, "job deferred");
             }
-            Err(err) => {
-                let (retryable, message) = match &err {
-                    JobError::Retryable(m) => (true, m),
-                    JobError::Terminal(m) => (false, m),
-                    JobError::Deferred(_) => return Ok(()),
-                };
-                match outbox::fail(&ctx.db, job, message, retryable, &policy).await? {
-                    Failure::RetryAt(at) => {
-                        platform::metrics::inc(
-                            "tollgate_jobs_total",
-                            &[("queue", queue.as_str()), ("outcome", "retry")],
-                        );
-                        tracing::warn!(error = %message, retry_at = %at, "job failed; will retry")
-                    }
-                    Failure::Dead => {
-                        platform::metrics::inc(
-                            "tollgate_jobs_total",
-                            &[("queue", queue.as_str()), ("outcome", "dead")],
-                        );
-                        tracing::error!(error = %message, "job dead-lettered");
-                        jobs::on_dead(ctx, job, message).await?;
-                    }
-                }
-            }
+            Err(JobError::Retryable(message)) => failed(ctx, job, queue, &message, true).await?,
+            Err(JobError::Terminal(message)) => failed(ctx, job, queue, &message, false).await?,
         }
         Ok(())
     }
     .instrument(span)
     .await
+}
+
+/// Records a failed run: a retry after its backoff, or dead with its last error.
+async fn failed(
+    ctx: &Ctx,
+    job: &job_rows::Model,
+    queue: JobQueue,
+    message: &str,
+    retryable: bool,
+) -> Result<(), BoxDynError> {
+    let policy = ctx.settings.queue(queue);
+    match outbox::fail(&ctx.db, job, message, retryable, &policy).await? {
+        Failure::RetryAt(at) => {
+            platform::metrics::inc("tollgate_jobs_total", &[("queue", queue.as_str()), ("outcome", "retry")]);
+            tracing::warn!(error = %message, retry_at = %at, "job failed; will retry")
+        }
+        Failure::Dead => {
+            platform::metrics::inc("tollgate_jobs_total", &[("queue", queue.as_str()), ("outcome", "dead")]);
+            tracing::error!(error = %message, "job dead-lettered");
+            jobs::on_dead(ctx, job, message).await?;
+        }
+    }
+    Ok(())
 }

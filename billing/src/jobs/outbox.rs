@@ -166,34 +166,31 @@ pub async fn claim_batch(
 /// They keep their due time, so they are next in line again (and the update stays in
 /// place: no index names what it changes).
 pub async fn release<C: ConnectionTrait>(db: &C, ids: &[Uuid]) -> Result<u64, DbErr> {
+    give_back(db, ids, None).await
+}
+
+/// Running jobs back to pending with their attempt not spent, due again at `at` if given
+/// (else where they stood in line).
+async fn give_back<C: ConnectionTrait>(db: &C, ids: &[Uuid], at: Option<DateTime<Utc>>) -> Result<u64, DbErr> {
     if ids.is_empty() {
         return Ok(0);
     }
-    let now = Utc::now();
-    let res = Jobs::update_many()
+    let mut update = Jobs::update_many()
         .col_expr(Column::Status, Expr::value(JobStatus::Pending.as_str()))
         .col_expr(Column::Attempts, Expr::col(Column::Attempts).sub(1))
-        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(crate::db::one_of(db.get_database_backend(), Column::Id, ids.to_vec()))
-        .filter(Column::Status.eq(JobStatus::Running))
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected)
+        .filter(Column::Status.eq(JobStatus::Running));
+    if let Some(at) = at {
+        update = update.col_expr(Column::AvailableAt, Expr::value(at));
+    }
+    Ok(update.exec(db).await?.rows_affected)
 }
 
 /// Gives a running job back to the outbox, its attempt not spent, due at `at`: it stepped
 /// aside while another job does its work (and may end it meanwhile, as pending).
 pub async fn defer<C: ConnectionTrait>(db: &C, job_id: Uuid, at: DateTime<Utc>) -> Result<bool, DbErr> {
-    let res = Jobs::update_many()
-        .col_expr(Column::Status, Expr::value(JobStatus::Pending.as_str()))
-        .col_expr(Column::Attempts, Expr::col(Column::Attempts).sub(1))
-        .col_expr(Column::AvailableAt, Expr::value(at))
-        .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(Column::Id.eq(job_id))
-        .filter(Column::Status.eq(JobStatus::Running))
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected == 1)
+    Ok(give_back(db, &[job_id], Some(at)).await? == 1)
 }
 
 /// Ends, as done, the waiting jobs whose work the caller's transaction `db` has just done

@@ -21,8 +21,30 @@ pub async fn record<C: ConnectionTrait>(
     amount: Micros,
     subscription_ref: Option<&str>,
 ) -> Result<bool, DomainError> {
-    let now = Utc::now();
-    let inserted = Payments::insert(payments::ActiveModel {
+    let row = succeeded_row(provider, account_id, order_id, reference, amount, Utc::now());
+    let inserted =
+        Payments::insert(payments::ActiveModel { subscription_ref: Set(subscription_ref.map(str::to_owned)), ..row })
+            .on_conflict_do_nothing_on([PayCol::Provider, PayCol::ProviderRef])
+            .exec_without_returning(db)
+            .await?;
+    let new = matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0);
+    if new {
+        crate::webhooks::emit(db, succeeded(provider, account_id, order_id, reference, amount)).await?;
+    }
+    Ok(new)
+}
+
+/// The row of a succeeded payment recorded `now` (no subscription): the one shape every
+/// provider's payment is stored in, unique by provider and reference.
+pub fn succeeded_row(
+    provider: PaymentProvider,
+    account_id: AccountId,
+    order_id: Option<OrderId>,
+    reference: &str,
+    amount: Micros,
+    now: chrono::DateTime<Utc>,
+) -> payments::ActiveModel {
+    payments::ActiveModel {
         id: Set(Uuid::now_v7()),
         account_id: Set(account_id),
         order_id: Set(order_id),
@@ -31,18 +53,10 @@ pub async fn record<C: ConnectionTrait>(
         amount: Set(amount),
         amount_refunded: Set(Micros::ZERO),
         status: Set(PaymentStatus::Succeeded),
-        subscription_ref: Set(subscription_ref.map(str::to_owned)),
+        subscription_ref: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
-    })
-    .on_conflict_do_nothing_on([PayCol::Provider, PayCol::ProviderRef])
-    .exec_without_returning(db)
-    .await?;
-    let new = matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0);
-    if new {
-        crate::webhooks::emit(db, succeeded(provider, account_id, order_id, reference, amount)).await?;
     }
-    Ok(new)
 }
 
 /// The `payment.succeeded` fact of a payment, told to the account's webhooks.

@@ -34,13 +34,12 @@ use crate::money::Micros;
 use chrono::Utc;
 use entities::ledger_accounts::{Column as AccCol, Entity as Accounts};
 use entities::orders::{Column as OrderCol, Entity as Orders};
-use entities::payments::{self, Column as PayCol, Entity as Payments};
+use entities::payments::{Column as PayCol, Entity as Payments};
 use entities::stripe_events::{self, Column as EvCol, Entity as Events};
 use entities::{OrderKind, OrderStatus, PaymentProvider, PaymentStatus, StripeEventStatus, TransferKind};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect, QueryTrait,
-    Statement,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Statement,
 };
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
@@ -286,18 +285,15 @@ async fn insert_payments<C: ConnectionTrait>(
     now: chrono::DateTime<Utc>,
 ) -> Result<(), DomainError> {
     if db.get_database_backend() != DatabaseBackend::Postgres {
-        Payments::insert_many(paid.iter().map(|p| payments::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            account_id: Set(p.account_id),
-            order_id: Set(Some(p.order_id)),
-            provider: Set(PaymentProvider::Stripe),
-            provider_ref: Set(p.reference.clone()),
-            amount: Set(p.charged),
-            amount_refunded: Set(Micros::ZERO),
-            status: Set(PaymentStatus::Succeeded),
-            subscription_ref: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
+        Payments::insert_many(paid.iter().map(|p| {
+            super::payment::succeeded_row(
+                PaymentProvider::Stripe,
+                p.account_id,
+                Some(p.order_id),
+                &p.reference,
+                p.charged,
+                now,
+            )
         }))
         .on_conflict_do_nothing_on([PayCol::Provider, PayCol::ProviderRef])
         .exec_without_returning(db)
