@@ -22,6 +22,7 @@ mod m20261203_000016_creem;
 mod m20261203_000017_outgoing_webhooks;
 mod m20261203_000018_stripe_events_pending_index;
 mod m20261207_000019_jobs_claimed_in_place;
+mod m20261207_000020_stripe_inbox_marked_in_place;
 
 pub struct Migrator;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000017_outgoing_webhooks::Migration),
             Box::new(m20261203_000018_stripe_events_pending_index::Migration),
             Box::new(m20261207_000019_jobs_claimed_in_place::Migration),
+            Box::new(m20261207_000020_stripe_inbox_marked_in_place::Migration),
         ]
     }
 }

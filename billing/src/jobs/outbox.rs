@@ -193,20 +193,20 @@ pub async fn defer<C: ConnectionTrait>(db: &C, job_id: Uuid, at: DateTime<Utc>) 
     Ok(give_back(db, &[job_id], Some(at)).await? == 1)
 }
 
-/// Ends, as done, the waiting jobs whose work the caller's transaction `db` has just done
-/// itself (a batch that applied their events beside its own): in that same transaction,
-/// so they end exactly when their work commits, and no worker claims, runs and completes
-/// them only to find nothing left to do. A job already claimed is left to its run, which
-/// finds its work done. Returns how many were ended.
-pub async fn settle_done_by_others<C: ConnectionTrait>(db: &C, keys: &[String]) -> Result<u64, DbErr> {
+/// Ends, as done, the waiting jobs `ids` whose work the caller's transaction `db` has just
+/// done itself (a batch that applied their events beside its own, having taken their rows
+/// with `FOR UPDATE SKIP LOCKED`): in that same transaction, so they end exactly when their
+/// work commits, and no worker claims, runs and completes them only to find nothing left
+/// to do. A job claimed meanwhile is left to its run. Returns how many were ended.
+pub async fn settle_done_by_others<C: ConnectionTrait>(db: &C, ids: &[Uuid]) -> Result<u64, DbErr> {
     let mut settled = 0;
     let now = Utc::now();
-    for chunk in keys.chunks(1_000) {
+    for chunk in ids.chunks(1_000) {
         let res = Jobs::update_many()
             .col_expr(Column::Status, Expr::value(JobStatus::Done.as_str()))
             .col_expr(Column::FinishedAt, Expr::value(Some(now)))
             .col_expr(Column::UpdatedAt, Expr::value(now))
-            .filter(crate::db::one_of(db.get_database_backend(), Column::JobKey, chunk.to_vec()))
+            .filter(crate::db::one_of(db.get_database_backend(), Column::Id, chunk.to_vec()))
             .filter(Column::Status.is_in([JobStatus::Pending.as_str(), "dispatched"]))
             .exec(db)
             .await?;

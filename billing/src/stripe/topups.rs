@@ -36,11 +36,9 @@ use entities::ledger_accounts::{Column as AccCol, Entity as Accounts};
 use entities::orders::{Column as OrderCol, Entity as Orders};
 use entities::payments::{Column as PayCol, Entity as Payments};
 use entities::stripe_events::{self, Column as EvCol, Entity as Events};
-use entities::{OrderKind, OrderStatus, PaymentProvider, PaymentStatus, StripeEventStatus, TransferKind};
+use entities::{JobStatus, OrderKind, OrderStatus, PaymentProvider, PaymentStatus, StripeEventStatus, TransferKind};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Statement,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect, Statement};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
@@ -71,8 +69,9 @@ pub enum Own {
     /// A batch holds the event: the caller rolls back and tries again shortly (the batch
     /// applies it, or rolls back and leaves it to this job).
     Busy,
-    /// Applied with `events` events in all, `credited` of them credited now.
-    Applied { events: usize, credited: usize },
+    /// Applied with `events` events in all, `credited` of them credited now; `adopted` are
+    /// the events among those the caller passed along that were applied.
+    Applied { events: usize, credited: usize, adopted: HashSet<String> },
 }
 
 /// A paid top-up ready to post.
@@ -86,8 +85,11 @@ struct Paid {
 }
 
 /// Applies the job's own event and the paid top-up events waiting beside it, in `db`
-/// (a transaction the caller commits).
-pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own, DomainError> {
+/// (a transaction the caller commits). `adopted` are the events of other runs of the
+/// caller's process that wait for a turn: their jobs are claimed, so no batch takes them
+/// from the outbox, but this one applies them too, and tells which (their runs then end
+/// at once, as the events' jobs taken from the outbox do).
+pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str, adopted: &[String]) -> Result<Own, DomainError> {
     let pg = db.get_database_backend();
     let postgres = pg == DatabaseBackend::Postgres;
     // The own event, read without a lock first: most often a batch has applied it already.
@@ -128,33 +130,40 @@ pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own
         return Ok(Own::AlreadyDone);
     }
     let Some(first) = paid_topup_session(&own) else { return Ok(Own::NotATopup) };
-    // Others waiting, skipping those another batch holds (never waiting on them), taken
-    // and marked processed in one statement: a lock and then an update wrote each row
-    // twice. The few that turn out not to be top-ups of ours go back below.
-    // The status is written out, not bound: only then can the planner read the waiting
-    // events from the partial index that holds just them (`stripe_events_pending_idx`).
-    // In no particular order: any waiting top-ups will do, and each event's own job sees to
-    // it in time. Ordered, a plan misled by stale statistics sorted every waiting event,
-    // payload and all, on disk, to keep 255 (50 to 150 ms a batch with 20,000 waiting);
-    // unordered, every plan stops at the 255th.
+    // The adopted runs' events, under a lock as the own one (skipped where another
+    // transaction holds one: that run learns it was not applied, and goes its own way).
+    let adopted: Vec<stripe_events::Model> = if adopted.is_empty() {
+        Vec::new()
+    } else {
+        let mut find = Events::find().filter(one_of(pg, EvCol::Id, adopted.to_vec()));
+        if postgres {
+            find = find.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let found = find.all(db).await?;
+        found
+            .into_iter()
+            .filter(|e| !matches!(e.status, StripeEventStatus::Processed | StripeEventStatus::Ignored))
+            .collect()
+    };
+    // Others waiting, found through their waiting jobs and taken with them: a job held by
+    // another batch, or claimed by a worker, is skipped, never waited on (its event is that
+    // batch's or that run's). Their events are then marked processed in one statement; the
+    // few that turn out not to be top-ups of ours go back below, their jobs untouched.
     let now = Utc::now();
-    let mut waiting = Events::find()
-        .select_only()
-        .column(EvCol::Id)
-        .filter(Expr::cust("status = 'received'"))
-        .filter(EvCol::EventType.is_in(TYPES))
-        .filter(EvCol::Id.ne(own_id))
-        .limit(BATCH - 1);
-    if postgres {
-        waiting = waiting.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
-    let others = Events::update_many()
-        .col_expr(EvCol::Status, Expr::value(StripeEventStatus::Processed.as_str()))
-        .col_expr(EvCol::ProcessedAt, Expr::value(Some(now)))
-        .filter(EvCol::Id.in_subquery(waiting.into_query()))
-        .exec_with_returning(db)
-        .await?;
+    let taken = waiting_others(db, own_id).await?;
+    let job_of: HashMap<&str, Uuid> = taken.iter().map(|(event, job)| (event.as_str(), *job)).collect();
+    let others = if taken.is_empty() {
+        Vec::new()
+    } else {
+        Events::update_many()
+            .col_expr(EvCol::Status, Expr::value(StripeEventStatus::Processed.as_str()))
+            .col_expr(EvCol::ProcessedAt, Expr::value(Some(now)))
+            .filter(one_of(pg, EvCol::Id, taken.iter().map(|(event, _)| event.clone()).collect()))
+            .exec_with_returning(db)
+            .await?
+    };
     let mut sessions = vec![(own.id.clone(), first)];
+    sessions.extend(adopted.iter().filter_map(|e| Some((e.id.clone(), paid_topup_session(e)?))));
     sessions.extend(others.iter().filter_map(|e| Some((e.id.clone(), paid_topup_session(e)?))));
 
     let order_ids: Vec<OrderId> = sessions.iter().filter_map(|(_, s)| s.order_id()).collect();
@@ -201,7 +210,10 @@ pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own
             .exec(db)
             .await?;
     }
-    let own_and_stale = stale.iter().map(|e| e.id.clone()).chain([own_id.to_owned()]).collect();
+    let adopted: HashSet<String> =
+        adopted.into_iter().map(|e| e.id).filter(|id| applied.contains(id.as_str())).collect();
+    let own_and_stale =
+        stale.iter().map(|e| e.id.clone()).chain(adopted.iter().cloned()).chain([own_id.to_owned()]).collect();
     Events::update_many()
         .col_expr(EvCol::Status, Expr::value(StripeEventStatus::Processed.as_str()))
         .col_expr(EvCol::ProcessedAt, Expr::value(Some(now)))
@@ -210,14 +222,10 @@ pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own
         .exec(db)
         .await?;
     // The other events' jobs have nothing left to do: they end with this transaction
-    // rather than each being claimed and run to find that out. Ended now, early, their rows
-    // stay locked until the batch commits, so no worker claims them meanwhile only to
-    // wait on the batch (or, should it roll back, they are pending again).
-    let others: Vec<String> = paid
-        .iter()
-        .filter(|p| p.event_id != own_id)
-        .map(|p| StripeEvent { event_id: p.event_id.clone() }.key())
-        .collect();
+    // rather than each being claimed and run to find that out. Their rows are this
+    // batch's until it commits, so no worker claims them meanwhile (should it roll back,
+    // they are pending again).
+    let others: Vec<Uuid> = paid.iter().filter_map(|p| job_of.get(p.event_id.as_str()).copied()).collect();
     crate::jobs::outbox::settle_done_by_others(db, &others).await?;
 
     let debit = ledger::system_account(db, SystemAccount::StripeClearing).await?;
@@ -272,7 +280,39 @@ pub async fn apply_batch<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Own
     // are locked in id order (as `ledger::post` locks them), so batches and single
     // transfers touching the same accounts cannot deadlock.
     ledger::batch::move_balances(db, &transfers, &posted).await?;
-    Ok(Own::Applied { events: paid.len(), credited: now_posted.len() })
+    Ok(Own::Applied { events: paid.len(), credited: now_posted.len(), adopted })
+}
+
+/// Up to `BATCH - 1` paid top-up candidates waiting beside `own_id`, each with its waiting
+/// job: (event id, job id). Read through the open jobs of the Stripe queue (the partial
+/// index `jobs_open_idx`), each job's event by the id its key ends with, so the inbox
+/// needs no index of its own that a mark would change. On Postgres the jobs are locked
+/// (`FOR UPDATE SKIP LOCKED`): what one batch takes, no other batch or claim takes.
+/// In no particular order beyond the index's (due time): any waiting top-ups will do, and
+/// each event's own job sees to it in time.
+async fn waiting_others<C: ConnectionTrait>(db: &C, own_id: &str) -> Result<Vec<(String, Uuid)>, DomainError> {
+    let backend = db.get_database_backend();
+    let postgres = backend == DatabaseBackend::Postgres;
+    // Where the event id starts in a Stripe event job's key (SQL counts from 1).
+    let prefix = i32::try_from(StripeEvent { event_id: String::new() }.key().len() + 1).unwrap_or(i32::MAX);
+    let [p1, p2, p3] = if postgres { ["$1", "$2", "$3"] } else { ["?", "?", "?"] };
+    let sql = format!(
+        "SELECT j.id AS job_id, e.id AS event_id FROM jobs j JOIN stripe_events e ON e.id = substr(j.job_key, {p1}) \
+         WHERE j.queue = '{queue}' AND j.finished_at IS NULL AND j.status IN ('{pending}', 'dispatched') \
+         AND e.status = '{received}' AND e.event_type IN ('{t0}', '{t1}') AND e.id <> {p2} LIMIT {p3}{lock}",
+        queue = StripeEvent::QUEUE.as_str(),
+        pending = JobStatus::Pending.as_str(),
+        received = StripeEventStatus::Received.as_str(),
+        t0 = TYPES[0],
+        t1 = TYPES[1],
+        lock = if postgres { " FOR UPDATE OF j SKIP LOCKED" } else { "" },
+    );
+    let values: [sea_orm::Value; 3] = [prefix.into(), own_id.into(), ((BATCH - 1) as i64).into()];
+    let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    Ok(rows
+        .iter()
+        .map(|r| Ok((r.try_get::<String>("", "event_id")?, r.try_get::<Uuid>("", "job_id")?)))
+        .collect::<Result<_, sea_orm::DbErr>>()?)
 }
 
 /// The payments of the top-ups credited now, as succeeded Stripe payments (one per

@@ -77,10 +77,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     let deadline = Instant::now() + Duration::from_secs(900);
-    // While events wait, a look through the partial index of waiting events costs the
-    // database nothing; a count of completed orders scans them all, so it runs only once
-    // none waits (a batch completes its orders and marks its events in one transaction).
-    let waiting = "SELECT count(*) FROM (SELECT 1 FROM stripe_events WHERE status = 'received' LIMIT 1) AS w";
+    // While events wait, a look through the partial index of open jobs costs the database
+    // nothing; a count of completed orders scans them all, so it runs only once no Stripe
+    // event's job is open (a batch completes its orders and ends their events' jobs in one
+    // transaction).
+    let waiting =
+        "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE queue = 'stripe_event' AND finished_at IS NULL LIMIT 1) AS w";
     let completed = loop {
         if scalar(&db, waiting).await? == 0 || Instant::now() > deadline {
             let c = scalar(&db, "SELECT count(*) FROM orders WHERE status = 'completed' AND kind = 'topup'").await?;

@@ -16,6 +16,9 @@ use entities::stripe_events::Entity as Events;
 use sea_orm::{DatabaseTransaction, EntityTrait};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use tokio::sync::{SemaphorePermit, oneshot};
 
 #[derive(Deserialize)]
 struct Event<T> {
@@ -49,6 +52,89 @@ const BUSY_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The top-up batches this process runs at once: as many as the database's batch slots.
 static TOPUP_TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(topups::SLOTS);
+
+/// This process's top-up runs waiting for a turn, by event id, each with the way to tell
+/// it whether a batch applied its event. A batch gathers waiting events through their
+/// waiting jobs, so it never finds these (their jobs are claimed): without this, each of a
+/// worker's claimed top-ups would in the end lead a batch of its own.
+static WAITING: Mutex<BTreeMap<String, oneshot::Sender<bool>>> = Mutex::new(BTreeMap::new());
+
+fn waiting() -> std::sync::MutexGuard<'static, BTreeMap<String, oneshot::Sender<bool>>> {
+    // Nothing panics while holding the lock; were it poisoned, the map is still whole.
+    WAITING.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Runs adopted by a batch: told, when the batch is over, whether their events were
+/// applied; on any way out that does not tell them (an error, a rollback), told not.
+struct Adopted(Vec<(String, oneshot::Sender<bool>)>);
+
+impl Adopted {
+    /// Up to a batch's worth of the waiting runs.
+    fn take() -> Self {
+        let mut waiting = waiting();
+        let mut taken = Vec::new();
+        while taken.len() + 1 < topups::BATCH as usize {
+            let Some(run) = waiting.pop_first() else { break };
+            taken.push(run);
+        }
+        Adopted(taken)
+    }
+
+    fn ids(&self) -> Vec<String> {
+        self.0.iter().map(|(id, _)| id.clone()).collect()
+    }
+
+    /// Tells each run whether its event is among `applied` (committed).
+    fn tell(mut self, applied: &std::collections::HashSet<String>) {
+        for (id, run) in self.0.drain(..) {
+            let _ = run.send(applied.contains(&id));
+        }
+    }
+}
+
+impl Drop for Adopted {
+    fn drop(&mut self) {
+        for (_, run) in self.0.drain(..) {
+            let _ = run.send(false);
+        }
+    }
+}
+
+/// Waits for this process's turn to lead a top-up batch, unless a batch adopts the run
+/// meanwhile and applies its event: then `None`, the run is over.
+async fn turn_or_adopted(event_id: &str) -> Result<Option<SemaphorePermit<'static>>, JobError> {
+    /// Takes the run off the waiting list however the wait ends (a run cancelled by its
+    /// time limit must not be adopted after).
+    struct Listed<'a>(&'a str);
+    impl Drop for Listed<'_> {
+        fn drop(&mut self) {
+            waiting().remove(self.0);
+        }
+    }
+    let (tx, mut adopted) = oneshot::channel();
+    waiting().insert(event_id.to_owned(), tx);
+    let _listed = Listed(event_id);
+    let turn = tokio::select! {
+        turn = TOPUP_TURNS.acquire() => turn.map_err(|e| JobError::Retryable(e.to_string()))?,
+        applied = &mut adopted => {
+            if applied == Ok(true) {
+                return Ok(None);
+            }
+            // Adopted but not applied (the batch rolled back, or could not take it): no
+            // longer adoptable, this run waits for a turn of its own.
+            return TOPUP_TURNS.acquire().await.map(Some).map_err(|e| JobError::Retryable(e.to_string()));
+        }
+    };
+    if waiting().remove(event_id).is_some() {
+        return Ok(Some(turn));
+    }
+    // A batch adopted the run as the turn came: its outcome decides.
+    drop(turn);
+    if adopted.await == Ok(true) {
+        return Ok(None);
+    }
+    TOPUP_TURNS.acquire().await.map(Some).map_err(|e| JobError::Retryable(e.to_string()))
+}
 
 fn parse<T: DeserializeOwned>(payload: &str, what: &str) -> Result<T, JobError> {
     serde_json::from_str::<Event<T>>(payload)
@@ -91,14 +177,17 @@ pub async fn handle(ctx: &Ctx, event_id: &str, attempt: i32) -> Result<(), JobEr
             // A paid top-up goes with the others waiting (`billing::stripe::topups`). Jobs
             // wait their turn here, in memory, rather than on a lock with a connection held:
             // a process runs at most the batches the database allows at once.
-            let _turn = TOPUP_TURNS.acquire().await.map_err(|e| JobError::Retryable(e.to_string()))?;
+            // Another run of this process leading a batch may take this one's event along.
+            let Some(_turn) = turn_or_adopted(event_id).await? else { return Ok(()) };
+            let adopted = Adopted::take();
             let txn = billing::db::begin_write(&ctx.db).await?;
-            match topups::apply_batch(&txn, event_id).await? {
+            match topups::apply_batch(&txn, event_id, &adopted.ids()).await? {
                 topups::Own::AlreadyDone => return Ok(()),
-                topups::Own::Applied { events, credited } => {
+                topups::Own::Applied { events, credited, adopted: applied } => {
                     crate::failpoint::stall_before_commit(attempt).await;
                     txn.commit().await?;
-                    tracing::info!(event = event_id, events, credited, "paid top-ups applied");
+                    adopted.tell(&applied);
+                    tracing::info!(event = event_id, events, credited, adopted = applied.len(), "paid top-ups applied");
                     return Ok(());
                 }
                 topups::Own::NotATopup => drop(txn),
