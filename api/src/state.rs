@@ -47,7 +47,11 @@ impl AppState {
         let keys = crate::key_cache::KeyCache::new(settings.key_cache_ttl);
         let plans = crate::plan_cache::PlanCache::new(settings.key_cache_ttl);
         let dispatcher = Dispatcher::new(conn, settings.redis_prefix.clone(), settings.redis_window);
-        let inbox = crate::ingest::Inbox::start(db.clone(), dispatcher.clone(), settings.clone());
+        let inbox = crate::ingest::Inbox::start(
+            crate::ingest::Pools::connect(&db, &settings).await.context("connecting the inbox to the database")?,
+            dispatcher.clone(),
+            settings.clone(),
+        );
         let tokens = crate::auth::jwt::TokenVerifier::new(&settings);
         Ok(AppState(Arc::new(Shared {
             db,

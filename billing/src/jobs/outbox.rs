@@ -73,30 +73,43 @@ pub async fn enqueue_many<C: ConnectionTrait, J: Job>(
     jobs: &[J],
     policy: &QueuePolicy,
 ) -> Result<Vec<Uuid>, DbErr> {
+    let ids: Vec<Uuid> = jobs.iter().map(|_| Uuid::now_v7()).collect();
+    enqueue_many_with_ids(db, jobs, &ids, policy).await?;
+    Ok(ids)
+}
+
+/// As [`enqueue_many`], each job with the id given beside it (`ids`, in order).
+pub async fn enqueue_many_with_ids<C: ConnectionTrait, J: Job>(
+    db: &C,
+    jobs: &[J],
+    ids: &[Uuid],
+    policy: &QueuePolicy,
+) -> Result<(), DbErr> {
     if jobs.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let backend = db.get_database_backend();
     if backend != DatabaseBackend::Postgres {
-        let rows = jobs.iter().map(|j| new_row(j, policy)).collect::<Result<Vec<_>, _>>()?;
-        let ids = rows.iter().filter_map(|r| if let Set(id) = r.id { Some(id) } else { None }).collect();
+        let rows = jobs
+            .iter()
+            .zip(ids)
+            .map(|(j, id)| Ok(jobs::ActiveModel { id: Set(*id), ..new_row(j, policy)? }))
+            .collect::<Result<Vec<_>, DbErr>>()?;
         Jobs::insert_many(rows).on_conflict_do_nothing_on([Column::JobKey]).exec_without_returning(db).await?;
-        return Ok(ids);
+        return Ok(());
     }
-    let ids: Vec<Uuid> = jobs.iter().map(|_| Uuid::now_v7()).collect();
     let keys: Vec<String> = jobs.iter().map(Job::key).collect();
     let payloads = jobs
         .iter()
         .map(|j| j.payload().map(|p| p.to_string()))
         .collect::<Result<Vec<String>, _>>()
         .map_err(|e| DbErr::Custom(e.to_string()))?;
-    let sql = "INSERT INTO jobs (id, queue, job_key, payload, status, attempts, max_attempts, available_at, \
-               created_at, updated_at) \
-               SELECT id, $4, job_key, payload::jsonb, $5, 0, $6, $7, $7, $7 \
-               FROM unnest($1::uuid[], $2::text[], $3::text[]) AS j(id, job_key, payload) \
-               ON CONFLICT (job_key) DO NOTHING";
+    let sql = insert_jobs_sql(
+        "SELECT id, $4::text, job_key, payload, $5::text, $6::int4, $7::timestamptz \
+         FROM unnest($1::uuid[], $2::text[], $3::text[]) AS j(id, job_key, payload)",
+    );
     let values: Vec<sea_orm::Value> = vec![
-        ids.clone().into(),
+        ids.to_vec().into(),
         keys.into(),
         payloads.into(),
         J::QUEUE.as_str().into(),
@@ -105,7 +118,21 @@ pub async fn enqueue_many<C: ConnectionTrait, J: Job>(
         Utc::now().into(),
     ];
     db.execute_raw(sea_orm::Statement::from_sql_and_values(backend, sql, values)).await?;
-    Ok(ids)
+    Ok(())
+}
+
+/// Postgres: the statement that writes new jobs, due at once, from `rows`, a query giving
+/// (id, queue, job key, payload as JSON text, status, max attempts, now) for each; a job
+/// whose key exists already is left as it was. Shared by [`enqueue_many_with_ids`] and
+/// the inbox, which writes its events and their jobs in one statement.
+pub fn insert_jobs_sql(rows: &str) -> String {
+    format!(
+        "INSERT INTO jobs (id, queue, job_key, payload, status, attempts, max_attempts, available_at, created_at, \
+         updated_at) \
+         SELECT id, queue, job_key, payload::jsonb, status, 0, max_attempts, at, at, at \
+         FROM ({rows}) AS r(id, queue, job_key, payload, status, max_attempts, at) \
+         ON CONFLICT (job_key) DO NOTHING"
+    )
 }
 
 /// Claims up to `limit` due jobs of `queue` in one round trip: new ones, retries whose

@@ -10,7 +10,9 @@ use crate::jobs::outbox;
 use chrono::Utc;
 use entities::StripeEventStatus;
 use entities::stripe_events::{self, Column, Entity as Events};
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TryInsertResult};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TryInsertResult,
+};
 use serde::Deserialize;
 use std::collections::HashSet;
 use uuid::Uuid;
@@ -54,9 +56,10 @@ pub struct Stored {
     pub new_job: Option<Uuid>,
 }
 
-/// Stores the events and their jobs in one transaction and tells, per item (in order),
-/// whether it was new. Redelivered events, in the inbox or repeated within the batch,
-/// change nothing.
+/// Stores the events and their jobs atomically and tells, per item (in order), whether it
+/// was new. Redelivered events, in the inbox or repeated within the batch, change nothing.
+/// On Postgres it is one statement, committed on its own: a transaction around two
+/// inserts cost four round trips, each a wait the whole batch of requests shared.
 pub async fn store_many(
     db: &DatabaseConnection,
     items: &[Incoming],
@@ -65,15 +68,26 @@ pub async fn store_many(
     let now = Utc::now();
     let mut seen = HashSet::new();
     let firsts: Vec<&Incoming> = items.iter().filter(|i| seen.insert(i.head.id.as_str())).collect();
-    let txn = crate::db::begin_write(db).await?;
-    let inserted = insert_new(&txn, &firsts, now).await?;
     // A new event's job is new too; its key is derived from the event id.
-    let new_events: Vec<&&Incoming> = firsts.iter().filter(|i| inserted.contains(&i.head.id)).collect();
-    let jobs: Vec<StripeEvent> = new_events.iter().map(|i| StripeEvent { event_id: i.head.id.clone() }).collect();
-    let ids = outbox::enqueue_many(&txn, &jobs, policy).await?;
-    let job_of: std::collections::HashMap<&str, uuid::Uuid> =
-        new_events.iter().map(|i| i.head.id.as_str()).zip(ids).collect();
-    txn.commit().await?;
+    let jobs: Vec<StripeEvent> = firsts.iter().map(|i| StripeEvent { event_id: i.head.id.clone() }).collect();
+    let job_ids: Vec<Uuid> = jobs.iter().map(|_| Uuid::now_v7()).collect();
+    let inserted = if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        insert_new_with_jobs(db, &firsts, &jobs, &job_ids, policy, now).await?
+    } else {
+        let txn = crate::db::begin_write(db).await?;
+        let inserted = insert_new(&txn, &firsts, now).await?;
+        let (new_jobs, new_ids): (Vec<StripeEvent>, Vec<Uuid>) = jobs
+            .iter()
+            .zip(&job_ids)
+            .filter(|(j, _)| inserted.contains(&j.event_id))
+            .map(|(j, id)| (j.clone(), *id))
+            .unzip();
+        outbox::enqueue_many_with_ids(&txn, &new_jobs, &new_ids, policy).await?;
+        txn.commit().await?;
+        inserted
+    };
+    let job_of: std::collections::HashMap<&str, Uuid> =
+        firsts.iter().map(|i| i.head.id.as_str()).zip(job_ids.iter().copied()).collect();
     let mut answered = HashSet::new();
     Ok(items
         .iter()
@@ -85,42 +99,39 @@ pub async fn store_many(
         .collect())
 }
 
-/// Inserts the events not in the inbox yet; returns the ids inserted. On Postgres the rows
-/// go as one array per column, so one statement text serves a batch of any size (see
-/// [`crate::db::one_of`]): ingestion's batches differ in size from one to the next.
-async fn insert_new<C: sea_orm::ConnectionTrait>(
-    db: &C,
+/// Postgres: the events not in the inbox yet and, for each of those, its job, in one
+/// statement (a data-modifying `WITH`: all of it commits or none); returns the event ids
+/// inserted. Every column goes as one array, so one statement text serves a batch of any
+/// size (see [`crate::db::one_of`]).
+async fn insert_new_with_jobs(
+    db: &DatabaseConnection,
     events: &[&Incoming],
+    jobs: &[StripeEvent],
+    job_ids: &[Uuid],
+    policy: &QueuePolicy,
     now: chrono::DateTime<Utc>,
-) -> Result<HashSet<String>, sea_orm::DbErr> {
-    let backend = db.get_database_backend();
-    if backend != sea_orm::DatabaseBackend::Postgres {
-        let rows = events.iter().map(|i| stripe_events::ActiveModel {
-            id: Set(i.head.id.clone()),
-            event_type: Set(i.head.event_type.clone()),
-            api_version: Set(i.head.api_version.clone()),
-            created: Set(i.head.created),
-            livemode: Set(i.head.livemode),
-            payload: Set(i.raw.clone()),
-            status: Set(StripeEventStatus::Received),
-            received_at: Set(now),
-            processed_at: Set(None),
-            last_error: Set(None),
-        });
-        return Ok(
-            match Events::insert_many(rows).on_conflict_do_nothing_on([Column::Id]).exec_with_returning_keys(db).await?
-            {
-                TryInsertResult::Inserted(keys) => keys.into_iter().collect(),
-                TryInsertResult::Conflicted | TryInsertResult::Empty => HashSet::new(),
-            },
-        );
-    }
-    let sql = "INSERT INTO stripe_events (id, event_type, api_version, created, livemode, payload, status, \
-               received_at) \
-               SELECT id, event_type, api_version, created, livemode, payload, $7, $8 \
-               FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::bool[], $6::text[]) \
-               AS e(id, event_type, api_version, created, livemode, payload) \
-               ON CONFLICT (id) DO NOTHING RETURNING id";
+) -> Result<HashSet<String>, DomainError> {
+    use crate::jobs::Job;
+    let sql = format!(
+        "WITH new_events AS (\
+           INSERT INTO stripe_events (id, event_type, api_version, created, livemode, payload, status, received_at) \
+           SELECT id, event_type, api_version, created, livemode, payload, $7, $8 \
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::bool[], $6::text[]) \
+           AS e(id, event_type, api_version, created, livemode, payload) \
+           ON CONFLICT (id) DO NOTHING RETURNING id), \
+         new_jobs AS ({}) \
+         SELECT id FROM new_events",
+        outbox::insert_jobs_sql(
+            "SELECT j.id, $9::text, j.job_key, j.payload, $10::text, $11::int4, $8::timestamptz \
+             FROM unnest($12::uuid[], $13::text[], $14::text[], $1::text[]) AS j(id, job_key, payload, event_id) \
+             JOIN new_events n ON n.id = j.event_id"
+        )
+    );
+    let payloads = jobs
+        .iter()
+        .map(|j| j.payload().map(|p| p.to_string()))
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|e| DomainError::Internal(e.to_string()))?;
     let values: Vec<sea_orm::Value> = vec![
         events.iter().map(|i| i.head.id.clone()).collect::<Vec<_>>().into(),
         events.iter().map(|i| i.head.event_type.clone()).collect::<Vec<_>>().into(),
@@ -133,9 +144,42 @@ async fn insert_new<C: sea_orm::ConnectionTrait>(
         events.iter().map(|i| i.raw.clone()).collect::<Vec<_>>().into(),
         StripeEventStatus::Received.as_str().into(),
         now.into(),
+        StripeEvent::QUEUE.as_str().into(),
+        entities::JobStatus::Pending.as_str().into(),
+        policy.max_attempts.into(),
+        job_ids.to_vec().into(),
+        jobs.iter().map(Job::key).collect::<Vec<_>>().into(),
+        payloads.into(),
     ];
-    let rows = db.query_all_raw(sea_orm::Statement::from_sql_and_values(backend, sql, values)).await?;
-    rows.iter().map(|r| r.try_get::<String>("", "id")).collect()
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values))
+        .await?;
+    Ok(rows.iter().map(|r| r.try_get::<String>("", "id")).collect::<Result<_, _>>()?)
+}
+
+/// SQLite: inserts the events not in the inbox yet, in the caller's transaction; returns
+/// the ids inserted.
+async fn insert_new<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    events: &[&Incoming],
+    now: chrono::DateTime<Utc>,
+) -> Result<HashSet<String>, sea_orm::DbErr> {
+    let rows = events.iter().map(|i| stripe_events::ActiveModel {
+        id: Set(i.head.id.clone()),
+        event_type: Set(i.head.event_type.clone()),
+        api_version: Set(i.head.api_version.clone()),
+        created: Set(i.head.created),
+        livemode: Set(i.head.livemode),
+        payload: Set(i.raw.clone()),
+        status: Set(StripeEventStatus::Received),
+        received_at: Set(now),
+        processed_at: Set(None),
+        last_error: Set(None),
+    });
+    Ok(match Events::insert_many(rows).on_conflict_do_nothing_on([Column::Id]).exec_with_returning_keys(db).await? {
+        TryInsertResult::Inserted(keys) => keys.into_iter().collect(),
+        TryInsertResult::Conflicted | TryInsertResult::Empty => HashSet::new(),
+    })
 }
 
 /// Records what became of an event.

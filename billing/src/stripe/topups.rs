@@ -6,16 +6,17 @@
 //! them all in one transaction of a fixed number of statements: one insert of transfers
 //! (keyed by order, so each credits once), one balance update for every account touched,
 //! one insert of payments, one update of orders, one of the inbox, and one that ends the
-//! other events' waiting jobs as done (`outbox::settle_done_by_others`): without it each
-//! of them was still claimed and run only to find its event processed, five round trips
-//! apiece, which cost the database more than the batch itself. A job already claimed
-//! finds its event processed and ends at once.
+//! other events' waiting jobs as done (`outbox::settle_done_by_others`).
+//!
+//! The waiting events are found through their waiting jobs (`FOR UPDATE SKIP LOCKED`), so
+//! what one batch takes no other batch or worker takes, and the inbox needs no index on
+//! its status: marking an event is then an update in place (see the migration
+//! `stripe_inbox_marked_in_place`). A job already claimed is not taken from the outbox;
+//! the runs of one process that wait for a turn are passed to the batch that has one
+//! instead (`adopted`), and learn whether their events were applied.
 //!
 //! Two batches run at a time (`SLOTS`), each moving the balances last, so they overlap in
-//! all but that. A batch ends the jobs of the events it took at its start, so no worker
-//! claims them while it runs; before, every worker's slots filled with jobs that waited on
-//! a batch's locks only to find their events applied, and no new batch could start until
-//! they were done. A job whose event a batch holds all the same steps aside (`Own::Busy`):
+//! all but that. A job whose event another transaction holds steps aside (`Own::Busy`):
 //! back to the outbox for a moment, not waiting on the lock.
 //!
 //! Only plain top-ups travel in a batch. A plan checkout, a session in another currency

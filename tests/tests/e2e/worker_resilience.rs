@@ -122,6 +122,34 @@ async fn postgres_down_is_503_and_acknowledges_nothing() {
     app.assert_ledger_invariants().await;
 }
 
+/// Ingestion commits on connections it does not ping before each use (a round trip per
+/// batch saved): when the database cut every connection and came back, the deliveries
+/// that follow are each stored on their first try, none answered 503 for a dead
+/// connection (the batch tries again on the api's pool, which checks its connections).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_after_the_database_cut_every_connection_are_stored_first_time() {
+    let app = TestApp::with(TestOptions { db_proxy: true, ..Default::default() }).await;
+    let mut orders = Vec::new();
+    for i in 0..3 {
+        orders.push(app.topup_order(&format!("pg-cut-user-{i}"), 10).await);
+    }
+    // Warm the inbox's connections, then cut them all.
+    let warm = checkout_session_completed("evt_pg_cut_warm", orders[0].id, 1000);
+    assert_eq!(app.deliver(&warm).await.status(), 200);
+    let proxy = app.db_proxy.as_ref().expect("proxy");
+    proxy.down();
+    proxy.up();
+    for (i, order) in orders.iter().enumerate().skip(1) {
+        let res = app.deliver(&checkout_session_completed(&format!("evt_pg_cut_{i}"), order.id, 1000)).await;
+        assert_eq!(res.status(), 200, "delivery {i} after the cut");
+    }
+    app.wait_drained(Duration::from_secs(30)).await;
+    for order in &orders {
+        assert_eq!(app.balance(order.account_id).await, Micros::from_usd(10).expect("amount"));
+    }
+    app.assert_ledger_invariants().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_worker_starts_a_pushed_job_at_once() {
     let app = TestApp::spawn().await;
