@@ -1,6 +1,7 @@
-//! The outbox's own rules, against the real databases: what a claim may change, how a lease
-//! runs out, and how a job steps aside. (The workers' side of the same, under load and
-//! through crashes, is in `worker_backlog` and `worker_resilience`.)
+//! The outbox's own rules, against the real databases: what a claim may change (and what
+//! a mark may change in the Stripe inbox), how a lease runs out, and how a job steps
+//! aside. (The workers' side of the same, under load and through crashes, is in
+//! `worker_backlog` and `worker_resilience`.)
 
 use billing::jobs::contracts::Noop;
 use billing::jobs::{Job, QueuePolicy, outbox};
@@ -15,6 +16,20 @@ async fn enqueue(db: &TestDb, id: &str) -> uuid::Uuid {
     outbox::enqueue(&db.conn, &job, &QueuePolicy::default_for(Noop::QUEUE)).await.expect("enqueue").job_id
 }
 
+/// The indexes of `table`: (name, definition).
+async fn indexes(db: &TestDb, table: &str) -> Vec<(String, String)> {
+    let sql = format!("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = '{table}'");
+    let rows = db.conn.query_all_raw(Statement::from_string(DatabaseBackend::Postgres, sql)).await.expect("indexes");
+    rows.iter().map(|r| (r.try_get_by_index(0).expect("name"), r.try_get_by_index(1).expect("definition"))).collect()
+}
+
+/// The storage options of `table`, as Postgres lists them.
+async fn options(db: &TestDb, table: &str) -> Option<String> {
+    let sql = format!("SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = '{table}'");
+    let row = db.conn.query_one_raw(Statement::from_string(DatabaseBackend::Postgres, sql)).await.expect("options");
+    row.and_then(|r| r.try_get_by_index::<String>(0).ok())
+}
+
 /// A claim rewrites a job in place only while no index names a column it changes: then
 /// Postgres writes no index entry for it (a heap-only update). This guards that rule
 /// against the next index someone adds, and checks that the claim still reads its due
@@ -22,18 +37,7 @@ async fn enqueue(db: &TestDb, id: &str) -> uuid::Uuid {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_index_on_jobs_names_a_column_a_claim_changes() {
     let db = TestDb::postgres().await;
-    let rows = db
-        .conn
-        .query_all_raw(Statement::from_string(
-            DatabaseBackend::Postgres,
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'jobs'",
-        ))
-        .await
-        .expect("indexes");
-    let defs: Vec<(String, String)> = rows
-        .iter()
-        .map(|r| (r.try_get_by_index(0).expect("name"), r.try_get_by_index(1).expect("definition")))
-        .collect();
+    let defs = indexes(&db, "jobs").await;
     for (name, def) in &defs {
         for column in ["status", "attempts", "started_at", "updated_at"] {
             assert!(!def.contains(column), "{name} names {column}, which a claim changes: {def}");
@@ -41,16 +45,24 @@ async fn no_index_on_jobs_names_a_column_a_claim_changes() {
     }
     assert!(defs.iter().any(|(n, _)| n == "jobs_open_idx"), "{defs:#?}");
     assert!(defs.iter().any(|(n, _)| n == "jobs_dead_idx"), "{defs:#?}");
-    let fill = db
-        .conn
-        .query_one_raw(Statement::from_string(
-            DatabaseBackend::Postgres,
-            "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = 'jobs'",
-        ))
-        .await
-        .expect("options")
-        .and_then(|r| r.try_get_by_index::<String>(0).ok());
-    assert_eq!(fill.as_deref(), Some("fillfactor=40"), "room on each page for a claimed version");
+    assert_eq!(options(&db, "jobs").await.as_deref(), Some("fillfactor=40"), "room on each page for a claimed version");
+}
+
+/// The same rule for the Stripe inbox: marking an event applied (a top-up batch marks a
+/// thousand at once) is an update in place, payload left where it is, only while no index
+/// names what a mark changes; and the table leaves room on each page for the marked
+/// versions of the events on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_index_on_the_inbox_names_a_column_a_mark_changes() {
+    let db = TestDb::postgres().await;
+    let defs = indexes(&db, "stripe_events").await;
+    for (name, def) in &defs {
+        for column in ["status", "processed_at", "last_error"] {
+            assert!(!def.contains(column), "{name} names {column}, which a mark changes: {def}");
+        }
+    }
+    assert!(defs.iter().any(|(n, _)| n == "stripe_events_received_at_idx"), "retention reads by arrival: {defs:#?}");
+    assert_eq!(options(&db, "stripe_events").await.as_deref(), Some("fillfactor=50"), "room for marked versions");
 }
 
 /// A running job keeps its due time; its lease runs from `started_at`. Until the lease

@@ -171,3 +171,91 @@ async fn a_backlog_of_paid_topups_is_credited_in_batches_and_once() {
     assert!(ran <= 100, "{ran} of 300 jobs were run: a batch's events should end their jobs");
     app.assert_ledger_invariants().await;
 }
+
+/// Which events a top-up batch takes, straight against the database: those whose jobs
+/// wait in the outbox, whose jobs it then ends (never claimed: no attempt spent), and the
+/// events of runs it was handed (`adopted`), which it applies and names; never the event
+/// of a job a worker claimed and did not hand over. Every order is credited once.
+async fn a_batch_takes_waiting_and_adopted_events_not_claimed_ones(db: tollgate_tests::db::TestDb) {
+    use billing::jobs::{Job, JobQueue, QueuePolicy, contracts::StripeEvent, outbox};
+    use billing::stripe::inbox::{EventHead, Incoming};
+    use billing::stripe::topups::{self, Own};
+    let mut orders = Vec::new();
+    for i in 0..5 {
+        let account = billing::accounts::ensure(&db.conn, &format!("batch-pick-{i}")).await.expect("account");
+        orders.push((billing::OrderId::generate(), account.id));
+    }
+    tollgate_tests::db::insert_topup_orders(&db.conn, &orders, 7_000_000).await.expect("orders");
+    let items: Vec<Incoming> = orders
+        .iter()
+        .enumerate()
+        .map(|(i, (order, _))| {
+            let raw = checkout_session_completed(&format!("evt_pick_{i}"), *order, 700).to_string();
+            Incoming { head: EventHead::parse(raw.as_bytes()).expect("head"), raw }
+        })
+        .collect();
+    let policy = QueuePolicy::default_for(JobQueue::StripeEvent);
+    billing::stripe::inbox::store_many(&db.conn, &items, &policy).await.expect("store");
+    // A worker claims the first three jobs, in due order: 0 leads a batch, 1 is handed to
+    // it, 2 is kept back; 3 and 4 wait in the outbox.
+    let claimed =
+        outbox::claim_batch(&db.conn, JobQueue::StripeEvent, 3, Duration::from_secs(60)).await.expect("claim");
+    assert_eq!(claimed.len(), 3);
+    let txn = billing::db::begin_write(&db.conn).await.expect("begin");
+    let own = topups::apply_batch(&txn, "evt_pick_0", &["evt_pick_1".to_owned()]).await.expect("batch");
+    txn.commit().await.expect("commit");
+    let Own::Applied { events, credited, adopted } = own else { panic!("not applied: {own:?}") };
+    assert_eq!((events, credited), (4, 4), "own, adopted and the two waiting");
+    assert_eq!(adopted.into_iter().collect::<Vec<_>>(), vec!["evt_pick_1".to_owned()]);
+
+    let event = |i: usize| format!("evt_pick_{i}");
+    let status = |id: String| {
+        let conn = db.conn.clone();
+        async move { entities::stripe_events::Entity::find_by_id(id).one(&conn).await.expect("event").expect("row").status }
+    };
+    for i in [0, 1, 3, 4] {
+        assert_eq!(status(event(i)).await, StripeEventStatus::Processed, "event {i}");
+    }
+    assert_eq!(status(event(2)).await, StripeEventStatus::Received, "a claimed job's event is its run's");
+    let job = |i: usize| {
+        let conn = db.conn.clone();
+        let key = StripeEvent { event_id: format!("evt_pick_{i}") }.key();
+        async move {
+            entities::jobs::Entity::find()
+                .filter(entities::jobs::Column::JobKey.eq(key))
+                .one(&conn)
+                .await
+                .expect("job")
+                .expect("row")
+        }
+    };
+    for i in [3, 4] {
+        let j = job(i).await;
+        assert_eq!((j.status, j.attempts), (entities::JobStatus::Done, 0), "job {i} ended by the batch");
+    }
+    for i in [0, 1, 2] {
+        assert_eq!(job(i).await.status, entities::JobStatus::Running, "job {i} is its run's to end");
+    }
+    // The kept-back run applies its own event; the adopted one finds its event applied.
+    let txn = billing::db::begin_write(&db.conn).await.expect("begin");
+    let own = topups::apply_batch(&txn, "evt_pick_2", &[]).await.expect("batch");
+    txn.commit().await.expect("commit");
+    assert!(matches!(own, Own::Applied { events: 1, credited: 1, .. }), "{own:?}");
+    let txn = billing::db::begin_write(&db.conn).await.expect("begin");
+    assert_eq!(topups::apply_batch(&txn, "evt_pick_1", &[]).await.expect("batch"), Own::AlreadyDone);
+    drop(txn);
+    for (_, account) in &orders {
+        let balance = billing::ledger::customer_balance(&db.conn, *account).await.expect("balance");
+        assert_eq!(balance, Micros::new(7_000_000), "each order credited once");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_takes_waiting_and_adopted_events_not_claimed_ones_postgres() {
+    a_batch_takes_waiting_and_adopted_events_not_claimed_ones(tollgate_tests::db::TestDb::postgres().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_takes_waiting_and_adopted_events_not_claimed_ones_sqlite() {
+    a_batch_takes_waiting_and_adopted_events_not_claimed_ones(tollgate_tests::db::TestDb::sqlite().await).await;
+}
