@@ -67,8 +67,8 @@ pub enum Own {
     AlreadyDone,
     /// Not a plain paid top-up: the caller rolls the transaction back and applies it alone.
     NotATopup,
-    /// A batch holds the event: the caller rolls back and tries again shortly (the batch
-    /// applies it, or rolls back and leaves it to this job).
+    /// Another transaction holds the event (rare now that a batch takes only the events of
+    /// waiting jobs): the caller rolls back and tries again shortly.
     Busy,
     /// Applied with `events` events in all, `credited` of them credited now; `adopted` are
     /// the events among those the caller passed along that were applied.
